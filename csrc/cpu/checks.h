@@ -1,0 +1,33 @@
+// Argument validation for the CPU kernels. Mirrors lorkd_kernels/_checks.py so that callers of
+// torch.ops.lorkd.* who bypass the Python API still get errors that name the argument, raised
+// before any memory is touched. TORCH_CHECK_VALUE / _TYPE / _INDEX map to Python's ValueError /
+// TypeError / IndexError.
+#pragma once
+
+#include <ATen/core/Tensor.h>
+
+#include <optional>
+
+namespace lorkd::cpu {
+
+// Shapes, dtypes and devices shared by conv and linear; out_dim is the weight's first dim and
+// k_dim the column count of the matricized weight.
+void check_common(const at::Tensor& x, const at::Tensor& weight,
+                  const std::optional<at::Tensor>& bias, const at::Tensor& lora_A,
+                  const at::Tensor& lora_B, const at::Tensor& task_ids, int64_t out_dim,
+                  int64_t k_dim);
+
+void check_conv2d(const at::Tensor& x, const at::Tensor& weight,
+                  const std::optional<at::Tensor>& bias, const at::Tensor& lora_A,
+                  const at::Tensor& lora_B, const at::Tensor& task_ids, at::IntArrayRef stride,
+                  at::IntArrayRef padding, at::IntArrayRef dilation, int64_t groups);
+
+void check_linear(const at::Tensor& x, const at::Tensor& weight,
+                  const std::optional<at::Tensor>& bias, const at::Tensor& lora_A,
+                  const at::Tensor& lora_B, const at::Tensor& task_ids);
+
+// grad_out must have the shape of the forward output.
+void check_grad_out(const at::Tensor& grad_out, at::IntArrayRef expected_shape,
+                    const at::Tensor& x);
+
+}  // namespace lorkd::cpu

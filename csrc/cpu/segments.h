@@ -1,0 +1,46 @@
+// A mixed-task batch viewed as one run of samples per task present.
+#pragma once
+
+#include <ATen/core/Tensor.h>
+
+#include <vector>
+
+namespace lorkd::cpu {
+
+struct TaskRun {
+  int64_t task;
+  int64_t start;   // offset in the batch sorted by task
+  int64_t length;
+};
+
+class Segments {
+ public:
+  // Reads task_ids (int64, CPU) once; throws IndexError for ids outside [0, num_tasks).
+  Segments(const at::Tensor& task_ids, int64_t num_tasks);
+
+  const std::vector<TaskRun>& runs() const { return runs_; }
+  bool sorted() const { return sorted_; }
+
+  // Rows of `t` (batch-first) that belong to `run`: a view when the batch is sorted by task,
+  // else a gathered copy.
+  at::Tensor rows(const at::Tensor& t, const TaskRun& run) const;
+  // Write `value` into the rows of `out` that belong to `run` (out[idx] = value).
+  void put_rows(at::Tensor& out, const TaskRun& run, const at::Tensor& value) const;
+  // out[idx] += value for the rows of `run`.
+  void add_rows(at::Tensor& out, const TaskRun& run, const at::Tensor& value) const;
+
+ private:
+  at::Tensor indices(const TaskRun& run) const;
+
+  std::vector<TaskRun> runs_;
+  bool sorted_ = true;
+  at::Tensor order_;   // stable sort permutation (int64), defined only when !sorted_
+};
+
+// Strategy for a conv: "split" when tasks average fewer than two samples each (see
+// lorkd_kernels/backends/torch_ops.py choose_strategy), else "merged".
+inline bool prefer_split(const Segments& segments, int64_t batch) {
+  return static_cast<int64_t>(segments.runs().size()) * 2 > batch;
+}
+
+}  // namespace lorkd::cpu

@@ -1,0 +1,78 @@
+"""Backend selection: which implementation of the ``lorkd`` ops runs on which device.
+
+* ``cpu``: the compiled C++ kernels, registered for the CPU dispatch key when ``_C`` loads.
+* ``torch``: ATen-call implementation registered as ``CompositeExplicitAutograd``, so it serves
+  every device without a specialised kernel (and CPU when ``_C`` is absent).
+* ``reference``: the per-sample oracle, used instead of ``torch`` when forced.
+
+``LORKD_BACKEND=<name>`` forces one. A forced backend that cannot load is an error; when nothing is
+forced and ``_C`` is missing, the ``torch`` backend takes over with a warning.
+"""
+
+from __future__ import annotations
+
+import os
+import warnings
+from types import ModuleType
+from typing import Optional
+
+from . import cpu, reference_impl, torch_ops
+
+#: every backend name the project knows; GPU ones arrive with their kernels
+KNOWN_BACKENDS = ("reference", "torch", "cpu", "triton", "cuda")
+#: backends this build can run
+IMPLEMENTED_BACKENDS = ("reference", "torch", "cpu")
+PYTHON_BACKENDS = {"reference": reference_impl, "torch": torch_ops}
+
+
+class BackendUnavailableError(RuntimeError):
+    """A backend forced with ``LORKD_BACKEND`` cannot be used."""
+
+
+_compiled_loaded = False
+
+
+def requested_backend() -> Optional[str]:
+    """The backend named by ``LORKD_BACKEND`` (validated), or None."""
+    name = os.environ.get("LORKD_BACKEND", "").strip().lower()
+    if not name:
+        return None
+    if name not in KNOWN_BACKENDS:
+        raise BackendUnavailableError(
+            f"LORKD_BACKEND={name!r} is not a backend; choose one of {', '.join(KNOWN_BACKENDS)}")
+    if name not in IMPLEMENTED_BACKENDS:
+        raise BackendUnavailableError(
+            f"LORKD_BACKEND={name!r} is not available in this version of lorkd_kernels "
+            f"(available: {', '.join(IMPLEMENTED_BACKENDS)})")
+    return name
+
+
+def load_compiled() -> bool:
+    """Load the compiled kernels unless a Python backend is forced; True when loaded."""
+    global _compiled_loaded
+    forced = requested_backend()
+    if forced in PYTHON_BACKENDS:
+        return False
+    try:
+        cpu.load_library()
+    except (OSError, RuntimeError) as err:   # FileNotFoundError is an OSError
+        if forced == "cpu":
+            raise BackendUnavailableError(f"LORKD_BACKEND=cpu but the C++ kernels did not load: "
+                                          f"{err}") from err
+        warnings.warn(f"lorkd_kernels: compiled CPU kernels unavailable ({err}); "
+                      "using the 'torch' backend", RuntimeWarning, stacklevel=3)
+        return False
+    _compiled_loaded = True
+    return True
+
+
+def python_backend() -> ModuleType:
+    """The Python backend registered as the device-generic implementation."""
+    return PYTHON_BACKENDS.get(requested_backend() or "torch", torch_ops)
+
+
+def active_backend(device_type: str = "cpu") -> str:
+    """Name of the backend that ``torch.ops.lorkd.*`` runs on tensors of ``device_type``."""
+    if device_type == "cpu" and _compiled_loaded:
+        return "cpu"
+    return requested_backend() if requested_backend() in PYTHON_BACKENDS else "torch"

@@ -1,0 +1,32 @@
+"""The ``cpu`` backend: C++ kernels from ``csrc/cpu`` in the compiled library ``lorkd_kernels._C``.
+
+Loading the library registers ``TORCH_LIBRARY_IMPL(lorkd, CPU, ...)`` kernels (and the op schemas)
+with the dispatcher; there is nothing to call from Python beyond :func:`load_library`.
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+
+import torch
+
+_PACKAGE_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def library_path() -> str:
+    """Path of the compiled ``_C`` library inside the package; FileNotFoundError if absent."""
+    candidates = sorted(glob.glob(os.path.join(_PACKAGE_DIR, "_C*.so")) +
+                        glob.glob(os.path.join(_PACKAGE_DIR, "_C*.pyd")))
+    if not candidates:
+        raise FileNotFoundError(
+            f"no compiled library lorkd_kernels/_C*.so in {_PACKAGE_DIR}; build it with "
+            "`pip install --no-build-isolation -e .` (without LORKD_NO_EXTENSIONS=1)")
+    return candidates[0]
+
+
+def load_library() -> str:
+    """Load ``_C`` into this process (registers its kernels) and return its path."""
+    path = library_path()
+    torch.ops.load_library(path)
+    return path

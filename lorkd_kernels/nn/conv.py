@@ -1,0 +1,95 @@
+"""``EKSConv2d``: a drop-in ``nn.Conv2d`` with one low-rank expert per task."""
+
+from __future__ import annotations
+
+from typing import Optional
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ..ops import eks_conv2d
+from ._lora import (as_task_ids, check_task_index, init_lora_, lora_scaling, make_lora_parameters,
+                    merged_delta)
+
+
+class EKSConv2d(nn.Conv2d):
+    """2-D convolution whose weight for sample ``n`` is ``W0 + s * B[t_n] @ A[t_n]``.
+
+    Takes every ``nn.Conv2d`` argument (``padding="same"``, all ``padding_mode`` values, groups
+    including depthwise) plus ``num_tasks``, ``rank`` and ``alpha`` (``scaling = alpha / rank``,
+    alpha defaults to rank). Parameters: ``weight`` and ``bias`` as in ``nn.Conv2d``,
+    ``lora_A (num_tasks, rank, C_in/groups*kh*kw)`` and ``lora_B (num_tasks, C_out, rank)``.
+    The update acts on the weight matricized as ``(C_out, C_in/groups*kh*kw)``, peft's LoRA-conv
+    layout.
+    """
+
+    def __init__(self, in_channels: int, out_channels: int, kernel_size, stride=1, padding=0,
+                 dilation=1, groups: int = 1, bias: bool = True, padding_mode: str = "zeros",
+                 device=None, dtype=None, *, num_tasks: int, rank: int = 4,
+                 alpha: Optional[float] = None) -> None:
+        super().__init__(in_channels, out_channels, kernel_size, stride, padding, dilation,
+                         groups, bias, padding_mode, device=device, dtype=dtype)
+        k_dim = (in_channels // groups) * self.kernel_size[0] * self.kernel_size[1]
+        self.lora_A, self.lora_B = make_lora_parameters(num_tasks, rank, out_channels, k_dim,
+                                                        device, dtype)
+        self.num_tasks, self.rank, self.alpha = num_tasks, rank, alpha
+        self.scaling = lora_scaling(rank, alpha)
+
+    def reset_lora_parameters(self) -> None:
+        init_lora_(self.lora_A, self.lora_B)
+
+    def _op_padding_and_input(self, x: torch.Tensor):
+        """Apply non-zero padding modes and asymmetric 'same' padding; return the op's padding."""
+        pad_lr = self._reversed_padding_repeated_twice     # (left_w, right_w, top_h, bottom_h)
+        symmetric = pad_lr[0] == pad_lr[1] and pad_lr[2] == pad_lr[3]
+        if self.padding_mode == "zeros" and symmetric:
+            return x, (pad_lr[2], pad_lr[0])
+        mode = "constant" if self.padding_mode == "zeros" else self.padding_mode
+        return F.pad(x, pad_lr, mode=mode), (0, 0)
+
+    def forward(self, x: torch.Tensor, task_ids=None) -> torch.Tensor:  # type: ignore[override]
+        if x.dim() != 4:
+            raise ValueError(f"EKSConv2d expects x of shape (N, C, H, W), got {tuple(x.shape)}")
+        task_ids = as_task_ids(task_ids, x)
+        x, padding = self._op_padding_and_input(x)
+        return eks_conv2d(x, self.weight, self.bias, self.lora_A, self.lora_B, task_ids,
+                          self.stride, padding, self.dilation, self.groups, self.scaling)
+
+    def expert_weight(self, task: int) -> torch.Tensor:
+        """The merged weight ``W0 + s * B_t @ A_t`` of one task (no grad)."""
+        check_task_index(task, self.num_tasks)
+        with torch.no_grad():
+            return self.weight + merged_delta(self.lora_A, self.lora_B, self.scaling,
+                                              task).reshape(self.weight.shape)
+
+    @classmethod
+    def from_conv(cls, conv: nn.Conv2d, num_tasks: int, rank: int = 4,
+                  alpha: Optional[float] = None) -> "EKSConv2d":
+        """Wrap ``conv``: weights copied, ``lora_B`` zero, so the result starts identical."""
+        if not isinstance(conv, nn.Conv2d):
+            raise TypeError(f"from_conv expects an nn.Conv2d, got {type(conv).__name__}")
+        layer = cls(conv.in_channels, conv.out_channels, conv.kernel_size, conv.stride,
+                    conv.padding, conv.dilation, conv.groups, conv.bias is not None,
+                    conv.padding_mode, device=conv.weight.device, dtype=conv.weight.dtype,
+                    num_tasks=num_tasks, rank=rank, alpha=alpha)
+        with torch.no_grad():
+            layer.weight.copy_(conv.weight)
+            if conv.bias is not None:
+                layer.bias.copy_(conv.bias)
+        return layer
+
+    def to_conv(self, task: int) -> nn.Conv2d:
+        """A plain ``nn.Conv2d`` computing this layer for ``task`` (the expert merged in)."""
+        conv = nn.Conv2d(self.in_channels, self.out_channels, self.kernel_size, self.stride,
+                         self.padding, self.dilation, self.groups, self.bias is not None,
+                         self.padding_mode, device=self.weight.device, dtype=self.weight.dtype)
+        with torch.no_grad():
+            conv.weight.copy_(self.expert_weight(task))
+            if self.bias is not None:
+                conv.bias.copy_(self.bias)
+        return conv
+
+    def extra_repr(self) -> str:
+        return (f"{super().extra_repr()}, num_tasks={self.num_tasks}, rank={self.rank}, "
+                f"scaling={self.scaling:g}")

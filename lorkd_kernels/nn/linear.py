@@ -1,0 +1,73 @@
+"""``EKSLinear``: a drop-in ``nn.Linear`` with one low-rank expert per task."""
+
+from __future__ import annotations
+
+from typing import Optional
+
+import torch
+from torch import nn
+
+from ..ops import eks_linear
+from ._lora import (as_task_ids, check_task_index, init_lora_, lora_scaling, make_lora_parameters,
+                    merged_delta)
+
+
+class EKSLinear(nn.Linear):
+    """Linear layer whose weight for sample ``n`` is ``W0 + s * B[t_n] @ A[t_n]``.
+
+    Parameters: ``weight`` and ``bias`` as in ``nn.Linear``, ``lora_A (num_tasks, rank,
+    in_features)``, ``lora_B (num_tasks, out_features, rank)``; ``scaling = alpha / rank``.
+    ``forward(x, task_ids)`` takes ``x`` of shape ``(N, ..., in_features)``.
+    """
+
+    def __init__(self, in_features: int, out_features: int, bias: bool = True, device=None,
+                 dtype=None, *, num_tasks: int, rank: int = 4,
+                 alpha: Optional[float] = None) -> None:
+        super().__init__(in_features, out_features, bias, device=device, dtype=dtype)
+        self.lora_A, self.lora_B = make_lora_parameters(num_tasks, rank, out_features,
+                                                        in_features, device, dtype)
+        self.num_tasks, self.rank, self.alpha = num_tasks, rank, alpha
+        self.scaling = lora_scaling(rank, alpha)
+
+    def reset_lora_parameters(self) -> None:
+        init_lora_(self.lora_A, self.lora_B)
+
+    def forward(self, x: torch.Tensor, task_ids=None) -> torch.Tensor:  # type: ignore[override]
+        task_ids = as_task_ids(task_ids, x)
+        return eks_linear(x, self.weight, self.bias, self.lora_A, self.lora_B, task_ids,
+                          self.scaling)
+
+    def expert_weight(self, task: int) -> torch.Tensor:
+        """The merged weight ``W0 + s * B_t @ A_t`` of one task (no grad)."""
+        check_task_index(task, self.num_tasks)
+        with torch.no_grad():
+            return self.weight + merged_delta(self.lora_A, self.lora_B, self.scaling, task)
+
+    @classmethod
+    def from_linear(cls, linear: nn.Linear, num_tasks: int, rank: int = 4,
+                    alpha: Optional[float] = None) -> "EKSLinear":
+        """Wrap ``linear``: weights copied, ``lora_B`` zero, so the result starts identical."""
+        if not isinstance(linear, nn.Linear):
+            raise TypeError(f"from_linear expects an nn.Linear, got {type(linear).__name__}")
+        layer = cls(linear.in_features, linear.out_features, linear.bias is not None,
+                    device=linear.weight.device, dtype=linear.weight.dtype,
+                    num_tasks=num_tasks, rank=rank, alpha=alpha)
+        with torch.no_grad():
+            layer.weight.copy_(linear.weight)
+            if linear.bias is not None:
+                layer.bias.copy_(linear.bias)
+        return layer
+
+    def to_linear(self, task: int) -> nn.Linear:
+        """A plain ``nn.Linear`` computing this layer for ``task`` (the expert merged in)."""
+        linear = nn.Linear(self.in_features, self.out_features, self.bias is not None,
+                           device=self.weight.device, dtype=self.weight.dtype)
+        with torch.no_grad():
+            linear.weight.copy_(self.expert_weight(task))
+            if self.bias is not None:
+                linear.bias.copy_(self.bias)
+        return linear
+
+    def extra_repr(self) -> str:
+        return (f"{super().extra_repr()}, num_tasks={self.num_tasks}, rank={self.rank}, "
+                f"scaling={self.scaling:g}")

@@ -1,0 +1,173 @@
+"""The op surface: schemas, fake (shape) kernels, autograd, and the functional API.
+
+Ops (namespace ``lorkd``)::
+
+    eks_conv2d(x, weight, bias?, lora_A, lora_B, task_ids, stride, padding, dilation, groups,
+               scaling) -> y
+    eks_conv2d_backward(grad_out, x, weight, lora_A, lora_B, task_ids, stride, padding, dilation,
+                        groups, scaling, output_mask) -> (dx, dweight, dbias, dA, dB)
+    eks_linear(x, weight, bias?, lora_A, lora_B, task_ids, scaling) -> y
+    eks_linear_backward(grad_out, x, weight, lora_A, lora_B, task_ids, scaling, output_mask)
+        -> (dx, dweight, dbias, dA, dB)
+
+``output_mask`` selects which of the five gradients to compute; the others come back as empty
+tensors of shape ``(0,)``. Outputs are contiguous. The compiled library defines the same schemas
+in C++ (``csrc/schema.cpp``); when it is not loaded they are defined here.
+"""
+
+from __future__ import annotations
+
+from typing import Optional, Sequence, Union
+
+import torch
+from torch.nn.modules.utils import _pair
+
+from . import backends
+from ._checks import check_conv2d_args, check_linear_args, conv2d_output_size
+
+SCHEMAS = {
+    "eks_conv2d": (
+        "eks_conv2d(Tensor x, Tensor weight, Tensor? bias, Tensor lora_A, Tensor lora_B, "
+        "Tensor task_ids, int[2] stride, int[2] padding, int[2] dilation, int groups, "
+        "float scaling) -> Tensor"),
+    "eks_conv2d_backward": (
+        "eks_conv2d_backward(Tensor grad_out, Tensor x, Tensor weight, Tensor lora_A, "
+        "Tensor lora_B, Tensor task_ids, int[2] stride, int[2] padding, int[2] dilation, "
+        "int groups, float scaling, bool[5] output_mask) "
+        "-> (Tensor, Tensor, Tensor, Tensor, Tensor)"),
+    "eks_linear": (
+        "eks_linear(Tensor x, Tensor weight, Tensor? bias, Tensor lora_A, Tensor lora_B, "
+        "Tensor task_ids, float scaling) -> Tensor"),
+    "eks_linear_backward": (
+        "eks_linear_backward(Tensor grad_out, Tensor x, Tensor weight, Tensor lora_A, "
+        "Tensor lora_B, Tensor task_ids, float scaling, bool[5] output_mask) "
+        "-> (Tensor, Tensor, Tensor, Tensor, Tensor)"),
+}
+
+
+def _op_exists(name: str) -> bool:
+    try:
+        getattr(torch.ops.lorkd, name)
+    except (AttributeError, RuntimeError):
+        return False
+    return True
+
+
+backends.load_compiled()
+_lib = torch.library.Library("lorkd", "FRAGMENT")
+for _name, _schema in SCHEMAS.items():
+    if not _op_exists(_name):
+        _lib.define(_schema)
+
+_generic = backends.python_backend()
+for _name, _fn in (("eks_conv2d", _generic.conv2d_forward),
+                   ("eks_conv2d_backward", _generic.conv2d_backward),
+                   ("eks_linear", _generic.linear_forward),
+                   ("eks_linear_backward", _generic.linear_backward)):
+    _lib.impl(_name, _fn, "CompositeExplicitAutograd")
+
+
+# ----------------------------------------------------------------------------- fakes
+
+
+def _masked_grads(output_mask, x, weight, bias_len, lora_A, lora_B):
+    shapes = [x.shape, weight.shape, (bias_len,), lora_A.shape, lora_B.shape]
+    return tuple(x.new_empty(shape if need else (0,)) for shape, need in zip(shapes, output_mask))
+
+
+@torch.library.register_fake("lorkd::eks_conv2d")
+def _eks_conv2d_fake(x, weight, bias, lora_A, lora_B, task_ids, stride, padding, dilation,
+                     groups, scaling):
+    check_conv2d_args(x, weight, bias, lora_A, lora_B, task_ids, stride, padding, dilation, groups)
+    return x.new_empty(conv2d_output_size(x.shape, weight.shape, stride, padding, dilation))
+
+
+@torch.library.register_fake("lorkd::eks_conv2d_backward")
+def _eks_conv2d_backward_fake(grad_out, x, weight, lora_A, lora_B, task_ids, stride, padding,
+                              dilation, groups, scaling, output_mask):
+    return _masked_grads(output_mask, x, weight, weight.shape[0], lora_A, lora_B)
+
+
+@torch.library.register_fake("lorkd::eks_linear")
+def _eks_linear_fake(x, weight, bias, lora_A, lora_B, task_ids, scaling):
+    check_linear_args(x, weight, bias, lora_A, lora_B, task_ids)
+    return x.new_empty((*x.shape[:-1], weight.shape[0]))
+
+
+@torch.library.register_fake("lorkd::eks_linear_backward")
+def _eks_linear_backward_fake(grad_out, x, weight, lora_A, lora_B, task_ids, scaling,
+                              output_mask):
+    return _masked_grads(output_mask, x, weight, weight.shape[0], lora_A, lora_B)
+
+
+# ----------------------------------------------------------------------------- autograd
+
+
+def _setup_context(ctx, inputs, output):
+    x, weight, bias, lora_A, lora_B, task_ids, *config = inputs
+    ctx.save_for_backward(x, weight, lora_A, lora_B, task_ids)
+    ctx.config = config
+    ctx.has_bias = bias is not None
+
+
+def _grads_for_inputs(ctx, grads, num_config):
+    mask = ctx.output_mask
+    return tuple(g if need else None for g, need in zip(grads, mask)) + (None,) * (1 + num_config)
+
+
+def _output_mask(ctx):
+    needs = ctx.needs_input_grad
+    return [needs[0], needs[1], ctx.has_bias and needs[2], needs[3], needs[4]]
+
+
+def _eks_conv2d_backward(ctx, grad_out):
+    x, weight, lora_A, lora_B, task_ids = ctx.saved_tensors
+    ctx.output_mask = _output_mask(ctx)
+    grads = torch.ops.lorkd.eks_conv2d_backward(grad_out, x, weight, lora_A, lora_B, task_ids,
+                                                *ctx.config, ctx.output_mask)
+    return _grads_for_inputs(ctx, grads, len(ctx.config))
+
+
+def _eks_linear_backward(ctx, grad_out):
+    x, weight, lora_A, lora_B, task_ids = ctx.saved_tensors
+    ctx.output_mask = _output_mask(ctx)
+    grads = torch.ops.lorkd.eks_linear_backward(grad_out, x, weight, lora_A, lora_B, task_ids,
+                                                *ctx.config, ctx.output_mask)
+    return _grads_for_inputs(ctx, grads, len(ctx.config))
+
+
+torch.library.register_autograd("lorkd::eks_conv2d", _eks_conv2d_backward,
+                                setup_context=_setup_context)
+torch.library.register_autograd("lorkd::eks_linear", _eks_linear_backward,
+                                setup_context=_setup_context)
+
+
+# ----------------------------------------------------------------------------- functional API
+
+IntPair = Union[int, Sequence[int]]
+
+
+def eks_conv2d(x: torch.Tensor, weight: torch.Tensor, bias: Optional[torch.Tensor],
+               lora_A: torch.Tensor, lora_B: torch.Tensor, task_ids: torch.Tensor,
+               stride: IntPair = 1, padding: IntPair = 0, dilation: IntPair = 1, groups: int = 1,
+               scaling: float = 1.0) -> torch.Tensor:
+    """EKS convolution: sample ``n`` is convolved with ``W0 + scaling * B[t_n] @ A[t_n]``.
+
+    ``padding`` is symmetric zero padding; other padding modes are applied by the caller
+    (``EKSConv2d`` does it). Arguments are validated before any kernel runs.
+    """
+    stride, padding, dilation = list(_pair(stride)), list(_pair(padding)), list(_pair(dilation))
+    check_conv2d_args(x, weight, bias, lora_A, lora_B, task_ids, stride, padding, dilation, groups)
+    return torch.ops.lorkd.eks_conv2d(x, weight, bias, lora_A, lora_B, task_ids, stride, padding,
+                                      dilation, int(groups), float(scaling))
+
+
+def eks_linear(x: torch.Tensor, weight: torch.Tensor, bias: Optional[torch.Tensor],
+               lora_A: torch.Tensor, lora_B: torch.Tensor, task_ids: torch.Tensor,
+               scaling: float = 1.0) -> torch.Tensor:
+    """EKS linear layer: ``y[n] = x[n] @ (W0 + scaling * B[t_n] @ A[t_n])^T + bias``.
+
+    ``x`` is ``(N, ..., in_features)``; all positions of sample ``n`` use task ``task_ids[n]``.
+    """
+    check_linear_args(x, weight, bias, lora_A, lora_B, task_ids)
+    return torch.ops.lorkd.eks_linear(x, weight, bias, lora_A, lora_B, task_ids, float(scaling))

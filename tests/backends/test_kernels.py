@@ -1,0 +1,131 @@
+"""Every backend's forward and backward kernels against the float64 reference."""
+
+from __future__ import annotations
+
+import functools
+import os
+
+import pytest
+import torch
+
+import lorkd_kernels  # noqa: F401  (registers the ops)
+from lorkd_kernels.backends import active_backend, reference_impl, torch_ops
+from tests.eks_cases import (CONV_CASES, LINEAR_CASES, TOLERANCE, conv_problem, linear_problem,
+                             reference_outputs, rel_error)
+
+GRAD_NAMES = ("x", "weight", "bias", "lora_A", "lora_B")
+CPU_COMPILED = active_backend("cpu") == "cpu"
+needs_compiled = pytest.mark.skipif(
+    not CPU_COMPILED, reason="lorkd_kernels._C not built (installed with LORKD_NO_EXTENSIONS=1)")
+
+
+def _backend_params():
+    ops = torch.ops.lorkd
+    yield pytest.param("reference", reference_impl.conv2d_forward, reference_impl.conv2d_backward,
+                       reference_impl.linear_forward, reference_impl.linear_backward,
+                       id="reference")
+    for strategy in ("merged", "split"):
+        yield pytest.param(
+            f"torch-{strategy}",
+            functools.partial(torch_ops.conv2d_forward, strategy=strategy),
+            functools.partial(torch_ops.conv2d_backward, strategy=strategy),
+            torch_ops.linear_forward, torch_ops.linear_backward, id=f"torch-{strategy}")
+    yield pytest.param("cpu", ops.eks_conv2d.default, ops.eks_conv2d_backward.default,
+                       ops.eks_linear.default, ops.eks_linear_backward.default, id="cpu",
+                       marks=needs_compiled)
+
+
+BACKENDS = list(_backend_params())
+DTYPES = [torch.float32, torch.float16, torch.bfloat16]
+
+
+def test_compiled_library_loaded_unless_disabled():
+    if os.environ.get("LORKD_NO_EXTENSIONS") == "1" or os.environ.get("LORKD_BACKEND"):
+        pytest.skip("compiled kernels disabled or a backend is forced")
+    assert CPU_COMPILED, "lorkd_kernels._C was not loaded; see the warning at import"
+
+
+def _check(problem, kind, name, fwd, bwd, dtype, record_error, mask=(True,) * 5):
+    y_ref, grads_ref = reference_outputs(problem, kind)
+    inputs = problem.tensors(dtype)
+    tol = TOLERANCE[dtype]
+    y = fwd(*inputs, problem.task_ids, *problem.config)
+    assert y.dtype == dtype and y.is_contiguous()
+    err = rel_error(y, y_ref)
+    record_error(name, dtype, "forward", err)
+    assert err <= tol, f"forward error {err:.2e} > {tol:.0e}"
+
+    has_bias = problem.bias is not None
+    mask = [m and (i != 2 or has_bias) for i, m in enumerate(mask)]
+    x, weight, _, lora_A, lora_B = inputs
+    grads = bwd(problem.grad_out.to(dtype), x, weight, lora_A, lora_B, problem.task_ids,
+                *problem.config, mask)
+    assert len(grads) == 5
+    for gname, grad, ref, need in zip(GRAD_NAMES, grads, grads_ref, mask):
+        if not need:
+            assert grad.numel() == 0, f"{gname} gradient was not requested but has data"
+            continue
+        assert grad.dtype == dtype, f"{gname} gradient has dtype {grad.dtype}"
+        err = rel_error(grad, ref)
+        record_error(name, dtype, "grad", err)
+        assert err <= tol, f"{gname} gradient error {err:.2e} > {tol:.0e}"
+    for task in problem.absent_tasks():
+        for gname, grad in (("lora_A", grads[3]), ("lora_B", grads[4])):
+            if grad.numel():
+                assert torch.count_nonzero(grad[task]) == 0, f"absent task {task}: {gname} != 0"
+
+
+@pytest.mark.parametrize("dtype", DTYPES, ids=str)
+@pytest.mark.parametrize("case", CONV_CASES, ids=str)
+@pytest.mark.parametrize("name,conv_fwd,conv_bwd,lin_fwd,lin_bwd", BACKENDS)
+def test_conv2d(name, conv_fwd, conv_bwd, lin_fwd, lin_bwd, case, dtype, record_error):
+    if name == "reference" and dtype != torch.float32:
+        pytest.skip("the reference accumulates in the input dtype; it is the float64 oracle")
+    _check(conv_problem(case, seed=hash(case.name) % 1000), "conv", name, conv_fwd, conv_bwd,
+           dtype, record_error)
+
+
+@pytest.mark.parametrize("dtype", DTYPES, ids=str)
+@pytest.mark.parametrize("case", LINEAR_CASES, ids=str)
+@pytest.mark.parametrize("name,conv_fwd,conv_bwd,lin_fwd,lin_bwd", BACKENDS)
+def test_linear(name, conv_fwd, conv_bwd, lin_fwd, lin_bwd, case, dtype, record_error):
+    if name == "reference" and dtype != torch.float32:
+        pytest.skip("the reference accumulates in the input dtype; it is the float64 oracle")
+    _check(linear_problem(case, seed=len(case.name)), "linear", name, lin_fwd, lin_bwd, dtype,
+           record_error)
+
+
+@pytest.mark.parametrize("mask", [(True, False, False, False, False),
+                                  (False, True, True, False, False),
+                                  (False, False, False, True, True),
+                                  (False, False, False, False, True)], ids=str)
+@pytest.mark.parametrize("name,conv_fwd,conv_bwd,lin_fwd,lin_bwd", BACKENDS)
+def test_partial_output_mask(name, conv_fwd, conv_bwd, lin_fwd, lin_bwd, mask, record_error):
+    conv_case = CONV_CASES[3]
+    _check(conv_problem(conv_case, seed=5), "conv", name, conv_fwd, conv_bwd, torch.float32,
+           record_error, mask)
+    _check(linear_problem(LINEAR_CASES[2], seed=5), "linear", name, lin_fwd, lin_bwd,
+           torch.float32, record_error, mask)
+
+
+@pytest.mark.parametrize("name,conv_fwd,conv_bwd,lin_fwd,lin_bwd", BACKENDS)
+def test_float64_matches_reference_tightly(name, conv_fwd, conv_bwd, lin_fwd, lin_bwd,
+                                           record_error):
+    for case in (CONV_CASES[1], CONV_CASES[8], CONV_CASES[13]):
+        _check(conv_problem(case, seed=11), "conv", name, conv_fwd, conv_bwd, torch.float64,
+               record_error)
+    _check(linear_problem(LINEAR_CASES[0], seed=11), "linear", name, lin_fwd, lin_bwd,
+           torch.float64, record_error)
+
+
+@pytest.mark.parametrize("name,conv_fwd,conv_bwd,lin_fwd,lin_bwd", BACKENDS)
+def test_results_are_deterministic(name, conv_fwd, conv_bwd, lin_fwd, lin_bwd):
+    problem = conv_problem(CONV_CASES[7], seed=3)
+    x, weight, bias, lora_A, lora_B = problem.tensors(torch.float32)
+    args = (problem.task_ids, *problem.config)
+    first = conv_fwd(x, weight, bias, lora_A, lora_B, *args)
+    grads = conv_bwd(problem.grad_out.float(), x, weight, lora_A, lora_B, *args, [True] * 5)
+    for _ in range(2):
+        assert torch.equal(conv_fwd(x, weight, bias, lora_A, lora_B, *args), first)
+        again = conv_bwd(problem.grad_out.float(), x, weight, lora_A, lora_B, *args, [True] * 5)
+        assert all(torch.equal(a, b) for a, b in zip(again, grads))
