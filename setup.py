@@ -61,7 +61,7 @@ def extensions():
                             extra_compile_args={"cxx": cxx_flags, "nvcc": ["-O3", "-std=c++17"]})
     else:
         ext = CppExtension("lorkd_kernels._C", sources, extra_compile_args={"cxx": cxx_flags})
-    build = BuildExtension.with_options(no_python_abi_suffix=True, use_ninja=False)
+    build = BuildExtension.with_options(no_python_abi_suffix=True)
     return [ext], {"build_ext": build}
 
 

@@ -59,11 +59,34 @@ for _name, _schema in SCHEMAS.items():
     if not _op_exists(_name):
         _lib.define(_schema)
 
+
+
+# The Python backends validate like the C++ kernels do, so a direct torch.ops.lorkd.* call gets
+# the same clear errors whichever backend serves it.
+def _validated_conv2d(fn, with_bias: bool):
+    def run(*args):
+        x, weight, bias, lora_A, lora_B, task_ids, stride, padding, dilation, groups = (
+            args[:10] if with_bias else (*args[1:3], None, *args[3:10]))
+        check_conv2d_args(x, weight, bias, lora_A, lora_B, task_ids, stride, padding, dilation,
+                          groups)
+        return fn(*args)
+    return run
+
+
+def _validated_linear(fn, with_bias: bool):
+    def run(*args):
+        x, weight, bias, lora_A, lora_B, task_ids = (
+            args[:6] if with_bias else (*args[1:3], None, *args[3:6]))
+        check_linear_args(x, weight, bias, lora_A, lora_B, task_ids)
+        return fn(*args)
+    return run
+
+
 _generic = backends.python_backend()
-for _name, _fn in (("eks_conv2d", _generic.conv2d_forward),
-                   ("eks_conv2d_backward", _generic.conv2d_backward),
-                   ("eks_linear", _generic.linear_forward),
-                   ("eks_linear_backward", _generic.linear_backward)):
+for _name, _fn in (("eks_conv2d", _validated_conv2d(_generic.conv2d_forward, True)),
+                   ("eks_conv2d_backward", _validated_conv2d(_generic.conv2d_backward, False)),
+                   ("eks_linear", _validated_linear(_generic.linear_forward, True)),
+                   ("eks_linear_backward", _validated_linear(_generic.linear_backward, False))):
     _lib.impl(_name, _fn, "CompositeExplicitAutograd")
 
 

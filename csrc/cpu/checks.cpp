@@ -2,17 +2,37 @@
 
 #include <c10/util/Exception.h>
 
+#include <string>
+
 namespace lorkd::cpu {
 
 namespace {
+
+// dtype as Python spells it, so messages read the same from both sides ("torch.float32").
+std::string dtype_name(at::ScalarType t) {
+  switch (t) {
+    case at::kHalf: return "torch.float16";
+    case at::kBFloat16: return "torch.bfloat16";
+    case at::kFloat: return "torch.float32";
+    case at::kDouble: return "torch.float64";
+    case at::kLong: return "torch.int64";
+    case at::kInt: return "torch.int32";
+    case at::kShort: return "torch.int16";
+    case at::kChar: return "torch.int8";
+    case at::kByte: return "torch.uint8";
+    case at::kBool: return "torch.bool";
+    default: return std::string("torch.") + c10::toString(t);
+  }
+}
 
 bool is_float(at::ScalarType t) {
   return t == at::kHalf || t == at::kBFloat16 || t == at::kFloat || t == at::kDouble;
 }
 
 void check_same(const at::Tensor& t, const char* name, const at::Tensor& x) {
-  TORCH_CHECK_TYPE(t.scalar_type() == x.scalar_type(), name, " has dtype ", t.scalar_type(),
-                   " but x has dtype ", x.scalar_type(), "; they must match");
+  TORCH_CHECK_TYPE(t.scalar_type() == x.scalar_type(), name, " has dtype ",
+                   dtype_name(t.scalar_type()), " but x has dtype ", dtype_name(x.scalar_type()),
+                   "; they must match");
   TORCH_CHECK_VALUE(t.device() == x.device(), name, " is on ", t.device(), " but x is on ",
                     x.device());
 }
@@ -25,7 +45,7 @@ void check_common(const at::Tensor& x, const at::Tensor& weight,
                   int64_t k_dim) {
   TORCH_CHECK_TYPE(is_float(x.scalar_type()),
                    "x must be a floating tensor (float16, bfloat16, float32, float64), got ",
-                   x.scalar_type());
+                   dtype_name(x.scalar_type()));
   check_same(weight, "weight", x);
   if (bias.has_value()) {
     TORCH_CHECK_VALUE(bias->dim() == 1 && bias->size(0) == out_dim, "bias must have shape (",
@@ -33,7 +53,8 @@ void check_common(const at::Tensor& x, const at::Tensor& weight,
     check_same(*bias, "bias", x);
   }
   TORCH_CHECK_TYPE(task_ids.scalar_type() == at::kLong,
-                   "task_ids must be an int64 tensor, got dtype ", task_ids.scalar_type());
+                   "task_ids must be an int64 tensor, got dtype ",
+                   dtype_name(task_ids.scalar_type()));
   TORCH_CHECK_VALUE(task_ids.dim() == 1, "task_ids must be 1-D (batch,), got shape ",
                     task_ids.sizes());
   TORCH_CHECK_VALUE(task_ids.size(0) == x.size(0), "task_ids has ", task_ids.size(0),

@@ -14,6 +14,7 @@
 #include "checks.h"
 #include "kernels.h"
 #include "segments.h"
+#include "strategy.h"
 
 namespace lorkd::cpu {
 
@@ -86,7 +87,7 @@ at::Tensor eks_conv2d_forward(const at::Tensor& x, const at::Tensor& weight,
   at::Tensor y = at::empty(output_shape(x, weight, cfg), x.options());
   if (x.size(0) == 0) return y;
 
-  if (prefer_split(segments, x.size(0))) {
+  if (use_split(segments, x.size(0))) {
     y.copy_(conv(x, weight, bias, cfg));
     for (const TaskRun& run : segments.runs()) {
       auto [shrink, expand] = shrink_expand(weight, lora_A, lora_B, groups, run.task);
@@ -125,7 +126,7 @@ Grads eks_conv2d_backward(const at::Tensor& grad_out_in, const at::Tensor& x,
   at::Tensor grad_A = at::zeros(lora_A.sizes(), acc_opts);
   at::Tensor grad_B = at::zeros(lora_B.sizes(), acc_opts);
 
-  if (x.size(0) > 0 && prefer_split(segments, x.size(0))) {
+  if (x.size(0) > 0 && use_split(segments, x.size(0))) {
     if (need_x || need_w) {
       auto [gx, gw, unused] = conv_backward(grad_out, x, weight, cfg, need_x, need_w);
       if (need_x) grad_x.copy_(gx);

@@ -37,10 +37,4 @@ class Segments {
   at::Tensor order_;   // stable sort permutation (int64), defined only when !sorted_
 };
 
-// Strategy for a conv: "split" when tasks average fewer than two samples each (see
-// lorkd_kernels/backends/torch_ops.py choose_strategy), else "merged".
-inline bool prefer_split(const Segments& segments, int64_t batch) {
-  return static_cast<int64_t>(segments.runs().size()) * 2 > batch;
-}
-
 }  // namespace lorkd::cpu

@@ -11,10 +11,13 @@ forced and ``_C`` is missing, the ``torch`` backend takes over with a warning.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import warnings
 from types import ModuleType
-from typing import Optional
+from typing import Iterator, Optional
+
+import torch
 
 from . import cpu, reference_impl, torch_ops
 
@@ -76,3 +79,21 @@ def active_backend(device_type: str = "cpu") -> str:
     if device_type == "cpu" and _compiled_loaded:
         return "cpu"
     return requested_backend() if requested_backend() in PYTHON_BACKENDS else "torch"
+
+
+@contextlib.contextmanager
+def conv_strategy(name: str) -> Iterator[None]:
+    """Force the EKS conv algorithm (``auto``, ``merged`` or ``split``) of the ``torch`` and
+    ``cpu`` backends inside the block. Both are exact; this is for tests and benchmarks."""
+    if name not in torch_ops.STRATEGIES:
+        raise ValueError(f"unknown strategy {name!r}; expected one of {torch_ops.STRATEGIES}")
+    code = torch_ops.STRATEGIES.index(name)
+    previous_python = torch_ops.default_strategy
+    torch_ops.default_strategy = name
+    previous_cpu = torch.ops.lorkd._set_cpu_conv_strategy(code) if _compiled_loaded else None
+    try:
+        yield
+    finally:
+        torch_ops.default_strategy = previous_python
+        if previous_cpu is not None:
+            torch.ops.lorkd._set_cpu_conv_strategy(previous_cpu)

@@ -27,12 +27,23 @@ def _acc_dtype(dtype: torch.dtype) -> torch.dtype:
     return torch.float64 if dtype == torch.float64 else torch.float32
 
 
-def choose_strategy(segments: Segments, batch: int) -> str:
-    """``split`` when tasks average fewer than two samples each, else ``merged``.
+STRATEGIES = ("auto", "merged", "split")
+#: strategy used when a call passes "auto"; set through lorkd_kernels.backends.conv_strategy()
+default_strategy = "auto"
+
+
+def choose_strategy(segments: Segments, batch: int, strategy: str = "auto") -> str:
+    """Resolve ``auto``: ``split`` when tasks average fewer than two samples each, else ``merged``.
 
     With tiny segments the merged path runs one small convolution per sample; the split path runs
     one full-batch convolution plus cheap rank-r branches.
     """
+    if strategy == "auto":
+        strategy = default_strategy
+    if strategy not in STRATEGIES:
+        raise ValueError(f"unknown strategy {strategy!r}; expected one of {STRATEGIES}")
+    if strategy != "auto":
+        return strategy
     return "split" if len(segments.runs) * 2 > batch else "merged"
 
 
@@ -74,8 +85,7 @@ def conv2d_forward(x: torch.Tensor, weight: torch.Tensor, bias: Optional[torch.T
                    groups: int, scaling: float, strategy: str = "auto") -> torch.Tensor:
     check_task_id_range(task_ids, lora_A.shape[0])
     segments = task_segments(task_ids, lora_A.shape[0])
-    if strategy == "auto":
-        strategy = choose_strategy(segments, x.shape[0])
+    strategy = choose_strategy(segments, x.shape[0], strategy)
     xs = segments.gather(x)
     if strategy == "merged":
         pieces = []
@@ -85,15 +95,13 @@ def conv2d_forward(x: torch.Tensor, weight: torch.Tensor, bias: Optional[torch.T
                                 dilation, groups))
         ys = torch.cat(pieces) if pieces else _conv(xs, weight, bias, stride, padding,
                                                     dilation, groups)
-    elif strategy == "split":
+    else:  # split
         ys = _conv(xs, weight, bias, stride, padding, dilation, groups)
         for task, start, length in segments.runs:
             shrink, expand = _shrink_expand_weights(lora_A, lora_B, weight.shape, groups, task)
             u = _conv(xs.narrow(0, start, length), shrink, None, stride, padding, dilation, groups)
             ys.narrow(0, start, length).add_(_conv(u, expand, None, (1, 1), (0, 0), (1, 1),
                                                    groups), alpha=scaling)
-    else:
-        raise ValueError(f"unknown strategy {strategy!r}; expected 'auto', 'merged' or 'split'")
     return segments.scatter(ys.contiguous())
 
 
@@ -106,8 +114,7 @@ def conv2d_backward(grad_out: torch.Tensor, x: torch.Tensor, weight: torch.Tenso
     num_tasks, rank, _ = lora_A.shape
     check_task_id_range(task_ids, num_tasks)
     segments = task_segments(task_ids, num_tasks)
-    if strategy == "auto":
-        strategy = choose_strategy(segments, x.shape[0])
+    strategy = choose_strategy(segments, x.shape[0], strategy)
     acc = _acc_dtype(x.dtype)
     xs, gys = segments.gather(x), segments.gather(grad_out)
     grad_x = torch.zeros_like(xs, memory_format=torch.contiguous_format) if need_x else None
@@ -129,7 +136,7 @@ def conv2d_backward(grad_out: torch.Tensor, x: torch.Tensor, weight: torch.Tenso
                 grad_w += g_t
                 grad_B[task] = scaling * (g_t @ lora_A[task].to(acc).T)
                 grad_A[task] = scaling * (lora_B[task].to(acc).T @ g_t)
-    elif strategy == "split":
+    else:  # split
         if need_x or need_w:
             gx, gw, _ = _conv_backward(gys, xs, weight, stride, padding, dilation, groups,
                                        (need_x, need_w))
@@ -152,8 +159,6 @@ def conv2d_backward(grad_out: torch.Tensor, x: torch.Tensor, weight: torch.Tenso
                     grad_x.narrow(0, start, length).add_(gx_t)
                 if need_A:
                     grad_A[task] = g_shrink.reshape(groups, rank, -1).to(acc).sum(0)
-    else:
-        raise ValueError(f"unknown strategy {strategy!r}; expected 'auto', 'merged' or 'split'")
 
     empty = _empty_like_mask(x)
     return [

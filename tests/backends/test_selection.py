@@ -1,0 +1,68 @@
+"""LORKD_BACKEND: forcing, rejecting and falling back."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import pytest
+
+from lorkd_kernels import backends
+
+PROBE = """
+import torch, lorkd_kernels
+x = torch.randn(3, 4, 6, 5); w = torch.randn(5, 4, 3, 3)
+A = torch.randn(2, 2, 36); B = torch.randn(2, 5, 2); t = torch.tensor([1, 0, 1])
+y = lorkd_kernels.eks_conv2d(x, w, None, A, B, t, padding=1)
+ref = lorkd_kernels.reference.eks_conv2d_per_sample(x, w, None, A, B, t, padding=(1, 1))
+assert torch.allclose(y, ref, rtol=1e-4, atol=1e-4)
+print(lorkd_kernels.active_backend("cpu"))
+"""
+
+
+def _run_with_backend(name):
+    env = dict(os.environ, LORKD_BACKEND=name)
+    return subprocess.run([sys.executable, "-c", PROBE], env=env, capture_output=True, text=True,
+                          timeout=120)
+
+
+@pytest.mark.parametrize("name", ["torch", "reference"])
+def test_forced_python_backend_runs(name):
+    result = _run_with_backend(name)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == name
+
+
+@pytest.mark.parametrize("name,message", [("bogus", "is not a backend"),
+                                          ("triton", "is not available in this version")])
+def test_unknown_or_unavailable_backend_is_an_error(name, message):
+    result = _run_with_backend(name)
+    assert result.returncode != 0
+    assert message in result.stderr
+
+
+def test_forced_cpu_backend_without_library_is_an_error(monkeypatch):
+    def missing():
+        raise FileNotFoundError("no compiled library")
+    monkeypatch.setattr(backends.cpu, "load_library", missing)
+    monkeypatch.setenv("LORKD_BACKEND", "cpu")
+    with pytest.raises(backends.BackendUnavailableError, match="LORKD_BACKEND=cpu"):
+        backends.load_compiled()
+
+
+def test_automatic_choice_falls_back_with_a_warning(monkeypatch):
+    def missing():
+        raise FileNotFoundError("no compiled library")
+    monkeypatch.setattr(backends.cpu, "load_library", missing)
+    monkeypatch.delenv("LORKD_BACKEND", raising=False)
+    loaded_before = backends._compiled_loaded
+    with pytest.warns(RuntimeWarning, match="using the 'torch' backend"):
+        assert backends.load_compiled() is False
+    assert backends._compiled_loaded == loaded_before
+
+
+def test_conv_strategy_rejects_unknown_names():
+    with pytest.raises(ValueError, match="unknown strategy"):
+        with backends.conv_strategy("fast"):
+            pass
