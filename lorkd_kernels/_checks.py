@@ -108,6 +108,17 @@ def check_linear_args(x: torch.Tensor, weight: torch.Tensor, bias: Optional[torc
     _check_lora(lora_A, lora_B, out_features, in_features, x, "in_features")
 
 
+def check_grad_out(grad_out: torch.Tensor, expected_shape: Sequence[int], x: torch.Tensor) -> None:
+    """The incoming gradient must have the forward output's shape, dtype and device."""
+    _require(tuple(grad_out.shape) == tuple(expected_shape), ValueError,
+             f"grad_out has shape {tuple(grad_out.shape)} but the forward output has shape "
+             f"{tuple(expected_shape)}")
+    _require(grad_out.dtype == x.dtype, TypeError,
+             f"grad_out has dtype {grad_out.dtype} but x has dtype {x.dtype}; they must match")
+    _require(grad_out.device == x.device, ValueError,
+             f"grad_out is on {grad_out.device} but x is on {x.device}")
+
+
 def check_task_id_range(task_ids: torch.Tensor, num_tasks: int) -> None:
     """Raise IndexError if any task id lies outside ``[0, num_tasks)`` (reads the data)."""
     if task_ids.numel() == 0:

@@ -23,7 +23,8 @@ import torch
 from torch.nn.modules.utils import _pair
 
 from . import backends
-from ._checks import check_conv2d_args, check_linear_args, conv2d_output_size
+from ._checks import (check_conv2d_args, check_grad_out, check_linear_args,
+                      conv2d_output_size)
 
 SCHEMAS = {
     "eks_conv2d": (
@@ -63,30 +64,36 @@ for _name, _schema in SCHEMAS.items():
 
 # The Python backends validate like the C++ kernels do, so a direct torch.ops.lorkd.* call gets
 # the same clear errors whichever backend serves it.
-def _validated_conv2d(fn, with_bias: bool):
+# Forward ops take (x, weight, bias, ...); backward ops (grad_out, x, weight, lora_A, ...).
+def _validated_conv2d(fn, is_backward: bool):
     def run(*args):
         x, weight, bias, lora_A, lora_B, task_ids, stride, padding, dilation, groups = (
-            args[:10] if with_bias else (*args[1:3], None, *args[3:10]))
+            (*args[1:3], None, *args[3:10]) if is_backward else args[:10])
         check_conv2d_args(x, weight, bias, lora_A, lora_B, task_ids, stride, padding, dilation,
                           groups)
+        if is_backward:
+            check_grad_out(args[0], conv2d_output_size(x.shape, weight.shape, stride, padding,
+                                                       dilation), x)
         return fn(*args)
     return run
 
 
-def _validated_linear(fn, with_bias: bool):
+def _validated_linear(fn, is_backward: bool):
     def run(*args):
         x, weight, bias, lora_A, lora_B, task_ids = (
-            args[:6] if with_bias else (*args[1:3], None, *args[3:6]))
+            (*args[1:3], None, *args[3:6]) if is_backward else args[:6])
         check_linear_args(x, weight, bias, lora_A, lora_B, task_ids)
+        if is_backward:
+            check_grad_out(args[0], (*x.shape[:-1], weight.shape[0]), x)
         return fn(*args)
     return run
 
 
 _generic = backends.python_backend()
-for _name, _fn in (("eks_conv2d", _validated_conv2d(_generic.conv2d_forward, True)),
-                   ("eks_conv2d_backward", _validated_conv2d(_generic.conv2d_backward, False)),
-                   ("eks_linear", _validated_linear(_generic.linear_forward, True)),
-                   ("eks_linear_backward", _validated_linear(_generic.linear_backward, False))):
+for _name, _fn in (("eks_conv2d", _validated_conv2d(_generic.conv2d_forward, False)),
+                   ("eks_conv2d_backward", _validated_conv2d(_generic.conv2d_backward, True)),
+                   ("eks_linear", _validated_linear(_generic.linear_forward, False)),
+                   ("eks_linear_backward", _validated_linear(_generic.linear_backward, True))):
     _lib.impl(_name, _fn, "CompositeExplicitAutograd")
 
 

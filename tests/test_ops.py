@@ -171,9 +171,23 @@ def test_empty_batch_gives_empty_output_and_grads():
     for p in (weight, bias, lora_A, lora_B):
         assert p.grad.shape == p.shape and torch.count_nonzero(p.grad) == 0
 
-    lx, lw, lb, la, lbb, _, scaling = _linear_args(0, torch.float32)
-    ly = eks_linear(lx.detach()[:0], lw, lb, la, lbb, torch.zeros(0, dtype=torch.int64), scaling)
-    assert ly.shape == (0, 7)
+    lx, lw, lb, la, lbb, _, scaling = _linear_args(2, torch.float32)
+    lx = lx.detach()[:0].requires_grad_(True)
+    ly = eks_linear(lx, lw, lb, la, lbb, torch.zeros(0, dtype=torch.int64), scaling)
+    assert ly.shape == (0, 5, 7)
+    ly.sum().backward()
+    assert lx.grad.shape == lx.shape
+    for p in (lw, lb, la, lbb):
+        assert p.grad.shape == p.shape and torch.count_nonzero(p.grad) == 0
+
+
+def test_linear_with_empty_token_dim():
+    lx, lw, lb, la, lbb, task_ids, scaling = _linear_args(2, torch.float32)
+    lx = torch.randn(7, 0, 13, requires_grad=True)
+    ly = eks_linear(lx, lw, lb, la, lbb, task_ids, scaling)
+    assert ly.shape == (7, 0, 7)
+    ly.sum().backward()
+    assert lx.grad.shape == lx.shape and torch.count_nonzero(lw.grad) == 0
 
 
 def test_active_backend_is_reported():

@@ -175,13 +175,21 @@ def conv2d_backward(grad_out: torch.Tensor, x: torch.Tensor, weight: torch.Tenso
 # task adds (x_t A_t^T) B_t^T, which costs r*(in+out) per row instead of forming an out x in W_t.
 
 
+def _positions(x: torch.Tensor) -> int:
+    """Rows per sample of an (N, ..., features) input (explicit, so N = 0 reshapes too)."""
+    count = 1
+    for size in x.shape[1:-1]:
+        count *= size
+    return count
+
+
 def linear_forward(x: torch.Tensor, weight: torch.Tensor, bias: Optional[torch.Tensor],
                    lora_A: torch.Tensor, lora_B: torch.Tensor, task_ids: torch.Tensor,
                    scaling: float) -> torch.Tensor:
     check_task_id_range(task_ids, lora_A.shape[0])
     segments = task_segments(task_ids, lora_A.shape[0])
     acc = _acc_dtype(x.dtype)
-    xs = segments.gather(x).reshape(x.shape[0], -1, x.shape[-1])
+    xs = segments.gather(x).reshape(x.shape[0], _positions(x), x.shape[-1])
     ys = _aten.linear(xs, weight, bias).contiguous()
     for task, start, length in segments.runs:
         x_t = xs.narrow(0, start, length).to(acc)
@@ -199,8 +207,8 @@ def linear_backward(grad_out: torch.Tensor, x: torch.Tensor, weight: torch.Tenso
     segments = task_segments(task_ids, lora_A.shape[0])
     acc = _acc_dtype(x.dtype)
     n, in_f, out_f = x.shape[0], x.shape[-1], weight.shape[0]
-    xs = segments.gather(x).reshape(n, -1, in_f).to(acc)
-    gys = segments.gather(grad_out).reshape(n, -1, out_f).to(acc)
+    xs = segments.gather(x).reshape(n, _positions(x), in_f).to(acc)
+    gys = segments.gather(grad_out).reshape(n, _positions(x), out_f).to(acc)
     grad_x = gys @ weight.to(acc) if need_x else None
     grad_A = torch.zeros(lora_A.shape, dtype=acc, device=x.device)
     grad_B = torch.zeros(lora_B.shape, dtype=acc, device=x.device)
@@ -210,7 +218,7 @@ def linear_backward(grad_out: torch.Tensor, x: torch.Tensor, weight: torch.Tenso
         a_t, b_t = lora_A[task].to(acc), lora_B[task].to(acc)
         gu = (gy_t @ b_t) * scaling                                          # (rows, r)
         if need_x:
-            grad_x.narrow(0, start, length).add_((gu @ a_t).reshape(length, -1, in_f))
+            grad_x.narrow(0, start, length).add_((gu @ a_t).reshape(length, _positions(x), in_f))
         if need_A:
             grad_A[task] = gu.T @ x_t
         if need_B:
