@@ -9,7 +9,7 @@ import zlib
 import pytest
 import torch
 
-import lorkd_kernels  # noqa: F401  (registers the ops)
+from lorkd_kernels import reference
 from lorkd_kernels.backends import active_backend, conv_strategy, reference_impl, torch_ops
 from tests.eks_cases import (CONV_CASES, LINEAR_CASES, TOLERANCE, conv_problem, linear_problem,
                              reference_outputs, rel_error)
@@ -21,7 +21,7 @@ needs_compiled = pytest.mark.skipif(
 
 
 def _with_strategy(fn, strategy):
-    """``fn`` run under a forced conv strategy (for the compiled kernels, which read it per call)."""
+    """``fn`` run under a forced conv strategy (the compiled kernels read it per call)."""
     @functools.wraps(fn)
     def run(*args):
         with conv_strategy(strategy):
@@ -143,3 +143,18 @@ def test_results_are_deterministic(name, conv_fwd, conv_bwd, lin_fwd, lin_bwd):
         assert torch.equal(conv_fwd(x, weight, bias, lora_A, lora_B, *args), first)
         again = conv_bwd(problem.grad_out.float(), x, weight, lora_A, lora_B, *args, [True] * 5)
         assert all(torch.equal(a, b) for a, b in zip(again, grads))
+
+
+@pytest.mark.parametrize("name,conv_fwd,conv_bwd,lin_fwd,lin_bwd", FAST_BACKENDS)
+def test_paper_formulation_agrees_with_backend(name, conv_fwd, conv_bwd, lin_fwd, lin_bwd):
+    for case in CONV_CASES:
+        problem = conv_problem(case, seed=17)
+        inputs = problem.tensors(torch.float64)
+        paper = reference.eks_conv2d_paper(*inputs, problem.task_ids, *problem.config)
+        got = conv_fwd(*inputs, problem.task_ids, *problem.config)
+        assert rel_error(got, paper) <= 1e-12, case.name
+    for case in LINEAR_CASES:
+        problem = linear_problem(case, seed=17)
+        inputs = problem.tensors(torch.float64)
+        paper = reference.eks_linear_paper(*inputs, problem.task_ids, *problem.config)
+        assert rel_error(lin_fwd(*inputs, problem.task_ids, *problem.config), paper) <= 1e-12
