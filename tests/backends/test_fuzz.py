@@ -1,0 +1,129 @@
+"""Property-based checks: random EKS conv/linear problems, every backend vs the float64 oracle.
+
+Failures print a reproduction blob (``print_blob``); shrunk failing cases belong in
+``tests/eks_cases.py`` as regular cases.
+"""
+
+from __future__ import annotations
+
+import functools
+
+import pytest
+import torch
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from lorkd_kernels.backends import active_backend, reference_impl, torch_ops
+from tests.eks_cases import Problem, reference_outputs, rel_error
+
+FUZZ = settings(max_examples=100, deadline=None, print_blob=True,
+                suppress_health_check=[HealthCheck.too_slow])
+
+_OPS = torch.ops.lorkd
+CONV_BACKENDS = {
+    "torch-merged": (functools.partial(torch_ops.conv2d_forward, strategy="merged"),
+                     functools.partial(torch_ops.conv2d_backward, strategy="merged")),
+    "torch-split": (functools.partial(torch_ops.conv2d_forward, strategy="split"),
+                    functools.partial(torch_ops.conv2d_backward, strategy="split")),
+    "reference": (reference_impl.conv2d_forward, reference_impl.conv2d_backward),
+}
+LINEAR_BACKENDS = {
+    "torch": (torch_ops.linear_forward, torch_ops.linear_backward),
+    "reference": (reference_impl.linear_forward, reference_impl.linear_backward),
+}
+if active_backend("cpu") == "cpu":
+    CONV_BACKENDS["cpu"] = (_OPS.eks_conv2d.default, _OPS.eks_conv2d_backward.default)
+    LINEAR_BACKENDS["cpu"] = (_OPS.eks_linear.default, _OPS.eks_linear_backward.default)
+
+
+@st.composite
+def conv_problems(draw):
+    groups = draw(st.sampled_from([1, 1, 2, 3]))
+    c_in = groups * draw(st.integers(1, 3))
+    c_out = groups * draw(st.integers(1, 3))
+    kh, kw = draw(st.integers(1, 4)), draw(st.integers(1, 4))
+    stride = [draw(st.integers(1, 3)), draw(st.integers(1, 3))]
+    dilation = [draw(st.integers(1, 2)), draw(st.integers(1, 2))]
+    padding = [draw(st.integers(0, 2)), draw(st.integers(0, 2))]
+    span = [dilation[0] * (kh - 1) + 1, dilation[1] * (kw - 1) + 1]
+    h = draw(st.integers(max(1, span[0] - 2 * padding[0]), 9))
+    w = draw(st.integers(max(1, span[1] - 2 * padding[1]), 9))
+    batch, num_tasks = draw(st.integers(1, 6)), draw(st.integers(1, 5))
+    rank = draw(st.integers(1, 4))
+    task_ids = torch.tensor(draw(st.lists(st.integers(0, num_tasks - 1), min_size=batch,
+                                          max_size=batch)), dtype=torch.int64)
+    gen = torch.Generator().manual_seed(draw(st.integers(0, 2**31 - 1)))
+    k_dim = c_in // groups * kh * kw
+
+    def rand(*shape):
+        return torch.randn(*shape, generator=gen, dtype=torch.float64)
+
+    out_h = (h + 2 * padding[0] - span[0]) // stride[0] + 1
+    out_w = (w + 2 * padding[1] - span[1]) // stride[1] + 1
+    bias = rand(c_out) if draw(st.booleans()) else None
+    return Problem(rand(batch, c_in, h, w), rand(c_out, c_in // groups, kh, kw), bias,
+                   rand(num_tasks, rank, k_dim), rand(num_tasks, c_out, rank), task_ids,
+                   rand(batch, c_out, out_h, out_w),
+                   (stride, padding, dilation, groups, draw(st.sampled_from([0.5, 1.0, 4.0]))))
+
+
+@st.composite
+def linear_problems(draw):
+    batch, num_tasks = draw(st.integers(1, 6)), draw(st.integers(1, 5))
+    rank = draw(st.integers(1, 6))
+    in_f, out_f = draw(st.integers(1, 9)), draw(st.integers(1, 9))
+    inner = draw(st.lists(st.integers(1, 3), max_size=2))
+    task_ids = torch.tensor(draw(st.lists(st.integers(0, num_tasks - 1), min_size=batch,
+                                          max_size=batch)), dtype=torch.int64)
+    gen = torch.Generator().manual_seed(draw(st.integers(0, 2**31 - 1)))
+
+    def rand(*shape):
+        return torch.randn(*shape, generator=gen, dtype=torch.float64)
+
+    bias = rand(out_f) if draw(st.booleans()) else None
+    return Problem(rand(batch, *inner, in_f), rand(out_f, in_f), bias,
+                   rand(num_tasks, rank, in_f), rand(num_tasks, out_f, rank), task_ids,
+                   rand(batch, *inner, out_f), (draw(st.sampled_from([0.5, 1.0, 4.0])),))
+
+
+def _assert_matches(problem, kind, fwd, bwd, dtype):
+    y_ref, grads_ref = reference_outputs(problem, kind)
+    x, weight, bias, lora_A, lora_B = problem.tensors(dtype)
+    y = fwd(x, weight, bias, lora_A, lora_B, problem.task_ids, *problem.config)
+    tol = 1e-10 if dtype == torch.float64 else 1e-4
+    assert rel_error(y, y_ref) <= tol
+    mask = [True, True, bias is not None, True, True]
+    grads = bwd(problem.grad_out.to(dtype), x, weight, lora_A, lora_B, problem.task_ids,
+                *problem.config, mask)
+    for grad, ref, need in zip(grads, grads_ref, mask):
+        if need:
+            assert rel_error(grad, ref) <= tol
+    for task in problem.absent_tasks():
+        assert torch.count_nonzero(grads[3][task]) == 0
+        assert torch.count_nonzero(grads[4][task]) == 0
+
+
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float32], ids=str)
+@pytest.mark.parametrize("backend", sorted(CONV_BACKENDS))
+def test_fuzz_conv2d(backend, dtype):
+    fwd, bwd = CONV_BACKENDS[backend]
+
+    @FUZZ
+    @given(conv_problems())
+    def check(problem):
+        _assert_matches(problem, "conv", fwd, bwd, dtype)
+
+    check()
+
+
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float32], ids=str)
+@pytest.mark.parametrize("backend", sorted(LINEAR_BACKENDS))
+def test_fuzz_linear(backend, dtype):
+    fwd, bwd = LINEAR_BACKENDS[backend]
+
+    @FUZZ
+    @given(linear_problems())
+    def check(problem):
+        _assert_matches(problem, "linear", fwd, bwd, dtype)
+
+    check()
