@@ -103,27 +103,18 @@ def _assert_matches(problem, kind, fwd, bwd, dtype):
         assert torch.count_nonzero(grads[4][task]) == 0
 
 
-@pytest.mark.parametrize("dtype", [torch.float64, torch.float32], ids=str)
-@pytest.mark.parametrize("backend", sorted(CONV_BACKENDS))
-def test_fuzz_conv2d(backend, dtype):
-    fwd, bwd = CONV_BACKENDS[backend]
-
-    @FUZZ
-    @given(conv_problems())
-    def check(problem):
-        _assert_matches(problem, "conv", fwd, bwd, dtype)
-
-    check()
+CASES = ([("conv", name) for name in sorted(CONV_BACKENDS)] +
+         [("linear", name) for name in sorted(LINEAR_BACKENDS)])
 
 
 @pytest.mark.parametrize("dtype", [torch.float64, torch.float32], ids=str)
-@pytest.mark.parametrize("backend", sorted(LINEAR_BACKENDS))
-def test_fuzz_linear(backend, dtype):
-    fwd, bwd = LINEAR_BACKENDS[backend]
+@pytest.mark.parametrize("kind,backend", CASES, ids=[f"{k}-{b}" for k, b in CASES])
+def test_fuzz_against_reference(kind, backend, dtype):
+    fwd, bwd = (CONV_BACKENDS if kind == "conv" else LINEAR_BACKENDS)[backend]
 
     @FUZZ
-    @given(linear_problems())
+    @given(conv_problems() if kind == "conv" else linear_problems())
     def check(problem):
-        _assert_matches(problem, "linear", fwd, bwd, dtype)
+        _assert_matches(problem, kind, fwd, bwd, dtype)
 
     check()
