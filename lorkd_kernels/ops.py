@@ -140,35 +140,24 @@ def _setup_context(ctx, inputs, output):
     ctx.has_bias = bias is not None
 
 
-def _grads_for_inputs(ctx, grads, num_config):
-    mask = ctx.output_mask
-    return tuple(g if need else None for g, need in zip(grads, mask)) + (None,) * (1 + num_config)
+def _backward_through(backward_op):
+    """Autograd formula of a forward op: call its backward op for the inputs that need grads."""
+    def backward(ctx, grad_out):
+        x, weight, lora_A, lora_B, task_ids = ctx.saved_tensors
+        needs = ctx.needs_input_grad
+        mask = [needs[0], needs[1], ctx.has_bias and needs[2], needs[3], needs[4]]
+        grads = backward_op(grad_out, x, weight, lora_A, lora_B, task_ids, *ctx.config, mask)
+        # one entry per forward input: the five tensors, then task_ids and the config scalars
+        return (tuple(g if need else None for g, need in zip(grads, mask)) +
+                (None,) * (1 + len(ctx.config)))
+    return backward
 
 
-def _output_mask(ctx):
-    needs = ctx.needs_input_grad
-    return [needs[0], needs[1], ctx.has_bias and needs[2], needs[3], needs[4]]
-
-
-def _eks_conv2d_backward(ctx, grad_out):
-    x, weight, lora_A, lora_B, task_ids = ctx.saved_tensors
-    ctx.output_mask = _output_mask(ctx)
-    grads = torch.ops.lorkd.eks_conv2d_backward(grad_out, x, weight, lora_A, lora_B, task_ids,
-                                                *ctx.config, ctx.output_mask)
-    return _grads_for_inputs(ctx, grads, len(ctx.config))
-
-
-def _eks_linear_backward(ctx, grad_out):
-    x, weight, lora_A, lora_B, task_ids = ctx.saved_tensors
-    ctx.output_mask = _output_mask(ctx)
-    grads = torch.ops.lorkd.eks_linear_backward(grad_out, x, weight, lora_A, lora_B, task_ids,
-                                                *ctx.config, ctx.output_mask)
-    return _grads_for_inputs(ctx, grads, len(ctx.config))
-
-
-torch.library.register_autograd("lorkd::eks_conv2d", _eks_conv2d_backward,
+torch.library.register_autograd("lorkd::eks_conv2d",
+                                _backward_through(torch.ops.lorkd.eks_conv2d_backward),
                                 setup_context=_setup_context)
-torch.library.register_autograd("lorkd::eks_linear", _eks_linear_backward,
+torch.library.register_autograd("lorkd::eks_linear",
+                                _backward_through(torch.ops.lorkd.eks_linear_backward),
                                 setup_context=_setup_context)
 
 
@@ -184,10 +173,9 @@ def eks_conv2d(x: torch.Tensor, weight: torch.Tensor, bias: Optional[torch.Tenso
     """EKS convolution: sample ``n`` is convolved with ``W0 + scaling * B[t_n] @ A[t_n]``.
 
     ``padding`` is symmetric zero padding; other padding modes are applied by the caller
-    (``EKSConv2d`` does it). Arguments are validated before any kernel runs.
+    (``EKSConv2d`` does it). Every backend validates the arguments before its kernel runs.
     """
     stride, padding, dilation = list(_pair(stride)), list(_pair(padding)), list(_pair(dilation))
-    check_conv2d_args(x, weight, bias, lora_A, lora_B, task_ids, stride, padding, dilation, groups)
     return torch.ops.lorkd.eks_conv2d(x, weight, bias, lora_A, lora_B, task_ids, stride, padding,
                                       dilation, int(groups), float(scaling))
 
@@ -199,5 +187,4 @@ def eks_linear(x: torch.Tensor, weight: torch.Tensor, bias: Optional[torch.Tenso
 
     ``x`` is ``(N, ..., in_features)``; all positions of sample ``n`` use task ``task_ids[n]``.
     """
-    check_linear_args(x, weight, bias, lora_A, lora_B, task_ids)
     return torch.ops.lorkd.eks_linear(x, weight, bias, lora_A, lora_B, task_ids, float(scaling))

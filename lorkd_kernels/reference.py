@@ -23,11 +23,18 @@ def expert_delta(lora_A: torch.Tensor, lora_B: torch.Tensor, scaling: float) -> 
     return scaling * torch.bmm(lora_B, lora_A)
 
 
+def accumulate_dtype(dtype: torch.dtype) -> torch.dtype:
+    """Precision for sums: float64 stays float64, everything else accumulates in float32."""
+    return torch.float64 if dtype == torch.float64 else torch.float32
+
+
 def merged_weight(weight: torch.Tensor, lora_A: torch.Tensor, lora_B: torch.Tensor,
                   scaling: float, task: int) -> torch.Tensor:
-    """``W0 + s * B_t @ A_t`` in the weight's own shape."""
-    delta = scaling * (lora_B[task] @ lora_A[task])
-    return weight + delta.reshape(weight.shape)
+    """``W0 + s * B_t @ A_t`` in the weight's shape and dtype (computed in float32 for half
+    weights, so every backend and the deployed plain layer round it the same way)."""
+    acc = accumulate_dtype(weight.dtype)
+    delta = scaling * (lora_B[task].to(acc) @ lora_A[task].to(acc))
+    return (weight.to(acc) + delta.reshape(weight.shape)).to(weight.dtype)
 
 
 def eks_conv2d_per_sample(x: torch.Tensor, weight: torch.Tensor, bias: Optional[torch.Tensor],

@@ -84,11 +84,10 @@ at::Tensor eks_conv2d_forward(const at::Tensor& x, const at::Tensor& weight,
   check_conv2d(x, weight, bias, lora_A, lora_B, task_ids, stride, padding, dilation, groups);
   const ConvConfig cfg{stride, padding, dilation, groups};
   const Segments segments(task_ids, lora_A.size(0));
-  at::Tensor y = at::empty(output_shape(x, weight, cfg), x.options());
-  if (x.size(0) == 0) return y;
+  if (x.size(0) == 0) return at::empty(output_shape(x, weight, cfg), x.options());
 
   if (use_split(segments, x.size(0))) {
-    y.copy_(conv(x, weight, bias, cfg));
+    at::Tensor y = conv(x, weight, bias, cfg).contiguous();
     for (const TaskRun& run : segments.runs()) {
       auto [shrink, expand] = shrink_expand(weight, lora_A, lora_B, groups, run.task);
       const at::Tensor u = conv(segments.rows(x, run), shrink, std::nullopt, cfg);
@@ -96,6 +95,7 @@ at::Tensor eks_conv2d_forward(const at::Tensor& x, const at::Tensor& weight,
     }
     return y;
   }
+  at::Tensor y = at::empty(output_shape(x, weight, cfg), x.options());
   for (const TaskRun& run : segments.runs()) {
     const at::Tensor w_t = merged_weight(weight, lora_A, lora_B, scaling, run.task);
     segments.put_rows(y, run, conv(segments.rows(x, run), w_t, bias, cfg));
@@ -121,7 +121,8 @@ Grads eks_conv2d_backward(const at::Tensor& grad_out_in, const at::Tensor& x,
   const int64_t c_out = weight.size(0), rank = lora_A.size(1);
   const Segments segments(task_ids, lora_A.size(0));
 
-  at::Tensor grad_x = need_x ? at::zeros(x.sizes(), x.options()) : at::Tensor();
+  // Every row of grad_x is written below (the runs cover the batch), so no zero fill.
+  at::Tensor grad_x = need_x ? at::empty(x.sizes(), x.options()) : at::Tensor();
   at::Tensor grad_w = at::zeros({c_out, lora_A.size(2)}, acc_opts);
   at::Tensor grad_A = at::zeros(lora_A.sizes(), acc_opts);
   at::Tensor grad_B = at::zeros(lora_B.sizes(), acc_opts);

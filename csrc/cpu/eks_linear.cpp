@@ -38,15 +38,16 @@ at::Tensor eks_linear_forward(const at::Tensor& x, const at::Tensor& weight,
   at::Tensor y = at::empty(output_shape(x, weight), x.options());
   if (y.numel() == 0) return y;
   const auto acc = accumulate_type(x.scalar_type());
-  const at::Tensor x3 = x.reshape({n, positions(x), in_f});
-  at::Tensor y3 = y.view({n, positions(x), out_f});
+  const int64_t rows_per_sample = positions(x);
+  const at::Tensor x3 = x.reshape({n, rows_per_sample, in_f});
+  at::Tensor y3 = y.view({n, rows_per_sample, out_f});
   y3.copy_(at::linear(x3, weight, bias));
   for (const TaskRun& run : segments.runs()) {
     const at::Tensor x_t = segments.rows(x3, run).reshape({-1, in_f}).to(acc);
     const at::Tensor update = x_t.mm(lora_A[run.task].to(acc).t())
                                   .mm(lora_B[run.task].to(acc).t())
                                   .mul_(scaling)
-                                  .view({run.length, positions(x), out_f});
+                                  .view({run.length, rows_per_sample, out_f});
     const at::Tensor y_t = segments.rows(y3, run).to(acc).add(update);
     segments.put_rows(y3, run, y_t.to(x.scalar_type()));
   }
@@ -64,8 +65,9 @@ Grads eks_linear_backward(const at::Tensor& grad_out, const at::Tensor& x,
   const auto dtype = x.scalar_type();
   const auto acc = accumulate_type(dtype);
   const int64_t n = x.size(0), in_f = weight.size(1), out_f = weight.size(0);
-  const at::Tensor x3 = x.reshape({n, positions(x), in_f}).to(acc);
-  const at::Tensor gy3 = grad_out.reshape({n, positions(x), out_f}).to(acc);
+  const int64_t rows_per_sample = positions(x);
+  const at::Tensor x3 = x.reshape({n, rows_per_sample, in_f}).to(acc);
+  const at::Tensor gy3 = grad_out.reshape({n, rows_per_sample, out_f}).to(acc);
 
   at::Tensor grad_x = need_x ? gy3.matmul(weight.to(acc)) : at::Tensor();
   at::Tensor grad_A = at::zeros(lora_A.sizes(), x.options().dtype(acc));
@@ -76,7 +78,7 @@ Grads eks_linear_backward(const at::Tensor& grad_out, const at::Tensor& x,
     const at::Tensor a_t = lora_A[run.task].to(acc), b_t = lora_B[run.task].to(acc);
     const at::Tensor gu = gy_t.mm(b_t).mul_(scaling);   // (rows, r)
     if (need_x) {
-      segments.add_rows(grad_x, run, gu.mm(a_t).view({run.length, positions(x), in_f}));
+      segments.add_rows(grad_x, run, gu.mm(a_t).view({run.length, rows_per_sample, in_f}));
     }
     if (need_A) grad_A[run.task].copy_(gu.t().mm(x_t));
     if (need_B) grad_B[run.task].copy_(gy_t.t().mm(x_t.mm(a_t.t())).mul_(scaling));

@@ -78,7 +78,8 @@ def active_backend(device_type: str = "cpu") -> str:
     """Name of the backend that ``torch.ops.lorkd.*`` runs on tensors of ``device_type``."""
     if device_type == "cpu" and _compiled_loaded:
         return "cpu"
-    return requested_backend() if requested_backend() in PYTHON_BACKENDS else "torch"
+    forced = requested_backend()
+    return forced if forced in PYTHON_BACKENDS else "torch"
 
 
 @contextlib.contextmanager

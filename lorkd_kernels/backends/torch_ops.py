@@ -18,14 +18,10 @@ from typing import List, Optional, Sequence
 import torch
 
 from .._checks import check_task_id_range
+from ..reference import accumulate_dtype, merged_weight
 from ._segments import Segments, task_segments
 
 _aten = torch.ops.aten
-
-
-def _acc_dtype(dtype: torch.dtype) -> torch.dtype:
-    return torch.float64 if dtype == torch.float64 else torch.float32
-
 
 STRATEGIES = ("auto", "merged", "split")
 #: strategy used when a call passes "auto"; set through lorkd_kernels.backends.conv_strategy()
@@ -45,12 +41,6 @@ def choose_strategy(segments: Segments, batch: int, strategy: str = "auto") -> s
     if strategy != "auto":
         return strategy
     return "split" if len(segments.runs) * 2 > batch else "merged"
-
-
-def _merged_weight(weight, lora_A, lora_B, scaling, task):
-    acc = _acc_dtype(weight.dtype)
-    delta = (lora_B[task].to(acc) @ lora_A[task].to(acc)) * scaling
-    return (weight.to(acc) + delta.reshape(weight.shape)).to(weight.dtype)
 
 
 def _empty_like_mask(ref: torch.Tensor) -> torch.Tensor:
@@ -90,7 +80,7 @@ def conv2d_forward(x: torch.Tensor, weight: torch.Tensor, bias: Optional[torch.T
     if strategy == "merged":
         pieces = []
         for task, start, length in segments.runs:
-            w_t = _merged_weight(weight, lora_A, lora_B, scaling, task)
+            w_t = merged_weight(weight, lora_A, lora_B, scaling, task)
             pieces.append(_conv(xs.narrow(0, start, length), w_t, bias, stride, padding,
                                 dilation, groups))
         ys = torch.cat(pieces) if pieces else _conv(xs, weight, bias, stride, padding,
@@ -115,9 +105,10 @@ def conv2d_backward(grad_out: torch.Tensor, x: torch.Tensor, weight: torch.Tenso
     check_task_id_range(task_ids, num_tasks)
     segments = task_segments(task_ids, num_tasks)
     strategy = choose_strategy(segments, x.shape[0], strategy)
-    acc = _acc_dtype(x.dtype)
+    acc = accumulate_dtype(x.dtype)
     xs, gys = segments.gather(x), segments.gather(grad_out)
-    grad_x = torch.zeros_like(xs, memory_format=torch.contiguous_format) if need_x else None
+    # every row of grad_x is written below (the runs cover the batch), so no zero fill
+    grad_x = torch.empty_like(xs, memory_format=torch.contiguous_format) if need_x else None
     grad_w = torch.zeros(weight.shape[0], lora_A.shape[2], dtype=acc, device=x.device)
     grad_A = torch.zeros(lora_A.shape, dtype=acc, device=x.device)
     grad_B = torch.zeros(lora_B.shape, dtype=acc, device=x.device)
@@ -125,7 +116,7 @@ def conv2d_backward(grad_out: torch.Tensor, x: torch.Tensor, weight: torch.Tenso
     if strategy == "merged":
         need_g = need_w or need_A or need_B
         for task, start, length in segments.runs:
-            w_t = _merged_weight(weight, lora_A, lora_B, scaling, task)
+            w_t = merged_weight(weight, lora_A, lora_B, scaling, task)
             gx_t, g_t, _ = _conv_backward(gys.narrow(0, start, length),
                                           xs.narrow(0, start, length), w_t, stride, padding,
                                           dilation, groups, (need_x, need_g))
@@ -188,7 +179,7 @@ def linear_forward(x: torch.Tensor, weight: torch.Tensor, bias: Optional[torch.T
                    scaling: float) -> torch.Tensor:
     check_task_id_range(task_ids, lora_A.shape[0])
     segments = task_segments(task_ids, lora_A.shape[0])
-    acc = _acc_dtype(x.dtype)
+    acc = accumulate_dtype(x.dtype)
     xs = segments.gather(x).reshape(x.shape[0], _positions(x), x.shape[-1])
     ys = _aten.linear(xs, weight, bias).contiguous()
     for task, start, length in segments.runs:
@@ -205,7 +196,7 @@ def linear_backward(grad_out: torch.Tensor, x: torch.Tensor, weight: torch.Tenso
     need_x, need_w, need_bias, need_A, need_B = output_mask
     check_task_id_range(task_ids, lora_A.shape[0])
     segments = task_segments(task_ids, lora_A.shape[0])
-    acc = _acc_dtype(x.dtype)
+    acc = accumulate_dtype(x.dtype)
     n, in_f, out_f = x.shape[0], x.shape[-1], weight.shape[0]
     xs = segments.gather(x).reshape(n, _positions(x), in_f).to(acc)
     gys = segments.gather(grad_out).reshape(n, _positions(x), out_f).to(acc)

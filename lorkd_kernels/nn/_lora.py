@@ -53,10 +53,3 @@ def as_task_ids(task_ids, x: torch.Tensor) -> torch.Tensor:
         raise TypeError(f"task_ids must be an int64 tensor or an int, got "
                         f"{type(task_ids).__name__}")
     return task_ids
-
-
-def merged_delta(lora_A: torch.Tensor, lora_B: torch.Tensor, scaling: float,
-                 task: int) -> torch.Tensor:
-    """``s * B_t @ A_t`` computed in float32 (or float64) and cast back to the weights' dtype."""
-    acc = torch.float64 if lora_A.dtype == torch.float64 else torch.float32
-    return (scaling * (lora_B[task].to(acc) @ lora_A[task].to(acc))).to(lora_A.dtype)

@@ -9,8 +9,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..ops import eks_conv2d
-from ._lora import (as_task_ids, check_task_index, init_lora_, lora_scaling, make_lora_parameters,
-                    merged_delta)
+from ..reference import merged_weight
+from ._lora import as_task_ids, check_task_index, init_lora_, lora_scaling, make_lora_parameters
 
 
 class EKSConv2d(nn.Conv2d):
@@ -60,8 +60,7 @@ class EKSConv2d(nn.Conv2d):
         """The merged weight ``W0 + s * B_t @ A_t`` of one task (no grad)."""
         check_task_index(task, self.num_tasks)
         with torch.no_grad():
-            return self.weight + merged_delta(self.lora_A, self.lora_B, self.scaling,
-                                              task).reshape(self.weight.shape)
+            return merged_weight(self.weight, self.lora_A, self.lora_B, self.scaling, task)
 
     @classmethod
     def from_conv(cls, conv: nn.Conv2d, num_tasks: int, rank: int = 4,

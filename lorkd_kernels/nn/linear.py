@@ -8,8 +8,8 @@ import torch
 from torch import nn
 
 from ..ops import eks_linear
-from ._lora import (as_task_ids, check_task_index, init_lora_, lora_scaling, make_lora_parameters,
-                    merged_delta)
+from ..reference import merged_weight
+from ._lora import as_task_ids, check_task_index, init_lora_, lora_scaling, make_lora_parameters
 
 
 class EKSLinear(nn.Linear):
@@ -41,7 +41,7 @@ class EKSLinear(nn.Linear):
         """The merged weight ``W0 + s * B_t @ A_t`` of one task (no grad)."""
         check_task_index(task, self.num_tasks)
         with torch.no_grad():
-            return self.weight + merged_delta(self.lora_A, self.lora_B, self.scaling, task)
+            return merged_weight(self.weight, self.lora_A, self.lora_B, self.scaling, task)
 
     @classmethod
     def from_linear(cls, linear: nn.Linear, num_tasks: int, rank: int = 4,
