@@ -8,6 +8,9 @@ from typing import Optional
 import torch
 from torch import nn
 
+from ..reference import accumulate_dtype, merged_weight
+from ..routing import current_task_ids
+
 
 def init_lora_(lora_A: torch.Tensor, lora_B: torch.Tensor) -> None:
     """LoRA's initialisation: kaiming-uniform A per task, zero B (so every expert starts at 0)."""
@@ -43,13 +46,53 @@ def check_task_index(task: int, num_tasks: int) -> int:
 
 
 def as_task_ids(task_ids, x: torch.Tensor) -> torch.Tensor:
-    """Accept a task tensor ``(N,)`` or one int for the whole batch."""
+    """Accept a task tensor ``(N,)``, one int for the whole batch, or None: the ids of the
+    enclosing :func:`lorkd_kernels.routing.task_ids_context` (set by ``TaskRouter``)."""
     if task_ids is None:
-        raise ValueError("task_ids is required: pass an int64 tensor (N,) or an int for the "
-                         "whole batch")
+        task_ids = current_task_ids()
+        if task_ids is None:
+            raise ValueError("task_ids is required: pass an int64 tensor (N,) or an int for the "
+                             "whole batch, or call the model through lorkd_kernels.TaskRouter "
+                             "(or inside lorkd_kernels.task_ids_context)")
+        if task_ids.shape[0] != x.shape[0]:
+            raise ValueError(f"the routed task ids are for a batch of {task_ids.shape[0]} but "
+                             f"this layer got a batch of {x.shape[0]}")
     if isinstance(task_ids, int) and not isinstance(task_ids, bool):
         return torch.full((x.shape[0],), task_ids, dtype=torch.int64, device=x.device)
     if not isinstance(task_ids, torch.Tensor):
         raise TypeError(f"task_ids must be an int64 tensor or an int, got "
                         f"{type(task_ids).__name__}")
     return task_ids
+
+
+class LowRankExperts:
+    """What the EKS layers share: ``weight`` (W0), ``lora_A (T, r, K)``, ``lora_B (T, out, r)``
+    and ``scaling``, and the per-task views of them."""
+
+    weight: torch.Tensor
+    lora_A: torch.Tensor
+    lora_B: torch.Tensor
+    num_tasks: int
+    rank: int
+    scaling: float
+
+    def reset_lora_parameters(self) -> None:
+        init_lora_(self.lora_A, self.lora_B)
+
+    def expert_delta(self, task: int) -> torch.Tensor:
+        """``s * B_t @ A_t`` in the weight's shape, float32 (float64 for a float64 layer)."""
+        check_task_index(task, self.num_tasks)
+        with torch.no_grad():
+            acc = accumulate_dtype(self.weight.dtype)
+            delta = self.scaling * (self.lora_B[task].to(acc) @ self.lora_A[task].to(acc))
+            return delta.reshape(self.weight.shape)
+
+    def expert_weight(self, task: int) -> torch.Tensor:
+        """The merged weight ``W0 + s * B_t @ A_t`` of one task, in the weight's dtype."""
+        check_task_index(task, self.num_tasks)
+        with torch.no_grad():
+            return merged_weight(self.weight, self.lora_A, self.lora_B, self.scaling, task)
+
+    def extra_repr(self) -> str:
+        return (f"{super().extra_repr()}, num_tasks={self.num_tasks}, rank={self.rank}, "
+                f"scaling={self.scaling:g}")

@@ -9,11 +9,10 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..ops import eks_conv2d
-from ..reference import merged_weight
-from ._lora import as_task_ids, check_task_index, init_lora_, lora_scaling, make_lora_parameters
+from ._lora import LowRankExperts, as_task_ids, lora_scaling, make_lora_parameters
 
 
-class EKSConv2d(nn.Conv2d):
+class EKSConv2d(LowRankExperts, nn.Conv2d):
     """2-D convolution whose weight for sample ``n`` is ``W0 + s * B[t_n] @ A[t_n]``.
 
     Takes every ``nn.Conv2d`` argument (``padding="same"``, all ``padding_mode`` values, groups
@@ -36,9 +35,6 @@ class EKSConv2d(nn.Conv2d):
         self.num_tasks, self.rank, self.alpha = num_tasks, rank, alpha
         self.scaling = lora_scaling(rank, alpha)
 
-    def reset_lora_parameters(self) -> None:
-        init_lora_(self.lora_A, self.lora_B)
-
     def _op_padding_and_input(self, x: torch.Tensor):
         """Apply non-zero padding modes and asymmetric 'same' padding; return the op's padding."""
         pad_lr = self._reversed_padding_repeated_twice     # (left_w, right_w, top_h, bottom_h)
@@ -55,12 +51,6 @@ class EKSConv2d(nn.Conv2d):
         x, padding = self._op_padding_and_input(x)
         return eks_conv2d(x, self.weight, self.bias, self.lora_A, self.lora_B, task_ids,
                           self.stride, padding, self.dilation, self.groups, self.scaling)
-
-    def expert_weight(self, task: int) -> torch.Tensor:
-        """The merged weight ``W0 + s * B_t @ A_t`` of one task (no grad)."""
-        check_task_index(task, self.num_tasks)
-        with torch.no_grad():
-            return merged_weight(self.weight, self.lora_A, self.lora_B, self.scaling, task)
 
     @classmethod
     def from_conv(cls, conv: nn.Conv2d, num_tasks: int, rank: int = 4,
@@ -88,7 +78,3 @@ class EKSConv2d(nn.Conv2d):
             if self.bias is not None:
                 conv.bias.copy_(self.bias)
         return conv
-
-    def extra_repr(self) -> str:
-        return (f"{super().extra_repr()}, num_tasks={self.num_tasks}, rank={self.rank}, "
-                f"scaling={self.scaling:g}")

@@ -8,11 +8,10 @@ import torch
 from torch import nn
 
 from ..ops import eks_linear
-from ..reference import merged_weight
-from ._lora import as_task_ids, check_task_index, init_lora_, lora_scaling, make_lora_parameters
+from ._lora import LowRankExperts, as_task_ids, lora_scaling, make_lora_parameters
 
 
-class EKSLinear(nn.Linear):
+class EKSLinear(LowRankExperts, nn.Linear):
     """Linear layer whose weight for sample ``n`` is ``W0 + s * B[t_n] @ A[t_n]``.
 
     Parameters: ``weight`` and ``bias`` as in ``nn.Linear``, ``lora_A (num_tasks, rank,
@@ -29,19 +28,10 @@ class EKSLinear(nn.Linear):
         self.num_tasks, self.rank, self.alpha = num_tasks, rank, alpha
         self.scaling = lora_scaling(rank, alpha)
 
-    def reset_lora_parameters(self) -> None:
-        init_lora_(self.lora_A, self.lora_B)
-
     def forward(self, x: torch.Tensor, task_ids=None) -> torch.Tensor:  # type: ignore[override]
         task_ids = as_task_ids(task_ids, x)
         return eks_linear(x, self.weight, self.bias, self.lora_A, self.lora_B, task_ids,
                           self.scaling)
-
-    def expert_weight(self, task: int) -> torch.Tensor:
-        """The merged weight ``W0 + s * B_t @ A_t`` of one task (no grad)."""
-        check_task_index(task, self.num_tasks)
-        with torch.no_grad():
-            return merged_weight(self.weight, self.lora_A, self.lora_B, self.scaling, task)
 
     @classmethod
     def from_linear(cls, linear: nn.Linear, num_tasks: int, rank: int = 4,
@@ -67,7 +57,3 @@ class EKSLinear(nn.Linear):
             if self.bias is not None:
                 linear.bias.copy_(self.bias)
         return linear
-
-    def extra_repr(self) -> str:
-        return (f"{super().extra_repr()}, num_tasks={self.num_tasks}, rank={self.rank}, "
-                f"scaling={self.scaling:g}")

@@ -1,0 +1,84 @@
+"""Export a decomposed expert (a plain model) to TorchScript or ONNX for deployment."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Union
+
+import torch
+from torch import nn
+
+from .convert import TASK_MODULES
+from .routing import TaskRouter
+
+PathLike = Union[str, os.PathLike]
+
+
+def _check_plain(model: nn.Module) -> None:
+    leftover = [name or type(model).__name__ for name, m in model.named_modules()
+                if isinstance(m, TASK_MODULES + (TaskRouter,))]
+    if leftover:
+        raise ValueError(f"export takes a plain model; these modules are still task-routed: "
+                         f"{leftover[:5]} — call lorkd_kernels.decompose(model, task) first")
+
+
+def _atomic_target(path: PathLike) -> tuple:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return path, path.with_name(f".{path.name}.tmp")
+
+
+def export_torchscript(model: nn.Module, example_input: torch.Tensor,
+                       path: PathLike = None) -> torch.jit.ScriptModule:
+    """Trace ``model`` (eval mode) on ``example_input``; save it to ``path`` when given."""
+    _check_plain(model)
+    was_training = model.training
+    model.eval()
+    try:
+        with torch.no_grad():
+            scripted = torch.jit.trace(model, (example_input,))
+    finally:
+        model.train(was_training)
+    if path is not None:
+        path, tmp = _atomic_target(path)
+        scripted.save(str(tmp))
+        os.replace(tmp, path)
+    return scripted
+
+
+def _dynamo_exporter_available() -> bool:
+    try:
+        import onnxscript  # noqa: F401  (the torch.export-based exporter is built on it)
+    except ImportError:
+        return False
+    return True
+
+
+def export_onnx(model: nn.Module, example_input: torch.Tensor, path: PathLike,
+                opset_version: int = 18) -> Path:
+    """Write ``model`` (eval mode) as ONNX with a dynamic batch dimension (needs ``onnx``).
+
+    Uses torch's ``torch.export``-based exporter when ``onnxscript`` is installed, and the
+    older TorchScript-based one otherwise.
+    """
+    _check_plain(model)
+    path, tmp = _atomic_target(path)
+    was_training = model.training
+    model.eval()
+    names = {"input_names": ["input"], "output_names": ["logits"]}
+    try:
+        with torch.no_grad():
+            if _dynamo_exporter_available():
+                batch = torch.export.Dim("batch")
+                torch.onnx.export(model, (example_input,), str(tmp), dynamo=True,
+                                  dynamic_shapes=({0: batch},), opset_version=opset_version,
+                                  verbose=False, **names)
+            else:
+                torch.onnx.export(model, (example_input,), str(tmp), dynamo=False,
+                                  dynamic_axes={"input": {0: "batch"}, "logits": {0: "batch"}},
+                                  opset_version=opset_version, **names)
+    finally:
+        model.train(was_training)
+    os.replace(tmp, path)
+    return path

@@ -1,0 +1,56 @@
+"""``TaskHeads``: one linear classifier per task, each with its own label space."""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ._lora import as_task_ids
+
+
+class TaskHeads(nn.Module):
+    """Per-task linear heads over shared features.
+
+    ``forward(features, task_ids=None)`` returns logits of shape ``(N, max(num_classes))``: row
+    ``n`` holds task ``t_n``'s logits in its first ``num_classes[t_n]`` columns and zeros after
+    them (slice ``[:, :num_classes[t]]`` for one task). ``task_ids`` may be None inside a
+    :class:`~lorkd_kernels.routing.TaskRouter`. ``heads[t]`` is a plain ``nn.Linear``.
+    """
+
+    def __init__(self, in_features: int, num_classes: Sequence[int], bias: bool = True,
+                 device=None, dtype=None) -> None:
+        super().__init__()
+        num_classes = [int(c) for c in num_classes]
+        if not num_classes or min(num_classes) < 1:
+            raise ValueError(f"num_classes must list at least one positive class count per "
+                             f"task, got {num_classes!r}")
+        self.in_features = in_features
+        self.num_classes = num_classes
+        self.heads = nn.ModuleList(nn.Linear(in_features, c, bias, device=device, dtype=dtype)
+                                   for c in num_classes)
+
+    @property
+    def num_tasks(self) -> int:
+        return len(self.num_classes)
+
+    def forward(self, features: torch.Tensor, task_ids=None) -> torch.Tensor:
+        task_ids = as_task_ids(task_ids, features)
+        if task_ids.shape != features.shape[:1]:
+            raise ValueError(f"task_ids must have shape ({features.shape[0]},), got "
+                             f"{tuple(task_ids.shape)}")
+        logits = features.new_zeros(features.shape[0], max(self.num_classes))
+        present = torch.unique(task_ids).tolist()
+        if present and not 0 <= min(present) <= max(present) < self.num_tasks:
+            raise IndexError(f"task ids must be in [0, {self.num_tasks}), got {present}")
+        for task in present:
+            rows = (task_ids == task).nonzero().squeeze(1)
+            task_logits = self.heads[task](features.index_select(0, rows))
+            padded = F.pad(task_logits, (0, logits.shape[1] - task_logits.shape[1]))
+            logits = logits.index_copy(0, rows, padded)
+        return logits
+
+    def extra_repr(self) -> str:
+        return f"in_features={self.in_features}, num_classes={self.num_classes}"

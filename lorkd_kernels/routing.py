@@ -1,0 +1,106 @@
+"""Task ids for layers deep inside a model that never passes them along.
+
+A torchvision ResNet calls ``conv(x)``; an EKS layer needs the batch's task ids too. The ids are
+set once for the whole forward pass with :func:`task_ids_context` and read by every EKS layer and
+task head whose caller gave none. :class:`TaskRouter` does that around any model, and also sorts
+the batch by task once at the input (BatchNorm and every other layer of a classifier treat samples
+independently or symmetrically) so every layer sees contiguous task segments, and restores the
+caller's order at the output.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import contextvars
+from typing import Any, Iterator, Optional
+
+import torch
+from torch import nn
+
+_CURRENT_TASK_IDS: contextvars.ContextVar[Optional[torch.Tensor]] = contextvars.ContextVar(
+    "lorkd_task_ids", default=None)
+
+
+@contextlib.contextmanager
+def task_ids_context(task_ids: torch.Tensor) -> Iterator[torch.Tensor]:
+    """Make ``task_ids`` the ids every EKS layer and task head uses inside the ``with`` block."""
+    if not isinstance(task_ids, torch.Tensor) or task_ids.dim() != 1:
+        raise TypeError("task_ids_context expects a 1-D int64 tensor of task ids")
+    token = _CURRENT_TASK_IDS.set(task_ids)
+    try:
+        yield task_ids
+    finally:
+        _CURRENT_TASK_IDS.reset(token)
+
+
+def current_task_ids() -> Optional[torch.Tensor]:
+    """The ids set by the innermost :func:`task_ids_context`, or None outside one."""
+    return _CURRENT_TASK_IDS.get()
+
+
+def sort_by_task(task_ids: torch.Tensor) -> tuple:
+    """``(order, inverse)``: ``task_ids[order]`` is sorted (stable), ``sorted[inverse]`` undoes it.
+
+    Returns ``(None, None)`` when the ids are already sorted, so no copy is made.
+    """
+    if task_ids.numel() < 2 or bool((task_ids[1:] >= task_ids[:-1]).all()):
+        return None, None
+    order = torch.argsort(task_ids, stable=True)
+    inverse = torch.empty_like(order)
+    inverse[order] = torch.arange(order.numel(), device=order.device)
+    return order, inverse
+
+
+def _take_rows(output: Any, index: torch.Tensor, batch: int) -> Any:
+    """Apply ``index`` to dim 0 of every batch-sized tensor in a (nested) output."""
+    if isinstance(output, torch.Tensor):
+        return output.index_select(0, index) if output.dim() and output.shape[0] == batch \
+            else output
+    if isinstance(output, tuple) and hasattr(output, "_fields"):     # namedtuple
+        return type(output)(*(_take_rows(o, index, batch) for o in output))
+    if isinstance(output, (list, tuple)):
+        return type(output)(_take_rows(o, index, batch) for o in output)
+    if isinstance(output, dict):
+        return {k: _take_rows(v, index, batch) for k, v in output.items()}
+    return output
+
+
+class TaskRouter(nn.Module):
+    """Run ``model(x)`` with the batch's task ids visible to every EKS layer and head inside.
+
+    ``forward(x, task_ids, *args, **kwargs)``: ``task_ids`` is an int64 tensor ``(N,)`` or one
+    int for the whole batch. With ``sort=True`` (default) a batch that is not sorted by task is
+    permuted once at the input and the outputs (every tensor, also nested in tuples/lists/dicts,
+    whose first dim is N) are put back in the caller's order.
+    """
+
+    def __init__(self, model: nn.Module, sort: bool = True) -> None:
+        super().__init__()
+        self.model = model
+        self.sort = sort
+
+    def forward(self, x: torch.Tensor, task_ids, *args: Any, **kwargs: Any) -> Any:
+        if not isinstance(x, torch.Tensor) or x.dim() == 0:
+            raise TypeError("TaskRouter expects a batched input tensor as its first argument")
+        batch = x.shape[0]
+        task_ids = self._as_ids(task_ids, batch, x.device)
+        order, inverse = sort_by_task(task_ids) if self.sort else (None, None)
+        if order is not None:
+            x, task_ids = x.index_select(0, order), task_ids.index_select(0, order)
+        with task_ids_context(task_ids):
+            output = self.model(x, *args, **kwargs)
+        return output if inverse is None else _take_rows(output, inverse, batch)
+
+    @staticmethod
+    def _as_ids(task_ids, batch: int, device: torch.device) -> torch.Tensor:
+        if isinstance(task_ids, int) and not isinstance(task_ids, bool):
+            return torch.full((batch,), task_ids, dtype=torch.int64, device=device)
+        if not isinstance(task_ids, torch.Tensor):
+            raise TypeError(f"task_ids must be an int64 tensor (N,) or an int, got "
+                            f"{type(task_ids).__name__}")
+        if task_ids.dim() != 1 or task_ids.shape[0] != batch:
+            raise ValueError(f"task_ids must have shape ({batch},) to match the batch, got "
+                             f"{tuple(task_ids.shape)}")
+        if task_ids.dtype != torch.int64:
+            raise TypeError(f"task_ids must be int64, got {task_ids.dtype}")
+        return task_ids.to(device)

@@ -1,0 +1,48 @@
+"""Export of decomposed experts: TorchScript and ONNX (compared with onnxruntime)."""
+
+from __future__ import annotations
+
+import importlib.util
+
+import numpy as np
+import pytest
+import torch
+
+from lorkd_kernels import decompose, export_onnx, export_torchscript
+from tests.test_convert import converted
+from tests.toy_models import rel_error
+
+HAVE_ONNXRUNTIME = all(importlib.util.find_spec(m) for m in ("onnx", "onnxruntime"))
+
+
+def test_torchscript_export_matches_and_reloads(tmp_path):
+    expert = decompose(converted(), 1)
+    x = torch.randn(2, 3, 12, 12)
+    path = tmp_path / "expert.pt"
+    scripted = export_torchscript(expert, x, path)
+    reloaded = torch.jit.load(str(path))
+    other = torch.randn(5, 3, 12, 12)
+    assert rel_error(reloaded(other), expert(other)) <= 1e-6
+    assert rel_error(scripted(other), expert(other)) <= 1e-6
+
+
+@pytest.mark.skipif(not HAVE_ONNXRUNTIME, reason="onnx and onnxruntime are not installed")
+def test_onnx_export_matches_onnxruntime_with_a_dynamic_batch(tmp_path):
+    import onnxruntime
+
+    expert = decompose(converted(), 2)
+    path = export_onnx(expert, torch.randn(2, 3, 12, 12), tmp_path / "expert.onnx")
+    session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    x = torch.randn(5, 3, 12, 12)
+    (logits,) = session.run(None, {"input": x.numpy()})
+    assert rel_error(torch.from_numpy(np.asarray(logits)), expert(x)) <= 1e-5
+
+
+@pytest.mark.parametrize("export", [
+    lambda m, x, p: export_torchscript(m, x, p / "m.pt"),
+    lambda m, x, p: export_onnx(m, x, p / "m.onnx"),
+])
+def test_export_refuses_a_model_that_still_routes_tasks(tmp_path, export):
+    with pytest.raises(ValueError, match="decompose"):
+        export(converted(), torch.randn(1, 3, 8, 8), tmp_path)
+    assert not any(tmp_path.iterdir())

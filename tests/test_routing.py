@@ -1,0 +1,97 @@
+"""Task ids through models that never pass them: the context, and TaskRouter's sort/unsort."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from torch import nn
+
+from lorkd_kernels import EKSConv2d, TaskRouter, current_task_ids, task_ids_context
+
+
+class RecordIds(nn.Module):
+    """Returns its input and remembers the task ids it saw; outputs nested containers."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.seen = None
+
+    def forward(self, x):
+        self.seen = current_task_ids()
+        return {"out": x * 2, "pair": (x, torch.tensor(7.0))}
+
+
+def test_context_nests_and_resets():
+    outer, inner = torch.tensor([0, 1]), torch.tensor([2])
+    assert current_task_ids() is None
+    with task_ids_context(outer):
+        with task_ids_context(inner):
+            assert current_task_ids() is inner
+        assert current_task_ids() is outer
+    assert current_task_ids() is None
+
+
+def test_context_resets_after_an_exception():
+    with pytest.raises(RuntimeError):
+        with task_ids_context(torch.tensor([0])):
+            raise RuntimeError("boom")
+    assert current_task_ids() is None
+
+
+def test_router_sorts_once_and_restores_order():
+    probe = RecordIds()
+    router = TaskRouter(probe)
+    x = torch.randn(6, 3)
+    task_ids = torch.tensor([2, 0, 1, 0, 2, 1])
+    out = router(x, task_ids)
+    assert torch.equal(probe.seen, torch.tensor([0, 0, 1, 1, 2, 2]))
+    assert torch.equal(out["out"], x * 2)
+    assert torch.equal(out["pair"][0], x)
+    assert out["pair"][1].item() == 7.0
+
+
+def test_router_without_sorting_passes_ids_as_given():
+    probe = RecordIds()
+    task_ids = torch.tensor([1, 0, 1])
+    TaskRouter(probe, sort=False)(torch.randn(3, 2), task_ids)
+    assert torch.equal(probe.seen, task_ids)
+
+
+def test_router_accepts_one_int_for_the_batch():
+    probe = RecordIds()
+    TaskRouter(probe)(torch.randn(4, 2), 3)
+    assert torch.equal(probe.seen, torch.full((4,), 3))
+
+
+def test_eks_layer_reads_routed_ids_and_matches_explicit_ids():
+    torch.manual_seed(0)
+    conv = EKSConv2d(3, 5, 3, padding=1, num_tasks=3)
+    nn.init.normal_(conv.lora_B, std=0.1)
+    x = torch.randn(5, 3, 6, 7)
+    task_ids = torch.tensor([2, 0, 2, 1, 0])
+    routed = TaskRouter(conv)(x, task_ids)
+    torch.testing.assert_close(routed, conv(x, task_ids), rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("task_ids, error, match", [
+    (torch.tensor([0, 1]), ValueError, r"shape \(3,\)"),
+    (torch.tensor([[0, 1, 1]]), ValueError, r"shape \(3,\)"),
+    (torch.tensor([0, 1, 1], dtype=torch.int32), TypeError, "int64"),
+    ([0, 1, 1], TypeError, "list"),
+])
+def test_router_rejects_bad_task_ids(task_ids, error, match):
+    with pytest.raises(error, match=match):
+        TaskRouter(RecordIds())(torch.randn(3, 2), task_ids)
+
+
+def test_layer_without_ids_or_router_names_the_fix():
+    conv = EKSConv2d(2, 2, 1, num_tasks=2)
+    with pytest.raises(ValueError, match="TaskRouter"):
+        conv(torch.randn(1, 2, 3, 3))
+
+
+def test_routed_ids_of_another_batch_size_are_rejected():
+    conv = EKSConv2d(2, 2, 1, num_tasks=2)
+    with task_ids_context(torch.tensor([0, 1, 1])):
+        with pytest.raises(ValueError, match="batch of 3"):
+            conv(torch.randn(2, 2, 3, 3))
