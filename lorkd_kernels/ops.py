@@ -166,6 +166,19 @@ torch.library.register_autograd("lorkd::eks_linear",
 IntPair = Union[int, Sequence[int]]
 
 
+def _autocast(*tensors: Optional[torch.Tensor]) -> tuple:
+    """Under ``torch.autocast`` run in the autocast dtype, as ``F.conv2d``/``F.linear`` do.
+
+    Cast here rather than with ``torch.library.register_autocast``, which fixes one dtype per
+    device where autocast lets the user pick bf16 or fp16.
+    """
+    device_type = tensors[0].device.type
+    if not torch.is_autocast_enabled(device_type):
+        return tensors
+    dtype = torch.get_autocast_dtype(device_type)
+    return tuple(t.to(dtype) if t is not None and t.is_floating_point() else t for t in tensors)
+
+
 def eks_conv2d(x: torch.Tensor, weight: torch.Tensor, bias: Optional[torch.Tensor],
                lora_A: torch.Tensor, lora_B: torch.Tensor, task_ids: torch.Tensor,
                stride: IntPair = 1, padding: IntPair = 0, dilation: IntPair = 1, groups: int = 1,
@@ -176,6 +189,7 @@ def eks_conv2d(x: torch.Tensor, weight: torch.Tensor, bias: Optional[torch.Tenso
     (``EKSConv2d`` does it). Every backend validates the arguments before its kernel runs.
     """
     stride, padding, dilation = list(_pair(stride)), list(_pair(padding)), list(_pair(dilation))
+    x, weight, bias, lora_A, lora_B = _autocast(x, weight, bias, lora_A, lora_B)
     return torch.ops.lorkd.eks_conv2d(x, weight, bias, lora_A, lora_B, task_ids, stride, padding,
                                       dilation, int(groups), float(scaling))
 
@@ -187,4 +201,5 @@ def eks_linear(x: torch.Tensor, weight: torch.Tensor, bias: Optional[torch.Tenso
 
     ``x`` is ``(N, ..., in_features)``; all positions of sample ``n`` use task ``task_ids[n]``.
     """
+    x, weight, bias, lora_A, lora_B = _autocast(x, weight, bias, lora_A, lora_B)
     return torch.ops.lorkd.eks_linear(x, weight, bias, lora_A, lora_B, task_ids, float(scaling))

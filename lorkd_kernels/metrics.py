@@ -1,0 +1,41 @@
+"""MedMNIST's classification metrics: accuracy and AUC (macro one-vs-rest for multi-class)."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from sklearn.metrics import roc_auc_score
+
+
+def accuracy(probabilities: np.ndarray, labels: np.ndarray) -> float:
+    if len(labels) == 0:
+        return math.nan
+    return float((probabilities.argmax(axis=1) == labels).mean())
+
+
+def auc(probabilities: np.ndarray, labels: np.ndarray) -> float:
+    """Binary: ROC AUC of the positive class. Multi-class: the mean over classes of the
+    one-vs-rest ROC AUC, over classes that occur and don't fill the whole split (NaN if none)."""
+    num_classes = probabilities.shape[1]
+    if num_classes == 2:
+        classes = [1]
+    else:
+        classes = range(num_classes)
+    scores = []
+    for c in classes:
+        positives = labels == c
+        if positives.any() and not positives.all():
+            scores.append(roc_auc_score(positives, probabilities[:, c]))
+    return float(np.mean(scores)) if scores else math.nan
+
+
+def classification_metrics(probabilities: np.ndarray, labels: np.ndarray) -> dict:
+    """``{"accuracy", "auc", "samples"}`` for one task's predicted class probabilities."""
+    probabilities = np.asarray(probabilities, dtype=np.float64)
+    labels = np.asarray(labels).reshape(-1)
+    if probabilities.ndim != 2 or probabilities.shape[0] != labels.shape[0]:
+        raise ValueError(f"probabilities must be (N, classes) for N={labels.shape[0]} labels, "
+                         f"got {probabilities.shape}")
+    return {"accuracy": accuracy(probabilities, labels), "auc": auc(probabilities, labels),
+            "samples": int(labels.shape[0])}
