@@ -51,6 +51,22 @@ def sort_by_task(task_ids: torch.Tensor) -> tuple:
     return order, inverse
 
 
+def batch_task_ids(task_ids, batch: int, device: torch.device) -> torch.Tensor:
+    """Check ``task_ids`` (int64 ``(batch,)``, or one int for the whole batch) and return them
+    as a tensor on ``device``."""
+    if isinstance(task_ids, int) and not isinstance(task_ids, bool):
+        return torch.full((batch,), task_ids, dtype=torch.int64, device=device)
+    if not isinstance(task_ids, torch.Tensor):
+        raise TypeError(f"task_ids must be an int64 tensor (N,) or an int, got "
+                        f"{type(task_ids).__name__}")
+    if task_ids.dim() != 1 or task_ids.shape[0] != batch:
+        raise ValueError(f"task_ids must have shape ({batch},) to match the batch, got "
+                         f"{tuple(task_ids.shape)}")
+    if task_ids.dtype != torch.int64:
+        raise TypeError(f"task_ids must be int64, got {task_ids.dtype}")
+    return task_ids.to(device)
+
+
 def _take_rows(output: Any, index: torch.Tensor, batch: int) -> Any:
     """Apply ``index`` to dim 0 of every batch-sized tensor in a (nested) output."""
     if isinstance(output, torch.Tensor):
@@ -83,24 +99,10 @@ class TaskRouter(nn.Module):
         if not isinstance(x, torch.Tensor) or x.dim() == 0:
             raise TypeError("TaskRouter expects a batched input tensor as its first argument")
         batch = x.shape[0]
-        task_ids = self._as_ids(task_ids, batch, x.device)
+        task_ids = batch_task_ids(task_ids, batch, x.device)
         order, inverse = sort_by_task(task_ids) if self.sort else (None, None)
         if order is not None:
             x, task_ids = x.index_select(0, order), task_ids.index_select(0, order)
         with task_ids_context(task_ids):
             output = self.model(x, *args, **kwargs)
         return output if inverse is None else _take_rows(output, inverse, batch)
-
-    @staticmethod
-    def _as_ids(task_ids, batch: int, device: torch.device) -> torch.Tensor:
-        if isinstance(task_ids, int) and not isinstance(task_ids, bool):
-            return torch.full((batch,), task_ids, dtype=torch.int64, device=device)
-        if not isinstance(task_ids, torch.Tensor):
-            raise TypeError(f"task_ids must be an int64 tensor (N,) or an int, got "
-                            f"{type(task_ids).__name__}")
-        if task_ids.dim() != 1 or task_ids.shape[0] != batch:
-            raise ValueError(f"task_ids must have shape ({batch},) to match the batch, got "
-                             f"{tuple(task_ids.shape)}")
-        if task_ids.dtype != torch.int64:
-            raise TypeError(f"task_ids must be int64, got {task_ids.dtype}")
-        return task_ids.to(device)
