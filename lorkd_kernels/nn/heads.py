@@ -45,7 +45,9 @@ class TaskHeads(nn.Module):
         present = torch.unique(task_ids).tolist()
         if present and not 0 <= min(present) <= max(present) < self.num_tasks:
             raise IndexError(f"task ids must be in [0, {self.num_tasks}), got {present}")
-        for task in present:
+        # Every head runs, on no rows when its task is absent: its parameters then stay in the
+        # graph with exactly zero gradient, so DDP never meets an unused parameter.
+        for task in range(self.num_tasks):
             rows = (task_ids == task).nonzero().squeeze(1)
             task_logits = self.heads[task](features.index_select(0, rows))
             padded = F.pad(task_logits, (0, logits.shape[1] - task_logits.shape[1]))
