@@ -1,0 +1,23 @@
+"""The data sets a run trains and evaluates on, from its configuration."""
+
+from __future__ import annotations
+
+from ..data import MultiTaskDataset, load_tasks
+from .config import TrainConfig, default_synthetic_root
+
+
+def synthetic_options(config: TrainConfig) -> dict:
+    n = config.synthetic_samples
+    return {"train_size": n, "val_size": max(n // 4, 1),
+            "test_size": max(n // 2, 1)}
+
+
+def load_split(config: TrainConfig, split: str) -> MultiTaskDataset:
+    # Augmentation is the training loop's job (see loop._flip_some), not the data set's.
+    augment = False
+    if config.data == "synthetic":
+        return load_tasks("synthetic", default_synthetic_root(config), config.tasks, split,
+                          image_size=config.image_size, augment=augment,
+                          synthetic_options=synthetic_options(config))
+    return load_tasks(config.data, config.root, config.tasks, split,
+                      image_size=config.image_size, augment=augment, size=config.medmnist_size)
