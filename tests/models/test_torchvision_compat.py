@@ -5,6 +5,8 @@ Runs only where torchvision imports (it must match the installed torch).
 
 from __future__ import annotations
 
+import os
+
 import pytest
 import torch
 
@@ -14,6 +16,9 @@ try:
     import torchvision
 except Exception:  # a torchvision built for another torch fails with more than ImportError
     torchvision = None
+
+if torchvision is None and os.environ.get("LORKD_REQUIRE_TORCHVISION") == "1":
+    raise RuntimeError("LORKD_REQUIRE_TORCHVISION=1 but torchvision does not import")
 
 pytestmark = pytest.mark.skipif(torchvision is None,
                                 reason="torchvision is not importable with this torch")
@@ -56,3 +61,22 @@ def test_same_seed_gives_torchvision_default_init(name):
     theirs = _torchvision_model(name, 10).state_dict()
     assert list(ours) == list(theirs)
     assert all(torch.equal(ours[k], theirs[k]) for k in ours)
+
+
+@pytest.mark.parametrize("name", ["resnet18", "shufflenet_v2_x1_0"])
+def test_decomposed_expert_loads_into_the_torchvision_class(name):
+    from lorkd_kernels import convert, decompose
+
+    torch.manual_seed(0)
+    student = convert(build_model(name, [3, 7]), num_tasks=2, rank=4, alpha=16)
+    with torch.no_grad():
+        for param_name, param in student.named_parameters():
+            if param_name.endswith("lora_B"):
+                param.normal_(0, 0.05)
+    student.eval()
+    expert = decompose(student, 1)
+    theirs = _torchvision_model(name, 7).eval()
+    theirs.load_state_dict(expert.state_dict(), strict=True)
+    x = torch.randn(3, 3, 64, 64)
+    with torch.no_grad():
+        torch.testing.assert_close(theirs(x), student(x, 1)[:, :7], rtol=1e-5, atol=1e-5)
