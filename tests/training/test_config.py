@@ -22,8 +22,7 @@ def test_defaults_are_the_papers():
     config = parse_args([])
     assert (config.method, config.data, config.rank, config.alpha) == ("lorkd", "synthetic", 4,
                                                                         16.0)
-    assert (config.temperature, config.lr, config.momentum, config.weight_decay) == (
-        10.0, 0.05, 0.9, 1e-4)
+    assert (config.temperature, config.momentum, config.weight_decay) == (10.0, 0.9, 1e-4)
     assert config.beta > 0
 
 
