@@ -10,6 +10,9 @@ Environment switches:
     LORKD_NO_EXTENSIONS=1   pure-Python install (the ``torch`` backend serves every device)
     LORKD_BUILD_CUDA=0|1    skip / require the CUDA kernels (default: build them when torch has
                             CUDA, a toolkit is found and csrc/cuda holds sources)
+    LORKD_SANITIZE=address,undefined
+                            test build of the C++ kernels with those sanitizers (run python with
+                            the sanitizer runtimes in LD_PRELOAD, see .ci/run)
 """
 
 import glob
@@ -55,12 +58,22 @@ def extensions():
             "Python-only install)")
     sources = _sources("csrc/*.cpp", "csrc/cpu/*.cpp")
     cxx_flags = ["-O3", "-std=c++17"]
+    link_flags = []
+    sanitizers = os.environ.get("LORKD_SANITIZE", "").strip()
+    if sanitizers:
+        # Every report is an error (no recovery), with frames kept for readable stacks.
+        sanitize = [f"-fsanitize={sanitizers}", "-fno-sanitize-recover=all",
+                    "-fno-omit-frame-pointer", "-g"]
+        cxx_flags = ["-O1", "-std=c++17", *sanitize]
+        link_flags = sanitize
     cuda_sources = _want_cuda(torch.version.cuda)
     if cuda_sources:
         ext = CUDAExtension("lorkd_kernels._C", sources + cuda_sources,
-                            extra_compile_args={"cxx": cxx_flags, "nvcc": ["-O3", "-std=c++17"]})
+                            extra_compile_args={"cxx": cxx_flags, "nvcc": ["-O3", "-std=c++17"]},
+                            extra_link_args=link_flags)
     else:
-        ext = CppExtension("lorkd_kernels._C", sources, extra_compile_args={"cxx": cxx_flags})
+        ext = CppExtension("lorkd_kernels._C", sources, extra_compile_args={"cxx": cxx_flags},
+                           extra_link_args=link_flags)
     build = BuildExtension.with_options(no_python_abi_suffix=True)
     return [ext], {"build_ext": build}
 

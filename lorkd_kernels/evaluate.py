@@ -16,7 +16,9 @@ from typing import Optional, Sequence
 
 import torch
 
+from .data import DataError
 from .training import artifacts, reporting
+from .training.checkpoint import CheckpointError
 from .training.config import TrainConfig
 from .training.data import load_split
 from .training.evaluation import evaluate_run
@@ -33,11 +35,16 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     if not config_path.is_file():
         parser.error(f"{run_dir} is not a training run: {config_path} is missing")
     config = TrainConfig.from_json(json.loads(config_path.read_text()))
-    test_set = load_split(config, "test")
-    device = torch.device(args.device)
-    experts = [artifacts.load_expert(run_dir, name) for name in test_set.task_names]
-    teacher = artifacts.load_teacher(run_dir / "teacher.pt", test_set.num_classes)
-    results = evaluate_run(experts, teacher, test_set, args.batch_size, device)
+    # A run given --teacher-ckpt evaluated that file; one that trained its teacher saved it.
+    teacher_path = Path(config.teacher_ckpt) if config.teacher_ckpt else run_dir / "teacher.pt"
+    try:
+        test_set = load_split(config, "test")
+        experts = [artifacts.load_expert(run_dir, name) for name in test_set.task_names]
+        teacher = artifacts.load_teacher(teacher_path, test_set.num_classes)
+    except (DataError, CheckpointError, FileNotFoundError) as err:
+        print(f"lorkd_kernels.evaluate: error: {err}", file=sys.stderr)
+        return 1
+    results = evaluate_run(experts, teacher, test_set, args.batch_size, torch.device(args.device))
     summary = reporting.write_metrics(run_dir, config.method, results)
     print(reporting.format_table(summary))
     return 0

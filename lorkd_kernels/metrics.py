@@ -16,7 +16,10 @@ def accuracy(probabilities: np.ndarray, labels: np.ndarray) -> float:
 
 def auc(probabilities: np.ndarray, labels: np.ndarray) -> float:
     """Binary: ROC AUC of the positive class. Multi-class: the mean over classes of the
-    one-vs-rest ROC AUC, over classes that occur and don't fill the whole split (NaN if none)."""
+    one-vs-rest ROC AUC, over classes that occur and don't fill the whole split (NaN if none, or
+    if any probability is not finite)."""
+    if not np.isfinite(probabilities).all():
+        return math.nan            # a diverged model: no ranking to score
     num_classes = probabilities.shape[1]
     if num_classes == 2:
         classes = [1]

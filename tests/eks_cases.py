@@ -120,6 +120,26 @@ class Problem:
             out.append(t)
         return out
 
+    def rounded(self, dtype: torch.dtype) -> "Problem":
+        """The same problem with every float input rounded to ``dtype`` (kept in float64), so a
+        reference on it sees exactly what a ``dtype`` kernel is given."""
+        def r(t):
+            return None if t is None else t.to(dtype).double()
+        return dataclasses.replace(self, x=r(self.x), weight=r(self.weight), bias=r(self.bias),
+                                   lora_A=r(self.lora_A), lora_B=r(self.lora_B),
+                                   grad_out=r(self.grad_out))
+
+    def magnitudes(self) -> "Problem":
+        """The problem on absolute values: run through the (multilinear) reference it gives, per
+        output element, the sum of the magnitudes of the terms that element adds up, the scale
+        floating-point error is proportional to."""
+        def a(t):
+            return None if t is None else t.abs()
+        return dataclasses.replace(self, x=a(self.x), weight=a(self.weight), bias=a(self.bias),
+                                   lora_A=a(self.lora_A), lora_B=a(self.lora_B),
+                                   grad_out=a(self.grad_out), config=self.config[:-1] +
+                                   (abs(self.config[-1]),))
+
     def absent_tasks(self):
         present = set(self.task_ids.tolist())
         return [t for t in range(self.lora_A.shape[0]) if t not in present]

@@ -43,3 +43,9 @@ def test_perfect_and_degenerate_cases():
 def test_mismatched_shapes_are_rejected():
     with pytest.raises(ValueError, match=r"\(N, classes\)"):
         classification_metrics(np.ones((3, 2)), np.zeros(4))
+
+
+def test_non_finite_probabilities_give_nan_auc_not_a_crash():
+    probs = np.array([[0.2, 0.8], [np.nan, np.nan], [0.9, 0.1]])
+    result = classification_metrics(probs, np.array([1, 0, 0]))
+    assert math.isnan(result["auc"]) and 0.0 <= result["accuracy"] <= 1.0

@@ -21,15 +21,37 @@ namespace lorkd::cpu {
 namespace {
 
 struct ConvConfig {
-  at::IntArrayRef stride, padding, dilation;
+  at::IntArrayRef stride, padding;
+  std::array<int64_t, 2> dilation;
   int64_t groups;
 };
+
+// Dilation along a kernel dimension of size 1 changes nothing; setting it to 1 there avoids a
+// segfault in torch's CPU float16 convolution (2.13) for such shapes (found by the fuzz tests).
+ConvConfig make_config(at::IntArrayRef stride, at::IntArrayRef padding,
+                       at::IntArrayRef dilation, int64_t groups, const at::Tensor& weight) {
+  return ConvConfig{stride, padding,
+                    {weight.size(2) == 1 ? 1 : dilation[0], weight.size(3) == 1 ? 1 : dilation[1]},
+                    groups};
+}
 
 constexpr std::array<int64_t, 2> kOne{1, 1};
 constexpr std::array<int64_t, 2> kZero{0, 0};
 
+// torch's CPU bfloat16 convolution (2.13) returns wrong values (forward: some shapes with
+// unequal strides; weight gradient: garbage where it should be zero), found by
+// tests/backends/test_fuzz.py: bfloat16 convolutions on CPU run in float32.
+bool bf16_on_cpu(const at::Tensor& x, const ConvConfig&) {
+  return x.scalar_type() == at::kBFloat16 && x.device().is_cpu();
+}
+
 at::Tensor conv(const at::Tensor& x, const at::Tensor& w, const std::optional<at::Tensor>& bias,
                 const ConvConfig& c) {
+  if (bf16_on_cpu(x, c)) {
+    std::optional<at::Tensor> bias32;
+    if (bias.has_value() && bias->defined()) bias32 = bias->to(at::kFloat);
+    return conv(x.to(at::kFloat), w.to(at::kFloat), bias32, c).to(at::kBFloat16);
+  }
   return at::convolution(x, w, bias, c.stride, c.padding, c.dilation, false, kZero, c.groups);
 }
 
@@ -40,6 +62,12 @@ at::Tensor conv1x1(const at::Tensor& x, const at::Tensor& w, int64_t groups) {
 std::tuple<at::Tensor, at::Tensor, at::Tensor> conv_backward(
     const at::Tensor& grad, const at::Tensor& x, const at::Tensor& w, const ConvConfig& c,
     bool need_input, bool need_weight) {
+  if (bf16_on_cpu(x, c)) {
+    auto [gx, gw, gb] = conv_backward(grad.to(at::kFloat), x.to(at::kFloat), w.to(at::kFloat),
+                                      c, need_input, need_weight);
+    return {gx.defined() ? gx.to(at::kBFloat16) : gx, gw.defined() ? gw.to(at::kBFloat16) : gw,
+            gb};
+  }
   return at::convolution_backward(grad, x, w, std::nullopt, c.stride, c.padding, c.dilation,
                                   false, kZero, c.groups, {need_input, need_weight, false});
 }
@@ -82,7 +110,7 @@ at::Tensor eks_conv2d_forward(const at::Tensor& x, const at::Tensor& weight,
                               at::IntArrayRef stride, at::IntArrayRef padding,
                               at::IntArrayRef dilation, int64_t groups, double scaling) {
   check_conv2d(x, weight, bias, lora_A, lora_B, task_ids, stride, padding, dilation, groups);
-  const ConvConfig cfg{stride, padding, dilation, groups};
+  const ConvConfig cfg = make_config(stride, padding, dilation, groups, weight);
   const Segments segments(task_ids, lora_A.size(0));
   if (x.size(0) == 0) return at::empty(output_shape(x, weight, cfg), x.options());
 
@@ -111,7 +139,7 @@ Grads eks_conv2d_backward(const at::Tensor& grad_out_in, const at::Tensor& x,
                           std::array<bool, 5> output_mask) {
   check_conv2d(x, weight, std::nullopt, lora_A, lora_B, task_ids, stride, padding, dilation,
                groups);
-  const ConvConfig cfg{stride, padding, dilation, groups};
+  const ConvConfig cfg = make_config(stride, padding, dilation, groups, weight);
   check_grad_out(grad_out_in, output_shape(x, weight, cfg), x);
   const auto [need_x, need_w, need_bias, need_A, need_B] = output_mask;
   const at::Tensor grad_out = grad_out_in.contiguous();

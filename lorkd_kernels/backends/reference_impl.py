@@ -14,7 +14,6 @@ import torch
 from .. import reference
 from .._checks import check_task_id_range
 
-_aten = torch.ops.aten
 
 
 def conv2d_forward(x: torch.Tensor, weight: torch.Tensor, bias: Optional[torch.Tensor],
@@ -34,9 +33,8 @@ def conv2d_backward(grad_out, x, weight, lora_A, lora_B, task_ids, stride, paddi
     grad_A, grad_B = torch.zeros_like(lora_A), torch.zeros_like(lora_B)
     for n, task in enumerate(task_ids.tolist()):
         w_n = reference.merged_weight(weight, lora_A, lora_B, scaling, task)
-        gx_n, g_n, _ = _aten.convolution_backward(
-            grad_out[n:n + 1], x[n:n + 1], w_n, None, list(stride), list(padding),
-            list(dilation), False, [0, 0], groups, [True, True, False])
+        gx_n, g_n = reference.conv2d_grads(grad_out[n:n + 1], x[n:n + 1], w_n, stride,
+                                              padding, dilation, groups, (True, True))
         grad_x[n] = gx_n[0]
         g_n = g_n.reshape(weight.shape[0], -1)
         grad_w += g_n

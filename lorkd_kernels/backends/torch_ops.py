@@ -18,7 +18,7 @@ from typing import List, Optional, Sequence
 import torch
 
 from .._checks import check_task_id_range
-from ..reference import accumulate_dtype, merged_weight
+from ..reference import accumulate_dtype, conv2d, conv2d_grads, merged_weight
 from ._segments import Segments, task_segments
 
 _aten = torch.ops.aten
@@ -51,14 +51,11 @@ def _empty_like_mask(ref: torch.Tensor) -> torch.Tensor:
 
 
 def _conv(x, w, bias, stride, padding, dilation, groups):
-    return _aten.convolution(x, w, bias, list(stride), list(padding), list(dilation), False,
-                             [0, 0], groups)
+    return conv2d(x, w, bias, list(stride), list(padding), list(dilation), groups)
 
 
 def _conv_backward(grad_out, x, w, stride, padding, dilation, groups, mask):
-    return _aten.convolution_backward(grad_out, x, w, None, list(stride), list(padding),
-                                      list(dilation), False, [0, 0], groups,
-                                      [mask[0], mask[1], False])
+    return conv2d_grads(grad_out, x, w, stride, padding, dilation, groups, mask) + (None,)
 
 
 def _shrink_expand_weights(lora_A, lora_B, weight_shape, groups, task):

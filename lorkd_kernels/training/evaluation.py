@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import warnings
 from typing import Callable, Dict, Optional, Sequence
 
+import numpy as np
 import torch
 from torch import nn
 from torch.utils.data import DataLoader, Dataset
@@ -29,6 +31,9 @@ def predict_probabilities(predict: Predict, dataset: Dataset, num_classes: int,
 def evaluate_task(predict: Predict, dataset: Dataset, num_classes: int, batch_size: int,
                   device: torch.device) -> Dict[str, float]:
     probs, labels = predict_probabilities(predict, dataset, num_classes, batch_size, device)
+    if not np.isfinite(probs).all():
+        warnings.warn(f"{getattr(dataset, 'name', 'a task')}: the model's outputs are not all "
+                      f"finite; its AUC is reported as NaN", RuntimeWarning, stacklevel=2)
     return classification_metrics(probs, labels)
 
 

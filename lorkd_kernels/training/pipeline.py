@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import shutil
 import time
+import warnings
 from pathlib import Path
 from typing import Dict, List, Optional
 
@@ -136,6 +137,11 @@ class Pipeline:
 
     def run(self) -> Optional[Dict]:
         start = time.perf_counter()
+        if self.config.amp == "bf16" and self.context.device.type == "cpu" and \
+                self.context.is_main:
+            warnings.warn("--amp bf16 on CPU: torch's CPU bfloat16 convolutions return wrong "
+                          "values for some shapes (tests/backends/test_torch_faults.py); EKS "
+                          "layers run them in float32, plain convolutions do not", stacklevel=2)
         self._prepare_run_dir()
         train_set, test_set = self._load_data()
         teacher = self.teacher(train_set)

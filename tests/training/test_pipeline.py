@@ -66,12 +66,22 @@ def test_evaluate_reproduces_the_saved_metrics(lorkd_run, capsys):
     assert "| tissue |" in capsys.readouterr().out
 
 
+def test_evaluate_names_what_is_missing(lorkd_run, tmp_path, capsys):
+    with pytest.raises(SystemExit):                     # not a run folder at all
+        evaluate.main([str(tmp_path)])
+    assert "config.json is missing" in capsys.readouterr().err
+    (tmp_path / "config.json").write_text((lorkd_run / "config.json").read_text())
+    assert evaluate.main([str(tmp_path)]) == 1
+    assert "no expert for task" in capsys.readouterr().err
+
+
 @pytest.mark.parametrize("method", ["stl", "mtl", "stl-kd", "mtl-kd"])
 def test_every_baseline_runs_on_the_same_teacher(method, lorkd_run, data_root, tmp_path):
     args = tiny_args(tmp_path, data_root, "--method", method, "--teacher-ckpt",
                      str(lorkd_run / "teacher.pt"), "--epochs", "1")
     assert train.main(args) == 0
     metrics = _check_metrics(tmp_path, method)
+    assert evaluate.main([str(tmp_path)]) == 0          # finds the teacher it was given
     teacher = json.loads((lorkd_run / "metrics.json").read_text())
     for task in TASKS:       # the same teacher file, so the same teacher metrics
         assert metrics["tasks"][task]["teacher"] == teacher["tasks"][task]["teacher"]
