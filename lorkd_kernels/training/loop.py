@@ -167,8 +167,15 @@ class Trainer:
             raise checkpoint.CheckpointError(
                 f"checkpoint {self.checkpoint_path} belongs to stage {state.get('stage')!r}, "
                 f"not {self.stage.name!r}")
-        self.stage.model.load_state_dict(state["model"])
-        self.optimizer.load_state_dict(state["optimizer"])
+        try:
+            self.stage.model.load_state_dict(state["model"])
+            self.optimizer.load_state_dict(state["optimizer"])
+        except (RuntimeError, ValueError, KeyError) as err:
+            raise checkpoint.CheckpointError(
+                f"checkpoint {self.checkpoint_path} was written for another model or "
+                f"settings (architecture, tasks, rank?) than this run's; resume with the "
+                f"settings in {self.checkpoint_path.parent.parent / 'config.json'} or use "
+                f"--overwrite: {str(err).splitlines()[0]}") from err
         self.scheduler.load_state_dict(state["scheduler"])
         rng.restore(state["rng"])
         self.epoch, self.step, self.totals = state["epoch"], state["step"], state["totals"]

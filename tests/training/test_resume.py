@@ -85,3 +85,16 @@ def test_corrupt_checkpoint_stops_the_resume_with_a_clear_error(uninterrupted, d
     assert "student.pt is corrupt" in result.stderr and "student.prev.pt" in result.stderr
     assert "Traceback" not in result.stderr
     assert (tmp_path / "checkpoints" / "student.prev.pt").stat().st_size > 1000
+
+
+def test_resuming_with_another_architecture_is_refused_and_keeps_the_run(uninterrupted,
+                                                                         data_root, tmp_path):
+    returncode, _ = _interrupt(tmp_path, data_root, signal.SIGTERM, "student,1,")
+    assert returncode == 128 + signal.SIGTERM
+    saved = (tmp_path / "checkpoints" / "student.pt").read_bytes()
+    args = tiny_args(tmp_path, data_root, *EXTRA, "--resume")
+    args[args.index("--student-arch") + 1] = "shufflenet_v2_x1_0"
+    result = run_cli(args)
+    assert result.returncode == 1
+    assert "another model or settings" in result.stderr and "Traceback" not in result.stderr
+    assert (tmp_path / "checkpoints" / "student.pt").read_bytes() == saved
