@@ -102,6 +102,13 @@ std::vector<int64_t> output_shape(const at::Tensor& x, const at::Tensor& weight,
   return shape;
 }
 
+bool choose_split(const Segments& segments, const at::Tensor& x, const at::Tensor& weight,
+                  const ConvConfig& c) {
+  const std::vector<int64_t> out = output_shape(x, weight, c);
+  return use_split(segments, x.size(0), c.groups, weight.size(2) * weight.size(3),
+                   out[2] * out[3]);
+}
+
 }  // namespace
 
 at::Tensor eks_conv2d_forward(const at::Tensor& x, const at::Tensor& weight,
@@ -114,7 +121,7 @@ at::Tensor eks_conv2d_forward(const at::Tensor& x, const at::Tensor& weight,
   const Segments segments(task_ids, lora_A.size(0));
   if (x.size(0) == 0) return at::empty(output_shape(x, weight, cfg), x.options());
 
-  if (use_split(segments, x.size(0))) {
+  if (choose_split(segments, x, weight, cfg)) {
     at::Tensor y = conv(x, weight, bias, cfg).contiguous();
     for (const TaskRun& run : segments.runs()) {
       auto [shrink, expand] = shrink_expand(weight, lora_A, lora_B, groups, run.task);
@@ -155,7 +162,7 @@ Grads eks_conv2d_backward(const at::Tensor& grad_out_in, const at::Tensor& x,
   at::Tensor grad_A = at::zeros(lora_A.sizes(), acc_opts);
   at::Tensor grad_B = at::zeros(lora_B.sizes(), acc_opts);
 
-  if (x.size(0) > 0 && use_split(segments, x.size(0))) {
+  if (x.size(0) > 0 && choose_split(segments, x, weight, cfg)) {
     if (need_x || need_w) {
       auto [gx, gw, unused] = conv_backward(grad_out, x, weight, cfg, need_x, need_w);
       if (need_x) grad_x.copy_(gx);

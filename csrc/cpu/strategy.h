@@ -14,6 +14,7 @@ enum class ConvStrategy : int64_t { kAuto = 0, kMerged = 1, kSplit = 2 };
 int64_t set_conv_strategy(int64_t strategy);
 
 // True when the split form should run for this batch.
-bool use_split(const Segments& segments, int64_t batch);
+bool use_split(const Segments& segments, int64_t batch, int64_t groups, int64_t kernel_area,
+               int64_t output_area);
 
 }  // namespace lorkd::cpu
