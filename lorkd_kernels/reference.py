@@ -28,13 +28,19 @@ def accumulate_dtype(dtype: torch.dtype) -> torch.dtype:
     return torch.float64 if dtype == torch.float64 else torch.float32
 
 
+def task_delta(weight: torch.Tensor, lora_A: torch.Tensor, lora_B: torch.Tensor,
+               scaling: float, task: int) -> torch.Tensor:
+    """One task's ``s * B_t @ A_t`` in the weight's shape, in the accumulation dtype."""
+    acc = accumulate_dtype(weight.dtype)
+    return (scaling * (lora_B[task].to(acc) @ lora_A[task].to(acc))).reshape(weight.shape)
+
+
 def merged_weight(weight: torch.Tensor, lora_A: torch.Tensor, lora_B: torch.Tensor,
                   scaling: float, task: int) -> torch.Tensor:
     """``W0 + s * B_t @ A_t`` in the weight's shape and dtype (computed in float32 for half
     weights, so every backend and the deployed plain layer round it the same way)."""
-    acc = accumulate_dtype(weight.dtype)
-    delta = scaling * (lora_B[task].to(acc) @ lora_A[task].to(acc))
-    return (weight.to(acc) + delta.reshape(weight.shape)).to(weight.dtype)
+    delta = task_delta(weight, lora_A, lora_B, scaling, task)
+    return (weight.to(delta.dtype) + delta).to(weight.dtype)
 
 
 def effective_dilation(dilation: Sequence[int], weight_shape: Sequence[int]) -> tuple:
@@ -60,7 +66,6 @@ def conv2d(x: torch.Tensor, weight: torch.Tensor, bias: Optional[torch.Tensor],
     * float16 forward segfaults for some shapes with dilation along a kernel dimension of size
       1: that dilation changes nothing, so it is set to 1 (see ``effective_dilation``).
     """
-    stride = tuple(stride) if isinstance(stride, (list, tuple)) else (stride, stride)
     dilation = effective_dilation(dilation, weight.shape)
     if _bf16_on_cpu(x):
         return F.conv2d(x.float(), weight.float(), None if bias is None else bias.float(),

@@ -41,13 +41,13 @@ constexpr std::array<int64_t, 2> kZero{0, 0};
 // torch's CPU bfloat16 convolution (2.13) returns wrong values (forward: some shapes with
 // unequal strides; weight gradient: garbage where it should be zero), found by
 // tests/backends/test_fuzz.py: bfloat16 convolutions on CPU run in float32.
-bool bf16_on_cpu(const at::Tensor& x, const ConvConfig&) {
+bool bf16_on_cpu(const at::Tensor& x) {
   return x.scalar_type() == at::kBFloat16 && x.device().is_cpu();
 }
 
 at::Tensor conv(const at::Tensor& x, const at::Tensor& w, const std::optional<at::Tensor>& bias,
                 const ConvConfig& c) {
-  if (bf16_on_cpu(x, c)) {
+  if (bf16_on_cpu(x)) {
     std::optional<at::Tensor> bias32;
     if (bias.has_value() && bias->defined()) bias32 = bias->to(at::kFloat);
     return conv(x.to(at::kFloat), w.to(at::kFloat), bias32, c).to(at::kBFloat16);
@@ -62,7 +62,7 @@ at::Tensor conv1x1(const at::Tensor& x, const at::Tensor& w, int64_t groups) {
 std::tuple<at::Tensor, at::Tensor, at::Tensor> conv_backward(
     const at::Tensor& grad, const at::Tensor& x, const at::Tensor& w, const ConvConfig& c,
     bool need_input, bool need_weight) {
-  if (bf16_on_cpu(x, c)) {
+  if (bf16_on_cpu(x)) {
     auto [gx, gw, gb] = conv_backward(grad.to(at::kFloat), x.to(at::kFloat), w.to(at::kFloat),
                                       c, need_input, need_weight);
     return {gx.defined() ? gx.to(at::kBFloat16) : gx, gw.defined() ? gw.to(at::kBFloat16) : gw,

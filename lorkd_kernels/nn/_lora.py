@@ -8,7 +8,7 @@ from typing import Optional
 import torch
 from torch import nn
 
-from ..reference import accumulate_dtype, merged_weight
+from ..reference import merged_weight, task_delta
 from ..routing import current_task_ids
 
 
@@ -83,9 +83,7 @@ class LowRankExperts:
         """``s * B_t @ A_t`` in the weight's shape, float32 (float64 for a float64 layer)."""
         check_task_index(task, self.num_tasks)
         with torch.no_grad():
-            acc = accumulate_dtype(self.weight.dtype)
-            delta = self.scaling * (self.lora_B[task].to(acc) @ self.lora_A[task].to(acc))
-            return delta.reshape(self.weight.shape)
+            return task_delta(self.weight, self.lora_A, self.lora_B, self.scaling, task)
 
     def expert_weight(self, task: int) -> torch.Tensor:
         """The merged weight ``W0 + s * B_t @ A_t`` of one task, in the weight's dtype."""

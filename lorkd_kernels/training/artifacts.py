@@ -9,7 +9,6 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Sequence
 
-import torch
 from torch import nn
 
 from ..models import build_model
@@ -65,7 +64,6 @@ def load_teacher(path: Path, num_classes: Sequence[int]) -> nn.Module:
     return model
 
 
-@torch.no_grad()
 def freeze(model: nn.Module) -> nn.Module:
     for p in model.parameters():
         p.requires_grad_(False)

@@ -13,11 +13,11 @@ def synthetic_options(config: TrainConfig) -> dict:
 
 
 def load_split(config: TrainConfig, split: str) -> MultiTaskDataset:
-    # Augmentation is the training loop's job (see loop._flip_some), not the data set's.
-    augment = False
+    # No augment=True here: flips are the training loop's job (loop._flip_some), so they do not
+    # depend on how samples are spread over processes.
     if config.data == "synthetic":
         return load_tasks("synthetic", default_synthetic_root(config), config.tasks, split,
-                          image_size=config.image_size, augment=augment,
+                          image_size=config.image_size,
                           synthetic_options=synthetic_options(config))
     return load_tasks(config.data, config.root, config.tasks, split,
-                      image_size=config.image_size, augment=augment, size=config.medmnist_size)
+                      image_size=config.image_size, size=config.medmnist_size)

@@ -34,7 +34,6 @@ class Teacher:
     """A frozen multi-task teacher, called on the dataset's task ids."""
 
     model: nn.Module            # FeaturesAndLogits around the teacher classifier
-    num_classes: Sequence[int]  # per dataset task
 
     @torch.no_grad()
     def __call__(self, images: torch.Tensor, task_ids: torch.Tensor):

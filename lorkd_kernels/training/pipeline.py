@@ -86,7 +86,7 @@ class Pipeline:
         kd = None
         if config.uses_teacher_kd:
             frozen = artifacts.freeze(teacher).to(self.context.device)
-            kd = Teacher(FeaturesAndLogits(frozen), train_set.num_classes)
+            kd = Teacher(FeaturesAndLogits(frozen))
         if config.single_task:
             experts = []
             for task, name in enumerate(train_set.task_names):

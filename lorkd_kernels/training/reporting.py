@@ -93,7 +93,7 @@ def format_table(summary: Dict) -> str:
     for task, per_role in summary["tasks"].items():
         samples = next(iter(per_role.values()))["samples"]
         lines.append(f"| {task} | {samples} | {cells(per_role)} |")
-    lines.append(f"| **mean** | | {cells({r: m | {'samples': 0} for r, m in summary['mean'].items()})} |")
+    lines.append(f"| **mean** | | {cells(summary['mean'])} |")
     if "wall_seconds" in summary:
         lines.append(f"wall time: {summary['wall_seconds']:.0f} s")
     return "\n".join(lines)

@@ -15,11 +15,6 @@ from tests.training.tiny import TASKS, tiny_args
 
 
 @pytest.fixture(scope="module")
-def data_root(tmp_path_factory):
-    return tmp_path_factory.mktemp("synthetic")
-
-
-@pytest.fixture(scope="module")
 def lorkd_run(tmp_path_factory, data_root):
     out = tmp_path_factory.mktemp("lorkd")
     assert train.main(tiny_args(out, data_root, "--kd-on", "both")) == 0

@@ -18,11 +18,6 @@ EXTRA = ("--teacher-epochs", "2", "--epochs", "3", "--progress", "off")
 
 
 @pytest.fixture(scope="module")
-def data_root(tmp_path_factory):
-    return tmp_path_factory.mktemp("synthetic")
-
-
-@pytest.fixture(scope="module")
 def uninterrupted(tmp_path_factory, data_root):
     out = tmp_path_factory.mktemp("uninterrupted")
     result = run_cli(tiny_args(out, data_root, *EXTRA))
