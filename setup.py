@@ -9,7 +9,11 @@ torch first and build without isolation:
 Environment switches:
     LORKD_NO_EXTENSIONS=1   pure-Python install (the ``torch`` backend serves every device)
     LORKD_BUILD_CUDA=0|1    skip / require the CUDA kernels (default: build them when torch has
-                            CUDA, a toolkit is found and csrc/cuda holds sources)
+                            CUDA and a toolkit is found)
+    CUDA_HOME               the toolkit; found otherwise from CUDA_PATH, the nvcc on PATH (also
+                            when that nvcc is a wrapper script) or /usr/local/cuda*
+    TORCH_CUDA_ARCH_LIST    GPU architectures to compile for; default "8.0;9.0" (A100, H100)
+                            when unset, as a build machine may have no GPU to detect
     LORKD_SANITIZE=address,undefined
                             test build of the C++ kernels with those sanitizers (run python with
                             the sanitizer runtimes in LD_PRELOAD, see .ci/run)
@@ -17,6 +21,9 @@ Environment switches:
 
 import glob
 import os
+import shutil
+import subprocess
+import tempfile
 
 from setuptools import setup
 
@@ -28,21 +35,63 @@ def _sources(*patterns):
                   for p in glob.glob(os.path.join(ROOT, pat)))
 
 
+def _is_toolkit(folder):
+    return bool(folder) and os.path.isfile(os.path.join(folder, "include", "cuda_runtime.h"))
+
+
+def _toolkit_of_nvcc():
+    """The toolkit behind the nvcc on PATH. That nvcc may be a wrapper script outside the
+    toolkit, so ask nvcc itself: its dry run prints the toolkit folder as TOP."""
+    nvcc = shutil.which("nvcc")
+    if nvcc is None:
+        return None
+    guess = os.path.dirname(os.path.dirname(os.path.realpath(nvcc)))
+    if _is_toolkit(guess):
+        return guess
+    with tempfile.TemporaryDirectory() as tmp:
+        source = os.path.join(tmp, "probe.cu")
+        open(source, "w").close()
+        try:
+            out = subprocess.run([nvcc, "--dryrun", "-c", source, "-o", source + ".o"],
+                                 capture_output=True, text=True, timeout=60)
+        except (OSError, subprocess.SubprocessError):
+            return None
+    for line in (out.stdout + out.stderr).splitlines():
+        if line.startswith("#$ TOP="):
+            top = os.path.normpath(line.split("=", 1)[1].strip())
+            return top if _is_toolkit(top) else None
+    return None
+
+
+def _find_cuda_home():
+    for var in ("CUDA_HOME", "CUDA_PATH"):
+        if _is_toolkit(os.environ.get(var)):
+            return os.environ[var]
+    found = _toolkit_of_nvcc()
+    if found:
+        return found
+    candidates = sorted(glob.glob("/usr/local/cuda*"), reverse=True)
+    return next((c for c in candidates if _is_toolkit(c)), None)
+
+
 def _want_cuda(torch_version_cuda):
     switch = os.environ.get("LORKD_BUILD_CUDA", "auto").lower()
-    cuda_sources = _sources("csrc/cuda/*.cu", "csrc/cuda/*.cpp")
-    if switch in ("0", "false", "no") or not cuda_sources:
-        if switch in ("1", "true", "yes"):
-            raise SystemExit("LORKD_BUILD_CUDA=1 but csrc/cuda holds no CUDA sources")
+    if switch in ("0", "false", "no"):
         return []
-    from torch.utils.cpp_extension import CUDA_HOME
-    if torch_version_cuda is None or CUDA_HOME is None:
-        if switch in ("1", "true", "yes"):
+    required = switch in ("1", "true", "yes")
+    cuda_home = _find_cuda_home() if torch_version_cuda is not None else None
+    if cuda_home is None:
+        if required:
             raise SystemExit("LORKD_BUILD_CUDA=1 needs a CUDA build of torch and a CUDA "
-                             "toolkit (set CUDA_HOME)")
+                             "toolkit (set CUDA_HOME to the folder holding bin/nvcc)")
         print("lorkd_kernels: no CUDA toolkit or CPU-only torch; building the CPU kernels only")
         return []
-    return cuda_sources
+    # torch.utils.cpp_extension reads both when it is imported
+    os.environ["CUDA_HOME"] = cuda_home
+    os.environ.setdefault("TORCH_CUDA_ARCH_LIST", "8.0;9.0")
+    print(f"lorkd_kernels: building the CUDA kernels with the toolkit in {cuda_home} for "
+          f"architectures {os.environ['TORCH_CUDA_ARCH_LIST']}")
+    return _sources("csrc/cuda/*.cu", "csrc/cuda/*.cpp")
 
 
 def extensions():
@@ -50,26 +99,28 @@ def extensions():
         return [], {}
     try:
         import torch
-        from torch.utils.cpp_extension import BuildExtension, CppExtension, CUDAExtension
     except ImportError:
         raise SystemExit(
             "lorkd_kernels compiles its C++ kernels against your installed torch: install torch "
             "first, then `pip install --no-build-isolation .` (or set LORKD_NO_EXTENSIONS=1 for a "
             "Python-only install)")
-    sources = _sources("csrc/*.cpp", "csrc/cpu/*.cpp")
-    cxx_flags = ["-O3", "-std=c++17"]
+    sources = _sources("csrc/*.cpp", "csrc/cpu/*.cpp", "csrc/emu/*.cpp")
+    cxx_flags = ["-O3", "-std=c++20"]
     link_flags = []
     sanitizers = os.environ.get("LORKD_SANITIZE", "").strip()
     if sanitizers:
         # Every report is an error (no recovery), with frames kept for readable stacks.
         sanitize = [f"-fsanitize={sanitizers}", "-fno-sanitize-recover=all",
                     "-fno-omit-frame-pointer", "-g"]
-        cxx_flags = ["-O1", "-std=c++17", *sanitize]
+        cxx_flags = ["-O1", "-std=c++20", *sanitize]
         link_flags = sanitize
     cuda_sources = _want_cuda(torch.version.cuda)
+    # imported after _want_cuda, which may set CUDA_HOME and TORCH_CUDA_ARCH_LIST
+    from torch.utils.cpp_extension import BuildExtension, CppExtension, CUDAExtension
     if cuda_sources:
+        nvcc_flags = ["-O3", "-std=c++20", "-lineinfo"]
         ext = CUDAExtension("lorkd_kernels._C", sources + cuda_sources,
-                            extra_compile_args={"cxx": cxx_flags, "nvcc": ["-O3", "-std=c++17"]},
+                            extra_compile_args={"cxx": cxx_flags, "nvcc": nvcc_flags},
                             extra_link_args=link_flags)
     else:
         ext = CppExtension("lorkd_kernels._C", sources, extra_compile_args={"cxx": cxx_flags},

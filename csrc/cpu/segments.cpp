@@ -5,15 +5,24 @@
 
 namespace lorkd::cpu {
 
+void check_task_id_range(const at::Tensor& task_ids, int64_t num_tasks) {
+  const at::Tensor ids = task_ids.contiguous();
+  const int64_t* data = ids.const_data_ptr<int64_t>();
+  for (int64_t i = 0; i < ids.numel(); ++i) {
+    TORCH_CHECK_INDEX(data[i] >= 0 && data[i] < num_tasks, "task_ids contains ", data[i],
+                      " at position ", i, ", outside [0, ", num_tasks, ") (num_tasks = ",
+                      num_tasks, ")");
+  }
+}
+
 Segments::Segments(const at::Tensor& task_ids, int64_t num_tasks) {
+  check_task_id_range(task_ids, num_tasks);
   const at::Tensor ids = task_ids.contiguous();
   const int64_t* data = ids.const_data_ptr<int64_t>();
   const int64_t n = ids.numel();
   std::vector<int64_t> counts(num_tasks, 0);
   for (int64_t i = 0; i < n; ++i) {
     const int64_t t = data[i];
-    TORCH_CHECK_INDEX(t >= 0 && t < num_tasks, "task_ids contains ", t, " at position ", i,
-                      ", outside [0, ", num_tasks, ") (num_tasks = ", num_tasks, ")");
     ++counts[t];
     if (i > 0 && t < data[i - 1]) sorted_ = false;
   }

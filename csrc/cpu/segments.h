@@ -7,6 +7,9 @@
 
 namespace lorkd::cpu {
 
+// IndexError naming the first id outside [0, num_tasks) (task_ids: int64, CPU, contiguous).
+void check_task_id_range(const at::Tensor& task_ids, int64_t num_tasks);
+
 struct TaskRun {
   int64_t task;
   int64_t start;   // offset in the batch sorted by task

@@ -4,6 +4,10 @@
 * ``torch``: ATen-call implementation registered as ``CompositeExplicitAutograd``, so it serves
   every device without a specialised kernel (and CPU when ``_C`` is absent).
 * ``reference``: the per-sample oracle, used instead of ``torch`` when forced.
+* ``cuda``: the CUDA C++ kernels (``csrc/cuda``), registered for the CUDA dispatch key when ``_C``
+  was built against a CUDA torch with a toolkit present.
+* ``cuda_emu``: those same CUDA kernel bodies run on CPU tensors by the emulation harness
+  (``csrc/emu``), always compiled into ``_C``; forcing it routes the CPU dispatch key there.
 
 ``LORKD_BACKEND=<name>`` forces one. A forced backend that cannot load is an error; when nothing is
 forced and ``_C`` is missing, the ``torch`` backend takes over with a warning.
@@ -19,12 +23,14 @@ from typing import Iterator, Optional
 
 import torch
 
-from . import cpu, reference_impl, torch_ops
+from . import cpu, cuda_emu, reference_impl, torch_ops
 
-#: every backend name the project knows; GPU ones arrive with their kernels
-KNOWN_BACKENDS = ("reference", "torch", "cpu", "triton", "cuda")
-#: backends this build can run
-IMPLEMENTED_BACKENDS = ("reference", "torch", "cpu")
+#: every backend name the project knows
+KNOWN_BACKENDS = ("reference", "torch", "cpu", "triton", "cuda", "cuda_emu")
+#: backends this version implements (whether one loads also depends on the build and device)
+IMPLEMENTED_BACKENDS = ("reference", "torch", "cpu", "cuda", "cuda_emu")
+#: backends served by the compiled library
+COMPILED_BACKENDS = ("cpu", "cuda", "cuda_emu")
 PYTHON_BACKENDS = {"reference": reference_impl, "torch": torch_ops}
 
 
@@ -59,14 +65,30 @@ def load_compiled() -> bool:
     try:
         cpu.load_library()
     except (OSError, RuntimeError) as err:   # FileNotFoundError is an OSError
-        if forced == "cpu":
-            raise BackendUnavailableError(f"LORKD_BACKEND=cpu but the C++ kernels did not load: "
-                                          f"{err}") from err
+        if forced in COMPILED_BACKENDS:
+            raise BackendUnavailableError(f"LORKD_BACKEND={forced} but the compiled kernels did "
+                                          f"not load: {err}") from err
         warnings.warn(f"lorkd_kernels: compiled CPU kernels unavailable ({err}); "
                       "using the 'torch' backend", RuntimeWarning, stacklevel=3)
         return False
     _compiled_loaded = True
+    if forced == "cuda" and not has_cuda_kernels():
+        raise BackendUnavailableError(
+            "LORKD_BACKEND=cuda but lorkd_kernels._C holds no CUDA kernels: rebuild it against a "
+            "CUDA build of torch with a CUDA toolkit (LORKD_BUILD_CUDA=1, CUDA_HOME), or use "
+            "LORKD_BACKEND=cuda_emu to run those kernels on CPU tensors")
+    torch.ops.lorkd._set_cpu_kernels("cuda_emu" if forced == "cuda_emu" else "native")
     return True
+
+
+def has_cuda_kernels() -> bool:
+    """Whether the loaded compiled library registered CUDA kernels for the lorkd ops."""
+    if not _compiled_loaded:
+        return False
+    try:
+        return torch._C._dispatch_has_kernel_for_dispatch_key("lorkd::eks_conv2d", "CUDA")
+    except (AttributeError, RuntimeError):   # private API: without it, assume none
+        return False
 
 
 def python_backend() -> ModuleType:
@@ -76,9 +98,11 @@ def python_backend() -> ModuleType:
 
 def active_backend(device_type: str = "cpu") -> str:
     """Name of the backend that ``torch.ops.lorkd.*`` runs on tensors of ``device_type``."""
-    if device_type == "cpu" and _compiled_loaded:
-        return "cpu"
     forced = requested_backend()
+    if device_type == "cpu" and _compiled_loaded:
+        return "cuda_emu" if forced == "cuda_emu" else "cpu"
+    if device_type == "cuda" and has_cuda_kernels():
+        return "cuda"
     return forced if forced in PYTHON_BACKENDS else "torch"
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import os
 import zlib
@@ -10,7 +11,8 @@ import pytest
 import torch
 
 from lorkd_kernels import reference
-from lorkd_kernels.backends import active_backend, conv_strategy, reference_impl, torch_ops
+from lorkd_kernels.backends import (active_backend, conv_strategy, cuda_emu, reference_impl,
+                                    torch_ops)
 from tests.eks_cases import (CONV_CASES, LINEAR_CASES, TOLERANCE, conv_problem, linear_problem,
                              reference_outputs, rel_error)
 
@@ -18,6 +20,32 @@ GRAD_NAMES = ("x", "weight", "bias", "lora_A", "lora_B")
 CPU_COMPILED = active_backend("cpu") == "cpu"
 needs_compiled = pytest.mark.skipif(
     not CPU_COMPILED, reason="lorkd_kernels._C not built (installed with LORKD_NO_EXTENSIONS=1)")
+needs_emulation = pytest.mark.skipif(
+    not cuda_emu.available(),
+    reason="lorkd_kernels._C not built (installed with LORKD_NO_EXTENSIONS=1)")
+
+
+@contextlib.contextmanager
+def poisoned_allocations():
+    """Inside, torch fills fresh tensors with NaN, so output elements a kernel never writes show
+    up as errors instead of passing by luck with leftover memory."""
+    was_deterministic = torch.are_deterministic_algorithms_enabled()
+    was_filling = torch.utils.deterministic.fill_uninitialized_memory
+    torch.use_deterministic_algorithms(True)
+    torch.utils.deterministic.fill_uninitialized_memory = True
+    try:
+        yield
+    finally:
+        torch.use_deterministic_algorithms(was_deterministic)
+        torch.utils.deterministic.fill_uninitialized_memory = was_filling
+
+
+def _poisoned(fn):
+    @functools.wraps(fn)
+    def run(*args):
+        with poisoned_allocations():
+            return fn(*args)
+    return run
 
 
 def _with_strategy(fn, strategy):
@@ -46,6 +74,10 @@ def _backend_params():
                            _with_strategy(conv_bwd, strategy), ops.eks_linear.default,
                            ops.eks_linear_backward.default, id=f"cpu-{strategy}",
                            marks=needs_compiled)
+    # the CUDA kernel bodies, run on CPU threads by the emulation harness
+    yield pytest.param("cuda_emu", *(_poisoned(f) for f in (
+        cuda_emu.conv2d_forward, cuda_emu.conv2d_backward, cuda_emu.linear_forward,
+        cuda_emu.linear_backward)), id="cuda_emu", marks=needs_emulation)
 
 
 BACKENDS = list(_backend_params())
@@ -158,3 +190,26 @@ def test_paper_formulation_agrees_with_backend(name, conv_fwd, conv_bwd, lin_fwd
         inputs = problem.tensors(torch.float64)
         paper = reference.eks_linear_paper(*inputs, problem.task_ids, *problem.config)
         assert rel_error(lin_fwd(*inputs, problem.task_ids, *problem.config), paper) <= 1e-12
+
+
+@needs_emulation
+@pytest.mark.parametrize("case", CONV_CASES + LINEAR_CASES, ids=str)
+def test_emulated_cuda_kernels_give_identical_results_every_run(case):
+    """The emulation runs every CUDA thread of a block as an OS thread, so a missing barrier or
+    a write race shows up as results that move between runs of the same inputs."""
+    is_conv = case in CONV_CASES
+    problem = (conv_problem if is_conv else linear_problem)(case, seed=23)
+    fwd, bwd = ((cuda_emu.conv2d_forward, cuda_emu.conv2d_backward) if is_conv else
+                (cuda_emu.linear_forward, cuda_emu.linear_backward))
+    x, weight, bias, lora_A, lora_B = problem.tensors(torch.float32)
+    args = (problem.task_ids, *problem.config)
+    mask = [True, True, bias is not None, True, True]
+
+    def run():
+        with poisoned_allocations():
+            return (fwd(x, weight, bias, lora_A, lora_B, *args),
+                    *bwd(problem.grad_out.float(), x, weight, lora_A, lora_B, *args, mask))
+
+    first = run()
+    for _ in range(2):
+        assert all(torch.equal(a, b) for a, b in zip(run(), first))

@@ -1,0 +1,351 @@
+// Host side of the CUDA and emulated kernels: validation, output allocation, launch shapes and
+// the kernel sequence of each op. Templated on a Launcher, so the GPU build (csrc/cuda, which
+// launches __global__ wrappers on the current stream) and the CPU emulation (csrc/emu, which runs
+// the same bodies on OS threads) share every line of it. A Launcher provides
+//     template <class Kernel, class Args> static void launch(const LaunchShape&, const Args&);
+//     static bool host_may_read(const at::Tensor& t);   // false while capturing a CUDA graph
+// Launch shapes depend only on tensor shapes, never on task ids.
+#pragma once
+
+#include <ATen/Dispatch.h>
+#include <ATen/core/Tensor.h>
+#include <ATen/ops/empty.h>
+#include <ATen/ops/zeros.h>
+#include <c10/util/Exception.h>
+
+#include <algorithm>
+#include <array>
+#include <optional>
+#include <tuple>
+#include <vector>
+
+#include "../cpu/checks.h"
+#include "../cpu/segments.h"
+#include "eks_conv2d.h"
+#include "eks_linear.h"
+
+namespace lorkd::kernels {
+
+using Grads = std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor, at::Tensor>;
+
+namespace detail {
+
+inline int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
+
+// CUDA limits gridDim.y and gridDim.z to 65535; the x dimension is not a concern here.
+inline void check_grid(const LaunchShape& s, const char* what) {
+  TORCH_CHECK_VALUE(s.grid[1] <= 65535 && s.grid[2] <= 65535, what, ": launch grid (", s.grid[0],
+                    ", ", s.grid[1], ", ", s.grid[2], ") exceeds 65535 along y or z (batch, ",
+                    "groups or tasks too large for these kernels)");
+}
+
+template <class Kernel, class Args>
+LaunchShape shape_for(const Args& args, int64_t gx, int64_t gy, int64_t gz, const char* what) {
+  LaunchShape s;
+  s.grid[0] = gx;
+  s.grid[1] = gy;
+  s.grid[2] = gz;
+  s.threads = Kernel::kThreads;
+  s.shared_bytes = Kernel::shared_bytes(args);
+  check_grid(s, what);
+  return s;
+}
+
+template <class Launcher>
+void check_task_ids(const at::Tensor& task_ids, int64_t num_tasks) {
+  // Out-of-range ids get NaN outputs in the kernels; the readable error comes from here, which
+  // needs the ids on the host and is skipped while a CUDA graph is being captured.
+  if (task_ids.numel() == 0 || !Launcher::host_may_read(task_ids)) return;
+  lorkd::cpu::check_task_id_range(task_ids.to(at::kCPU), num_tasks);
+}
+
+inline std::array<int64_t, 4> strides4(const at::Tensor& t) {
+  return {t.stride(0), t.stride(1), t.stride(2), t.stride(3)};
+}
+
+template <class T>
+ConvArgs<T> conv_args(const at::Tensor& x, const at::Tensor& weight, const at::Tensor& lora_A,
+                      const at::Tensor& lora_B, const at::Tensor& task_ids,
+                      at::IntArrayRef out_shape, at::IntArrayRef stride, at::IntArrayRef padding,
+                      at::IntArrayRef dilation, int64_t groups, double scaling) {
+  ConvArgs<T> a;
+  a.x = x.const_data_ptr<T>();
+  a.weight = weight.const_data_ptr<T>();
+  a.lora_A = lora_A.const_data_ptr<T>();
+  a.lora_B = lora_B.const_data_ptr<T>();
+  a.task_ids = task_ids.const_data_ptr<int64_t>();
+  a.batch = x.size(0);
+  a.c_in = x.size(1);
+  a.in_h = x.size(2);
+  a.in_w = x.size(3);
+  a.c_out = weight.size(0);
+  a.out_h = out_shape[2];
+  a.out_w = out_shape[3];
+  a.k_h = weight.size(2);
+  a.k_w = weight.size(3);
+  a.stride_h = stride[0];
+  a.stride_w = stride[1];
+  a.pad_h = padding[0];
+  a.pad_w = padding[1];
+  a.dil_h = dilation[0];
+  a.dil_w = dilation[1];
+  a.groups = groups;
+  a.rank = lora_A.size(1);
+  a.num_tasks = lora_A.size(0);
+  const auto xs = strides4(x);
+  std::copy(xs.begin(), xs.end(), a.xs);
+  // y / grad_out are contiguous (N, C_out, OH, OW)
+  const int64_t ys[4] = {a.c_out * a.out_h * a.out_w, a.out_h * a.out_w, a.out_w, 1};
+  std::copy(ys, ys + 4, a.ys);
+  a.scaling = static_cast<acc_t<T>>(scaling);
+  return a;
+}
+
+// dW0, dbias, dA, dB from the per-task G_t (ConvWgrad); `a` describes the problem as a conv.
+template <class Launcher, class T>
+void weight_grads(ConvArgs<T> a, const at::Tensor& x, std::array<bool, 5> mask, at::Tensor& dw,
+                  at::Tensor& dbias, at::Tensor& dA, at::Tensor& dB) {
+  const auto [need_x, need_w, need_bias, need_A, need_B] = mask;
+  (void)need_x;
+  const int64_t K = a.k_dim(), T_ = a.num_tasks;
+  if (need_w || need_A || need_B) {
+    // Every element of G is written by exactly one wgrad block (absent tasks write zeros).
+    at::Tensor G = at::empty({T_, a.c_out, K}, x.options().dtype(c10::CppTypeToScalarType<acc_t<T>>::value));
+    a.task_grads = G.mutable_data_ptr<acc_t<T>>();
+    const int64_t tiles = ceil_div(a.cout_g(), Tile::BM) * ceil_div(K, Tile::BN);
+    Launcher::template launch<ConvWgrad<T>>(
+        shape_for<ConvWgrad<T>>(a, tiles, a.groups, T_, "eks wgrad"), a);
+    if (need_w) {
+      a.grad_weight = dw.mutable_data_ptr<T>();
+      Launcher::template launch<SumTaskGrads<T>>(
+          shape_for<SumTaskGrads<T>>(a, ceil_div(a.c_out * K, 256), 1, 1, "eks dW0"), a);
+    }
+    if (need_A || need_B) {
+      a.grad_A = need_A ? dA.mutable_data_ptr<T>() : nullptr;
+      a.grad_B = need_B ? dB.mutable_data_ptr<T>() : nullptr;
+      const int64_t elems = std::max(a.rank * K, a.c_out * a.rank);
+      Launcher::template launch<LoraGrads<T>>(
+          shape_for<LoraGrads<T>>(a, ceil_div(elems, 256), 1, T_, "eks dA/dB"), a);
+    }
+  }
+  if (need_bias) {
+    a.grad_bias = dbias.mutable_data_ptr<T>();
+    Launcher::template launch<BiasGrad<T>>(shape_for<BiasGrad<T>>(a, a.c_out, 1, 1, "eks dbias"),
+                                           a);
+  }
+}
+
+inline std::vector<int64_t> conv_output_shape(const at::Tensor& x, const at::Tensor& weight,
+                                              at::IntArrayRef stride, at::IntArrayRef padding,
+                                              at::IntArrayRef dilation) {
+  std::vector<int64_t> shape{x.size(0), weight.size(0)};
+  for (int d = 0; d < 2; ++d) {
+    const int64_t span = dilation[d] * (weight.size(2 + d) - 1) + 1;
+    shape.push_back((x.size(2 + d) + 2 * padding[d] - span) / stride[d] + 1);
+  }
+  return shape;
+}
+
+inline at::Tensor none_like(const at::Tensor& x) { return at::empty({0}, x.options()); }
+
+}  // namespace detail
+
+template <class Launcher>
+at::Tensor eks_conv2d_forward(const at::Tensor& x_in, const at::Tensor& weight_in,
+                              const std::optional<at::Tensor>& bias_in,
+                              const at::Tensor& lora_A_in, const at::Tensor& lora_B_in,
+                              const at::Tensor& task_ids_in, at::IntArrayRef stride,
+                              at::IntArrayRef padding, at::IntArrayRef dilation, int64_t groups,
+                              double scaling) {
+  lorkd::cpu::check_conv2d(x_in, weight_in, bias_in, lora_A_in, lora_B_in, task_ids_in, stride,
+                           padding, dilation, groups);
+  detail::check_task_ids<Launcher>(task_ids_in, lora_A_in.size(0));
+  const auto shape = detail::conv_output_shape(x_in, weight_in, stride, padding, dilation);
+  const at::Tensor x = x_in.contiguous(), weight = weight_in.contiguous();
+  const at::Tensor lora_A = lora_A_in.contiguous(), lora_B = lora_B_in.contiguous();
+  const at::Tensor task_ids = task_ids_in.contiguous();
+  at::Tensor y = at::empty(shape, x.options());
+  if (y.numel() == 0) return y;
+  at::Tensor bias;
+  if (bias_in.has_value()) bias = bias_in->contiguous();
+  AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, x.scalar_type(), "eks_conv2d", [&] {
+    auto a = detail::conv_args<scalar_t>(x, weight, lora_A, lora_B, task_ids, shape, stride,
+                                         padding, dilation, groups, scaling);
+    a.bias = bias.defined() ? bias.const_data_ptr<scalar_t>() : nullptr;
+    a.out = y.mutable_data_ptr<scalar_t>();
+    using K = ConvGemm<scalar_t, false>;
+    const int64_t tiles = detail::ceil_div(a.cout_g(), Tile::BM) *
+                          detail::ceil_div(a.out_pixels(), Tile::BN);
+    Launcher::template launch<K>(detail::shape_for<K>(a, tiles, groups, a.batch, "eks_conv2d"),
+                                 a);
+  });
+  return y;
+}
+
+template <class Launcher>
+Grads eks_conv2d_backward(const at::Tensor& grad_out_in, const at::Tensor& x_in,
+                          const at::Tensor& weight_in, const at::Tensor& lora_A_in,
+                          const at::Tensor& lora_B_in, const at::Tensor& task_ids_in,
+                          at::IntArrayRef stride, at::IntArrayRef padding,
+                          at::IntArrayRef dilation, int64_t groups, double scaling,
+                          std::array<bool, 5> mask) {
+  lorkd::cpu::check_conv2d(x_in, weight_in, std::nullopt, lora_A_in, lora_B_in, task_ids_in,
+                           stride, padding, dilation, groups);
+  const auto shape = detail::conv_output_shape(x_in, weight_in, stride, padding, dilation);
+  lorkd::cpu::check_grad_out(grad_out_in, shape, x_in);
+  detail::check_task_ids<Launcher>(task_ids_in, lora_A_in.size(0));
+  const at::Tensor x = x_in.contiguous(), weight = weight_in.contiguous();
+  const at::Tensor lora_A = lora_A_in.contiguous(), lora_B = lora_B_in.contiguous();
+  const at::Tensor task_ids = task_ids_in.contiguous(), grad_out = grad_out_in.contiguous();
+  const auto [need_x, need_w, need_bias, need_A, need_B] = mask;
+  at::Tensor dx = need_x ? at::empty(x.sizes(), x.options()) : detail::none_like(x);
+  at::Tensor dw = need_w ? at::empty(weight.sizes(), x.options()) : detail::none_like(x);
+  at::Tensor dbias = need_bias ? at::empty({weight.size(0)}, x.options()) : detail::none_like(x);
+  at::Tensor dA = need_A ? at::empty(lora_A.sizes(), x.options()) : detail::none_like(x);
+  at::Tensor dB = need_B ? at::empty(lora_B.sizes(), x.options()) : detail::none_like(x);
+  AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, x.scalar_type(),
+                                  "eks_conv2d_backward", [&] {
+    auto a = detail::conv_args<scalar_t>(x, weight, lora_A, lora_B, task_ids, shape, stride,
+                                         padding, dilation, groups, scaling);
+    a.grad_out = grad_out.const_data_ptr<scalar_t>();
+    if (need_x && x.numel() > 0) {
+      a.out = dx.mutable_data_ptr<scalar_t>();
+      using K = ConvGemm<scalar_t, true>;
+      const int64_t tiles = detail::ceil_div(a.cin_g(), Tile::BM) *
+                            detail::ceil_div(a.in_pixels(), Tile::BN);
+      Launcher::template launch<K>(
+          detail::shape_for<K>(a, tiles, groups, a.batch, "eks_conv2d dgrad"), a);
+    }
+    detail::weight_grads<Launcher>(a, x, mask, dw, dbias, dA, dB);
+  });
+  return {dx, dw, dbias, dA, dB};
+}
+
+namespace detail {
+
+// Rows per sample of an (N, ..., features) input.
+inline int64_t positions(const at::Tensor& x) {
+  int64_t count = 1;
+  for (int64_t d = 1; d + 1 < x.dim(); ++d) count *= x.size(d);
+  return count;
+}
+
+template <class Launcher, class T>
+void launch_linear(const LinearArgs<T>& a) {
+  using K = LinearFused<T>;
+  const int64_t tiles = ceil_div(a.rows, Tile::BM) * ceil_div(a.cols, Tile::BN);
+  Launcher::template launch<K>(shape_for<K>(a, tiles, 1, 1, "eks_linear"), a);
+}
+
+}  // namespace detail
+
+template <class Launcher>
+at::Tensor eks_linear_forward(const at::Tensor& x_in, const at::Tensor& weight_in,
+                              const std::optional<at::Tensor>& bias_in,
+                              const at::Tensor& lora_A_in, const at::Tensor& lora_B_in,
+                              const at::Tensor& task_ids_in, double scaling) {
+  lorkd::cpu::check_linear(x_in, weight_in, bias_in, lora_A_in, lora_B_in, task_ids_in);
+  detail::check_task_ids<Launcher>(task_ids_in, lora_A_in.size(0));
+  const at::Tensor x = x_in.contiguous(), weight = weight_in.contiguous();
+  const at::Tensor lora_A = lora_A_in.contiguous(), lora_B = lora_B_in.contiguous();
+  const at::Tensor task_ids = task_ids_in.contiguous();
+  std::vector<int64_t> shape(x.sizes().begin(), x.sizes().end());
+  shape.back() = weight.size(0);
+  at::Tensor y = at::empty(shape, x.options());
+  if (y.numel() == 0) return y;
+  at::Tensor bias;
+  if (bias_in.has_value()) bias = bias_in->contiguous();
+  const int64_t in_f = weight.size(1), out_f = weight.size(0), rank = lora_A.size(1);
+  AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, x.scalar_type(), "eks_linear", [&] {
+    LinearArgs<scalar_t> a;
+    a.in = x.const_data_ptr<scalar_t>();
+    a.weight = weight.const_data_ptr<scalar_t>();
+    a.shrink = lora_A.const_data_ptr<scalar_t>();
+    a.expand = lora_B.const_data_ptr<scalar_t>();
+    a.bias = bias.defined() ? bias.const_data_ptr<scalar_t>() : nullptr;
+    a.task_ids = task_ids.const_data_ptr<int64_t>();
+    a.out = y.mutable_data_ptr<scalar_t>();
+    a.positions = detail::positions(x);
+    a.rows = x.size(0) * a.positions;
+    a.depth = in_f;
+    a.cols = out_f;
+    a.rank = rank;
+    a.num_tasks = lora_A.size(0);
+    a.w_k = 1, a.w_j = in_f;                               // W(k, j) = W0[j, k]
+    a.p_t = rank * in_f, a.p_q = in_f, a.p_k = 1;          // P_t = A_t
+    a.q_t = out_f * rank, a.q_j = rank, a.q_q = 1;         // Q_t = B_t
+    a.scaling = static_cast<acc_t<scalar_t>>(scaling);
+    detail::launch_linear<Launcher>(a);
+  });
+  return y;
+}
+
+template <class Launcher>
+Grads eks_linear_backward(const at::Tensor& grad_out_in, const at::Tensor& x_in,
+                          const at::Tensor& weight_in, const at::Tensor& lora_A_in,
+                          const at::Tensor& lora_B_in, const at::Tensor& task_ids_in,
+                          double scaling, std::array<bool, 5> mask) {
+  lorkd::cpu::check_linear(x_in, weight_in, std::nullopt, lora_A_in, lora_B_in, task_ids_in);
+  std::vector<int64_t> shape(x_in.sizes().begin(), x_in.sizes().end());
+  shape.back() = weight_in.size(0);
+  lorkd::cpu::check_grad_out(grad_out_in, shape, x_in);
+  detail::check_task_ids<Launcher>(task_ids_in, lora_A_in.size(0));
+  const at::Tensor x = x_in.contiguous(), weight = weight_in.contiguous();
+  const at::Tensor lora_A = lora_A_in.contiguous(), lora_B = lora_B_in.contiguous();
+  const at::Tensor task_ids = task_ids_in.contiguous(), grad_out = grad_out_in.contiguous();
+  const auto [need_x, need_w, need_bias, need_A, need_B] = mask;
+  at::Tensor dx = need_x ? at::empty(x.sizes(), x.options()) : detail::none_like(x);
+  at::Tensor dw = need_w ? at::empty(weight.sizes(), x.options()) : detail::none_like(x);
+  at::Tensor dbias = need_bias ? at::empty({weight.size(0)}, x.options()) : detail::none_like(x);
+  at::Tensor dA = need_A ? at::empty(lora_A.sizes(), x.options()) : detail::none_like(x);
+  at::Tensor dB = need_B ? at::empty(lora_B.sizes(), x.options()) : detail::none_like(x);
+  const int64_t in_f = weight.size(1), out_f = weight.size(0), rank = lora_A.size(1);
+  const int64_t positions = detail::positions(x);
+  AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, x.scalar_type(),
+                                  "eks_linear_backward", [&] {
+    using Acc = acc_t<scalar_t>;
+    if (need_x && x.numel() > 0) {
+      LinearArgs<scalar_t> a;
+      a.in = grad_out.const_data_ptr<scalar_t>();
+      a.weight = weight.const_data_ptr<scalar_t>();
+      a.shrink = lora_B.const_data_ptr<scalar_t>();
+      a.expand = lora_A.const_data_ptr<scalar_t>();
+      a.task_ids = task_ids.const_data_ptr<int64_t>();
+      a.out = dx.mutable_data_ptr<scalar_t>();
+      a.positions = positions;
+      a.rows = x.size(0) * positions;
+      a.depth = out_f;
+      a.cols = in_f;
+      a.rank = rank;
+      a.num_tasks = lora_A.size(0);
+      a.w_k = in_f, a.w_j = 1;                            // W(k, j) = W0[k, j]
+      a.p_t = out_f * rank, a.p_q = 1, a.p_k = rank;      // P_t(q, k) = B_t[k, q]
+      a.q_t = rank * in_f, a.q_j = 1, a.q_q = in_f;       // Q_t(j, q) = A_t[q, j]
+      a.scaling = static_cast<Acc>(scaling);
+      detail::launch_linear<Launcher>(a);
+    }
+    // The weight gradients see the layer as a 1x1 conv over (N, features, positions, 1).
+    ConvArgs<scalar_t> c;
+    c.x = x.const_data_ptr<scalar_t>();
+    c.weight = weight.const_data_ptr<scalar_t>();
+    c.lora_A = lora_A.const_data_ptr<scalar_t>();
+    c.lora_B = lora_B.const_data_ptr<scalar_t>();
+    c.task_ids = task_ids.const_data_ptr<int64_t>();
+    c.grad_out = grad_out.const_data_ptr<scalar_t>();
+    c.batch = x.size(0);
+    c.c_in = in_f;
+    c.c_out = out_f;
+    c.in_h = c.out_h = positions;
+    c.in_w = c.out_w = 1;
+    c.rank = rank;
+    c.num_tasks = lora_A.size(0);
+    const int64_t xs[4] = {positions * in_f, 1, in_f, 0}, ys[4] = {positions * out_f, 1, out_f, 0};
+    std::copy(xs, xs + 4, c.xs);
+    std::copy(ys, ys + 4, c.ys);
+    c.scaling = static_cast<Acc>(scaling);
+    detail::weight_grads<Launcher>(c, x, mask, dw, dbias, dA, dB);
+  });
+  return {dx, dw, dbias, dA, dB};
+}
+
+}  // namespace lorkd::kernels
