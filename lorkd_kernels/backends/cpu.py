@@ -1,7 +1,8 @@
 """The ``cpu`` backend: C++ kernels from ``csrc/cpu`` in the compiled library ``lorkd_kernels._C``.
 
-Loading the library registers ``TORCH_LIBRARY_IMPL(lorkd, CPU, ...)`` kernels (and the op schemas)
-with the dispatcher; there is nothing to call from Python beyond :func:`load_library`.
+Loading the library registers ``TORCH_LIBRARY_IMPL(lorkd, CPU, ...)`` kernels (and the op schemas,
+the emulated CUDA kernels and, in a CUDA build, the CUDA kernels) with the dispatcher; there is
+nothing to call from Python beyond :func:`load_library`.
 """
 
 from __future__ import annotations
@@ -15,7 +16,14 @@ _PACKAGE_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def library_path() -> str:
-    """Path of the compiled ``_C`` library inside the package; FileNotFoundError if absent."""
+    """Path of the compiled ``_C`` library: ``LORKD_LIBRARY`` when set (a build kept elsewhere,
+    e.g. one compiled against another torch), else the one inside the package;
+    FileNotFoundError if absent."""
+    override = os.environ.get("LORKD_LIBRARY", "").strip()
+    if override:
+        if not os.path.isfile(override):
+            raise FileNotFoundError(f"LORKD_LIBRARY={override!r} is not a file")
+        return override
     candidates = sorted(glob.glob(os.path.join(_PACKAGE_DIR, "_C*.so")) +
                         glob.glob(os.path.join(_PACKAGE_DIR, "_C*.pyd")))
     if not candidates:

@@ -34,6 +34,22 @@ def test_forced_python_backend_runs(name):
     assert result.stdout.strip() == name
 
 
+def test_forced_cuda_emulation_runs_the_public_ops():
+    if not backends.cuda_emu.available():
+        pytest.skip("lorkd_kernels._C not built")
+    result = _run_with_backend("cuda_emu")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "cuda_emu"
+
+
+def test_forced_cuda_without_cuda_kernels_is_an_error():
+    if backends.has_cuda_kernels():
+        pytest.skip("this build has CUDA kernels")
+    result = _run_with_backend("cuda")
+    assert result.returncode != 0
+    assert "holds no CUDA kernels" in result.stderr or "did not load" in result.stderr
+
+
 @pytest.mark.parametrize("name,message", [("bogus", "is not a backend"),
                                           ("triton", "is not available in this version")])
 def test_unknown_or_unavailable_backend_is_an_error(name, message):
