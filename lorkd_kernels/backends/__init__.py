@@ -4,6 +4,9 @@
 * ``torch``: ATen-call implementation registered as ``CompositeExplicitAutograd``, so it serves
   every device without a specialised kernel (and CPU when ``_C`` is absent).
 * ``reference``: the per-sample oracle, used instead of ``torch`` when forced.
+* ``triton``: fused Triton kernels (``backends/triton/``), the CUDA implementation when triton is
+  installed; forced with ``LORKD_BACKEND=triton`` it serves every device (CPU tensors need
+  ``TRITON_INTERPRET=1``). Imported on first use, so ``import lorkd_kernels`` never needs triton.
 
 ``LORKD_BACKEND=<name>`` forces one. A forced backend that cannot load is an error; when nothing is
 forced and ``_C`` is missing, the ``torch`` backend takes over with a warning.
@@ -12,6 +15,8 @@ forced and ``_C`` is missing, the ``torch`` backend takes over with a warning.
 from __future__ import annotations
 
 import contextlib
+import importlib
+import importlib.util
 import os
 import warnings
 from types import ModuleType
@@ -25,6 +30,9 @@ from . import cpu, reference_impl, torch_ops
 KNOWN_BACKENDS = ("reference", "torch", "cpu", "triton", "cuda")
 #: backends this build can run
 IMPLEMENTED_BACKENDS = ("reference", "torch", "cpu")
+TRITON_AVAILABLE = importlib.util.find_spec("triton") is not None
+if TRITON_AVAILABLE:
+    IMPLEMENTED_BACKENDS += ("triton",)
 PYTHON_BACKENDS = {"reference": reference_impl, "torch": torch_ops}
 
 
@@ -54,7 +62,7 @@ def load_compiled() -> bool:
     """Load the compiled kernels unless a Python backend is forced; True when loaded."""
     global _compiled_loaded
     forced = requested_backend()
-    if forced in PYTHON_BACKENDS:
+    if forced in PYTHON_BACKENDS or forced == "triton":
         return False
     try:
         cpu.load_library()
@@ -69,16 +77,33 @@ def load_compiled() -> bool:
     return True
 
 
+def triton_backend() -> ModuleType:
+    """The ``triton`` backend module (imports triton and defines its kernels on first call)."""
+    try:
+        return importlib.import_module(".triton", __name__)
+    except ImportError as err:
+        raise BackendUnavailableError(f"the triton backend did not import: {err}") from err
+
+
 def python_backend() -> ModuleType:
     """The Python backend registered as the device-generic implementation."""
+    if requested_backend() == "triton":
+        return triton_backend()
     return PYTHON_BACKENDS.get(requested_backend() or "torch", torch_ops)
+
+
+def triton_serves_cuda() -> bool:
+    """Whether CUDA tensors run the triton kernels (installed, and no other backend forced)."""
+    return TRITON_AVAILABLE and requested_backend() in (None, "triton")
 
 
 def active_backend(device_type: str = "cpu") -> str:
     """Name of the backend that ``torch.ops.lorkd.*`` runs on tensors of ``device_type``."""
+    forced = requested_backend()
+    if forced == "triton" or (device_type == "cuda" and triton_serves_cuda()):
+        return "triton"
     if device_type == "cpu" and _compiled_loaded:
         return "cpu"
-    forced = requested_backend()
     return forced if forced in PYTHON_BACKENDS else "torch"
 
 
