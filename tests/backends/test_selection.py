@@ -71,3 +71,18 @@ def test_conv_strategy_rejects_unknown_names():
     with pytest.raises(ValueError, match="unknown strategy"):
         with backends.conv_strategy("fast"):
             pass
+
+
+@pytest.mark.skipif("triton" not in backends.IMPLEMENTED_BACKENDS, reason="triton not installed")
+@pytest.mark.parametrize("interpret", [True, False], ids=["interpreter", "no_interpreter"])
+def test_forced_triton_backend_on_cpu(interpret):
+    env = {k: v for k, v in os.environ.items() if k != "TRITON_INTERPRET"}
+    env.update(LORKD_BACKEND="triton", **({"TRITON_INTERPRET": "1"} if interpret else {}))
+    result = subprocess.run([sys.executable, "-c", PROBE], env=env, capture_output=True,
+                            text=True, timeout=120)
+    if interpret:
+        assert result.returncode == 0, result.stderr
+        assert result.stdout.strip() == "triton"
+    else:
+        assert result.returncode != 0
+        assert "set TRITON_INTERPRET=1" in result.stderr
