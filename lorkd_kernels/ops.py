@@ -89,12 +89,27 @@ def _validated_linear(fn, is_backward: bool):
     return run
 
 
-_generic = backends.python_backend()
-for _name, _fn in (("eks_conv2d", _validated_conv2d(_generic.conv2d_forward, False)),
-                   ("eks_conv2d_backward", _validated_conv2d(_generic.conv2d_backward, True)),
-                   ("eks_linear", _validated_linear(_generic.linear_forward, False)),
-                   ("eks_linear_backward", _validated_linear(_generic.linear_backward, True))):
-    _lib.impl(_name, _fn, "CompositeExplicitAutograd")
+def _register(backend, dispatch_key: str) -> None:
+    """Register ``backend``'s four functions (validated) for ``dispatch_key``; ``backend`` is a
+    module or a zero-argument callable returning one (resolved at the first call)."""
+    def fn(name):
+        def call(*args):
+            module = backend() if callable(backend) else backend
+            return getattr(module, name)(*args)
+        return call
+    for op_name, impl in (("eks_conv2d", _validated_conv2d(fn("conv2d_forward"), False)),
+                          ("eks_conv2d_backward",
+                           _validated_conv2d(fn("conv2d_backward"), True)),
+                          ("eks_linear", _validated_linear(fn("linear_forward"), False)),
+                          ("eks_linear_backward",
+                           _validated_linear(fn("linear_backward"), True))):
+        _lib.impl(op_name, impl, dispatch_key)
+
+
+_register(backends.python_backend(), "CompositeExplicitAutograd")
+# CUDA tensors run the fused Triton kernels, imported at the first CUDA call
+if backends.triton_serves_cuda():
+    _register(backends.triton_backend, "CUDA")
 
 
 # ----------------------------------------------------------------------------- fakes

@@ -194,5 +194,5 @@ def test_linear_with_empty_token_dim():
 
 def test_active_backend_is_reported():
     forced = os.environ.get("LORKD_BACKEND")
-    assert active_backend("cpu") == (forced or "cpu") or active_backend("cpu") == "torch"
-    assert lorkd_kernels.active_backend("cuda") in ("torch", "reference", "cuda")
+    assert active_backend("cpu") in (forced or "cpu", "torch")
+    assert lorkd_kernels.active_backend("cuda") in ("torch", "reference", "triton", "cuda")

@@ -8,6 +8,9 @@
   was built against a CUDA torch with a toolkit present.
 * ``cuda_emu``: those same CUDA kernel bodies run on CPU tensors by the emulation harness
   (``csrc/emu``), always compiled into ``_C``; forcing it routes the CPU dispatch key there.
+* ``triton``: fused Triton kernels (``backends/triton/``), the CUDA implementation when triton is
+  installed; forced with ``LORKD_BACKEND=triton`` it serves every device (CPU tensors need
+  ``TRITON_INTERPRET=1``). Imported on first use, so ``import lorkd_kernels`` never needs triton.
 
 ``LORKD_BACKEND=<name>`` forces one. A forced backend that cannot load is an error; when nothing is
 forced and ``_C`` is missing, the ``torch`` backend takes over with a warning.
@@ -16,6 +19,8 @@ forced and ``_C`` is missing, the ``torch`` backend takes over with a warning.
 from __future__ import annotations
 
 import contextlib
+import importlib
+import importlib.util
 import os
 import warnings
 from types import ModuleType
@@ -29,6 +34,9 @@ from . import cpu, cuda_emu, reference_impl, torch_ops
 KNOWN_BACKENDS = ("reference", "torch", "cpu", "triton", "cuda", "cuda_emu")
 #: backends this version implements (whether one loads also depends on the build and device)
 IMPLEMENTED_BACKENDS = ("reference", "torch", "cpu", "cuda", "cuda_emu")
+TRITON_AVAILABLE = importlib.util.find_spec("triton") is not None
+if TRITON_AVAILABLE:
+    IMPLEMENTED_BACKENDS += ("triton",)
 #: backends served by the compiled library
 COMPILED_BACKENDS = ("cpu", "cuda", "cuda_emu")
 PYTHON_BACKENDS = {"reference": reference_impl, "torch": torch_ops}
@@ -39,6 +47,7 @@ class BackendUnavailableError(RuntimeError):
 
 
 _compiled_loaded = False
+_compiled_has_cuda = False
 
 
 def requested_backend() -> Optional[str]:
@@ -58,9 +67,9 @@ def requested_backend() -> Optional[str]:
 
 def load_compiled() -> bool:
     """Load the compiled kernels unless a Python backend is forced; True when loaded."""
-    global _compiled_loaded
+    global _compiled_loaded, _compiled_has_cuda
     forced = requested_backend()
-    if forced in PYTHON_BACKENDS:
+    if forced in PYTHON_BACKENDS or forced == "triton":
         return False
     try:
         cpu.load_library()
@@ -72,7 +81,8 @@ def load_compiled() -> bool:
                       "using the 'torch' backend", RuntimeWarning, stacklevel=3)
         return False
     _compiled_loaded = True
-    if forced == "cuda" and not has_cuda_kernels():
+    _compiled_has_cuda = _library_registered_cuda()
+    if forced == "cuda" and not _compiled_has_cuda:
         raise BackendUnavailableError(
             "LORKD_BACKEND=cuda but lorkd_kernels._C holds no CUDA kernels: rebuild it against a "
             "CUDA build of torch with a CUDA toolkit (LORKD_BUILD_CUDA=1, CUDA_HOME), or use "
@@ -83,22 +93,42 @@ def load_compiled() -> bool:
 
 def has_cuda_kernels() -> bool:
     """Whether the loaded compiled library registered CUDA kernels for the lorkd ops."""
-    if not _compiled_loaded:
-        return False
+    return _compiled_has_cuda
+
+
+def _library_registered_cuda() -> bool:
+    # Asked right after loading _C, before ops.py may register the Triton kernels for CUDA.
     try:
         return torch._C._dispatch_has_kernel_for_dispatch_key("lorkd::eks_conv2d", "CUDA")
     except (AttributeError, RuntimeError):   # private API: without it, assume none
         return False
 
 
+def triton_backend() -> ModuleType:
+    """The ``triton`` backend module (imports triton and defines its kernels on first call)."""
+    try:
+        return importlib.import_module(".triton", __name__)
+    except ImportError as err:
+        raise BackendUnavailableError(f"the triton backend did not import: {err}") from err
+
+
 def python_backend() -> ModuleType:
     """The Python backend registered as the device-generic implementation."""
+    if requested_backend() == "triton":
+        return triton_backend()
     return PYTHON_BACKENDS.get(requested_backend() or "torch", torch_ops)
+
+
+def triton_serves_cuda() -> bool:
+    """Whether CUDA tensors run the triton kernels (installed, and no other backend forced)."""
+    return TRITON_AVAILABLE and requested_backend() in (None, "triton")
 
 
 def active_backend(device_type: str = "cpu") -> str:
     """Name of the backend that ``torch.ops.lorkd.*`` runs on tensors of ``device_type``."""
     forced = requested_backend()
+    if forced == "triton" or (device_type == "cuda" and triton_serves_cuda()):
+        return "triton"
     if device_type == "cpu" and _compiled_loaded:
         return "cuda_emu" if forced == "cuda_emu" else "cpu"
     if device_type == "cuda" and has_cuda_kernels():

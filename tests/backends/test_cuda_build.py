@@ -8,6 +8,7 @@ CUDA build of torch (``.ci/run`` does that in its own virtual environment);
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import subprocess
 import sys
@@ -50,7 +51,11 @@ def test_library_registers_cuda_cpu_and_emulated_kernels():
         assert torch._C._dispatch_has_kernel_for_dispatch_key(f"lorkd::_emu_{op}", "CPU"), op
 
 
-@pytest.mark.parametrize("backend,expected", [("", "cpu cuda"), ("cuda", "cpu cuda"),
+# By default CUDA tensors run the Triton kernels when triton is installed, else these.
+DEFAULT_CUDA = "triton" if importlib.util.find_spec("triton") else "cuda"
+
+
+@pytest.mark.parametrize("backend,expected", [("", f"cpu {DEFAULT_CUDA}"), ("cuda", "cpu cuda"),
                                               ("cuda_emu", "cuda_emu cuda")])
 def test_package_imports_with_the_cuda_build(backend, expected):
     root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))

@@ -50,8 +50,13 @@ def test_forced_cuda_without_cuda_kernels_is_an_error():
     assert "holds no CUDA kernels" in result.stderr or "did not load" in result.stderr
 
 
-@pytest.mark.parametrize("name,message", [("bogus", "is not a backend"),
-                                          ("triton", "is not available in this version")])
+UNAVAILABLE = [n for n in backends.KNOWN_BACKENDS if n not in backends.IMPLEMENTED_BACKENDS]
+
+
+@pytest.mark.parametrize("name,message", [
+    ("bogus", "is not a backend"),
+    pytest.param(UNAVAILABLE[0] if UNAVAILABLE else "none", "is not available in this version",
+                 marks=pytest.mark.skipif(not UNAVAILABLE, reason="every backend is available"))])
 def test_unknown_or_unavailable_backend_is_an_error(name, message):
     result = _run_with_backend(name)
     assert result.returncode != 0
@@ -82,3 +87,18 @@ def test_conv_strategy_rejects_unknown_names():
     with pytest.raises(ValueError, match="unknown strategy"):
         with backends.conv_strategy("fast"):
             pass
+
+
+@pytest.mark.skipif("triton" not in backends.IMPLEMENTED_BACKENDS, reason="triton not installed")
+@pytest.mark.parametrize("interpret", [True, False], ids=["interpreter", "no_interpreter"])
+def test_forced_triton_backend_on_cpu(interpret):
+    env = {k: v for k, v in os.environ.items() if k != "TRITON_INTERPRET"}
+    env.update(LORKD_BACKEND="triton", **({"TRITON_INTERPRET": "1"} if interpret else {}))
+    result = subprocess.run([sys.executable, "-c", PROBE], env=env, capture_output=True,
+                            text=True, timeout=120)
+    if interpret:
+        assert result.returncode == 0, result.stderr
+        assert result.stdout.strip() == "triton"
+    else:
+        assert result.returncode != 0
+        assert "set TRITON_INTERPRET=1" in result.stderr

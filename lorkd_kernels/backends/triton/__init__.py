@@ -1,0 +1,121 @@
+"""The ``triton`` backend: fused EKS kernels for CUDA GPUs, runnable on CPU under the interpreter.
+
+Kernels (``conv.py``; ``linear.py`` runs linear layers on them as 1x1 channels-last convs):
+
+* **forward** — implicit GEMM ``y = x_col @ W0^T`` over rows = (sample, output pixel). The same
+  K loop that loads an ``x_col`` tile for the base GEMM also multiplies it by ``A_t^T`` (the
+  rank-r shrink, held in fp32 registers); the epilogue adds ``s * shrink @ B_t^T`` and the bias
+  before the single store of ``y``. No N*r*H*W or N*|W| tensor reaches global memory.
+* **dgrad** — implicit GEMM over rows = (sample, input pixel), looping over kernel taps and, per
+  tap, over output channels: each ``dy`` tile feeds the base GEMM with ``W0[:, :, tap]`` and the
+  shrink ``dy @ B_t``; the tap ends with ``+= s * shrink @ A_t[:, :, tap]``. Stride and dilation
+  become a divisibility mask on the tap's output pixel.
+* **wgrad** — one program per (C_out tile, K tile, group, row split) walks the tasks; per task it
+  reduces ``G_t = dy_t^T @ x_col_t`` over that task's rows, adds it to dW0, and projects it to
+  ``dA_t = s B_t^T G_t`` and ``dB_t = s G_t A_t^T``; dbias comes from the same ``dy`` tiles.
+  Partial sums meet through atomics in fp32 buffers (fp64 for fp64 inputs), cast at the end.
+
+Tasks: samples are ordered by task with a device-side stable argsort; a tile table padded to the
+static size ``cdiv(rows, BLOCK_M) + T`` lists ``(task, row range)`` per tile, so each tile reads one
+``A_t``/``B_t`` and tiles past the end exit at once. The grid depends on shapes only and the
+launchers never read device data on the host: capturable in a CUDA graph (the task-id range
+check runs only for CPU tensors). Groups (depthwise included) are a grid dimension; depthwise
+runs the same kernels with mostly masked tiles (correct, not tuned).
+
+Accumulation: every dot accumulates in fp32 (fp64 for fp64 inputs); the rank-r intermediates
+are fp32. fp32 operands use exact fp32 products unless ``torch.backends.cuda.matmul.allow_tf32``.
+
+Tiles: ``configs.py`` holds ``triton.autotune`` configs for A100/H100-class GPUs (forward, dgrad)
+and the heuristic used for wgrad, with ``LORKD_TRITON_AUTOTUNE=0``, and under the interpreter.
+
+Registration: each kernel family is a ``torch.library.triton_op`` (``lorkd::_triton_*``) launching
+through ``wrap_triton``, so ``torch.compile`` sees the kernels. ``lorkd::eks_conv2d`` and friends
+call them on CUDA tensors, and on every device when ``LORKD_BACKEND=triton`` — with
+``TRITON_INTERPRET=1`` set before this package is imported, that runs the kernels on CPU tensors.
+"""
+
+from __future__ import annotations
+
+from typing import List, Optional, Tuple
+
+import torch
+
+from ..._checks import check_task_id_range
+from .. import BackendUnavailableError
+from . import configs, conv, linear
+
+Tensor = torch.Tensor
+
+
+def _check_device(x: Tensor, task_ids: Tensor, num_tasks: int) -> None:
+    if x.device.type == "cuda":
+        return
+    if not configs.INTERPRETING:
+        raise BackendUnavailableError(
+            f"the triton backend runs {x.device.type} tensors only under the Triton "
+            "interpreter: set TRITON_INTERPRET=1 before importing lorkd_kernels")
+    check_task_id_range(task_ids, num_tasks)   # free on CPU; on CUDA it would sync
+
+
+@torch.library.triton_op("lorkd::_triton_conv2d", mutates_args=())
+def _triton_conv2d(x: Tensor, weight: Tensor, bias: Optional[Tensor], lora_A: Tensor,
+                   lora_B: Tensor, task_ids: Tensor, stride: List[int], padding: List[int],
+                   dilation: List[int], groups: int, scaling: float) -> Tensor:
+    return conv.conv2d_forward(x, weight, bias, lora_A, lora_B, task_ids, stride, padding,
+                               dilation, groups, scaling)
+
+
+@torch.library.triton_op("lorkd::_triton_conv2d_backward", mutates_args=())
+def _triton_conv2d_backward(grad_out: Tensor, x: Tensor, weight: Tensor, lora_A: Tensor,
+                            lora_B: Tensor, task_ids: Tensor, stride: List[int],
+                            padding: List[int], dilation: List[int], groups: int,
+                            scaling: float, output_mask: List[bool]
+                            ) -> Tuple[Tensor, Tensor, Tensor, Tensor, Tensor]:
+    return conv.conv2d_backward(grad_out, x, weight, lora_A, lora_B, task_ids, stride, padding,
+                                dilation, groups, scaling, output_mask)
+
+
+@torch.library.triton_op("lorkd::_triton_linear", mutates_args=())
+def _triton_linear(x: Tensor, weight: Tensor, bias: Optional[Tensor], lora_A: Tensor,
+                   lora_B: Tensor, task_ids: Tensor, scaling: float) -> Tensor:
+    return linear.linear_forward(x, weight, bias, lora_A, lora_B, task_ids, scaling)
+
+
+@torch.library.triton_op("lorkd::_triton_linear_backward", mutates_args=())
+def _triton_linear_backward(grad_out: Tensor, x: Tensor, weight: Tensor, lora_A: Tensor,
+                            lora_B: Tensor, task_ids: Tensor, scaling: float,
+                            output_mask: List[bool]
+                            ) -> Tuple[Tensor, Tensor, Tensor, Tensor, Tensor]:
+    return linear.linear_backward(grad_out, x, weight, lora_A, lora_B, task_ids, scaling,
+                                  output_mask)
+
+
+# The backend interface shared with torch_ops / reference_impl (benchmarks call it by module).
+
+def conv2d_forward(x, weight, bias, lora_A, lora_B, task_ids, stride, padding, dilation, groups,
+                   scaling):
+    _check_device(x, task_ids, lora_A.shape[0])
+    return torch.ops.lorkd._triton_conv2d(x, weight, bias, lora_A, lora_B, task_ids,
+                                          list(stride), list(padding), list(dilation),
+                                          int(groups), float(scaling))
+
+
+def conv2d_backward(grad_out, x, weight, lora_A, lora_B, task_ids, stride, padding, dilation,
+                    groups, scaling, output_mask):
+    _check_device(x, task_ids, lora_A.shape[0])
+    return list(torch.ops.lorkd._triton_conv2d_backward(
+        grad_out, x, weight, lora_A, lora_B, task_ids, list(stride), list(padding),
+        list(dilation), int(groups), float(scaling), [bool(m) for m in output_mask]))
+
+
+def linear_forward(x, weight, bias, lora_A, lora_B, task_ids, scaling):
+    _check_device(x, task_ids, lora_A.shape[0])
+    return torch.ops.lorkd._triton_linear(x, weight, bias, lora_A, lora_B, task_ids,
+                                          float(scaling))
+
+
+def linear_backward(grad_out, x, weight, lora_A, lora_B, task_ids, scaling, output_mask):
+    _check_device(x, task_ids, lora_A.shape[0])
+    return list(torch.ops.lorkd._triton_linear_backward(
+        grad_out, x, weight, lora_A, lora_B, task_ids, float(scaling),
+        [bool(m) for m in output_mask]))

@@ -1,0 +1,424 @@
+"""Fused EKS convolution kernels: forward, input gradient (dgrad), weight gradients (wgrad).
+
+All three are implicit GEMMs over rows = (sample, pixel) taken in task order (``segments.py``);
+tensors are addressed through their four strides (n, c, h, w), so the linear layers run the same
+kernels on a channels-last 1x1 view (``linear.py``). ``K = C_in/groups * kh * kw`` indexes a
+column of the matricized weight ``(C_out, K)``, the layout of ``A_t (r, K)``.
+"""
+
+from __future__ import annotations
+
+from typing import List, Optional, Sequence
+
+import torch
+import triton
+import triton.language as tl
+
+from ..._checks import conv2d_output_size
+from ...reference import accumulate_dtype
+from . import configs, segments
+
+_TL_DTYPES = {torch.float32: tl.float32, torch.float64: tl.float64}
+
+
+def empty_output(shape, like: torch.Tensor) -> torch.Tensor:
+    """Allocation of every kernel-written output (tests swap it for a NaN-filled one)."""
+    return torch.empty(shape, dtype=like.dtype, device=like.device)
+
+
+@triton.jit
+def _operand(t, UPCAST: tl.constexpr):
+    # The interpreter's bf16 dot is wrong; bf16 x bf16 products are exact in fp32, so an fp32
+    # dot of the upcast tiles computes what the GPU's bf16 dot with fp32 accumulation does.
+    if UPCAST:
+        return t.to(tl.float32)
+    return t
+
+
+@triton.jit
+def _tile_rows(tiles_ptr, order_ptr, tile, positions, BLOCK_M: tl.constexpr):
+    """Task of a tile (-1: empty), and its rows as (sample, position, mask)."""
+    task = tl.load(tiles_ptr + tile * 3)
+    begin = tl.load(tiles_ptr + tile * 3 + 1)
+    end = tl.load(tiles_ptr + tile * 3 + 2)
+    rows = begin + tl.arange(0, BLOCK_M)
+    row_ok = rows < end
+    sample = tl.load(order_ptr + rows // positions, mask=row_ok, other=0)
+    return task, sample.to(tl.int64), rows % positions, row_ok
+
+
+@triton.jit
+def conv_forward_kernel(
+        x_ptr, w_ptr, bias_ptr, a_ptr, b_ptr, y_ptr, order_ptr, tiles_ptr, scale_ptr,
+        c_in_g, c_out_g, c_out, height, width, out_w, out_positions, depth, rank,
+        stride_h, stride_w, pad_h, pad_w, dil_h, dil_w,
+        sxn, sxc, sxh, sxw, syn, syc, syh, syw, rows,
+        KH: tl.constexpr, KW: tl.constexpr, HAS_BIAS: tl.constexpr, R: tl.constexpr,
+        ACC: tl.constexpr, PRECISION: tl.constexpr, UPCAST: tl.constexpr,
+        BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr, BLOCK_K: tl.constexpr):
+    """y tile = x_col @ W0^T + s * (x_col @ A_t^T) @ B_t^T (+ bias): one K loop loads each x
+    tile once for both the base GEMM and the rank-r shrink; the expand runs in the epilogue."""
+    task, n, p, row_ok = _tile_rows(tiles_ptr, order_ptr, tl.program_id(0), out_positions,
+                                    BLOCK_M)
+    if task < 0:
+        return
+    group = tl.program_id(2)
+    oh, ow = p // out_w, p % out_w
+    co = tl.program_id(1) * BLOCK_N + tl.arange(0, BLOCK_N)
+    co_ok = co < c_out_g
+    co_abs = group * c_out_g + co
+    r = tl.arange(0, R)
+    r_ok = r < rank
+    x_rows = x_ptr + n * sxn + (group * c_in_g).to(tl.int64) * sxc
+    a_task = a_ptr + task * rank * depth
+    acc = tl.zeros((BLOCK_M, BLOCK_N), dtype=ACC)
+    shrink = tl.zeros((BLOCK_M, R), dtype=ACC)
+    for k0 in range(0, depth, BLOCK_K):
+        k = k0 + tl.arange(0, BLOCK_K)
+        k_ok = k < depth
+        ci, tap = k // (KH * KW), k % (KH * KW)
+        ih = oh[:, None] * stride_h - pad_h + (tap // KW)[None, :] * dil_h
+        iw = ow[:, None] * stride_w - pad_w + (tap % KW)[None, :] * dil_w
+        x_ok = (row_ok[:, None] & k_ok[None, :] & (ih >= 0) & (ih < height) & (iw >= 0)
+                & (iw < width))
+        x_tile = tl.load(x_rows[:, None] + ci[None, :] * sxc + ih * sxh + iw * sxw,
+                         mask=x_ok, other=0.0)
+        w_tile = tl.load(w_ptr + co_abs[None, :] * depth + k[:, None],
+                         mask=k_ok[:, None] & co_ok[None, :], other=0.0)
+        a_tile = tl.load(a_task + r[None, :] * depth + k[:, None],
+                         mask=k_ok[:, None] & r_ok[None, :], other=0.0)
+        x_tile = _operand(x_tile, UPCAST)
+        acc = tl.dot(x_tile, _operand(w_tile, UPCAST), acc, input_precision=PRECISION)
+        shrink = tl.dot(x_tile, _operand(a_tile, UPCAST), shrink, input_precision=PRECISION)
+    b_tile = tl.load(b_ptr + (task * c_out + co_abs[None, :]) * rank + r[:, None],
+                     mask=r_ok[:, None] & co_ok[None, :], other=0.0).to(ACC)
+    scale = tl.load(scale_ptr)
+    acc += scale * tl.dot(shrink, b_tile, input_precision=PRECISION)
+    if HAS_BIAS:
+        acc += tl.load(bias_ptr + co_abs, mask=co_ok, other=0.0).to(ACC)[None, :]
+    y_ptrs = (y_ptr + n[:, None] * syn + co_abs[None, :].to(tl.int64) * syc + oh[:, None] * syh
+              + ow[:, None] * syw)
+    tl.store(y_ptrs, acc.to(y_ptr.dtype.element_ty), mask=row_ok[:, None] & co_ok[None, :])
+
+
+@triton.jit
+def conv_dgrad_kernel(
+        dy_ptr, w_ptr, a_ptr, b_ptr, dx_ptr, order_ptr, tiles_ptr, scale_ptr,
+        c_in_g, c_out_g, c_out, out_h, out_w, width, in_positions, depth, rank,
+        stride_h, stride_w, pad_h, pad_w, dil_h, dil_w,
+        sdn, sdc, sdh, sdw, sxn, sxc, sxh, sxw, rows,
+        KH: tl.constexpr, KW: tl.constexpr, R: tl.constexpr,
+        ACC: tl.constexpr, PRECISION: tl.constexpr, UPCAST: tl.constexpr,
+        BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr, BLOCK_K: tl.constexpr):
+    """dx tile = sum over taps of dy_tap @ (W0 + s B_t A_t)[:, :, tap]: per tap the loop over
+    output channels feeds each dy tile to the base GEMM and to the shrink ``dy_tap @ B_t``; the
+    expand ``@ A_t[:, :, tap]`` closes the tap."""
+    task, n, p, row_ok = _tile_rows(tiles_ptr, order_ptr, tl.program_id(0), in_positions,
+                                    BLOCK_M)
+    if task < 0:
+        return
+    group = tl.program_id(2)
+    h, w = p // width, p % width
+    ci = tl.program_id(1) * BLOCK_N + tl.arange(0, BLOCK_N)
+    ci_ok = ci < c_in_g
+    r = tl.arange(0, R)
+    r_ok = r < rank
+    dy_rows = dy_ptr + n * sdn + (group * c_out_g).to(tl.int64) * sdc
+    scale = tl.load(scale_ptr)
+    acc = tl.zeros((BLOCK_M, BLOCK_N), dtype=ACC)
+    for tap in range(0, KH * KW):
+        # output pixel this input pixel meets through kernel tap (i, j), if any
+        oh_num = h + pad_h - (tap // KW) * dil_h
+        ow_num = w + pad_w - (tap % KW) * dil_w
+        oh = tl.where(oh_num >= 0, oh_num, 0) // stride_h
+        ow = tl.where(ow_num >= 0, ow_num, 0) // stride_w
+        pix_ok = (row_ok & (oh_num >= 0) & (ow_num >= 0) & (oh_num % stride_h == 0)
+                  & (ow_num % stride_w == 0) & (oh < out_h) & (ow < out_w))
+        shrink = tl.zeros((BLOCK_M, R), dtype=ACC)
+        for c0 in range(0, c_out_g, BLOCK_K):
+            co = c0 + tl.arange(0, BLOCK_K)
+            co_ok = co < c_out_g
+            co_abs = group * c_out_g + co
+            dy_tile = tl.load(dy_rows[:, None] + co[None, :] * sdc + (oh * sdh + ow * sdw)[:, None],
+                              mask=pix_ok[:, None] & co_ok[None, :], other=0.0)
+            w_tile = tl.load(w_ptr + co_abs[:, None] * depth + ci[None, :] * (KH * KW) + tap,
+                             mask=co_ok[:, None] & ci_ok[None, :], other=0.0)
+            b_tile = tl.load(b_ptr + (task * c_out + co_abs[:, None]) * rank + r[None, :],
+                             mask=co_ok[:, None] & r_ok[None, :], other=0.0)
+            dy_tile = _operand(dy_tile, UPCAST)
+            acc = tl.dot(dy_tile, _operand(w_tile, UPCAST), acc, input_precision=PRECISION)
+            shrink = tl.dot(dy_tile, _operand(b_tile, UPCAST), shrink, input_precision=PRECISION)
+        a_tile = tl.load(a_ptr + task * rank * depth + r[:, None] * depth + ci[None, :] * (KH * KW)
+                         + tap, mask=r_ok[:, None] & ci_ok[None, :], other=0.0).to(ACC)
+        acc += scale * tl.dot(shrink, a_tile, input_precision=PRECISION)
+    dx_ptrs = (dx_ptr + n[:, None] * sxn + (group * c_in_g + ci)[None, :].to(tl.int64) * sxc
+               + (h * sxh + w * sxw)[:, None])
+    tl.store(dx_ptrs, acc.to(dx_ptr.dtype.element_ty), mask=row_ok[:, None] & ci_ok[None, :])
+
+
+@triton.jit
+def conv_wgrad_kernel(
+        x_ptr, dy_ptr, a_ptr, b_ptr, order_ptr, bounds_ptr, scale_ptr,
+        dw_ptr, da_ptr, db_ptr, dbias_ptr,
+        num_tasks, c_in_g, c_out_g, c_out, height, width, out_w, out_positions, depth, rank,
+        total_rows, rows_per_split,
+        stride_h, stride_w, pad_h, pad_w, dil_h, dil_w,
+        sxn, sxc, sxh, sxw, sdn, sdc, sdh, sdw,
+        KH: tl.constexpr, KW: tl.constexpr, R: tl.constexpr, SPLIT: tl.constexpr,
+        NEED_W: tl.constexpr, NEED_LORA: tl.constexpr, NEED_BIAS: tl.constexpr,
+        ACC: tl.constexpr, PRECISION: tl.constexpr, UPCAST: tl.constexpr,
+        BLOCK_CO: tl.constexpr, BLOCK_K: tl.constexpr, BLOCK_P: tl.constexpr):
+    """Per (C_out tile, K tile, group, row split): for each task, G_t = dy_t^T @ x_col_t over the
+    task's rows in the split, then dW0 += G_t, dA_t += s B_t^T G_t, dB_t += s G_t A_t^T.
+
+    Sums across programs (row splits; C_out tiles for dA; K tiles for dB; groups) go through fp32
+    (fp64) atomics into zeroed buffers; a task with no rows adds nothing, so its dA/dB stay zero.
+    """
+    group = tl.program_id(2) // SPLIT
+    split = tl.program_id(2) % SPLIT
+    co = tl.program_id(0) * BLOCK_CO + tl.arange(0, BLOCK_CO)
+    co_ok = co < c_out_g
+    co_abs = group * c_out_g + co
+    k = tl.program_id(1) * BLOCK_K + tl.arange(0, BLOCK_K)
+    k_ok = k < depth
+    ci, tap = k // (KH * KW), k % (KH * KW)
+    r = tl.arange(0, R)
+    r_ok = r < rank
+    split_lo = split * rows_per_split
+    split_hi = tl.minimum(split_lo + rows_per_split, total_rows)
+    scale = tl.load(scale_ptr)
+    dw = tl.zeros((BLOCK_CO, BLOCK_K), dtype=ACC)
+    dbias = tl.zeros((BLOCK_CO,), dtype=ACC)
+    for task in range(0, num_tasks):
+        lo = tl.maximum(tl.load(bounds_ptr + 2 * task), split_lo)
+        hi = tl.minimum(tl.load(bounds_ptr + 2 * task + 1), split_hi)
+        if lo < hi:
+            g_task = tl.zeros((BLOCK_CO, BLOCK_K), dtype=ACC)
+            for q0 in range(lo, hi, BLOCK_P):
+                q = q0 + tl.arange(0, BLOCK_P)
+                q_ok = q < hi
+                n = tl.load(order_ptr + q // out_positions, mask=q_ok, other=0).to(tl.int64)
+                p = q % out_positions
+                oh, ow = p // out_w, p % out_w
+                dy_tile = tl.load(dy_ptr + n[None, :] * sdn + co_abs[:, None].to(tl.int64) * sdc
+                                  + (oh * sdh + ow * sdw)[None, :],
+                                  mask=co_ok[:, None] & q_ok[None, :], other=0.0)
+                if NEED_BIAS:
+                    dbias += tl.sum(dy_tile.to(ACC), axis=1)
+                if NEED_W or NEED_LORA:
+                    ih = oh[:, None] * stride_h - pad_h + (tap // KW)[None, :] * dil_h
+                    iw = ow[:, None] * stride_w - pad_w + (tap % KW)[None, :] * dil_w
+                    x_ok = (q_ok[:, None] & k_ok[None, :] & (ih >= 0) & (ih < height)
+                            & (iw >= 0) & (iw < width))
+                    x_tile = tl.load(x_ptr + n[:, None] * sxn
+                                     + (group * c_in_g + ci)[None, :].to(tl.int64) * sxc
+                                     + ih * sxh + iw * sxw, mask=x_ok, other=0.0)
+                    g_task = tl.dot(_operand(dy_tile, UPCAST), _operand(x_tile, UPCAST), g_task,
+                                    input_precision=PRECISION)
+            if NEED_W:
+                dw += g_task
+            if NEED_LORA:
+                bt_tile = tl.load(b_ptr + (task * c_out + co_abs[None, :]) * rank + r[:, None],
+                                  mask=r_ok[:, None] & co_ok[None, :], other=0.0).to(ACC)
+                tl.atomic_add(da_ptr + (task * rank + r[:, None]) * depth + k[None, :],
+                              scale * tl.dot(bt_tile, g_task, input_precision=PRECISION),
+                              mask=r_ok[:, None] & k_ok[None, :])
+                at_tile = tl.load(a_ptr + (task * rank + r[None, :]) * depth + k[:, None],
+                                  mask=k_ok[:, None] & r_ok[None, :], other=0.0).to(ACC)
+                tl.atomic_add(db_ptr + (task * c_out + co_abs[:, None]) * rank + r[None, :],
+                              scale * tl.dot(g_task, at_tile, input_precision=PRECISION),
+                              mask=co_ok[:, None] & r_ok[None, :])
+    if NEED_W:
+        tl.atomic_add(dw_ptr + co_abs[:, None] * depth + k[None, :], dw,
+                      mask=co_ok[:, None] & k_ok[None, :])
+    if NEED_BIAS:
+        tl.atomic_add(dbias_ptr + co_abs, dbias, mask=co_ok & (tl.program_id(1) == 0))
+
+
+_forward_autotuned = triton.autotune(configs.gemm_configs(),
+                                     key=["rows", "c_out_g", "depth"])(conv_forward_kernel)
+_dgrad_autotuned = triton.autotune(configs.gemm_configs(),
+                                   key=["rows", "c_in_g", "depth"])(conv_dgrad_kernel)
+
+
+# ----------------------------------------------------------------------------- launchers
+
+
+def _acc_dtype(dtype: torch.dtype) -> torch.dtype:
+    return accumulate_dtype(dtype)
+
+
+def _precision(dtype: torch.dtype) -> str:
+    """fp32 operands follow torch's matmul TF32 switch (off by default: exact fp32 products)."""
+    if dtype == torch.float32 and not configs.INTERPRETING and torch.backends.cuda.matmul.allow_tf32:
+        return "tf32"
+    return "ieee"
+
+
+def _dtype_flags(dtype: torch.dtype) -> dict:
+    return dict(ACC=_TL_DTYPES[_acc_dtype(dtype)], PRECISION=_precision(dtype),
+                UPCAST=configs.INTERPRETING and dtype == torch.bfloat16)
+
+
+def _scale_tensor(scaling: float, dtype: torch.dtype, device) -> torch.Tensor:
+    # a device scalar in the accumulation dtype: a float kernel argument would be fp32 only,
+    # and torch.full stays capturable in a CUDA graph (no host-to-device copy)
+    return torch.full((1,), scaling, dtype=_acc_dtype(dtype), device=device)
+
+
+def _gemm_launch(rows: int, cols: int, depth: int, dtype: torch.dtype, autotuned, plain):
+    """(kernel, BLOCK_M, launch options): autotuned kernels get only BLOCK_M from us."""
+    if configs.autotune_enabled():
+        return autotuned, configs.block_rows(rows), {}
+    tiles = configs.gemm_tiles(rows, cols, depth, dtype in (torch.float16, torch.bfloat16))
+    options = dict(BLOCK_N=tiles.block_n, BLOCK_K=tiles.block_k)
+    if not configs.INTERPRETING:
+        options.update(num_warps=tiles.num_warps, num_stages=tiles.num_stages)
+    return plain, tiles.block_m, options
+
+
+def _strides4(t: torch.Tensor) -> List[int]:
+    return list(t.stride())
+
+
+def fused_forward(x: torch.Tensor, weight2d: torch.Tensor, bias: Optional[torch.Tensor],
+                  lora_A: torch.Tensor, lora_B: torch.Tensor, task_ids: torch.Tensor,
+                  y: torch.Tensor, kernel_size: Sequence[int], stride: Sequence[int],
+                  padding: Sequence[int], dilation: Sequence[int], groups: int,
+                  scaling: float) -> torch.Tensor:
+    """Write ``y`` (an (N, C_out, H_out, W_out) strided view) from ``x`` ((N, C_in, H, W) view)."""
+    batch, c_in, height, width = x.shape
+    _, c_out, out_h, out_w = y.shape
+    num_tasks, rank, depth = lora_A.shape
+    positions = out_h * out_w
+    rows = batch * positions
+    if rows == 0:
+        return y
+    c_out_g = c_out // groups
+    kernel, block_m, options = _gemm_launch(rows, c_out_g, depth, x.dtype, _forward_autotuned,
+                                            conv_forward_kernel)
+    order, bounds = segments.task_rows(task_ids, num_tasks, positions)
+    num_tiles = segments.max_tiles(batch, positions, num_tasks, block_m)
+    table = segments.tile_table(bounds, num_tiles, block_m)
+
+    def grid(meta):
+        return (num_tiles, triton.cdiv(c_out_g, meta["BLOCK_N"]), groups)
+
+    torch.library.wrap_triton(kernel)[grid](
+        x, weight2d, weight2d if bias is None else bias, lora_A, lora_B, y, order, table,
+        _scale_tensor(scaling, x.dtype, x.device),
+        c_in // groups, c_out_g, c_out, height, width, out_w, positions, depth, rank,
+        stride[0], stride[1], padding[0], padding[1], dilation[0], dilation[1],
+        *_strides4(x), *_strides4(y), rows,
+        KH=kernel_size[0], KW=kernel_size[1], HAS_BIAS=bias is not None,
+        R=configs.rank_block(rank), BLOCK_M=block_m, **_dtype_flags(x.dtype), **options)
+    return y
+
+
+def fused_input_grad(grad_out: torch.Tensor, weight2d: torch.Tensor, lora_A: torch.Tensor,
+                     lora_B: torch.Tensor, task_ids: torch.Tensor, dx: torch.Tensor,
+                     kernel_size: Sequence[int], stride: Sequence[int], padding: Sequence[int],
+                     dilation: Sequence[int], groups: int, scaling: float) -> torch.Tensor:
+    """Write ``dx`` ((N, C_in, H, W) view) from ``grad_out`` ((N, C_out, H_out, W_out) view)."""
+    batch, c_in, height, width = dx.shape
+    _, c_out, out_h, out_w = grad_out.shape
+    num_tasks, rank, depth = lora_A.shape
+    positions = height * width
+    rows = batch * positions
+    if rows == 0:
+        return dx
+    c_in_g, c_out_g = c_in // groups, c_out // groups
+    kernel, block_m, options = _gemm_launch(rows, c_in_g, c_out_g, dx.dtype, _dgrad_autotuned,
+                                            conv_dgrad_kernel)
+    order, bounds = segments.task_rows(task_ids, num_tasks, positions)
+    num_tiles = segments.max_tiles(batch, positions, num_tasks, block_m)
+    table = segments.tile_table(bounds, num_tiles, block_m)
+
+    def grid(meta):
+        return (num_tiles, triton.cdiv(c_in_g, meta["BLOCK_N"]), groups)
+
+    torch.library.wrap_triton(kernel)[grid](
+        grad_out, weight2d, lora_A, lora_B, dx, order, table,
+        _scale_tensor(scaling, dx.dtype, dx.device),
+        c_in_g, c_out_g, c_out, out_h, out_w, width, positions, depth, rank,
+        stride[0], stride[1], padding[0], padding[1], dilation[0], dilation[1],
+        *_strides4(grad_out), *_strides4(dx), rows,
+        KH=kernel_size[0], KW=kernel_size[1], R=configs.rank_block(rank), BLOCK_M=block_m,
+        **_dtype_flags(dx.dtype), **options)
+    return dx
+
+
+def fused_weight_grads(grad_out: torch.Tensor, x: torch.Tensor, lora_A: torch.Tensor,
+                       lora_B: torch.Tensor, task_ids: torch.Tensor, kernel_size: Sequence[int],
+                       stride: Sequence[int], padding: Sequence[int], dilation: Sequence[int],
+                       groups: int, scaling: float, need_w: bool, need_bias: bool,
+                       need_lora: bool):
+    """(dW0 (C_out, K), dbias, dA, dB) in the accumulation dtype; None where not needed."""
+    batch, c_in, height, width = x.shape
+    _, c_out, out_h, out_w = grad_out.shape
+    num_tasks, rank, depth = lora_A.shape
+    acc = _acc_dtype(x.dtype)
+
+    def zeros(shape, need):
+        return torch.zeros(shape if need else (1,), dtype=acc, device=x.device)
+
+    dw, dbias = zeros((c_out, depth), need_w), zeros((c_out,), need_bias)
+    da, db = zeros(lora_A.shape, need_lora), zeros(lora_B.shape, need_lora)
+    positions = out_h * out_w
+    rows = batch * positions
+    if rows > 0 and (need_w or need_bias or need_lora):
+        c_out_g = c_out // groups
+        tiles = configs.wgrad_tiles(c_out_g, depth, rows, groups)
+        order, bounds = segments.task_rows(task_ids, num_tasks, positions)
+        k_tiles = triton.cdiv(depth, tiles.block_k) if (need_w or need_lora) else 1
+        options = {} if configs.INTERPRETING else dict(num_warps=tiles.num_warps, num_stages=2)
+        torch.library.wrap_triton(conv_wgrad_kernel)[
+            (triton.cdiv(c_out_g, tiles.block_co), k_tiles, groups * tiles.split)](
+            x, grad_out, lora_A, lora_B, order, bounds, _scale_tensor(scaling, x.dtype, x.device),
+            dw, da, db, dbias,
+            num_tasks, c_in // groups, c_out_g, c_out, height, width, out_w, positions, depth,
+            rank, rows, triton.cdiv(rows, tiles.split),
+            stride[0], stride[1], padding[0], padding[1], dilation[0], dilation[1],
+            *_strides4(x), *_strides4(grad_out),
+            KH=kernel_size[0], KW=kernel_size[1], R=configs.rank_block(rank), SPLIT=tiles.split,
+            NEED_W=need_w, NEED_LORA=need_lora, NEED_BIAS=need_bias, BLOCK_CO=tiles.block_co,
+            BLOCK_K=tiles.block_k, BLOCK_P=tiles.block_p, **_dtype_flags(x.dtype), **options)
+    return (dw if need_w else None, dbias if need_bias else None,
+            da if need_lora else None, db if need_lora else None)
+
+
+def _empty(like: torch.Tensor) -> torch.Tensor:
+    return like.new_empty((0,))
+
+
+def _cast(t: Optional[torch.Tensor], dtype: torch.dtype, shape=None) -> torch.Tensor:
+    t = t.to(dtype)
+    return t if shape is None else t.reshape(shape)
+
+
+def conv2d_forward(x, weight, bias, lora_A, lora_B, task_ids, stride, padding, dilation, groups,
+                   scaling):
+    y = empty_output(conv2d_output_size(x.shape, weight.shape, stride, padding, dilation), x)
+    return fused_forward(x, weight.reshape(weight.shape[0], -1).contiguous(), bias,
+                         lora_A.contiguous(), lora_B.contiguous(), task_ids.contiguous(), y,
+                         weight.shape[2:], stride, padding, dilation, groups, scaling)
+
+
+def conv2d_backward(grad_out, x, weight, lora_A, lora_B, task_ids, stride, padding, dilation,
+                    groups, scaling, output_mask):
+    need_x, need_w, need_bias, need_A, need_B = output_mask
+    weight2d = weight.reshape(weight.shape[0], -1).contiguous()
+    lora_A, lora_B, task_ids = lora_A.contiguous(), lora_B.contiguous(), task_ids.contiguous()
+    dx = _empty(x)
+    if need_x:
+        dx = fused_input_grad(grad_out, weight2d, lora_A, lora_B, task_ids,
+                              empty_output(x.shape, x), weight.shape[2:], stride, padding,
+                              dilation, groups, scaling)
+    dw, dbias, da, db = fused_weight_grads(grad_out, x, lora_A, lora_B, task_ids,
+                                           weight.shape[2:], stride, padding, dilation, groups,
+                                           scaling, need_w, need_bias, need_A or need_B)
+    return (dx,
+            _cast(dw, weight.dtype, weight.shape) if need_w else _empty(x),
+            _cast(dbias, x.dtype) if need_bias else _empty(x),
+            _cast(da, lora_A.dtype) if need_A else _empty(x),
+            _cast(db, lora_B.dtype) if need_B else _empty(x))

@@ -1,0 +1,62 @@
+"""EKS linear as a segmented GEMM (SGMV-style), on the fused kernels of ``conv.py``.
+
+A linear layer over ``x (N, ..., in)`` is the 1x1 convolution of a channels-last image: viewing
+``x`` as ``(N, in, P, 1)`` with strides ``(P*in, 1, in, 1)`` (P positions per sample) lets the
+conv kernels run unchanged, and with a 1x1 kernel their im2col index arithmetic folds away at
+compile time. Rows (tokens) are tiled in task order, ``BLOCK_M`` at a time, so a tile spans as
+many samples of one task as fit: the segmented GEMM of multi-LoRA serving, with the rank-r
+shrink fused into the base GEMM's K loop and the expand into its epilogue.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from .conv import (_cast, _empty, empty_output, fused_forward, fused_input_grad,
+                   fused_weight_grads)
+
+_ONE = (1, 1)
+_ZERO = (0, 0)
+
+
+def _positions(x: torch.Tensor) -> int:
+    count = 1
+    for size in x.shape[1:-1]:
+        count *= size
+    return count
+
+
+def _as_image(t: torch.Tensor, positions: int) -> torch.Tensor:
+    """(N, ..., F) -> a (N, F, P, 1) view of the same memory (made contiguous first if needed)."""
+    flat = t.reshape(t.shape[0], positions, t.shape[-1])
+    return flat.unsqueeze(-1).transpose(1, 2)
+
+
+def linear_forward(x, weight, bias, lora_A, lora_B, task_ids, scaling):
+    positions = _positions(x)
+    y = empty_output((*x.shape[:-1], weight.shape[0]), x)
+    fused_forward(_as_image(x, positions), weight.contiguous(), bias, lora_A.contiguous(),
+                  lora_B.contiguous(), task_ids.contiguous(), _as_image(y, positions), _ONE, _ONE,
+                  _ZERO, _ONE, 1, scaling)
+    return y
+
+
+def linear_backward(grad_out, x, weight, lora_A, lora_B, task_ids, scaling, output_mask):
+    need_x, need_w, need_bias, need_A, need_B = output_mask
+    positions = _positions(x)
+    weight, lora_A, lora_B = weight.contiguous(), lora_A.contiguous(), lora_B.contiguous()
+    task_ids = task_ids.contiguous()
+    x_image, grad_image = _as_image(x, positions), _as_image(grad_out, positions)
+    dx = _empty(x)
+    if need_x:
+        dx = empty_output(x.shape, x)
+        fused_input_grad(grad_image, weight, lora_A, lora_B, task_ids, _as_image(dx, positions),
+                         _ONE, _ONE, _ZERO, _ONE, 1, scaling)
+    dw, dbias, da, db = fused_weight_grads(grad_image, x_image, lora_A, lora_B, task_ids, _ONE,
+                                           _ONE, _ZERO, _ONE, 1, scaling, need_w, need_bias,
+                                           need_A or need_B)
+    return (dx,
+            _cast(dw, weight.dtype) if need_w else _empty(x),
+            _cast(dbias, x.dtype) if need_bias else _empty(x),
+            _cast(da, lora_A.dtype) if need_A else _empty(x),
+            _cast(db, lora_B.dtype) if need_B else _empty(x))

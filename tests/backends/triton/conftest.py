@@ -1,0 +1,62 @@
+"""The triton tests run the kernels under the Triton interpreter on CPU (or on a CUDA GPU).
+
+They need ``TRITON_INTERPRET=1`` in the environment before triton decorates the kernels, so the
+default test run skips them; ``.ci/run`` runs them in a step of their own. With
+``LORKD_REQUIRE_TRITON=1`` a missing triton or interpreter is a failure, not a skip.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+
+import pytest
+import torch
+
+INTERPRETING = os.environ.get("TRITON_INTERPRET") == "1"
+HAS_TRITON = importlib.util.find_spec("triton") is not None
+DEVICE = "cuda" if torch.cuda.is_available() and not INTERPRETING else "cpu"
+
+if not HAS_TRITON:
+    SKIP_REASON = "triton is not installed"
+elif DEVICE == "cpu" and not INTERPRETING:
+    SKIP_REASON = ("no GPU: the triton kernels run on CPU only under the interpreter; run "
+                   "TRITON_INTERPRET=1 python -m pytest tests/backends/triton")
+else:
+    SKIP_REASON = None
+
+if SKIP_REASON and os.environ.get("LORKD_REQUIRE_TRITON") == "1":
+    raise RuntimeError(f"LORKD_REQUIRE_TRITON=1 but the triton tests cannot run: {SKIP_REASON}")
+
+
+def pytest_collection_modifyitems(config, items):
+    if SKIP_REASON is None:
+        return
+    here = os.path.dirname(__file__)
+    for item in items:
+        if str(item.fspath).startswith(here):
+            item.add_marker(pytest.mark.skip(reason=SKIP_REASON))
+
+
+@pytest.fixture
+def poisoned_outputs(monkeypatch):
+    """Kernel outputs start as NaN, so an element a kernel fails to write shows up."""
+    from lorkd_kernels.backends.triton import conv
+
+    def nan_output(shape, like):
+        return torch.full(shape, float("nan"), dtype=like.dtype, device=like.device)
+    monkeypatch.setattr(conv, "empty_output", nan_output)
+
+
+@pytest.fixture
+def small_tiles(monkeypatch):
+    """Force the smallest tiles tl.dot allows and a 3-way row split in the weight gradient, so
+    every mask and every cross-program reduction is exercised on small problems."""
+    from lorkd_kernels.backends.triton import configs
+
+    monkeypatch.setattr(configs, "autotune_enabled", lambda: False)
+    monkeypatch.setattr(configs, "block_rows", lambda rows: 16)
+    monkeypatch.setattr(configs, "gemm_tiles",
+                        lambda rows, cols, depth, half: configs.GemmTiles(16, 16, 16, 4, 2))
+    monkeypatch.setattr(configs, "wgrad_tiles",
+                        lambda c_out_g, depth, rows, groups: configs.WgradTiles(16, 16, 16, 3, 4))
