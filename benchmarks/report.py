@@ -172,11 +172,12 @@ def model_section(run: Run) -> List[str]:
              if r["suite"] == "model" and r["metric"] == "time"}
     if not times:
         return []
-    sample = next(r for r in run.records if r["suite"] == "model")
+    model = [r for r in run.records if r["suite"] == "model"]
+    sample = model[0]
+    backend = next((r["backend"] for r in model if r["backend"]), None) or "?"
     lines = [f"{sample['model']}, batch {sample['batch']} at "
              f"{sample['image_size']}×{sample['image_size']}, {sample['num_tasks']} tasks, rank "
-             f"{sample['rank']}, uniform mix; EKS layers on the `{sample['backend'] or '?'}` "
-             "backend where they run.", ""]
+             f"{sample['rank']}, uniform mix; the EKS layers run on the `{backend}` backend.", ""]
     rows = []
     for what in ("train", "inference"):
         for provider in dict.fromkeys(p for w, p in times if w == what):
