@@ -13,7 +13,8 @@ ONE_ROUND = ["--benchmark-min-rounds=1", "--benchmark-max-time=0", "--benchmark-
 
 
 def test_benchmarks_run_once_at_tiny_size_and_report(tmp_path):
-    env = dict(os.environ, LORKD_BENCH_TINY="1")
+    # one thread: tiny problems gain nothing from more, and a busy machine hurts spinning threads
+    env = dict(os.environ, LORKD_BENCH_TINY="1", OMP_NUM_THREADS="1")
     env.pop("LORKD_BENCH_SCOPE", None)
     env.pop("LORKD_BENCH_PROVIDERS", None)
     result_json = tmp_path / "bench.json"
