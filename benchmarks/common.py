@@ -31,11 +31,6 @@ NUM_TASKS = 10
 RANK = 4
 
 
-def scaled(batch: int, size: int) -> tuple:
-    """(batch, spatial size) of a benchmark problem, shrunk for smoke runs."""
-    return (min(batch, 4), min(size, 8)) if TINY else (batch, size)
-
-
 def synchronize(device: torch.device = DEVICE) -> None:
     """Wait for queued kernels, so a timing covers the work and not just its launch."""
     if device.type == "cuda":

@@ -237,11 +237,12 @@ def memory_section(run: Run, eks: Optional[str]) -> List[str]:
 def header(run: Run, command: Optional[str]) -> List[str]:
     m = run.machine
     device = m.get("bench_device_name") or m.get("bench_device", "?")
+    dirty = " +changes" if run.commit.get("dirty") else ""
     lines = [f"Measured {run.datetime[:19].replace('T', ' ')} UTC on {m.get('cpu_model', '?')} "
              f"({m.get('cpu', {}).get('count', '?')} logical CPUs, torch threads "
              f"{m.get('torch_threads', '?')}), device `{device}`, torch "
              f"{m.get('torch_version', '?')}, lorkd_kernels {m.get('lorkd_version', '?')} "
-             f"(commit {run.commit.get('id', '?')[:10]}{' +changes' if run.commit.get('dirty') else ''}), "
+             f"(commit {run.commit.get('id', '?')[:10]}{dirty}), "
              f"scope `{m.get('bench_scope', '?')}`. Medians; ratios are against the plain layer "
              "measured in the same run."]
     if command:

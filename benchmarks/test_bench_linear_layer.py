@@ -4,7 +4,8 @@ loop.
     python -m pytest benchmarks/test_bench_linear_layer.py --benchmark-group-by=group
 
 Which shapes and settings run depends on ``LORKD_BENCH_SCOPE`` (:mod:`benchmarks.scopes`); the
-shapes (each model's classifier over all MedMNIST labels) come from running ShuffleNetV2 x1.0 and ResNet-18 (:mod:`benchmarks.shapes`).
+shapes (each model's classifier over all MedMNIST labels) come from running ShuffleNetV2 x1.0
+and ResNet-18 (:mod:`benchmarks.shapes`).
 """
 
 from __future__ import annotations

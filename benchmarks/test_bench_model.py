@@ -1,4 +1,5 @@
-"""A LoRKD student's training step and a deployed expert's inference (:mod:`benchmarks.model_bench`).
+"""A LoRKD student's training step and a deployed expert's inference
+(:mod:`benchmarks.model_bench`).
 
     python -m pytest benchmarks/test_bench_model.py --benchmark-group-by=group
 """
