@@ -38,26 +38,42 @@ class Record:
 
 
 @dataclass
-class Run:
-    records: List[Record]
-    machine: Dict
+class Source:
+    """One JSON file: when and from which commit it was measured, and in which scope."""
+
     datetime: str
     commit: Dict
+    scope: str
+    count: int
+
+
+@dataclass
+class Run:
+    records: List[Record]
+    machine: Dict                       # of the last file
+    sources: List[Source]
+
+    @property
+    def datetime(self) -> str:
+        return self.sources[-1].datetime if self.sources else ""
 
 
 def load(paths: Sequence[str]) -> Run:
-    """Records of one or more JSON files (later files win for the same test name)."""
+    """Records of one or more JSON files (a later file wins for the same test), e.g. a timing run
+    and a separate memory run on the same machine."""
     by_name: Dict[str, Record] = {}
-    machine, stamp, commit = {}, "", {}
+    machine: Dict = {}
+    sources = []
     for path in paths:
         with open(path) as f:
             data = json.load(f)
-        machine, stamp, commit = (data.get("machine_info", {}), data.get("datetime", ""),
-                                  data.get("commit_info", {}))
-        for bench in data.get("benchmarks", []):
-            if "suite" in bench.get("extra_info", {}):
-                by_name[bench["fullname"]] = Record(bench["extra_info"], bench["stats"]["median"])
-    return Run(list(by_name.values()), machine, stamp, commit)
+        machine = data.get("machine_info", {})
+        benches = [b for b in data.get("benchmarks", []) if "suite" in b.get("extra_info", {})]
+        sources.append(Source(data.get("datetime", ""), data.get("commit_info", {}),
+                              machine.get("bench_scope", "?"), len(benches)))
+        for bench in benches:
+            by_name[bench["fullname"]] = Record(bench["extra_info"], bench["stats"]["median"])
+    return Run(list(by_name.values()), machine, sources)
 
 
 # ----------------------------------------------------------------------------- helpers
@@ -237,23 +253,25 @@ def memory_section(run: Run, eks: Optional[str]) -> List[str]:
 def header(run: Run, command: Optional[str]) -> List[str]:
     m = run.machine
     device = m.get("bench_device_name") or m.get("bench_device", "?")
-    dirty = " +changes" if run.commit.get("dirty") else ""
-    lines = [f"Measured {run.datetime[:19].replace('T', ' ')} UTC on {m.get('cpu_model', '?')} "
+    runs = []
+    for src in run.sources:
+        dirty = " +changes" if src.commit.get("dirty") else ""
+        runs.append(f"{src.datetime[:19].replace('T', ' ')} UTC (scope `{src.scope}`, "
+                    f"{src.count} benchmarks, commit {src.commit.get('id', '?')[:10]}{dirty})")
+    lines = [f"Measured {'; '.join(runs)} on {m.get('cpu_model', '?')} "
              f"({m.get('cpu', {}).get('count', '?')} logical CPUs, torch threads "
              f"{m.get('torch_threads', '?')}), device `{device}`, torch "
-             f"{m.get('torch_version', '?')}, lorkd_kernels {m.get('lorkd_version', '?')} "
-             f"(commit {run.commit.get('id', '?')[:10]}{dirty}), "
-             f"scope `{m.get('bench_scope', '?')}`. Medians; ratios are against the plain layer "
-             "measured in the same run."]
+             f"{m.get('torch_version', '?')}, lorkd_kernels {m.get('lorkd_version', '?')}. "
+             "Medians; ratios are against the plain layer measured in the same run."]
     if command:
         lines += ["", "```bash", command, "```"]
     return lines
 
 
-def render(run: Run, command: Optional[str] = None) -> str:
+def render(run: Run, command: Optional[str] = None, note: Optional[str] = None) -> str:
     layer = _layer_records(run, "time")
     eks = eks_provider(run, layer) if layer else None
-    out = header(run, command)
+    out = header(run, command) + (["", note] if note else [])
     if layer:
         main = [r for r in layer if r["setting"] == "main"]
         sweep = [r for r in layer if r["setting"] != "main"]
@@ -347,11 +365,12 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     parser.add_argument("--plot", help="write a PNG plot here")
     parser.add_argument("--readme", help="replace the results block of this markdown file")
     parser.add_argument("--command", help="the command that produced the JSON, quoted in it")
+    parser.add_argument("--note", help="a paragraph placed under the header (e.g. conditions)")
     args = parser.parse_args(argv)
     run = load(args.json)
     if not run.records:
         parser.error("no benchmark of these suites in the JSON")
-    report = render(run, args.command)
+    report = render(run, args.command, args.note)
     if args.markdown:
         with open(args.markdown, "w") as f:
             f.write(report)
