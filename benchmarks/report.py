@@ -320,12 +320,16 @@ def plot(run: Run, path: str) -> None:
     fig, (ax, ax_model) = plt.subplots(
         1, 2, figsize=(max(8.0, 0.45 * len(cases) + 4), 5.5),
         gridspec_kw={"width_ratios": [max(len(cases), 1), 3]})
+    # one colour per provider in both panels; the model level's "eks" runs on the EKS backend
+    colors = {p: f"C{i}" for i, p in enumerate(providers)}
+    colors.update({BASELINE: "0.6", "eks": colors.get(eks_provider(run, layer) or "", "C0")})
     width = 0.8 / max(len(providers), 1)
     x = np.arange(len(cases))
     for i, provider in enumerate(providers):
         ratios = [_ratio(times.get((c, provider)), times.get((c, BASELINE))) or np.nan
                   for c in cases]
-        ax.bar(x + (i - (len(providers) - 1) / 2) * width, ratios, width, label=provider)
+        ax.bar(x + (i - (len(providers) - 1) / 2) * width, ratios, width, label=provider,
+               color=colors[provider])
     ax.axhline(1.0, color="black", linewidth=0.8)
     ax.set_yscale("log")
     ax.set_xticks(x, [c.split("-fwd")[0] for c in cases], rotation=75, fontsize=7)
@@ -335,7 +339,7 @@ def plot(run: Run, path: str) -> None:
     if model.get(BASELINE):
         names = list(model)
         ax_model.bar(names, [model[n] / model[BASELINE] for n in names],
-                     color=[f"C{i}" for i in range(len(names))])
+                     color=[colors.get(n, "C9") for n in names])
         ax_model.axhline(1.0, color="black", linewidth=0.8)
         ax_model.set_title("training step / plain")
     else:
