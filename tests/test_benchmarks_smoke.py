@@ -1,4 +1,5 @@
-"""Every benchmark runs once at a tiny size, so the suites never rot (no timing asserted)."""
+"""Every benchmark runs once at a tiny size, and the report is built from its JSON, so the suites
+and the report never rot (no timing asserted)."""
 
 from __future__ import annotations
 
@@ -7,13 +8,30 @@ import subprocess
 import sys
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+# one timed round per benchmark, no calibration beyond a single call: fast, but a real JSON
+ONE_ROUND = ["--benchmark-min-rounds=1", "--benchmark-max-time=0", "--benchmark-warmup=off"]
 
 
-def test_benchmarks_run_once_at_tiny_size():
-    env = dict(os.environ, LORKD_BENCH_TINY="1")
+def test_benchmarks_run_once_at_tiny_size_and_report(tmp_path):
+    # one thread: tiny problems gain nothing from more, and a busy machine hurts spinning threads
+    env = dict(os.environ, LORKD_BENCH_TINY="1", OMP_NUM_THREADS="1")
+    env.pop("LORKD_BENCH_SCOPE", None)
+    env.pop("LORKD_BENCH_PROVIDERS", None)
+    result_json = tmp_path / "bench.json"
     result = subprocess.run(
-        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--benchmark-disable",
-         os.path.join(ROOT, "benchmarks")], cwd=ROOT, env=env, capture_output=True, text=True,
-        timeout=600)
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", *ONE_ROUND,
+         f"--benchmark-json={result_json}", os.path.join(ROOT, "benchmarks")],
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
-    assert " passed" in result.stdout
+    assert " passed" in result.stdout and " skipped" not in result.stdout
+
+    report = subprocess.run(
+        [sys.executable, "-m", "benchmarks.report", str(result_json), "--markdown",
+         str(tmp_path / "report.md"), "--plot", str(tmp_path / "report.png")],
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+    assert report.returncode == 0, report.stdout[-3000:] + report.stderr[-3000:]
+    text = (tmp_path / "report.md").read_text()
+    for section in ("### Summary", "### Conv layers", "### Linear layers", "### Sweep",
+                    "### Model level", "### Peak memory", "paper / EKS", "per_task_loop"):
+        assert section in text, section
+    assert (tmp_path / "report.png").stat().st_size > 0

@@ -1,0 +1,109 @@
+"""One layer problem with one provider: setup, the timed step, and what goes into the JSON."""
+
+from __future__ import annotations
+
+from typing import Callable, Dict, Tuple
+
+import torch
+from torch import nn
+
+from lorkd_kernels import EKSConv2d, EKSLinear
+
+from .common import DEVICE, device_name, timed
+from .peak_memory import peak_bytes
+from .providers import backend_of, conv_provider, linear_provider
+from .scopes import LayerCase
+from .task_mixes import task_ids as make_task_ids
+
+
+def make_layer(case: LayerCase, device: torch.device) -> nn.Module:
+    """The EKS layer of ``case``, with non-zero experts (B ~ N(0, 0.02)) so they take part."""
+    torch.manual_seed(0)
+    shape = case.shape
+    if shape.kind == "conv":
+        layer = EKSConv2d(shape.in_channels, shape.out_channels, shape.kernel, shape.stride,
+                          shape.padding, shape.dilation, shape.groups, shape.bias,
+                          device=device, num_tasks=case.num_tasks, rank=case.rank)
+    else:
+        layer = EKSLinear(shape.in_channels, shape.out_channels, shape.bias, device=device,
+                          num_tasks=case.num_tasks, rank=case.rank)
+    nn.init.normal_(layer.lora_B, std=0.02)
+    return layer
+
+
+def make_inputs(case: LayerCase, device: torch.device) -> Tuple[torch.Tensor, torch.Tensor]:
+    shape = case.shape
+    size = ((case.batch, shape.in_channels, shape.height, shape.width) if shape.kind == "conv"
+            else (case.batch, shape.in_channels))
+    gen = torch.Generator().manual_seed(1)
+    x = torch.randn(size, generator=gen).to(device)
+    ids = make_task_ids(case.mix, case.batch, case.num_tasks).to(device)
+    return x, ids
+
+
+class Step:
+    """What one round measures: ``clear()`` (drop last round's gradients) then ``compute()``."""
+
+    def __init__(self, compute: Callable[[], None], clear: Callable[[], None] = lambda: None):
+        self.compute, self.clear = compute, clear
+
+    def __call__(self) -> None:
+        self.clear()
+        self.compute()
+
+
+def layer_step(case: LayerCase, provider: str, device: torch.device = DEVICE) -> Step:
+    """A forward (under no_grad), or a forward and a backward from a fixed dense output gradient
+    with every gradient cleared first so none accumulates."""
+    layer = make_layer(case, device)
+    make = conv_provider if case.shape.kind == "conv" else linear_provider
+    fn, params = make(provider, layer)
+    x, ids = make_inputs(case, device)
+    if case.pass_ == "fwd":
+        def forward() -> None:
+            with torch.no_grad():
+                fn(x, ids)
+        return Step(forward)
+    x.requires_grad_(True)
+    with torch.no_grad():
+        grad_out = torch.randn_like(fn(x, ids))
+
+    def clear() -> None:
+        x.grad = None
+        for p in params:
+            p.grad = None
+
+    return Step(lambda: fn(x, ids).backward(grad_out), clear)
+
+
+def case_info(case: LayerCase, provider: str, device: torch.device = DEVICE) -> Dict:
+    """``benchmark.extra_info`` of a layer benchmark: everything the report groups by."""
+    shape = case.shape
+    return {
+        "suite": "layer", "kind": shape.kind, "case": case.id, "shape": shape.name,
+        "layers": len(shape.layers), "models": ",".join(shape.models),
+        "image_size": case.image_size, "batch": case.batch, "rank": case.rank,
+        "num_tasks": case.num_tasks, "mix": case.mix, "pass": case.pass_,
+        "setting": case.setting, "provider": provider,
+        "backend": backend_of(provider, device), "device": device_name(device),
+    }
+
+
+def run_layer_benchmark(benchmark, case: LayerCase, provider: str) -> None:
+    """Time ``provider`` on ``case``; the group is the case, so providers sit side by side."""
+    step = layer_step(case, provider)
+    step()                                  # warm-up: oneDNN primitives, lazy inits
+    benchmark.group = case.id
+    benchmark.extra_info.update(case_info(case, provider), metric="time")
+    benchmark(timed(step))
+
+
+def run_layer_memory(benchmark, case: LayerCase, provider: str) -> None:
+    """Record the peak memory of one step of ``provider`` on ``case`` (``extra_info``)."""
+    step = layer_step(case, provider)
+    step()
+    step.clear()                            # freeing last round's gradients is not the step's
+    benchmark.group = f"memory {case.id}"
+    benchmark.extra_info.update(case_info(case, provider), metric="peak_bytes",
+                                peak_bytes=peak_bytes(step.compute, DEVICE))
+    benchmark.pedantic(timed(step), rounds=1, iterations=1)

@@ -1,0 +1,96 @@
+"""Which layer problems each scope runs (``LORKD_BENCH_SCOPE``; see benchmarks/README.md).
+
+The full matrix: every distinct conv (linear) shape of the students at 28, 64 and 128 pixel
+inputs x batch 64, 256 x rank 4, 16 x the four task mixes x forward, forward+backward.
+``standard`` measures the main setting (64 px, batch 64, rank 4, T = 10, uniform mix,
+forward+backward) on every distinct shape, and sweeps one dimension at a time away from it
+(each other mix, rank 16, batch 256, forward only) on a few representative layers. ``quick``
+is the main setting on the representative layers. ``LORKD_BENCH_TINY=1`` keeps the structure of
+the scope but on the representative layers at 8 px with batches of 2 and 8, and the sweep on one
+layer, so every benchmark function, provider, mix and pass runs once in seconds.
+"""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass
+from typing import List
+
+from .common import NUM_TASKS, RANK, SCOPE, TINY
+from .shapes import LayerShape, distinct_shapes, shapes_of_layers
+from .task_mixes import MIXES, num_tasks_for
+
+PASSES = ("fwd", "fwd+bwd")
+FULL_IMAGE_SIZES = (28, 64, 128)
+FULL_BATCHES = (64, 256)
+FULL_RANKS = (4, 16)
+TINY_IMAGE_SIZE = 8
+
+#: layers the sweeps and the quick scope use: the most repeated ShuffleNetV2 pointwise convs
+#: (58 and 116 channels), its depthwise 3x3, and the first and last ResNet-18 3x3 convs
+REPRESENTATIVE = {
+    "conv": ("shufflenet_v2_x1_0:stage2.1.branch2.0", "shufflenet_v2_x1_0:stage3.1.branch2.0",
+             "shufflenet_v2_x1_0:stage3.1.branch2.3", "resnet18:layer1.0.conv1",
+             "resnet18:layer4.0.conv2"),
+    "linear": ("shufflenet_v2_x1_0:fc", "resnet18:fc"),
+}
+
+
+@dataclass(frozen=True)
+class LayerCase:
+    """One layer problem: a shape under one setting (the providers then run it)."""
+
+    shape: LayerShape
+    image_size: int
+    batch: int
+    rank: int
+    mix: str
+    pass_: str
+    num_tasks: int = NUM_TASKS
+    #: "main" for the main setting (what the speed targets are judged on), else what changed
+    setting: str = "main"
+
+    @property
+    def id(self) -> str:
+        """Test id and pytest-benchmark group: everything but the provider."""
+        return f"{self.shape.name}-{self.pass_}-{self.mix}-r{self.rank}-b{self.batch}"
+
+
+MAIN = dict(image_size=64, batch=64, rank=RANK, mix="uniform", pass_="fwd+bwd")
+#: one dimension at a time away from MAIN
+SWEEP = (dict(mix="skewed"), dict(mix="single"), dict(mix="per_sample"), dict(rank=16),
+         dict(batch=256), dict(pass_="fwd"))
+
+
+def _case(shape: LayerShape, **setting) -> LayerCase:
+    changed = [f"{key.rstrip('_')}={value}" for key, value in setting.items()
+               if key != "image_size" and MAIN[key] != value]
+    if setting["image_size"] != MAIN["image_size"] and not TINY:
+        changed.insert(0, f"image_size={setting['image_size']}")
+    if TINY:                                   # 64 -> 2, 256 -> 8: sweeps stay distinct
+        setting["batch"] = max(2, setting["batch"] // 32)
+    setting["num_tasks"] = num_tasks_for(setting["mix"], setting["batch"], NUM_TASKS)
+    return LayerCase(shape, setting=",".join(changed) or "main", **setting)
+
+
+def layer_cases(kind: str, scope: str = SCOPE) -> List[LayerCase]:
+    """The ``kind`` ("conv" or "linear") problems of ``scope``."""
+    image_size = TINY_IMAGE_SIZE if TINY else MAIN["image_size"]
+    main = {**MAIN, "image_size": image_size}
+    representative = shapes_of_layers(image_size, REPRESENTATIVE[kind])
+    if scope == "full" and not TINY:
+        cases = []
+        for size in FULL_IMAGE_SIZES:
+            for shape in distinct_shapes([size], kind):
+                for batch, rank, mix, pass_ in itertools.product(FULL_BATCHES, FULL_RANKS,
+                                                                 MIXES, PASSES):
+                    cases.append(_case(shape, image_size=size, batch=batch, rank=rank, mix=mix,
+                                       pass_=pass_))
+        return list({case.id: case for case in cases}.values())   # a shape seen at two sizes
+    if scope == "quick":
+        return [_case(shape, **main) for shape in representative]
+    shapes = representative if TINY else distinct_shapes([image_size], kind)
+    swept = representative[:1] if TINY else representative
+    cases = [_case(shape, **main) for shape in shapes]
+    cases += [_case(shape, **{**main, **change}) for shape in swept for change in SWEEP]
+    return cases
