@@ -1,11 +1,17 @@
-// EKS convolution on CPU, built from ATen convolutions (oneDNN underneath).
+// EKS convolution on CPU, built from ATen convolutions (oneDNN underneath) and batched GEMMs.
 //
-// merged: per task present, W_t = W0 + s * B_t A_t and one plain convolution over that task's
-//         samples; backward gets dX and the task's weight gradient G_t from one
-//         convolution_backward call, then dW0 += G_t, dB_t = s G_t A_t^T, dA_t = s B_t^T G_t.
-// split:  conv(x, W0) over the whole batch plus, per task, a shrink conv to r channels (A_t tiled
-//         over the groups) and a grouped 1x1 expand (B_t). Used when tasks average fewer than two
-//         samples each, where merged would run one tiny convolution per sample.
+// merged: W_t = W0 + s * B_t A_t, then either one plain convolution per task present over that
+//         task's samples, or, when the weight is tiny next to the activations (depthwise and
+//         other grouped convs), one grouped convolution with a merged weight per sample (groups
+//         N * g), which runs at the cost of the plain layer. Backward gets dX and the per-task
+//         weight gradient G_t, then dW0 = sum G_t, dB_t = s G_t A_t^T, dA_t = s B_t^T G_t.
+// split:  conv(x, W0) over the whole batch (exactly the plain layer's calls) plus the rank-r
+//         branch for every sample at once: the shrink is one grouped convolution with each
+//         sample's A (groups N * g, r channels per group), the expand one batched GEMM with each
+//         sample's B; backward likewise, with dA and dB summed per task by index_add. The extra
+//         work is O(r / C_out) of the layer, in a fixed number of calls whatever the task mix.
+#include <ATen/ops/baddbmm.h>
+#include <ATen/ops/bmm.h>
 #include <ATen/ops/convolution.h>
 #include <ATen/ops/convolution_backward.h>
 #include <ATen/ops/empty.h>
@@ -79,17 +85,29 @@ at::Tensor merged_weight(const at::Tensor& weight, const at::Tensor& lora_A,
   return weight.to(acc).add(delta.view(weight.sizes())).to(weight.scalar_type());
 }
 
-// The split form's conv weights: shrink (groups*r, C_in/groups, kh, kw), expand (C_out, r, 1, 1).
-std::pair<at::Tensor, at::Tensor> shrink_expand(const at::Tensor& weight,
-                                                const at::Tensor& lora_A,
-                                                const at::Tensor& lora_B, int64_t groups,
-                                                int64_t task) {
-  const int64_t rank = lora_A.size(1);
-  at::Tensor shrink = lora_A[task]
-                          .reshape({rank, weight.size(1), weight.size(2), weight.size(3)})
-                          .repeat({groups, 1, 1, 1});
-  at::Tensor expand = lora_B[task].reshape({weight.size(0), rank, 1, 1});
-  return {shrink, expand};
+// Each sample's rank-r shrink as grouped-conv weights (N*g*r, C_in/g, kh, kw): A[t_n] repeated
+// over the g groups, since every group shares the same low-rank update.
+at::Tensor per_sample_shrink(const at::Tensor& a_ps, const at::Tensor& weight, int64_t groups) {
+  const int64_t n = a_ps.size(0), rank = a_ps.size(1);
+  return a_ps.unsqueeze(1)
+      .expand({n, groups, rank, a_ps.size(2)})
+      .reshape({n * groups * rank, weight.size(1), weight.size(2), weight.size(3)});
+}
+
+// x (N, C, H, W) seen as one image with N*C channels, for the per-sample grouped convolutions.
+at::Tensor as_one_image(const at::Tensor& t) {
+  return t.reshape({1, t.size(0) * t.size(1), t.size(2), t.size(3)});
+}
+
+ConvConfig per_sample_config(const ConvConfig& c, int64_t batch) {
+  return ConvConfig{c.stride, c.padding, c.dilation, c.groups * batch};
+}
+
+// The weight is small enough that one merged copy per sample costs little: depthwise and other
+// grouped convolutions whose N copies take at most twice the input, or under 4 MB of floats.
+bool per_sample_weights_fit(const at::Tensor& x, const at::Tensor& weight, int64_t groups) {
+  const int64_t copies = x.size(0) * weight.numel();
+  return groups > 1 && (copies <= 2 * x.numel() || copies <= (int64_t{1} << 20));
 }
 
 std::vector<int64_t> output_shape(const at::Tensor& x, const at::Tensor& weight,
@@ -102,11 +120,95 @@ std::vector<int64_t> output_shape(const at::Tensor& x, const at::Tensor& weight,
   return shape;
 }
 
-bool choose_split(const Segments& segments, const at::Tensor& x, const at::Tensor& weight,
-                  const ConvConfig& c) {
+ConvPath choose(const Segments& segments, const at::Tensor& x, const at::Tensor& weight,
+                const ConvConfig& c) {
   const std::vector<int64_t> out = output_shape(x, weight, c);
-  return use_split(segments, x.size(0), c.groups, weight.size(2) * weight.size(3),
-                   out[2] * out[3]);
+  const bool strided = c.stride[0] > 1 || c.stride[1] > 1;
+  return choose_path(segments, {x.size(0), c.groups, weight.size(2) * weight.size(3),
+                                out[2] * out[3], strided,
+                                per_sample_weights_fit(x, weight, c.groups)});
+}
+
+}  // namespace
+
+namespace {
+
+// ---------------------------------------------------------------------------- split
+
+// A 1x1 conv without stride or padding is a GEMM over the pixels: its shrink runs as one batched
+// GEMM, much cheaper than oneDNN's grouped convolution with r channels per group.
+bool shrink_is_gemm(const at::Tensor& weight, const ConvConfig& c) {
+  return weight.size(2) == 1 && weight.size(3) == 1 && c.stride[0] == 1 && c.stride[1] == 1 &&
+         c.padding[0] == 0 && c.padding[1] == 0;
+}
+
+// x as (N*g, C_in/g, H*W), for the GEMM form of a 1x1 shrink.
+at::Tensor pixels_by_group(const at::Tensor& x, int64_t groups) {
+  return x.reshape({x.size(0) * groups, x.size(1) / groups, -1});
+}
+
+// u = each sample's shrink conv (N*g, r, OH*OW); `shrink` is per_sample_shrink's result.
+at::Tensor shrink_all(const at::Tensor& x, const at::Tensor& shrink, const ConvConfig& cfg,
+                      const at::Tensor& weight) {
+  const int64_t n = x.size(0), rank = shrink.size(0) / (n * cfg.groups);
+  if (shrink_is_gemm(weight, cfg)) {
+    return at::bmm(shrink.reshape({n * cfg.groups, rank, -1}), pixels_by_group(x, cfg.groups));
+  }
+  const at::Tensor u = conv(as_one_image(x), shrink, std::nullopt, per_sample_config(cfg, n));
+  return u.reshape({n * cfg.groups, rank, -1});
+}
+
+// B[t_n] split per group: (N*g, C_out/g, r)
+at::Tensor expand_all(const at::Tensor& b_ps, int64_t groups) {
+  const int64_t n = b_ps.size(0);
+  return b_ps.reshape({n * groups, b_ps.size(1) / groups, b_ps.size(2)});
+}
+
+at::Tensor forward_split(const at::Tensor& x, const at::Tensor& weight,
+                         const std::optional<at::Tensor>& bias, const at::Tensor& lora_A,
+                         const at::Tensor& lora_B, const at::Tensor& ids, const ConvConfig& cfg,
+                         double scaling) {
+  at::Tensor y = conv(x, weight, bias, cfg).contiguous();
+  const at::Tensor u = shrink_all(x, per_sample_shrink(lora_A.index_select(0, ids), weight,
+                                                       cfg.groups), cfg, weight);
+  const at::Tensor b_ps = expand_all(lora_B.index_select(0, ids), cfg.groups);
+  at::Tensor y3 = y.view({u.size(0), b_ps.size(1), u.size(2)});
+  y3.baddbmm_(b_ps, u, 1.0, scaling);
+  return y;
+}
+
+// ---------------------------------------------------------------------------- merged
+
+at::Tensor forward_merged_per_sample(const at::Tensor& x, const at::Tensor& weight,
+                                     const std::optional<at::Tensor>& bias,
+                                     const at::Tensor& lora_A, const at::Tensor& lora_B,
+                                     const at::Tensor& ids, const ConvConfig& cfg,
+                                     double scaling) {
+  const int64_t n = x.size(0);
+  const auto acc = accumulate_type(weight.scalar_type());
+  const at::Tensor delta = at::bmm(lora_B.index_select(0, ids).to(acc),
+                                   lora_A.index_select(0, ids).to(acc));   // (N, C_out, K)
+  const at::Tensor w_ps = delta.mul_(scaling).add_(weight.to(acc).reshape({1, weight.size(0), -1}))
+                              .to(weight.scalar_type())
+                              .reshape({n * weight.size(0), weight.size(1), weight.size(2),
+                                        weight.size(3)});
+  std::optional<at::Tensor> bias_ps;
+  if (bias.has_value() && bias->defined()) bias_ps = bias->repeat({n});
+  const at::Tensor y = conv(as_one_image(x), w_ps, bias_ps, per_sample_config(cfg, n));
+  return y.reshape({n, weight.size(0), y.size(2), y.size(3)});
+}
+
+at::Tensor forward_merged_per_task(const at::Tensor& x, const at::Tensor& weight,
+                                   const std::optional<at::Tensor>& bias,
+                                   const at::Tensor& lora_A, const at::Tensor& lora_B,
+                                   const Segments& segments, const ConvConfig& cfg,
+                                   double scaling) {
+  at::Tensor y = at::empty(output_shape(x, weight, cfg), x.options());
+  for (const TaskRun& run : segments.runs()) {
+    const at::Tensor w_t = merged_weight(weight, lora_A, lora_B, scaling, run.task);
+    segments.put_rows(y, run, conv(segments.rows(x, run), w_t, bias, cfg));
+  }
+  return y;
 }
 
 }  // namespace
@@ -120,23 +222,87 @@ at::Tensor eks_conv2d_forward(const at::Tensor& x, const at::Tensor& weight,
   const ConvConfig cfg = make_config(stride, padding, dilation, groups, weight);
   const Segments segments(task_ids, lora_A.size(0));
   if (x.size(0) == 0) return at::empty(output_shape(x, weight, cfg), x.options());
-
-  if (choose_split(segments, x, weight, cfg)) {
-    at::Tensor y = conv(x, weight, bias, cfg).contiguous();
-    for (const TaskRun& run : segments.runs()) {
-      auto [shrink, expand] = shrink_expand(weight, lora_A, lora_B, groups, run.task);
-      const at::Tensor u = conv(segments.rows(x, run), shrink, std::nullopt, cfg);
-      segments.add_rows(y, run, conv1x1(u, expand, groups).mul_(scaling));
-    }
-    return y;
+  const at::Tensor ids = task_ids.contiguous();
+  switch (choose(segments, x, weight, cfg)) {
+    case ConvPath::kSplit:
+      return forward_split(x, weight, bias, lora_A, lora_B, ids, cfg, scaling);
+    case ConvPath::kMergedPerSample:
+      return forward_merged_per_sample(x, weight, bias, lora_A, lora_B, ids, cfg, scaling);
+    case ConvPath::kMergedPerTask:
+      break;
   }
-  at::Tensor y = at::empty(output_shape(x, weight, cfg), x.options());
-  for (const TaskRun& run : segments.runs()) {
-    const at::Tensor w_t = merged_weight(weight, lora_A, lora_B, scaling, run.task);
-    segments.put_rows(y, run, conv(segments.rows(x, run), w_t, bias, cfg));
-  }
-  return y;
+  return forward_merged_per_task(x, weight, bias, lora_A, lora_B, segments, cfg, scaling);
 }
+
+namespace {
+
+// Gradients in the accumulation type, before the final cast; grad_x in the input dtype.
+struct GradState {
+  at::Tensor grad_x, grad_w, grad_A, grad_B;
+};
+
+// dA_t = s B_t^T G_t and dB_t = s G_t A_t^T for every task at once, from G (T, C_out, K).
+void lora_grads_from_task_grads(const at::Tensor& G, const at::Tensor& lora_A,
+                                const at::Tensor& lora_B, double scaling, bool need_A,
+                                bool need_B, GradState& out) {
+  const auto acc = G.scalar_type();
+  if (need_B) out.grad_B = at::bmm(G, lora_A.to(acc).transpose(1, 2)).mul_(scaling);
+  if (need_A) out.grad_A = at::bmm(lora_B.to(acc).transpose(1, 2), G).mul_(scaling);
+}
+
+void backward_split(const at::Tensor& grad_out, const at::Tensor& x, const at::Tensor& weight,
+                    const at::Tensor& lora_A, const at::Tensor& lora_B, const at::Tensor& ids,
+                    const ConvConfig& cfg, double scaling, std::array<bool, 5> mask,
+                    GradState& out) {
+  const auto [need_x, need_w, need_bias, need_A, need_B] = mask;
+  const int64_t n = x.size(0), c_out = weight.size(0), rank = lora_A.size(1);
+  const auto acc = out.grad_w.scalar_type();
+  if (need_x || need_w) {   // the plain layer's backward, over the whole batch
+    auto [gx, gw, unused] = conv_backward(grad_out, x, weight, cfg, need_x, need_w);
+    if (need_x) out.grad_x = gx.contiguous();
+    if (need_w) out.grad_w.add_(gw.reshape({c_out, -1}).to(acc));
+  }
+  if (!(need_x || need_A || need_B)) return;
+  const at::Tensor shrink = per_sample_shrink(lora_A.index_select(0, ids), weight, cfg.groups);
+  const at::Tensor b_ps = expand_all(lora_B.index_select(0, ids), cfg.groups);
+  const at::Tensor gy3 = grad_out.reshape({n * cfg.groups, c_out / cfg.groups, -1});
+  if (need_B) {   // dB[t_n] += s dY u^T per sample, summed per task
+    const at::Tensor u = shrink_all(x, shrink, cfg, weight);
+    const at::Tensor db_ps = at::bmm(gy3, u.transpose(1, 2)).reshape({n, c_out, rank});
+    out.grad_B.index_add_(0, ids, db_ps.to(acc), scaling);
+  }
+  if (need_x || need_A) {   // the shrink's gradient is s B^T dY; back through the shrink conv
+    const at::Tensor v = at::bmm(b_ps.transpose(1, 2), gy3).mul_(scaling);   // (N*g, r, OHW)
+    at::Tensor gx, g_shrink;
+    if (shrink_is_gemm(weight, cfg)) {
+      const at::Tensor a3 = shrink.reshape({n * cfg.groups, rank, -1});
+      if (need_x) {   // added straight into the base layer's dX
+        at::Tensor gx3 = out.grad_x.view({n * cfg.groups, -1, v.size(2)});
+        gx3.baddbmm_(a3.transpose(1, 2), v);
+      }
+      if (need_A) g_shrink = at::bmm(v, pixels_by_group(x, cfg.groups).transpose(1, 2));
+    } else {
+      const auto out_hw = output_shape(x, weight, cfg);
+      const at::Tensor gu = v.reshape({1, n * cfg.groups * rank, out_hw[2], out_hw[3]});
+      std::tie(gx, g_shrink, std::ignore) = conv_backward(
+          gu, as_one_image(x), shrink, per_sample_config(cfg, n), need_x, need_A);
+    }
+    if (need_x && gx.defined()) out.grad_x.add_(gx.reshape(x.sizes()));
+    if (need_A) {
+      const at::Tensor da_ps = g_shrink.reshape({n, cfg.groups, rank, -1}).to(acc).sum(1);
+      out.grad_A.index_add_(0, ids, da_ps);
+    }
+  }
+}
+
+// G (T, C_out, K) in the accumulation type from per-sample weight gradients (N, C_out, K).
+at::Tensor task_grads_from_samples(const at::Tensor& g_ps, const at::Tensor& ids,
+                                   int64_t num_tasks) {
+  at::Tensor G = at::zeros({num_tasks, g_ps.size(1), g_ps.size(2)}, g_ps.options());
+  return G.index_add_(0, ids, g_ps);
+}
+
+}  // namespace
 
 Grads eks_conv2d_backward(const at::Tensor& grad_out_in, const at::Tensor& x,
                           const at::Tensor& weight, const at::Tensor& lora_A,
@@ -153,56 +319,58 @@ Grads eks_conv2d_backward(const at::Tensor& grad_out_in, const at::Tensor& x,
   const auto dtype = x.scalar_type();
   const auto acc = accumulate_type(dtype);
   const auto acc_opts = x.options().dtype(acc);
-  const int64_t c_out = weight.size(0), rank = lora_A.size(1);
-  const Segments segments(task_ids, lora_A.size(0));
+  const int64_t c_out = weight.size(0), num_tasks = lora_A.size(0), n = x.size(0);
+  const Segments segments(task_ids, num_tasks);
+  const at::Tensor ids = task_ids.contiguous();
 
-  // Every row of grad_x is written below (the runs cover the batch), so no zero fill.
-  at::Tensor grad_x = need_x ? at::empty(x.sizes(), x.options()) : at::Tensor();
-  at::Tensor grad_w = at::zeros({c_out, lora_A.size(2)}, acc_opts);
-  at::Tensor grad_A = at::zeros(lora_A.sizes(), acc_opts);
-  at::Tensor grad_B = at::zeros(lora_B.sizes(), acc_opts);
+  GradState out;
+  out.grad_x = need_x ? at::empty(x.sizes(), x.options()) : at::Tensor();
+  out.grad_w = at::zeros({c_out, lora_A.size(2)}, acc_opts);
+  out.grad_A = at::zeros(lora_A.sizes(), acc_opts);
+  out.grad_B = at::zeros(lora_B.sizes(), acc_opts);
+  const bool need_g = need_w || need_A || need_B;
 
-  if (x.size(0) > 0 && choose_split(segments, x, weight, cfg)) {
-    if (need_x || need_w) {
-      auto [gx, gw, unused] = conv_backward(grad_out, x, weight, cfg, need_x, need_w);
-      if (need_x) grad_x.copy_(gx);
-      if (need_w) grad_w.add_(gw.reshape({c_out, -1}).to(acc));
-    }
-    for (const TaskRun& run : segments.runs()) {
-      const at::Tensor x_t = segments.rows(x, run);
-      const at::Tensor gy_t = segments.rows(grad_out, run).mul(scaling);
-      auto [shrink, expand] = shrink_expand(weight, lora_A, lora_B, groups, run.task);
-      const at::Tensor u = conv(x_t, shrink, std::nullopt, cfg);
-      const ConvConfig unit{kOne, kZero, kOne, groups};
-      auto [gu, g_expand, unused1] = conv_backward(gy_t, u, expand, unit, need_x || need_A, need_B);
-      if (need_B) grad_B[run.task].copy_(g_expand.reshape({c_out, rank}));
-      if (need_x || need_A) {
-        auto [gx_t, g_shrink, unused2] = conv_backward(gu, x_t, shrink, cfg, need_x, need_A);
-        if (need_x) segments.add_rows(grad_x, run, gx_t);
-        if (need_A) grad_A[run.task].copy_(g_shrink.reshape({groups, rank, -1}).to(acc).sum(0));
-      }
+  const ConvPath path = n > 0 ? choose(segments, x, weight, cfg) : ConvPath::kMergedPerTask;
+  if (path == ConvPath::kSplit) {
+    backward_split(grad_out, x, weight, lora_A, lora_B, ids, cfg, scaling, output_mask, out);
+  } else if (path == ConvPath::kMergedPerSample) {
+    const at::Tensor delta = at::bmm(lora_B.index_select(0, ids).to(acc),
+                                     lora_A.index_select(0, ids).to(acc));
+    const at::Tensor w_ps = delta.mul_(scaling)
+                                .add_(weight.to(acc).reshape({1, c_out, -1}))
+                                .to(dtype)
+                                .reshape({n * c_out, weight.size(1), weight.size(2),
+                                          weight.size(3)});
+    auto [gx, g_ps, unused] = conv_backward(as_one_image(grad_out), as_one_image(x), w_ps,
+                                            per_sample_config(cfg, n), need_x, need_g);
+    if (need_x) out.grad_x.copy_(gx.reshape(x.sizes()));
+    if (need_g) {
+      const at::Tensor G = task_grads_from_samples(g_ps.reshape({n, c_out, -1}).to(acc), ids,
+                                                   num_tasks);
+      out.grad_w = G.sum(0);
+      lora_grads_from_task_grads(G, lora_A, lora_B, scaling, need_A, need_B, out);
     }
   } else {
-    const bool need_g = need_w || need_A || need_B;
+    // Every row of grad_x is written below (the runs cover the batch).
     for (const TaskRun& run : segments.runs()) {
       const at::Tensor w_t = merged_weight(weight, lora_A, lora_B, scaling, run.task);
       auto [gx_t, g_t, unused] = conv_backward(segments.rows(grad_out, run),
                                                segments.rows(x, run), w_t, cfg, need_x, need_g);
-      if (need_x) segments.put_rows(grad_x, run, gx_t);
+      if (need_x) segments.put_rows(out.grad_x, run, gx_t);
       if (!need_g) continue;
       const at::Tensor g = g_t.reshape({c_out, -1}).to(acc);
-      grad_w.add_(g);
-      if (need_B) grad_B[run.task].copy_(g.mm(lora_A[run.task].to(acc).t()).mul_(scaling));
-      if (need_A) grad_A[run.task].copy_(lora_B[run.task].to(acc).t().mm(g).mul_(scaling));
+      out.grad_w.add_(g);
+      if (need_B) out.grad_B[run.task].copy_(g.mm(lora_A[run.task].to(acc).t()).mul_(scaling));
+      if (need_A) out.grad_A[run.task].copy_(lora_B[run.task].to(acc).t().mm(g).mul_(scaling));
     }
   }
 
   const at::Tensor none = at::empty({0}, x.options());
-  return {need_x ? grad_x : none,
-          need_w ? grad_w.reshape(weight.sizes()).to(dtype) : none,
+  return {need_x ? out.grad_x : none,
+          need_w ? out.grad_w.reshape(weight.sizes()).to(dtype) : none,
           need_bias ? grad_out.sum({0, 2, 3}, false, acc).to(dtype) : none,
-          need_A ? grad_A.to(dtype) : none,
-          need_B ? grad_B.to(dtype) : none};
+          need_A ? out.grad_A.to(dtype) : none,
+          need_B ? out.grad_B.to(dtype) : none};
 }
 
 }  // namespace lorkd::cpu

@@ -1,6 +1,9 @@
-// EKS linear layer on CPU, always in the split form: the base GEMM runs once over the whole
-// batch, and each task adds s * (x_t A_t^T) B_t^T, which costs r * (in + out) per row instead of
-// forming an out x in merged weight per task.
+// EKS linear layer on CPU in the split form, with a fixed number of calls whatever the task mix:
+// the base GEMM once over the whole batch, then the rank-r branch s * (x A_t^T) B_t^T for every
+// sample at once as two batched GEMMs with each sample's A and B (N r (in + out) extra values,
+// no per-task loop). Gradients of A and B are summed per task with index_add.
+#include <ATen/ops/baddbmm.h>
+#include <ATen/ops/bmm.h>
 #include <ATen/ops/empty.h>
 #include <ATen/ops/linear.h>
 #include <ATen/ops/zeros.h>
@@ -33,25 +36,19 @@ at::Tensor eks_linear_forward(const at::Tensor& x, const at::Tensor& weight,
                               const at::Tensor& lora_B, const at::Tensor& task_ids,
                               double scaling) {
   check_linear(x, weight, bias, lora_A, lora_B, task_ids);
-  const Segments segments(task_ids, lora_A.size(0));
+  check_task_id_range(task_ids, lora_A.size(0));
   const int64_t n = x.size(0), in_f = weight.size(1), out_f = weight.size(0);
-  at::Tensor y = at::empty(output_shape(x, weight), x.options());
-  if (y.numel() == 0) return y;
-  const auto acc = accumulate_type(x.scalar_type());
-  const int64_t rows_per_sample = positions(x);
-  const at::Tensor x3 = x.reshape({n, rows_per_sample, in_f});
-  at::Tensor y3 = y.view({n, rows_per_sample, out_f});
-  y3.copy_(at::linear(x3, weight, bias));
-  for (const TaskRun& run : segments.runs()) {
-    const at::Tensor x_t = segments.rows(x3, run).reshape({-1, in_f}).to(acc);
-    const at::Tensor update = x_t.mm(lora_A[run.task].to(acc).t())
-                                  .mm(lora_B[run.task].to(acc).t())
-                                  .mul_(scaling)
-                                  .view({run.length, rows_per_sample, out_f});
-    const at::Tensor y_t = segments.rows(y3, run).to(acc).add(update);
-    segments.put_rows(y3, run, y_t.to(x.scalar_type()));
-  }
-  return y;
+  if (x.numel() == 0 || out_f == 0) return at::empty(output_shape(x, weight), x.options());
+  const auto dtype = x.scalar_type();
+  const auto acc = accumulate_type(dtype);
+  const at::Tensor ids = task_ids.contiguous();
+  const at::Tensor x3 = x.reshape({n, positions(x), in_f});
+  const at::Tensor a_ps = lora_A.index_select(0, ids).to(acc);   // (N, r, in)
+  const at::Tensor b_ps = lora_B.index_select(0, ids).to(acc);   // (N, out, r)
+  const at::Tensor u = at::bmm(x3.to(acc), a_ps.transpose(1, 2));   // (N, L, r), fp32
+  at::Tensor y3 = at::linear(x3, weight, bias).to(acc).contiguous();
+  y3.baddbmm_(u, b_ps.transpose(1, 2), 1.0, scaling);
+  return y3.to(dtype).view(output_shape(x, weight));
 }
 
 Grads eks_linear_backward(const at::Tensor& grad_out, const at::Tensor& x,
@@ -60,28 +57,29 @@ Grads eks_linear_backward(const at::Tensor& grad_out, const at::Tensor& x,
                           std::array<bool, 5> output_mask) {
   check_linear(x, weight, std::nullopt, lora_A, lora_B, task_ids);
   check_grad_out(grad_out, output_shape(x, weight), x);
+  check_task_id_range(task_ids, lora_A.size(0));
   const auto [need_x, need_w, need_bias, need_A, need_B] = output_mask;
-  const Segments segments(task_ids, lora_A.size(0));
   const auto dtype = x.scalar_type();
   const auto acc = accumulate_type(dtype);
   const int64_t n = x.size(0), in_f = weight.size(1), out_f = weight.size(0);
   const int64_t rows_per_sample = positions(x);
+  const at::Tensor ids = task_ids.contiguous();
   const at::Tensor x3 = x.reshape({n, rows_per_sample, in_f}).to(acc);
   const at::Tensor gy3 = grad_out.reshape({n, rows_per_sample, out_f}).to(acc);
 
-  at::Tensor grad_x = need_x ? gy3.matmul(weight.to(acc)) : at::Tensor();
+  at::Tensor grad_x = need_x ? gy3.matmul(weight.to(acc)).contiguous() : at::Tensor();
   at::Tensor grad_A = at::zeros(lora_A.sizes(), x.options().dtype(acc));
   at::Tensor grad_B = at::zeros(lora_B.sizes(), x.options().dtype(acc));
-  for (const TaskRun& run : segments.runs()) {
-    const at::Tensor x_t = segments.rows(x3, run).reshape({-1, in_f});
-    const at::Tensor gy_t = segments.rows(gy3, run).reshape({-1, out_f});
-    const at::Tensor a_t = lora_A[run.task].to(acc), b_t = lora_B[run.task].to(acc);
-    const at::Tensor gu = gy_t.mm(b_t).mul_(scaling);   // (rows, r)
-    if (need_x) {
-      segments.add_rows(grad_x, run, gu.mm(a_t).view({run.length, rows_per_sample, in_f}));
+  if (need_x || need_A || need_B) {
+    const at::Tensor a_ps = lora_A.index_select(0, ids).to(acc);   // (N, r, in)
+    const at::Tensor b_ps = lora_B.index_select(0, ids).to(acc);   // (N, out, r)
+    const at::Tensor gu = at::bmm(gy3, b_ps).mul_(scaling);       // (N, L, r): d/du
+    if (need_x) grad_x.baddbmm_(gu, a_ps);
+    if (need_A) grad_A.index_add_(0, ids, at::bmm(gu.transpose(1, 2), x3));
+    if (need_B) {
+      const at::Tensor u = at::bmm(x3, a_ps.transpose(1, 2));     // (N, L, r)
+      grad_B.index_add_(0, ids, at::bmm(gy3.transpose(1, 2), u), scaling);
     }
-    if (need_A) grad_A[run.task].copy_(gu.t().mm(x_t));
-    if (need_B) grad_B[run.task].copy_(gy_t.t().mm(x_t.mm(a_t.t())).mul_(scaling));
   }
 
   const at::Tensor none = at::empty({0}, x.options());

@@ -11,28 +11,7 @@ namespace lorkd::cpu {
 
 using Grads = std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor, at::Tensor>;
 
-at::Tensor eks_conv2d_forward(const at::Tensor& x, const at::Tensor& weight,
-                              const std::optional<at::Tensor>& bias, const at::Tensor& lora_A,
-                              const at::Tensor& lora_B, const at::Tensor& task_ids,
-                              at::IntArrayRef stride, at::IntArrayRef padding,
-                              at::IntArrayRef dilation, int64_t groups, double scaling);
-
-Grads eks_conv2d_backward(const at::Tensor& grad_out, const at::Tensor& x,
-                          const at::Tensor& weight, const at::Tensor& lora_A,
-                          const at::Tensor& lora_B, const at::Tensor& task_ids,
-                          at::IntArrayRef stride, at::IntArrayRef padding,
-                          at::IntArrayRef dilation, int64_t groups, double scaling,
-                          std::array<bool, 5> output_mask);
-
-at::Tensor eks_linear_forward(const at::Tensor& x, const at::Tensor& weight,
-                              const std::optional<at::Tensor>& bias, const at::Tensor& lora_A,
-                              const at::Tensor& lora_B, const at::Tensor& task_ids,
-                              double scaling);
-
-Grads eks_linear_backward(const at::Tensor& grad_out, const at::Tensor& x,
-                          const at::Tensor& weight, const at::Tensor& lora_A,
-                          const at::Tensor& lora_B, const at::Tensor& task_ids, double scaling,
-                          std::array<bool, 5> output_mask);
+#include "../eks_kernels.inc"
 
 // Reductions over samples accumulate in float32 (float64 for float64 inputs).
 inline at::ScalarType accumulate_type(at::ScalarType t) {

@@ -16,27 +16,40 @@ int64_t set_conv_strategy(int64_t strategy) {
   return g_strategy.exchange(strategy);
 }
 
-bool use_split(const Segments& segments, int64_t batch, int64_t groups, int64_t kernel_area,
-               int64_t output_area) {
+ConvPath choose_path(const Segments& segments, const ConvShape& shape) {
+  const ConvPath merged =
+      shape.per_sample_weights_fit ? ConvPath::kMergedPerSample : ConvPath::kMergedPerTask;
   switch (static_cast<ConvStrategy>(g_strategy.load())) {
     case ConvStrategy::kMerged:
-      return false;
+      return merged;
     case ConvStrategy::kSplit:
-      return true;
+      return ConvPath::kSplit;
     case ConvStrategy::kAuto:
       break;
   }
-  // Tasks averaging fewer than two samples each: merged would run one tiny convolution per
-  // sample, split runs one full-batch convolution plus rank-r branches.
-  if (static_cast<int64_t>(segments.runs().size()) * 2 > batch) return true;
-  // Dense convs with spatial kernels on small feature maps (8x8 or less): there the per-call
-  // cost of running the convolution and its weight gradient once per task dominates, and
-  // split's rank-r branches are cheaper (ResNet-18 on 32x32 images, T=6, batch 64: 2x faster per
-  // training step). On larger maps merged is faster (3x3 conv at 28x28: 0.94x against 1.7x a
-  // plain conv); 1x1 convs merge with a tiny GEMM; grouped and depthwise convs would need A tiled
-  // over the groups.
-  constexpr int64_t kSmallMap = 64;
-  return groups == 1 && kernel_area > 1 && output_area <= kSmallMap;
+  // Cost model from fwd+bwd timings of the students' layers (batch 64, T = 10, 2 cores,
+  // benchmarks/README.md). Running the convolution once per task pays off only on large feature
+  // maps with several samples per task, where oneDNN runs faster on the smaller batches (1x1 at
+  // 28x28: 0.87x a plain conv merged against 1.33x split; depthwise 3x3 at 28x28: per task 0.45x,
+  // per sample 1.2x). Elsewhere the per-call cost of T convolutions dominates, and the forms
+  // with a fixed number of calls win: one grouped convolution over per-sample merged weights
+  // where those are small (depthwise at 14x14: 0.94x against 1.8x per task), else split (1x1 at
+  // 14x14: 1.30x against 1.50x; 3x3 at 7x7: 1.27x against 1.53x).
+  const int64_t tasks = static_cast<int64_t>(segments.runs().size());
+  const bool few_per_task = tasks * 2 > shape.batch;
+  if (shape.per_sample_weights_fit) {
+    const bool many_per_task = tasks * 4 <= shape.batch;
+    // (strided depthwise at 56x56 -> 28x28: per task 2.6x, per sample 1.0x)
+    return (shape.output_area >= 784 && many_per_task && !shape.strided)
+               ? ConvPath::kMergedPerTask
+               : ConvPath::kMergedPerSample;
+  }
+  // Split's shrink is a grouped convolution with r channels per group, slow in oneDNN for
+  // grouped spatial kernels: those stay merged.
+  if (shape.groups > 1 && shape.kernel_area > 1) return ConvPath::kMergedPerTask;
+  if (few_per_task) return ConvPath::kSplit;
+  const bool large_map = shape.output_area >= (shape.kernel_area == 1 ? 784 : 100);
+  return large_map ? ConvPath::kMergedPerTask : ConvPath::kSplit;
 }
 
 }  // namespace lorkd::cpu

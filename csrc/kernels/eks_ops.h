@@ -148,6 +148,18 @@ inline std::vector<int64_t> conv_output_shape(const at::Tensor& x, const at::Ten
 
 inline at::Tensor none_like(const at::Tensor& x) { return at::empty({0}, x.options()); }
 
+// The five gradient outputs; the ones not asked for are empty (0,) tensors.
+inline Grads allocate_grads(const at::Tensor& x, const at::Tensor& weight,
+                            const at::Tensor& lora_A, const at::Tensor& lora_B,
+                            std::array<bool, 5> mask) {
+  auto make = [&](bool need, at::IntArrayRef sizes) {
+    return need ? at::empty(sizes, x.options()) : none_like(x);
+  };
+  return {make(mask[0], x.sizes()), make(mask[1], weight.sizes()),
+          make(mask[2], {weight.size(0)}), make(mask[3], lora_A.sizes()),
+          make(mask[4], lora_B.sizes())};
+}
+
 }  // namespace detail
 
 template <class Launcher>
@@ -198,11 +210,7 @@ Grads eks_conv2d_backward(const at::Tensor& grad_out_in, const at::Tensor& x_in,
   const at::Tensor lora_A = lora_A_in.contiguous(), lora_B = lora_B_in.contiguous();
   const at::Tensor task_ids = task_ids_in.contiguous(), grad_out = grad_out_in.contiguous();
   const auto [need_x, need_w, need_bias, need_A, need_B] = mask;
-  at::Tensor dx = need_x ? at::empty(x.sizes(), x.options()) : detail::none_like(x);
-  at::Tensor dw = need_w ? at::empty(weight.sizes(), x.options()) : detail::none_like(x);
-  at::Tensor dbias = need_bias ? at::empty({weight.size(0)}, x.options()) : detail::none_like(x);
-  at::Tensor dA = need_A ? at::empty(lora_A.sizes(), x.options()) : detail::none_like(x);
-  at::Tensor dB = need_B ? at::empty(lora_B.sizes(), x.options()) : detail::none_like(x);
+  auto [dx, dw, dbias, dA, dB] = detail::allocate_grads(x, weight, lora_A, lora_B, mask);
   AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, x.scalar_type(),
                                   "eks_conv2d_backward", [&] {
     auto a = detail::conv_args<scalar_t>(x, weight, lora_A, lora_B, task_ids, shape, stride,
@@ -294,11 +302,7 @@ Grads eks_linear_backward(const at::Tensor& grad_out_in, const at::Tensor& x_in,
   const at::Tensor lora_A = lora_A_in.contiguous(), lora_B = lora_B_in.contiguous();
   const at::Tensor task_ids = task_ids_in.contiguous(), grad_out = grad_out_in.contiguous();
   const auto [need_x, need_w, need_bias, need_A, need_B] = mask;
-  at::Tensor dx = need_x ? at::empty(x.sizes(), x.options()) : detail::none_like(x);
-  at::Tensor dw = need_w ? at::empty(weight.sizes(), x.options()) : detail::none_like(x);
-  at::Tensor dbias = need_bias ? at::empty({weight.size(0)}, x.options()) : detail::none_like(x);
-  at::Tensor dA = need_A ? at::empty(lora_A.sizes(), x.options()) : detail::none_like(x);
-  at::Tensor dB = need_B ? at::empty(lora_B.sizes(), x.options()) : detail::none_like(x);
+  auto [dx, dw, dbias, dA, dB] = detail::allocate_grads(x, weight, lora_A, lora_B, mask);
   const int64_t in_f = weight.size(1), out_f = weight.size(0), rank = lora_A.size(1);
   const int64_t positions = detail::positions(x);
   AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, x.scalar_type(),
