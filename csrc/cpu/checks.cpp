@@ -119,6 +119,29 @@ void check_linear(const at::Tensor& x, const at::Tensor& weight,
   check_common(x, weight, bias, lora_A, lora_B, task_ids, weight.size(0), weight.size(1));
 }
 
+std::vector<int64_t> conv2d_output_shape(const at::Tensor& x, const at::Tensor& weight,
+                                         at::IntArrayRef stride, at::IntArrayRef padding,
+                                         at::IntArrayRef dilation) {
+  std::vector<int64_t> shape{x.size(0), weight.size(0)};
+  for (int d = 0; d < 2; ++d) {
+    const int64_t span = dilation[d] * (weight.size(2 + d) - 1) + 1;
+    shape.push_back((x.size(2 + d) + 2 * padding[d] - span) / stride[d] + 1);
+  }
+  return shape;
+}
+
+int64_t linear_positions(const at::Tensor& x) {
+  int64_t count = 1;   // explicit, so N = 0 reshapes too
+  for (int64_t d = 1; d + 1 < x.dim(); ++d) count *= x.size(d);
+  return count;
+}
+
+std::vector<int64_t> linear_output_shape(const at::Tensor& x, const at::Tensor& weight) {
+  std::vector<int64_t> shape(x.sizes().begin(), x.sizes().end());
+  shape.back() = weight.size(0);
+  return shape;
+}
+
 void check_grad_out(const at::Tensor& grad_out, at::IntArrayRef expected_shape,
                     const at::Tensor& x) {
   TORCH_CHECK_VALUE(grad_out.sizes() == expected_shape, "grad_out has shape ", grad_out.sizes(),

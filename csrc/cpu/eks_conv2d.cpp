@@ -112,12 +112,7 @@ bool per_sample_weights_fit(const at::Tensor& x, const at::Tensor& weight, int64
 
 std::vector<int64_t> output_shape(const at::Tensor& x, const at::Tensor& weight,
                                   const ConvConfig& c) {
-  std::vector<int64_t> shape{x.size(0), weight.size(0)};
-  for (int d = 0; d < 2; ++d) {
-    const int64_t span = c.dilation[d] * (weight.size(2 + d) - 1) + 1;
-    shape.push_back((x.size(2 + d) + 2 * c.padding[d] - span) / c.stride[d] + 1);
-  }
-  return shape;
+  return conv2d_output_shape(x, weight, c.stride, c.padding, c.dilation);
 }
 
 ConvPath choose(const Segments& segments, const at::Tensor& x, const at::Tensor& weight,
@@ -179,19 +174,26 @@ at::Tensor forward_split(const at::Tensor& x, const at::Tensor& weight,
 
 // ---------------------------------------------------------------------------- merged
 
+// W0 + s * B[t_n] A[t_n] for every sample, as grouped-conv weights (N*C_out, C_in/g, kh, kw).
+at::Tensor per_sample_merged_weights(const at::Tensor& weight, const at::Tensor& lora_A,
+                                     const at::Tensor& lora_B, const at::Tensor& ids,
+                                     double scaling) {
+  const auto acc = accumulate_type(weight.scalar_type());
+  const at::Tensor delta = at::bmm(lora_B.index_select(0, ids).to(acc),
+                                   lora_A.index_select(0, ids).to(acc));   // (N, C_out, K)
+  return delta.mul_(scaling)
+      .add_(weight.to(acc).reshape({1, weight.size(0), -1}))
+      .to(weight.scalar_type())
+      .reshape({ids.size(0) * weight.size(0), weight.size(1), weight.size(2), weight.size(3)});
+}
+
 at::Tensor forward_merged_per_sample(const at::Tensor& x, const at::Tensor& weight,
                                      const std::optional<at::Tensor>& bias,
                                      const at::Tensor& lora_A, const at::Tensor& lora_B,
                                      const at::Tensor& ids, const ConvConfig& cfg,
                                      double scaling) {
   const int64_t n = x.size(0);
-  const auto acc = accumulate_type(weight.scalar_type());
-  const at::Tensor delta = at::bmm(lora_B.index_select(0, ids).to(acc),
-                                   lora_A.index_select(0, ids).to(acc));   // (N, C_out, K)
-  const at::Tensor w_ps = delta.mul_(scaling).add_(weight.to(acc).reshape({1, weight.size(0), -1}))
-                              .to(weight.scalar_type())
-                              .reshape({n * weight.size(0), weight.size(1), weight.size(2),
-                                        weight.size(3)});
+  const at::Tensor w_ps = per_sample_merged_weights(weight, lora_A, lora_B, ids, scaling);
   std::optional<at::Tensor> bias_ps;
   if (bias.has_value() && bias->defined()) bias_ps = bias->repeat({n});
   const at::Tensor y = conv(as_one_image(x), w_ps, bias_ps, per_sample_config(cfg, n));
@@ -324,7 +326,6 @@ Grads eks_conv2d_backward(const at::Tensor& grad_out_in, const at::Tensor& x,
   const at::Tensor ids = task_ids.contiguous();
 
   GradState out;
-  out.grad_x = need_x ? at::empty(x.sizes(), x.options()) : at::Tensor();
   out.grad_w = at::zeros({c_out, lora_A.size(2)}, acc_opts);
   out.grad_A = at::zeros(lora_A.sizes(), acc_opts);
   out.grad_B = at::zeros(lora_B.sizes(), acc_opts);
@@ -334,16 +335,10 @@ Grads eks_conv2d_backward(const at::Tensor& grad_out_in, const at::Tensor& x,
   if (path == ConvPath::kSplit) {
     backward_split(grad_out, x, weight, lora_A, lora_B, ids, cfg, scaling, output_mask, out);
   } else if (path == ConvPath::kMergedPerSample) {
-    const at::Tensor delta = at::bmm(lora_B.index_select(0, ids).to(acc),
-                                     lora_A.index_select(0, ids).to(acc));
-    const at::Tensor w_ps = delta.mul_(scaling)
-                                .add_(weight.to(acc).reshape({1, c_out, -1}))
-                                .to(dtype)
-                                .reshape({n * c_out, weight.size(1), weight.size(2),
-                                          weight.size(3)});
+    const at::Tensor w_ps = per_sample_merged_weights(weight, lora_A, lora_B, ids, scaling);
     auto [gx, g_ps, unused] = conv_backward(as_one_image(grad_out), as_one_image(x), w_ps,
                                             per_sample_config(cfg, n), need_x, need_g);
-    if (need_x) out.grad_x.copy_(gx.reshape(x.sizes()));
+    if (need_x) out.grad_x = gx.reshape(x.sizes()).contiguous();
     if (need_g) {
       const at::Tensor G = task_grads_from_samples(g_ps.reshape({n, c_out, -1}).to(acc), ids,
                                                    num_tasks);
@@ -352,6 +347,7 @@ Grads eks_conv2d_backward(const at::Tensor& grad_out_in, const at::Tensor& x,
     }
   } else {
     // Every row of grad_x is written below (the runs cover the batch).
+    if (need_x) out.grad_x = at::empty(x.sizes(), x.options());
     for (const TaskRun& run : segments.runs()) {
       const at::Tensor w_t = merged_weight(weight, lora_A, lora_B, scaling, run.task);
       auto [gx_t, g_t, unused] = conv_backward(segments.rows(grad_out, run),

@@ -14,22 +14,6 @@
 
 namespace lorkd::cpu {
 
-namespace {
-
-// Rows per sample of an (N, ..., features) input (explicit, so N = 0 reshapes too).
-int64_t positions(const at::Tensor& x) {
-  int64_t count = 1;
-  for (int64_t d = 1; d + 1 < x.dim(); ++d) count *= x.size(d);
-  return count;
-}
-
-std::vector<int64_t> output_shape(const at::Tensor& x, const at::Tensor& weight) {
-  std::vector<int64_t> shape(x.sizes().begin(), x.sizes().end());
-  shape.back() = weight.size(0);
-  return shape;
-}
-
-}  // namespace
 
 at::Tensor eks_linear_forward(const at::Tensor& x, const at::Tensor& weight,
                               const std::optional<at::Tensor>& bias, const at::Tensor& lora_A,
@@ -38,17 +22,17 @@ at::Tensor eks_linear_forward(const at::Tensor& x, const at::Tensor& weight,
   check_linear(x, weight, bias, lora_A, lora_B, task_ids);
   check_task_id_range(task_ids, lora_A.size(0));
   const int64_t n = x.size(0), in_f = weight.size(1), out_f = weight.size(0);
-  if (x.numel() == 0 || out_f == 0) return at::empty(output_shape(x, weight), x.options());
+  if (x.numel() == 0 || out_f == 0) return at::empty(linear_output_shape(x, weight), x.options());
   const auto dtype = x.scalar_type();
   const auto acc = accumulate_type(dtype);
   const at::Tensor ids = task_ids.contiguous();
-  const at::Tensor x3 = x.reshape({n, positions(x), in_f});
+  const at::Tensor x3 = x.reshape({n, linear_positions(x), in_f});
   const at::Tensor a_ps = lora_A.index_select(0, ids).to(acc);   // (N, r, in)
   const at::Tensor b_ps = lora_B.index_select(0, ids).to(acc);   // (N, out, r)
   const at::Tensor u = at::bmm(x3.to(acc), a_ps.transpose(1, 2));   // (N, L, r), fp32
   at::Tensor y3 = at::linear(x3, weight, bias).to(acc).contiguous();
   y3.baddbmm_(u, b_ps.transpose(1, 2), 1.0, scaling);
-  return y3.to(dtype).view(output_shape(x, weight));
+  return y3.to(dtype).view(linear_output_shape(x, weight));
 }
 
 Grads eks_linear_backward(const at::Tensor& grad_out, const at::Tensor& x,
@@ -56,13 +40,13 @@ Grads eks_linear_backward(const at::Tensor& grad_out, const at::Tensor& x,
                           const at::Tensor& lora_B, const at::Tensor& task_ids, double scaling,
                           std::array<bool, 5> output_mask) {
   check_linear(x, weight, std::nullopt, lora_A, lora_B, task_ids);
-  check_grad_out(grad_out, output_shape(x, weight), x);
+  check_grad_out(grad_out, linear_output_shape(x, weight), x);
   check_task_id_range(task_ids, lora_A.size(0));
   const auto [need_x, need_w, need_bias, need_A, need_B] = output_mask;
   const auto dtype = x.scalar_type();
   const auto acc = accumulate_type(dtype);
   const int64_t n = x.size(0), in_f = weight.size(1), out_f = weight.size(0);
-  const int64_t rows_per_sample = positions(x);
+  const int64_t rows_per_sample = linear_positions(x);
   const at::Tensor ids = task_ids.contiguous();
   const at::Tensor x3 = x.reshape({n, rows_per_sample, in_f}).to(acc);
   const at::Tensor gy3 = grad_out.reshape({n, rows_per_sample, out_f}).to(acc);

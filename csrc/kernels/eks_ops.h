@@ -135,16 +135,6 @@ void weight_grads(ConvArgs<T> a, const at::Tensor& x, std::array<bool, 5> mask, 
   }
 }
 
-inline std::vector<int64_t> conv_output_shape(const at::Tensor& x, const at::Tensor& weight,
-                                              at::IntArrayRef stride, at::IntArrayRef padding,
-                                              at::IntArrayRef dilation) {
-  std::vector<int64_t> shape{x.size(0), weight.size(0)};
-  for (int d = 0; d < 2; ++d) {
-    const int64_t span = dilation[d] * (weight.size(2 + d) - 1) + 1;
-    shape.push_back((x.size(2 + d) + 2 * padding[d] - span) / stride[d] + 1);
-  }
-  return shape;
-}
 
 inline at::Tensor none_like(const at::Tensor& x) { return at::empty({0}, x.options()); }
 
@@ -172,7 +162,7 @@ at::Tensor eks_conv2d_forward(const at::Tensor& x_in, const at::Tensor& weight_i
   lorkd::cpu::check_conv2d(x_in, weight_in, bias_in, lora_A_in, lora_B_in, task_ids_in, stride,
                            padding, dilation, groups);
   detail::check_task_ids<Launcher>(task_ids_in, lora_A_in.size(0));
-  const auto shape = detail::conv_output_shape(x_in, weight_in, stride, padding, dilation);
+  const auto shape = lorkd::cpu::conv2d_output_shape(x_in, weight_in, stride, padding, dilation);
   const at::Tensor x = x_in.contiguous(), weight = weight_in.contiguous();
   const at::Tensor lora_A = lora_A_in.contiguous(), lora_B = lora_B_in.contiguous();
   const at::Tensor task_ids = task_ids_in.contiguous();
@@ -203,7 +193,7 @@ Grads eks_conv2d_backward(const at::Tensor& grad_out_in, const at::Tensor& x_in,
                           std::array<bool, 5> mask) {
   lorkd::cpu::check_conv2d(x_in, weight_in, std::nullopt, lora_A_in, lora_B_in, task_ids_in,
                            stride, padding, dilation, groups);
-  const auto shape = detail::conv_output_shape(x_in, weight_in, stride, padding, dilation);
+  const auto shape = lorkd::cpu::conv2d_output_shape(x_in, weight_in, stride, padding, dilation);
   lorkd::cpu::check_grad_out(grad_out_in, shape, x_in);
   detail::check_task_ids<Launcher>(task_ids_in, lora_A_in.size(0));
   const at::Tensor x = x_in.contiguous(), weight = weight_in.contiguous();
@@ -231,12 +221,6 @@ Grads eks_conv2d_backward(const at::Tensor& grad_out_in, const at::Tensor& x_in,
 
 namespace detail {
 
-// Rows per sample of an (N, ..., features) input.
-inline int64_t positions(const at::Tensor& x) {
-  int64_t count = 1;
-  for (int64_t d = 1; d + 1 < x.dim(); ++d) count *= x.size(d);
-  return count;
-}
 
 template <class Launcher, class T>
 void launch_linear(const LinearArgs<T>& a) {
@@ -257,9 +241,7 @@ at::Tensor eks_linear_forward(const at::Tensor& x_in, const at::Tensor& weight_i
   const at::Tensor x = x_in.contiguous(), weight = weight_in.contiguous();
   const at::Tensor lora_A = lora_A_in.contiguous(), lora_B = lora_B_in.contiguous();
   const at::Tensor task_ids = task_ids_in.contiguous();
-  std::vector<int64_t> shape(x.sizes().begin(), x.sizes().end());
-  shape.back() = weight.size(0);
-  at::Tensor y = at::empty(shape, x.options());
+  at::Tensor y = at::empty(lorkd::cpu::linear_output_shape(x, weight), x.options());
   if (y.numel() == 0) return y;
   at::Tensor bias;
   if (bias_in.has_value()) bias = bias_in->contiguous();
@@ -273,7 +255,7 @@ at::Tensor eks_linear_forward(const at::Tensor& x_in, const at::Tensor& weight_i
     a.bias = bias.defined() ? bias.const_data_ptr<scalar_t>() : nullptr;
     a.task_ids = task_ids.const_data_ptr<int64_t>();
     a.out = y.mutable_data_ptr<scalar_t>();
-    a.positions = detail::positions(x);
+    a.positions = lorkd::cpu::linear_positions(x);
     a.rows = x.size(0) * a.positions;
     a.depth = in_f;
     a.cols = out_f;
@@ -294,9 +276,8 @@ Grads eks_linear_backward(const at::Tensor& grad_out_in, const at::Tensor& x_in,
                           const at::Tensor& lora_B_in, const at::Tensor& task_ids_in,
                           double scaling, std::array<bool, 5> mask) {
   lorkd::cpu::check_linear(x_in, weight_in, std::nullopt, lora_A_in, lora_B_in, task_ids_in);
-  std::vector<int64_t> shape(x_in.sizes().begin(), x_in.sizes().end());
-  shape.back() = weight_in.size(0);
-  lorkd::cpu::check_grad_out(grad_out_in, shape, x_in);
+  lorkd::cpu::check_grad_out(grad_out_in, lorkd::cpu::linear_output_shape(x_in, weight_in),
+                             x_in);
   detail::check_task_ids<Launcher>(task_ids_in, lora_A_in.size(0));
   const at::Tensor x = x_in.contiguous(), weight = weight_in.contiguous();
   const at::Tensor lora_A = lora_A_in.contiguous(), lora_B = lora_B_in.contiguous();
@@ -304,7 +285,7 @@ Grads eks_linear_backward(const at::Tensor& grad_out_in, const at::Tensor& x_in,
   const auto [need_x, need_w, need_bias, need_A, need_B] = mask;
   auto [dx, dw, dbias, dA, dB] = detail::allocate_grads(x, weight, lora_A, lora_B, mask);
   const int64_t in_f = weight.size(1), out_f = weight.size(0), rank = lora_A.size(1);
-  const int64_t positions = detail::positions(x);
+  const int64_t positions = lorkd::cpu::linear_positions(x);
   AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, x.scalar_type(),
                                   "eks_linear_backward", [&] {
     using Acc = acc_t<scalar_t>;
