@@ -2,6 +2,7 @@
 // with _set_cpu_kernels("cuda_emu") (LORKD_BACKEND=cuda_emu), the CUDA kernels of csrc/kernels
 // run by the emulation harness (csrc/emu). The emulated kernels are also always reachable as
 // lorkd::_emu_* ops, so tests can compare them with the reference in any process.
+#include <c10/core/impl/LocalDispatchKeySet.h>
 #include <torch/library.h>
 
 #include <atomic>
@@ -18,11 +19,17 @@ namespace {
 
 std::atomic<bool> cpu_runs_emulation{false};
 
+// The ops take their inputs already cast (lorkd_kernels.ops follows torch.autocast); the ATen
+// calls inside the native kernels must not be cast again op by op, which would mix fp32
+// accumulators with half-precision operands.
+using NoAutocast = c10::impl::ExcludeDispatchKeyGuard;
+
 at::Tensor conv2d_forward(const at::Tensor& x, const at::Tensor& weight,
                           const std::optional<at::Tensor>& bias, const at::Tensor& lora_A,
                           const at::Tensor& lora_B, const at::Tensor& task_ids,
                           at::IntArrayRef stride, at::IntArrayRef padding,
                           at::IntArrayRef dilation, int64_t groups, double scaling) {
+  const NoAutocast no_autocast(c10::autocast_dispatch_keyset);
   auto* kernel = cpu_runs_emulation ? &emu::eks_conv2d_forward : &cpu::eks_conv2d_forward;
   return kernel(x, weight, bias, lora_A, lora_B, task_ids, stride, padding, dilation, groups,
                 scaling);
@@ -34,6 +41,7 @@ cpu::Grads conv2d_backward(const at::Tensor& grad_out, const at::Tensor& x,
                            at::IntArrayRef stride, at::IntArrayRef padding,
                            at::IntArrayRef dilation, int64_t groups, double scaling,
                            std::array<bool, 5> output_mask) {
+  const NoAutocast no_autocast(c10::autocast_dispatch_keyset);
   auto* kernel = cpu_runs_emulation ? &emu::eks_conv2d_backward : &cpu::eks_conv2d_backward;
   return kernel(grad_out, x, weight, lora_A, lora_B, task_ids, stride, padding, dilation, groups,
                 scaling, output_mask);
@@ -42,6 +50,7 @@ cpu::Grads conv2d_backward(const at::Tensor& grad_out, const at::Tensor& x,
 at::Tensor linear_forward(const at::Tensor& x, const at::Tensor& weight,
                           const std::optional<at::Tensor>& bias, const at::Tensor& lora_A,
                           const at::Tensor& lora_B, const at::Tensor& task_ids, double scaling) {
+  const NoAutocast no_autocast(c10::autocast_dispatch_keyset);
   auto* kernel = cpu_runs_emulation ? &emu::eks_linear_forward : &cpu::eks_linear_forward;
   return kernel(x, weight, bias, lora_A, lora_B, task_ids, scaling);
 }
@@ -50,6 +59,7 @@ cpu::Grads linear_backward(const at::Tensor& grad_out, const at::Tensor& x,
                            const at::Tensor& weight, const at::Tensor& lora_A,
                            const at::Tensor& lora_B, const at::Tensor& task_ids, double scaling,
                            std::array<bool, 5> output_mask) {
+  const NoAutocast no_autocast(c10::autocast_dispatch_keyset);
   auto* kernel = cpu_runs_emulation ? &emu::eks_linear_backward : &cpu::eks_linear_backward;
   return kernel(grad_out, x, weight, lora_A, lora_B, task_ids, scaling, output_mask);
 }
