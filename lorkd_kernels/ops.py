@@ -54,7 +54,7 @@ def _op_exists(name: str) -> bool:
     return True
 
 
-backends.load_compiled()
+_compiled = backends.load_compiled()
 _lib = torch.library.Library("lorkd", "FRAGMENT")
 for _name, _schema in SCHEMAS.items():
     if not _op_exists(_name):
@@ -168,12 +168,15 @@ def _backward_through(backward_op):
     return backward
 
 
-torch.library.register_autograd("lorkd::eks_conv2d",
-                                _backward_through(torch.ops.lorkd.eks_conv2d_backward),
-                                setup_context=_setup_context)
-torch.library.register_autograd("lorkd::eks_linear",
-                                _backward_through(torch.ops.lorkd.eks_linear_backward),
-                                setup_context=_setup_context)
+# The compiled library registers this same formula in C++ (csrc/autograd.cpp), which saves a
+# Python round trip per layer call; these serve when it is not loaded.
+if not _compiled:
+    torch.library.register_autograd("lorkd::eks_conv2d",
+                                    _backward_through(torch.ops.lorkd.eks_conv2d_backward),
+                                    setup_context=_setup_context)
+    torch.library.register_autograd("lorkd::eks_linear",
+                                    _backward_through(torch.ops.lorkd.eks_linear_backward),
+                                    setup_context=_setup_context)
 
 
 # ----------------------------------------------------------------------------- functional API

@@ -291,7 +291,8 @@ void backward_split(const at::Tensor& grad_out, const at::Tensor& x, const at::T
     }
     if (need_x && gx.defined()) out.grad_x.add_(gx.reshape(x.sizes()));
     if (need_A) {
-      const at::Tensor da_ps = g_shrink.reshape({n, cfg.groups, rank, -1}).to(acc).sum(1);
+      const at::Tensor by_group = g_shrink.reshape({n, cfg.groups, rank, -1});
+      const at::Tensor da_ps = (cfg.groups == 1 ? by_group.select(1, 0) : by_group.sum(1)).to(acc);
       out.grad_A.index_add_(0, ids, da_ps);
     }
   }

@@ -91,6 +91,12 @@ def load_compiled() -> bool:
     return True
 
 
+def compiled_loaded() -> bool:
+    """Whether the compiled library (``_C``) is loaded: its kernels serve CPU and its C++
+    autograd serves every device."""
+    return _compiled_loaded
+
+
 def has_cuda_kernels() -> bool:
     """Whether the loaded compiled library registered CUDA kernels for the lorkd ops."""
     return _compiled_has_cuda
