@@ -54,7 +54,7 @@ def _op_exists(name: str) -> bool:
     return True
 
 
-_compiled = backends.load_compiled()
+backends.load_compiled()
 _lib = torch.library.Library("lorkd", "FRAGMENT")
 for _name, _schema in SCHEMAS.items():
     if not _op_exists(_name):
@@ -170,7 +170,7 @@ def _backward_through(backward_op):
 
 # The compiled library registers this same formula in C++ (csrc/autograd.cpp), which saves a
 # Python round trip per layer call; these serve when it is not loaded.
-if not _compiled:
+if not backends.compiled_loaded():
     torch.library.register_autograd("lorkd::eks_conv2d",
                                     _backward_through(torch.ops.lorkd.eks_conv2d_backward),
                                     setup_context=_setup_context)
