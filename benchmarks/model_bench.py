@@ -16,9 +16,9 @@ import torch
 from torch import nn
 
 from lorkd_kernels import active_backend, convert, decompose
-from lorkd_kernels.data.tasks import MEDMNIST_TASKS
-from lorkd_kernels.losses import task_cross_entropy
-from lorkd_kernels.models import shufflenet_v2_x1_0
+from lorkd_kernels.pipeline.data.tasks import MEDMNIST_TASKS
+from lorkd_kernels.pipeline.losses import task_cross_entropy
+from lorkd_kernels.pipeline.models import shufflenet_v2_x1_0
 
 from .common import DEVICE, NUM_TASKS, RANK, TINY, device_name
 from .layer_bench import Step

@@ -1,6 +1,6 @@
 """The distinct Conv2d / Linear problems of the real student models, found by running them.
 
-Each model is built from :mod:`lorkd_kernels.models` and run once on a random batch with forward
+Each model is built from :mod:`lorkd_kernels.pipeline.models` and run once on a random batch with forward
 hooks on every ``nn.Conv2d`` and ``nn.Linear``; the hooks record the layer's geometry and the
 spatial size of its input. Layers with the same geometry and input size are one benchmark shape
 (ResNet-18 has two identical 3x3 64->64 convs per block, ShuffleNetV2 repeats its units), and the
@@ -17,8 +17,8 @@ from typing import Dict, Iterable, List, Sequence, Tuple
 import torch
 from torch import nn
 
-from lorkd_kernels.data.tasks import MEDMNIST_TASKS
-from lorkd_kernels.models import build_model
+from lorkd_kernels.pipeline.data.tasks import MEDMNIST_TASKS
+from lorkd_kernels.pipeline.models import build_model
 
 #: the students whose layers the layer suites measure
 MODELS = ("shufflenet_v2_x1_0", "resnet18")

@@ -16,9 +16,9 @@ from PIL import Image, ImageDraw, ImageFont
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)  # run from a checkout without installing
 
-from lorkd_kernels.data.medmnist import load_medmnist  # noqa: E402
-from lorkd_kernels.data.synthetic import make_synthetic_benchmark  # noqa: E402
-from lorkd_kernels.data.synthetic_tasks import TASK_SPECS  # noqa: E402
+from lorkd_kernels.pipeline.data.medmnist import load_medmnist  # noqa: E402
+from lorkd_kernels.pipeline.data.synthetic import make_synthetic_benchmark  # noqa: E402
+from lorkd_kernels.pipeline.data.synthetic_tasks import TASK_SPECS  # noqa: E402
 
 GAP = 2
 LABEL_WIDTH = 150

@@ -7,7 +7,7 @@ import os
 import subprocess
 import sys
 
-from tests.training.tiny import tiny_args
+from tests.pipeline.training.tiny import tiny_args
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 

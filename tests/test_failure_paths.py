@@ -10,7 +10,7 @@ import torch
 from torch import nn
 
 from lorkd_kernels import EKSConv2d, convert
-from lorkd_kernels.models import build_model
+from lorkd_kernels.pipeline.models import build_model
 from tests.toy_models import ToyNet
 
 

@@ -1,0 +1,88 @@
+"""What each method minimises: per-task cross-entropy, plus the teacher's task knowledge
+transferred by ``β·τ²·KL`` on logits and/or features for the distilled methods."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Dict, Optional, Sequence, Tuple
+
+import torch
+from torch import nn
+
+from ..losses import (FeatureProjection, distillation_kl, logit_distillation,
+                      task_cross_entropy, task_logits)
+from ...routing import task_ids_context
+
+
+class FeaturesAndLogits(nn.Module):
+    """``forward(x, task_ids) -> (features, logits)`` of a classifier with ``forward_features``
+    and ``fc``, with the task ids visible to every layer inside. The training loop calls models
+    through this wrapper so that DDP (which hooks ``forward``) sees one call per step."""
+
+    def __init__(self, model: nn.Module) -> None:
+        super().__init__()
+        self.model = model
+
+    def forward(self, x: torch.Tensor, task_ids: torch.Tensor) -> Tuple[torch.Tensor, ...]:
+        with task_ids_context(task_ids):
+            features = self.model.forward_features(x)
+            return features, self.model.fc(features)
+
+
+@dataclass
+class Teacher:
+    """A frozen multi-task teacher, called on the dataset's task ids."""
+
+    model: nn.Module            # FeaturesAndLogits around the teacher classifier
+
+    @torch.no_grad()
+    def __call__(self, images: torch.Tensor, task_ids: torch.Tensor):
+        return self.model(images, task_ids)
+
+
+class Objective(nn.Module):
+    """Loss of a student (or teacher) on one sorted micro-batch.
+
+    ``task_map`` maps the dataset's task ids to the model's head indices (a single-task student
+    has one head, index 0, for its dataset task). The projection of teacher features is a
+    buffer, saved with the student's training state.
+    """
+
+    def __init__(self, num_classes: Sequence[int], task_map: Optional[Sequence[int]] = None,
+                 teacher: Optional[Teacher] = None, beta: float = 0.0,
+                 temperature: float = 1.0, kd_on: str = "logits",
+                 student_features: int = 0, teacher_features: int = 0, seed: int = 0) -> None:
+        super().__init__()
+        self.num_classes = list(num_classes)
+        self.register_buffer("task_map", torch.as_tensor(
+            list(task_map) if task_map is not None else range(len(self.num_classes))))
+        self.teacher = teacher
+        self.beta, self.temperature, self.kd_on = beta, temperature, kd_on
+        use_features = teacher is not None and kd_on in ("features", "both")
+        self.projection = (FeatureProjection(teacher_features, student_features, seed)
+                           if use_features else None)
+
+    def forward(self, model: nn.Module, images: torch.Tensor, labels: torch.Tensor,
+                task_ids: torch.Tensor) -> Tuple[torch.Tensor, Dict[str, torch.Tensor]]:
+        model_tasks = self.task_map.to(task_ids.device)[task_ids]
+        features, logits = model(images, model_tasks)
+        ce = task_cross_entropy(logits, labels, model_tasks, self.num_classes)
+        stats = {"ce": ce.detach(), "correct": self._correct(logits, labels, model_tasks)}
+        if self.teacher is None or self.beta == 0:
+            return ce, stats
+        teacher_features, teacher_logits = self.teacher(images, task_ids)
+        kd = ce.new_zeros(())
+        if self.kd_on in ("logits", "both"):
+            # The student's columns are the first classes of each task in the teacher's too.
+            kd = kd + logit_distillation(logits, teacher_logits[:, :logits.shape[1]],
+                                         model_tasks, self.num_classes, self.temperature)
+        if self.projection is not None:
+            kd = kd + distillation_kl(features, self.projection(teacher_features),
+                                      self.temperature)
+        stats["kd"] = kd.detach()
+        return ce + self.beta * kd, stats
+
+    def _correct(self, logits: torch.Tensor, labels: torch.Tensor,
+                 model_tasks: torch.Tensor) -> torch.Tensor:
+        predictions = task_logits(logits.detach(), model_tasks, self.num_classes).argmax(1)
+        return (predictions == labels).sum()

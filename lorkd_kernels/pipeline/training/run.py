@@ -1,0 +1,169 @@
+"""The LoRKD pipeline and its baselines, stage by stage:
+
+1. teacher: train the multi-task foundation model (or load one);
+2. student(s) by method — lorkd: one student with an expert per task, distilled from the
+   teacher; mtl / mtl-kd: one shared student; stl / stl-kd: one student per task;
+3. decompose into one plain expert per task, saved under ``DIR/experts``;
+4. evaluate experts and teacher on every task's test split → ``DIR/metrics.json``.
+"""
+
+from __future__ import annotations
+
+import shutil
+import time
+import warnings
+from pathlib import Path
+from typing import Dict, List, Optional
+
+from torch import nn
+from torch.utils.data import Subset
+
+from ...convert import convert, decompose
+from ..data import MultiTaskDataset
+from ..atomic_files import write_json
+from ..models import build_model, multitask_teacher
+from . import artifacts, distributed, reporting, rng
+from .config import TrainConfig
+from .splits import load_split
+from .distributed import Distributed
+from ..evaluation import evaluate_run
+from .loop import LoopSettings, Stage, train_stage
+from .objectives import FeaturesAndLogits, Objective, Teacher
+from .signals import StopRequest, stop_on_signals
+
+# What a run writes into DIR (besides the generated synthetic data): removed by --overwrite.
+RUN_OUTPUTS = ("checkpoints", "experts", "tensorboard", "teacher.pt", "teacher.prev.pt",
+               "student.pt", "student.prev.pt", "metrics.json", "metrics.csv", "epochs.csv",
+               "config.json")
+
+
+class Pipeline:
+    def __init__(self, config: TrainConfig, context: Distributed, stop: StopRequest) -> None:
+        self.config, self.context, self.stop = config, context, stop
+        self.run_dir = Path(config.out)
+        self.settings = LoopSettings(
+            batch_size=config.batch_size, grad_accum=config.grad_accum,
+            momentum=config.momentum, weight_decay=config.weight_decay,
+            balanced=config.balanced, seed=config.seed, amp=config.amp,
+            workers=config.workers, progress=config.progress, resume=config.resume,
+            augment=config.augment)
+        self.log = reporting.EpochLog(self.run_dir) if context.is_main else (lambda row: None)
+
+    # ------------------------------------------------------------------ stages
+    def _train(self, name: str, model: nn.Module, objective: Objective, train_set,
+               epochs: int, lr: float) -> None:
+        stage = Stage(name, FeaturesAndLogits(model), objective, train_set, epochs, lr)
+        train_stage(stage, self.settings, self.context, self.run_dir, self.log, self.stop)
+
+    def teacher(self, train_set: MultiTaskDataset) -> nn.Module:
+        config = self.config
+        if config.teacher_ckpt is not None:
+            return artifacts.load_teacher(Path(config.teacher_ckpt), train_set.num_classes)
+        rng.seed_for(config.seed, "teacher")
+        model = multitask_teacher(train_set.num_classes, arch=config.teacher_arch,
+                                  checkpoint=config.teacher_backbone)
+        if config.teacher_epochs > 0:
+            self._train("teacher", model, Objective(train_set.num_classes), train_set,
+                        config.teacher_epochs, config.teacher_lr)
+        if self.context.is_main:
+            artifacts.save_teacher(self.run_dir / "teacher.pt", config.teacher_arch,
+                                   train_set.num_classes, model, train_set.task_names)
+        return model
+
+    def _objective(self, num_classes: List[int], task_map, teacher: Optional[Teacher],
+                   student: nn.Module) -> Objective:
+        config = self.config
+        if teacher is None:
+            return Objective(num_classes, task_map)
+        return Objective(num_classes, task_map, teacher, beta=config.beta,
+                         temperature=config.temperature, kd_on=config.kd_on,
+                         student_features=student.num_features,
+                         teacher_features=teacher.model.model.num_features, seed=config.seed)
+
+    def students(self, train_set: MultiTaskDataset, teacher: nn.Module) -> List[nn.Module]:
+        """Train the method's student(s); return one plain expert per task."""
+        config = self.config
+        kd = None
+        if config.uses_teacher_kd:
+            frozen = artifacts.freeze(teacher).to(self.context.device)
+            kd = Teacher(FeaturesAndLogits(frozen))
+        if config.single_task:
+            experts = []
+            for task, name in enumerate(train_set.task_names):
+                classes = [train_set.num_classes[task]]
+                rng.seed_for(config.seed, f"student-{name}")
+                model = build_model(config.student_arch, classes)
+                task_map = [0] * train_set.num_tasks
+                subset = Subset(train_set, list(train_set.task_indices(task)))
+                self._train(f"student-{name}", model, self._objective(classes, task_map, kd,
+                                                                      model),
+                            subset, config.epochs, config.lr)
+                experts.append(decompose(model, 0))
+            return experts
+        rng.seed_for(config.seed, "student")
+        model = build_model(config.student_arch, train_set.num_classes)
+        if config.method == "lorkd":
+            model = convert(model, train_set.num_tasks, config.rank, config.alpha,
+                            experts_on=config.experts_on).model
+        self._train("student", model, self._objective(train_set.num_classes, None, kd, model),
+                    train_set, config.epochs, config.lr)
+        if self.context.is_main:
+            artifacts.checkpoint.save({"method": config.method, "state_dict": model.state_dict()},
+                                      self.run_dir / "student.pt")
+        return [decompose(model, task) for task in range(train_set.num_tasks)]
+
+    # ------------------------------------------------------------------ whole run
+    def _prepare_run_dir(self) -> None:
+        if self.context.is_main:
+            if self.config.overwrite:
+                for name in RUN_OUTPUTS:
+                    path = self.run_dir / name
+                    if path.is_dir():
+                        shutil.rmtree(path)
+                    elif path.exists():
+                        path.unlink()
+            self.run_dir.mkdir(parents=True, exist_ok=True)
+            write_json(self.run_dir / "config.json", self.config.to_json())
+        self.context.barrier()
+
+    def _load_data(self):
+        # Rank 0 first: it may generate the synthetic benchmark that the others then read.
+        if self.context.is_main:
+            train_set = load_split(self.config, "train")
+        self.context.barrier()
+        if not self.context.is_main:
+            train_set = load_split(self.config, "train")
+        return train_set, load_split(self.config, "test")
+
+    def run(self) -> Optional[Dict]:
+        start = time.perf_counter()
+        if self.config.amp == "bf16" and self.context.device.type == "cpu" and \
+                self.context.is_main:
+            warnings.warn("--amp bf16 on CPU: torch's CPU bfloat16 convolutions return wrong "
+                          "values for some shapes (tests/backends/test_torch_faults.py); EKS "
+                          "layers run them in float32, plain convolutions do not", stacklevel=2)
+        self._prepare_run_dir()
+        train_set, test_set = self._load_data()
+        teacher = self.teacher(train_set)
+        experts = self.students(train_set, teacher)
+        summary = None
+        if self.context.is_main:
+            for name, expert in zip(train_set.task_names, experts):
+                artifacts.save_expert(self.run_dir, name, self.config.student_arch, expert)
+            results = evaluate_run(experts, teacher, test_set, self.config.eval_batch_size,
+                                   self.context.device)
+            summary = reporting.write_metrics(self.run_dir, self.config.method, results,
+                                              time.perf_counter() - start)
+            print(reporting.format_table(summary), flush=True)
+        self.context.barrier()
+        return summary
+
+
+def run(config: TrainConfig) -> Optional[Dict]:
+    """Run the whole pipeline (under ``torchrun`` too); returns the metrics on rank 0."""
+    context = distributed.setup(config.device)
+    try:
+        with stop_on_signals() as stop:
+            return Pipeline(config, context, stop).run()
+    finally:
+        distributed.teardown(context)

@@ -1,6 +1,0 @@
-"""The LoRKD training pipeline behind ``python -m lorkd_kernels.train``."""
-
-from .config import METHODS, ConfigError, TrainConfig, build_parser, parse_args
-from .pipeline import run
-
-__all__ = ["METHODS", "ConfigError", "TrainConfig", "build_parser", "parse_args", "run"]

@@ -1,0 +1,36 @@
+"""A pipeline run small enough for tests: three synthetic tasks, 16×16 images, small models."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import List, Sequence
+
+import torch
+
+REPO = Path(__file__).resolve().parents[3]
+TASKS = ["tissue", "blood", "chest"]
+
+
+def tiny_args(out: Path, data_root: Path, *extra: str) -> List[str]:
+    return ["--out", str(out), "--root", str(data_root), "--tasks", *TASKS,
+            "--synthetic-samples", "48", "--image-size", "16", "--teacher-arch", "resnet18",
+            "--student-arch", "shufflenet_v2_x0_5", "--teacher-epochs", "1", "--epochs", "2",
+            "--batch-size", "24", "--eval-batch-size", "64", "--lr", "0.02", *extra]
+
+
+def run_cli(args: Sequence[str], module: str = "lorkd_kernels.train", launcher=(),
+            timeout: float = 300) -> subprocess.CompletedProcess:
+    """Run a CLI in a fresh process (signals and torchrun need one), one thread per process."""
+    env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONPATH=str(REPO))
+    command = [sys.executable, *launcher, "-m", module, *args] if launcher else \
+        [sys.executable, "-m", module, *args]
+    return subprocess.run(command, cwd=REPO, env=env, capture_output=True, text=True,
+                          timeout=timeout)
+
+
+def saved_state(path: Path) -> dict:
+    """The state dict of a saved teacher or student."""
+    return torch.load(path, weights_only=True)["state_dict"]
