@@ -13,6 +13,7 @@ import torch
 
 from .. import reference
 from .._checks import check_task_id_range
+from .aten_conv import conv2d_grads
 
 
 
@@ -32,8 +33,8 @@ def conv2d_backward(grad_out, x, weight, lora_A, lora_B, task_ids, stride, paddi
     grad_w = torch.zeros(weight.shape[0], lora_A.shape[2], dtype=x.dtype, device=x.device)
     grad_A, grad_B = torch.zeros_like(lora_A), torch.zeros_like(lora_B)
     for n, task in enumerate(task_ids.tolist()):
-        w_n = reference.merged_weight(weight, lora_A, lora_B, scaling, task)
-        gx_n, g_n = reference.conv2d_grads(grad_out[n:n + 1], x[n:n + 1], w_n, stride,
+        w_n = reference.merged_weight(weight, lora_A, lora_B, scaling, task).to(weight.dtype)
+        gx_n, g_n = conv2d_grads(grad_out[n:n + 1], x[n:n + 1], w_n, stride,
                                               padding, dilation, groups, (True, True))
         grad_x[n] = gx_n[0]
         g_n = g_n.reshape(weight.shape[0], -1)
@@ -57,7 +58,7 @@ def linear_backward(grad_out, x, weight, lora_A, lora_B, task_ids, scaling,
     grad_w = torch.zeros_like(weight)
     grad_A, grad_B = torch.zeros_like(lora_A), torch.zeros_like(lora_B)
     for n, task in enumerate(task_ids.tolist()):
-        w_n = reference.merged_weight(weight, lora_A, lora_B, scaling, task)
+        w_n = reference.merged_weight(weight, lora_A, lora_B, scaling, task).to(weight.dtype)
         gy_n = grad_out[n].reshape(-1, weight.shape[0])
         x_n = x[n].reshape(-1, weight.shape[1])
         grad_x[n] = (gy_n @ w_n).reshape(x.shape[1:])

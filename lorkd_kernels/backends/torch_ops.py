@@ -18,7 +18,8 @@ from typing import List, Optional, Sequence
 import torch
 
 from .._checks import check_task_id_range
-from ..reference import accumulate_dtype, conv2d, conv2d_grads, merged_weight
+from ..expert_weights import accumulate_dtype, merged_weight
+from .aten_conv import conv2d, conv2d_grads
 from ._segments import Segments, task_segments
 
 _aten = torch.ops.aten

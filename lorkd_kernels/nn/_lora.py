@@ -8,7 +8,7 @@ from typing import Optional
 import torch
 from torch import nn
 
-from ..reference import merged_weight, task_delta
+from ..expert_weights import merged_weight, task_delta
 from ..routing import current_task_ids
 
 

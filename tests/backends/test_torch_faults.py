@@ -1,5 +1,5 @@
 """Shapes on which torch's own CPU convolution (2.13) fails, found by the fuzz tests; every
-backend steers around them (see ``reference.conv2d``), so these stay as regression cases."""
+backend steers around them (see ``lorkd_kernels.backends.aten_conv.conv2d``), so these stay as regression cases."""
 
 from __future__ import annotations
 

@@ -38,7 +38,8 @@ def _per_sample_reference(layer, x, task_ids):
     """nn.Conv2d's own padding logic with each sample's merged weight (differentiable)."""
     outs = []
     for n, task in enumerate(task_ids.tolist()):
-        w = reference.merged_weight(layer.weight, layer.lora_A, layer.lora_B, layer.scaling, task)
+        w = reference.merged_weight(layer.weight, layer.lora_A, layer.lora_B, layer.scaling,
+                                    task).to(layer.weight.dtype)
         outs.append(nn.Conv2d._conv_forward(layer, x[n:n + 1], w, layer.bias))
     return torch.cat(outs)
 

@@ -15,7 +15,7 @@ import triton
 import triton.language as tl
 
 from ..._checks import conv2d_output_size
-from ...reference import accumulate_dtype
+from ...expert_weights import accumulate_dtype
 from . import configs, segments
 
 _TL_DTYPES = {torch.float32: tl.float32, torch.float64: tl.float64}
