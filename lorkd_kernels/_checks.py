@@ -140,3 +140,12 @@ def conv2d_output_size(x_shape: Sequence[int], weight_shape: Sequence[int],
         size = x_shape[2 + dim] + 2 * padding[dim] - dilation[dim] * (k - 1) - 1
         spatial.append(size // stride[dim] + 1)
     return (x_shape[0], weight_shape[0], *spatial)
+
+
+def rows_per_sample(x_shape: Sequence[int]) -> int:
+    """Positions per sample of a linear layer's ``(N, ..., features)`` input (computed from the
+    shape, so ``N = 0`` reshapes too)."""
+    count = 1
+    for size in x_shape[1:-1]:
+        count *= size
+    return count

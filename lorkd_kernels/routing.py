@@ -17,6 +17,8 @@ from typing import Any, Iterator, Optional
 import torch
 from torch import nn
 
+from .task_ids import batch_task_ids, sort_by_task
+
 _CURRENT_TASK_IDS: contextvars.ContextVar[Optional[torch.Tensor]] = contextvars.ContextVar(
     "lorkd_task_ids", default=None)
 
@@ -36,35 +38,6 @@ def task_ids_context(task_ids: torch.Tensor) -> Iterator[torch.Tensor]:
 def current_task_ids() -> Optional[torch.Tensor]:
     """The ids set by the innermost :func:`task_ids_context`, or None outside one."""
     return _CURRENT_TASK_IDS.get()
-
-
-def sort_by_task(task_ids: torch.Tensor) -> tuple:
-    """``(order, inverse)``: ``task_ids[order]`` is sorted (stable), ``sorted[inverse]`` undoes it.
-
-    Returns ``(None, None)`` when the ids are already sorted, so no copy is made.
-    """
-    if task_ids.numel() < 2 or bool((task_ids[1:] >= task_ids[:-1]).all()):
-        return None, None
-    order = torch.argsort(task_ids, stable=True)
-    inverse = torch.empty_like(order)
-    inverse[order] = torch.arange(order.numel(), device=order.device)
-    return order, inverse
-
-
-def batch_task_ids(task_ids, batch: int, device: torch.device) -> torch.Tensor:
-    """Check ``task_ids`` (int64 ``(batch,)``, or one int for the whole batch) and return them
-    as a tensor on ``device``."""
-    if isinstance(task_ids, int) and not isinstance(task_ids, bool):
-        return torch.full((batch,), task_ids, dtype=torch.int64, device=device)
-    if not isinstance(task_ids, torch.Tensor):
-        raise TypeError(f"task_ids must be an int64 tensor (N,) or an int, got "
-                        f"{type(task_ids).__name__}")
-    if task_ids.dim() != 1 or task_ids.shape[0] != batch:
-        raise ValueError(f"task_ids must have shape ({batch},) to match the batch, got "
-                         f"{tuple(task_ids.shape)}")
-    if task_ids.dtype != torch.int64:
-        raise TypeError(f"task_ids must be int64, got {task_ids.dtype}")
-    return task_ids.to(device)
 
 
 def _take_rows(output: Any, index: torch.Tensor, batch: int) -> Any:

@@ -7,6 +7,8 @@ from typing import List, Optional
 
 import torch
 
+from ..task_ids import task_order
+
 
 @dataclass(frozen=True)
 class Segments:
@@ -35,8 +37,7 @@ class Segments:
 def task_segments(task_ids: torch.Tensor, num_tasks: int) -> Segments:
     """Split ``task_ids`` into per-task runs (reads the ids: a host sync on accelerators)."""
     counts = torch.bincount(task_ids, minlength=num_tasks).tolist()
-    is_sorted = task_ids.numel() < 2 or bool((task_ids[1:] >= task_ids[:-1]).all())
-    order = None if is_sorted else torch.argsort(task_ids, stable=True)
+    order = task_order(task_ids)
     runs, start = [], 0
     for task, count in enumerate(counts):
         if count:

@@ -1,6 +1,6 @@
 """The ``torch`` backend: EKS conv and linear written with ATen calls, for any device.
 
-Two exact algorithms (DESIGN.md section 2):
+Two exact algorithms (docs/design.md, "Math"):
 
 * ``merged``: per task present, ``W_t = W0 + s * B_t A_t`` and one plain convolution over that
   task's samples. Conv FLOPs equal a plain conv's; backward gets ``G_t`` (the task's weight
@@ -17,7 +17,7 @@ from typing import List, Optional, Sequence
 
 import torch
 
-from .._checks import check_task_id_range
+from .._checks import check_task_id_range, rows_per_sample
 from ..expert_weights import accumulate_dtype, merged_weight
 from .aten_conv import conv2d, conv2d_grads
 from ._segments import Segments, task_segments
@@ -164,21 +164,13 @@ def conv2d_backward(grad_out: torch.Tensor, x: torch.Tensor, weight: torch.Tenso
 # task adds (x_t A_t^T) B_t^T, which costs r*(in+out) per row instead of forming an out x in W_t.
 
 
-def _positions(x: torch.Tensor) -> int:
-    """Rows per sample of an (N, ..., features) input (explicit, so N = 0 reshapes too)."""
-    count = 1
-    for size in x.shape[1:-1]:
-        count *= size
-    return count
-
-
 def linear_forward(x: torch.Tensor, weight: torch.Tensor, bias: Optional[torch.Tensor],
                    lora_A: torch.Tensor, lora_B: torch.Tensor, task_ids: torch.Tensor,
                    scaling: float) -> torch.Tensor:
     check_task_id_range(task_ids, lora_A.shape[0])
     segments = task_segments(task_ids, lora_A.shape[0])
     acc = accumulate_dtype(x.dtype)
-    xs = segments.gather(x).reshape(x.shape[0], _positions(x), x.shape[-1])
+    xs = segments.gather(x).reshape(x.shape[0], rows_per_sample(x.shape), x.shape[-1])
     ys = _aten.linear(xs, weight, bias).contiguous()
     for task, start, length in segments.runs:
         x_t = xs.narrow(0, start, length).to(acc)
@@ -196,8 +188,8 @@ def linear_backward(grad_out: torch.Tensor, x: torch.Tensor, weight: torch.Tenso
     segments = task_segments(task_ids, lora_A.shape[0])
     acc = accumulate_dtype(x.dtype)
     n, in_f, out_f = x.shape[0], x.shape[-1], weight.shape[0]
-    xs = segments.gather(x).reshape(n, _positions(x), in_f).to(acc)
-    gys = segments.gather(grad_out).reshape(n, _positions(x), out_f).to(acc)
+    xs = segments.gather(x).reshape(n, rows_per_sample(x.shape), in_f).to(acc)
+    gys = segments.gather(grad_out).reshape(n, rows_per_sample(x.shape), out_f).to(acc)
     grad_x = gys @ weight.to(acc) if need_x else None
     grad_A = torch.zeros(lora_A.shape, dtype=acc, device=x.device)
     grad_B = torch.zeros(lora_B.shape, dtype=acc, device=x.device)
@@ -207,7 +199,7 @@ def linear_backward(grad_out: torch.Tensor, x: torch.Tensor, weight: torch.Tenso
         a_t, b_t = lora_A[task].to(acc), lora_B[task].to(acc)
         gu = (gy_t @ b_t) * scaling                                          # (rows, r)
         if need_x:
-            grad_x.narrow(0, start, length).add_((gu @ a_t).reshape(length, _positions(x), in_f))
+            grad_x.narrow(0, start, length).add_((gu @ a_t).reshape(length, rows_per_sample(x.shape), in_f))
         if need_A:
             grad_A[task] = gu.T @ x_t
         if need_B:

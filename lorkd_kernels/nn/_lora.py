@@ -10,6 +10,7 @@ from torch import nn
 
 from ..expert_weights import merged_weight, task_delta
 from ..routing import current_task_ids
+from ..task_ids import batch_task_ids
 
 
 def init_lora_(lora_A: torch.Tensor, lora_B: torch.Tensor) -> None:
@@ -57,12 +58,7 @@ def as_task_ids(task_ids, x: torch.Tensor) -> torch.Tensor:
         if task_ids.shape[0] != x.shape[0]:
             raise ValueError(f"the routed task ids are for a batch of {task_ids.shape[0]} but "
                              f"this layer got a batch of {x.shape[0]}")
-    if isinstance(task_ids, int) and not isinstance(task_ids, bool):
-        return torch.full((x.shape[0],), task_ids, dtype=torch.int64, device=x.device)
-    if not isinstance(task_ids, torch.Tensor):
-        raise TypeError(f"task_ids must be an int64 tensor or an int, got "
-                        f"{type(task_ids).__name__}")
-    return task_ids
+    return batch_task_ids(task_ids, x.shape[0], x.device)
 
 
 class LowRankExperts:

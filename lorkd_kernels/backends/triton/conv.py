@@ -387,11 +387,13 @@ def fused_weight_grads(grad_out: torch.Tensor, x: torch.Tensor, lora_A: torch.Te
             da if need_lora else None, db if need_lora else None)
 
 
-def _empty(like: torch.Tensor) -> torch.Tensor:
+def empty_grad(like: torch.Tensor) -> torch.Tensor:
+    """The (0,) placeholder of a gradient the output mask did not ask for."""
     return like.new_empty((0,))
 
 
-def _cast(t: Optional[torch.Tensor], dtype: torch.dtype, shape=None) -> torch.Tensor:
+def cast_to(t: Optional[torch.Tensor], dtype: torch.dtype, shape=None) -> torch.Tensor:
+    """``t`` in ``dtype`` (an accumulator cast back to the parameter's dtype), reshaped."""
     t = t.to(dtype)
     return t if shape is None else t.reshape(shape)
 
@@ -409,7 +411,7 @@ def conv2d_backward(grad_out, x, weight, lora_A, lora_B, task_ids, stride, paddi
     need_x, need_w, need_bias, need_A, need_B = output_mask
     weight2d = weight.reshape(weight.shape[0], -1).contiguous()
     lora_A, lora_B, task_ids = lora_A.contiguous(), lora_B.contiguous(), task_ids.contiguous()
-    dx = _empty(x)
+    dx = empty_grad(x)
     if need_x:
         dx = fused_input_grad(grad_out, weight2d, lora_A, lora_B, task_ids,
                               empty_output(x.shape, x), weight.shape[2:], stride, padding,
@@ -418,7 +420,7 @@ def conv2d_backward(grad_out, x, weight, lora_A, lora_B, task_ids, stride, paddi
                                            weight.shape[2:], stride, padding, dilation, groups,
                                            scaling, need_w, need_bias, need_A or need_B)
     return (dx,
-            _cast(dw, weight.dtype, weight.shape) if need_w else _empty(x),
-            _cast(dbias, x.dtype) if need_bias else _empty(x),
-            _cast(da, lora_A.dtype) if need_A else _empty(x),
-            _cast(db, lora_B.dtype) if need_B else _empty(x))
+            cast_to(dw, weight.dtype, weight.shape) if need_w else empty_grad(x),
+            cast_to(dbias, x.dtype) if need_bias else empty_grad(x),
+            cast_to(da, lora_A.dtype) if need_A else empty_grad(x),
+            cast_to(db, lora_B.dtype) if need_B else empty_grad(x))

@@ -12,18 +12,12 @@ from __future__ import annotations
 
 import torch
 
-from .conv import (_cast, _empty, empty_output, fused_forward, fused_input_grad,
+from ..._checks import rows_per_sample
+from .conv import (cast_to, empty_grad, empty_output, fused_forward, fused_input_grad,
                    fused_weight_grads)
 
 _ONE = (1, 1)
 _ZERO = (0, 0)
-
-
-def _positions(x: torch.Tensor) -> int:
-    count = 1
-    for size in x.shape[1:-1]:
-        count *= size
-    return count
 
 
 def _as_image(t: torch.Tensor, positions: int) -> torch.Tensor:
@@ -33,7 +27,7 @@ def _as_image(t: torch.Tensor, positions: int) -> torch.Tensor:
 
 
 def linear_forward(x, weight, bias, lora_A, lora_B, task_ids, scaling):
-    positions = _positions(x)
+    positions = rows_per_sample(x.shape)
     y = empty_output((*x.shape[:-1], weight.shape[0]), x)
     fused_forward(_as_image(x, positions), weight.contiguous(), bias, lora_A.contiguous(),
                   lora_B.contiguous(), task_ids.contiguous(), _as_image(y, positions), _ONE, _ONE,
@@ -43,11 +37,11 @@ def linear_forward(x, weight, bias, lora_A, lora_B, task_ids, scaling):
 
 def linear_backward(grad_out, x, weight, lora_A, lora_B, task_ids, scaling, output_mask):
     need_x, need_w, need_bias, need_A, need_B = output_mask
-    positions = _positions(x)
+    positions = rows_per_sample(x.shape)
     weight, lora_A, lora_B = weight.contiguous(), lora_A.contiguous(), lora_B.contiguous()
     task_ids = task_ids.contiguous()
     x_image, grad_image = _as_image(x, positions), _as_image(grad_out, positions)
-    dx = _empty(x)
+    dx = empty_grad(x)
     if need_x:
         dx = empty_output(x.shape, x)
         fused_input_grad(grad_image, weight, lora_A, lora_B, task_ids, _as_image(dx, positions),
@@ -56,7 +50,7 @@ def linear_backward(grad_out, x, weight, lora_A, lora_B, task_ids, scaling, outp
                                            _ONE, _ZERO, _ONE, 1, scaling, need_w, need_bias,
                                            need_A or need_B)
     return (dx,
-            _cast(dw, weight.dtype) if need_w else _empty(x),
-            _cast(dbias, x.dtype) if need_bias else _empty(x),
-            _cast(da, lora_A.dtype) if need_A else _empty(x),
-            _cast(db, lora_B.dtype) if need_B else _empty(x))
+            cast_to(dw, weight.dtype) if need_w else empty_grad(x),
+            cast_to(dbias, x.dtype) if need_bias else empty_grad(x),
+            cast_to(da, lora_A.dtype) if need_A else empty_grad(x),
+            cast_to(db, lora_B.dtype) if need_B else empty_grad(x))

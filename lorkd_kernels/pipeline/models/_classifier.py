@@ -15,7 +15,8 @@ import torch
 from torch import nn
 
 from ...nn import TaskHeads
-from ...routing import batch_task_ids, task_ids_context
+from ...routing import task_ids_context
+from ...task_ids import batch_task_ids
 
 #: an int for one label space, or one class count per task
 NumClasses = Union[int, Sequence[int]]

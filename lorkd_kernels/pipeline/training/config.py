@@ -9,13 +9,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import List, Optional, Sequence
 
-from ..data import MEDMNIST_TASKS, SYNTHETIC_TASKS, DataError, folder_tasks
+from ...convert import EXPERTS_ON
+from ..data import MEDMNIST_TASKS, SOURCES, SYNTHETIC_TASKS, DataError, folder_tasks
 from ..models import MODELS
 
 METHODS = ("lorkd", "stl", "mtl", "stl-kd", "mtl-kd")
-DATA_SOURCES = ("synthetic", "medmnist", "folder")
 KD_TARGETS = ("logits", "features", "both")
-EXPERTS_ON = ("all", "dense")
 
 
 class ConfigError(ValueError):
@@ -98,7 +97,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="lorkd, or a baseline: stl (one student per task), mtl (one shared "
                         "student), and their -kd variants distilled from the teacher")
     g = p.add_argument_group("data")
-    g.add_argument("--data", choices=DATA_SOURCES, default=d.data,
+    g.add_argument("--data", choices=SOURCES, default=d.data,
                    help="built-in synthetic benchmark, MedMNIST .npz files, or image folders "
                         "root/<task>/<split>/<class>/*")
     g.add_argument("--root", default=d.root,

@@ -24,7 +24,7 @@ from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader, Dataset, DistributedSampler
 
 from ..data import MultiTaskDataset, TaskBalancedSampler
-from ...routing import sort_by_task
+from ...task_ids import sort_by_task
 from . import checkpoint, rng
 from .batchnorm import ShardedRunningStats
 from .distributed import Distributed
