@@ -104,7 +104,7 @@ def extensions():
             "lorkd_kernels compiles its C++ kernels against your installed torch: install torch "
             "first, then `pip install --no-build-isolation .` (or set LORKD_NO_EXTENSIONS=1 for a "
             "Python-only install)")
-    sources = _sources("csrc/*.cpp", "csrc/cpu/*.cpp", "csrc/emu/*.cpp")
+    sources = _sources("csrc/*.cpp", "csrc/common/*.cpp", "csrc/cpu/*.cpp", "csrc/emu/*.cpp")
     cxx_flags = ["-O3", "-std=c++20"]
     link_flags = []
     sanitizers = os.environ.get("LORKD_SANITIZE", "").strip()

@@ -1,8 +1,11 @@
 // Autograd of the lorkd forward ops, for every device: the forward op runs below autograd, and
 // the backward op is asked for exactly the gradients the graph needs (its output_mask).
+// Registered for the public ops and for the private ops of the backends compiled here
+// (lorkd::_cpu_*, _cuda_*, _cuda_emu_*).
 //
 // lorkd_kernels/ops.py registers the same formula in Python (torch.library.register_autograd)
-// when this library is not loaded; here it costs no Python per call, which is a good part of a
+// for the ops this library does not hold (the Python backends' private ops, and the public ops
+// when the library is not loaded); here it costs no Python per call, which is a good part of a
 // small layer's time on CPU (the autograd hop through Python takes longer than many kernels).
 #include <ATen/core/dispatch/Dispatcher.h>
 #include <torch/csrc/autograd/custom_function.h>
@@ -10,15 +13,13 @@
 
 #include <array>
 #include <optional>
+#include <string>
 #include <tuple>
+
+#include "common/signatures.h"
 
 namespace lorkd {
 
-namespace signatures {
-// The op signatures, for typed dispatcher handles (declared only, never defined).
-using Grads = std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor, at::Tensor>;
-#include "eks_kernels.inc"
-}  // namespace signatures
 
 namespace {
 
@@ -44,7 +45,7 @@ bool defined(const std::optional<at::Tensor>& t) { return t.has_value() && t->de
 
 // One entry per forward input: the five tensor gradients (undefined where not needed), then
 // none for task_ids and each config argument.
-variable_list input_grads(const signatures::Grads& grads, std::array<bool, 5> mask,
+variable_list input_grads(const Grads& grads, std::array<bool, 5> mask,
                           size_t num_config_args) {
   const auto& [gx, gw, gb, ga, gB] = grads;
   variable_list out{mask[0] ? gx : at::Tensor(), mask[1] ? gw : at::Tensor(),
@@ -62,7 +63,20 @@ void save_inputs(AutogradContext* ctx, const at::Tensor& x, const at::Tensor& we
   ctx->saved_data["scaling"] = scaling;
 }
 
-struct EksConv2dFunction : torch::autograd::Function<EksConv2dFunction> {
+// The op names of one family: the public ops ("") or a backend's private ops ("_cpu_", ...).
+// Each Function below is instantiated once per family, so each keeps its own op handles.
+struct Public { static constexpr const char* prefix = "lorkd::"; };
+struct Cpu { static constexpr const char* prefix = "lorkd::_cpu_"; };
+struct Cuda { static constexpr const char* prefix = "lorkd::_cuda_"; };
+struct CudaEmu { static constexpr const char* prefix = "lorkd::_cuda_emu_"; };
+
+template <typename Signature, typename Family>
+c10::TypedOperatorHandle<Signature> family_op(const char* op) {
+  return op_handle<Signature>((std::string(Family::prefix) + op).c_str());
+}
+
+template <typename Family>
+struct EksConv2dFunction : torch::autograd::Function<EksConv2dFunction<Family>> {
   static at::Tensor forward(AutogradContext* ctx, const at::Tensor& x, const at::Tensor& weight,
                             const std::optional<at::Tensor>& bias, const at::Tensor& lora_A,
                             const at::Tensor& lora_B, const at::Tensor& task_ids,
@@ -73,7 +87,8 @@ struct EksConv2dFunction : torch::autograd::Function<EksConv2dFunction> {
     ctx->saved_data["padding"] = padding;
     ctx->saved_data["dilation"] = dilation;
     ctx->saved_data["groups"] = groups;
-    static const auto op = op_handle<decltype(signatures::eks_conv2d_forward)>("lorkd::eks_conv2d");
+    static const auto op =
+        family_op<decltype(signatures::eks_conv2d_forward), Family>("eks_conv2d");
     const at::AutoDispatchBelowADInplaceOrView below_autograd;
     return op.call(x, weight, bias, lora_A, lora_B, task_ids, stride, padding, dilation, groups,
                    scaling);
@@ -81,7 +96,7 @@ struct EksConv2dFunction : torch::autograd::Function<EksConv2dFunction> {
 
   static variable_list backward(AutogradContext* ctx, variable_list grad_outputs) {
     static const auto op =
-        op_handle<decltype(signatures::eks_conv2d_backward)>("lorkd::eks_conv2d_backward");
+        family_op<decltype(signatures::eks_conv2d_backward), Family>("eks_conv2d_backward");
     const auto saved = ctx->get_saved_variables();
     const auto& data = ctx->saved_data;
     const auto mask = output_mask(ctx, data.at("has_bias").toBool());
@@ -95,20 +110,22 @@ struct EksConv2dFunction : torch::autograd::Function<EksConv2dFunction> {
   }
 };
 
-struct EksLinearFunction : torch::autograd::Function<EksLinearFunction> {
+template <typename Family>
+struct EksLinearFunction : torch::autograd::Function<EksLinearFunction<Family>> {
   static at::Tensor forward(AutogradContext* ctx, const at::Tensor& x, const at::Tensor& weight,
                             const std::optional<at::Tensor>& bias, const at::Tensor& lora_A,
                             const at::Tensor& lora_B, const at::Tensor& task_ids,
                             double scaling) {
     save_inputs(ctx, x, weight, bias, lora_A, lora_B, task_ids, scaling);
-    static const auto op = op_handle<decltype(signatures::eks_linear_forward)>("lorkd::eks_linear");
+    static const auto op =
+        family_op<decltype(signatures::eks_linear_forward), Family>("eks_linear");
     const at::AutoDispatchBelowADInplaceOrView below_autograd;
     return op.call(x, weight, bias, lora_A, lora_B, task_ids, scaling);
   }
 
   static variable_list backward(AutogradContext* ctx, variable_list grad_outputs) {
     static const auto op =
-        op_handle<decltype(signatures::eks_linear_backward)>("lorkd::eks_linear_backward");
+        family_op<decltype(signatures::eks_linear_backward), Family>("eks_linear_backward");
     const auto saved = ctx->get_saved_variables();
     const auto& data = ctx->saved_data;
     const auto mask = output_mask(ctx, data.at("has_bias").toBool());
@@ -118,20 +135,22 @@ struct EksLinearFunction : torch::autograd::Function<EksLinearFunction> {
   }
 };
 
+template <typename Family>
 at::Tensor eks_conv2d_autograd(const at::Tensor& x, const at::Tensor& weight,
                                const std::optional<at::Tensor>& bias, const at::Tensor& lora_A,
                                const at::Tensor& lora_B, const at::Tensor& task_ids,
                                at::IntArrayRef stride, at::IntArrayRef padding,
                                at::IntArrayRef dilation, int64_t groups, double scaling) {
-  return EksConv2dFunction::apply(x, weight, bias, lora_A, lora_B, task_ids, stride, padding,
-                                  dilation, groups, scaling);
+  return EksConv2dFunction<Family>::apply(x, weight, bias, lora_A, lora_B, task_ids, stride,
+                                          padding, dilation, groups, scaling);
 }
 
+template <typename Family>
 at::Tensor eks_linear_autograd(const at::Tensor& x, const at::Tensor& weight,
                                const std::optional<at::Tensor>& bias, const at::Tensor& lora_A,
                                const at::Tensor& lora_B, const at::Tensor& task_ids,
                                double scaling) {
-  return EksLinearFunction::apply(x, weight, bias, lora_A, lora_B, task_ids, scaling);
+  return EksLinearFunction<Family>::apply(x, weight, bias, lora_A, lora_B, task_ids, scaling);
 }
 
 }  // namespace
@@ -139,6 +158,13 @@ at::Tensor eks_linear_autograd(const at::Tensor& x, const at::Tensor& weight,
 }  // namespace lorkd
 
 TORCH_LIBRARY_IMPL(lorkd, Autograd, m) {
-  m.impl("eks_conv2d", &lorkd::eks_conv2d_autograd);
-  m.impl("eks_linear", &lorkd::eks_linear_autograd);
+  using namespace lorkd;
+  m.impl("eks_conv2d", &eks_conv2d_autograd<Public>);
+  m.impl("eks_linear", &eks_linear_autograd<Public>);
+  m.impl("_cpu_eks_conv2d", &eks_conv2d_autograd<Cpu>);
+  m.impl("_cpu_eks_linear", &eks_linear_autograd<Cpu>);
+  m.impl("_cuda_eks_conv2d", &eks_conv2d_autograd<Cuda>);
+  m.impl("_cuda_eks_linear", &eks_linear_autograd<Cuda>);
+  m.impl("_cuda_emu_eks_conv2d", &eks_conv2d_autograd<CudaEmu>);
+  m.impl("_cuda_emu_eks_linear", &eks_linear_autograd<CudaEmu>);
 }

@@ -1,103 +1,252 @@
-// Registers the CPU kernels of the lorkd ops: the native ones (csrc/cpu) or, when routed there
-// with _set_cpu_kernels("cuda_emu") (LORKD_BACKEND=cuda_emu), the CUDA kernels of csrc/kernels
-// run by the emulation harness (csrc/emu). The emulated kernels are also always reachable as
-// lorkd::_emu_* ops, so tests can compare them with the reference in any process.
+// The public lorkd ops on CPU and CUDA tensors: a route table says which backend serves each
+// device, and the kernels registered here send every call there. Also registers the CPU
+// backends' private ops (lorkd::_cpu_*, lorkd::_cuda_emu_*), so each backend can be called
+// explicitly whatever the routes.
+//
+// lorkd_kernels/backends sets the routes when the package loads (from LORKD_BACKEND and what is
+// installed) and changes them inside backends.use(). The native CPU kernels and the emulated
+// CUDA kernels are called directly (no second dispatch on the hot path); any other backend is
+// reached through its private op, lorkd::_<backend>_<op>, which may be a Python kernel.
+#include <ATen/core/dispatch/Dispatcher.h>
+#include <ATen/core/stack.h>
 #include <c10/core/impl/LocalDispatchKeySet.h>
 #include <torch/library.h>
 
+#include <array>
 #include <atomic>
 #include <string>
 
+#include "common/types.h"
 #include "cpu/kernels.h"
 #include "cpu/strategy.h"
 #include "emu/kernels.h"
-#include "schemas.h"
 
 namespace lorkd {
 
 namespace {
 
-std::atomic<bool> cpu_runs_emulation{false};
+// Every backend a route may name; lorkd_kernels/backends/registry.py holds the same list.
+constexpr std::array<const char*, 6> kBackends = {"cpu", "cuda_emu", "cuda", "torch", "reference",
+                                                  "triton"};
+constexpr int kCpu = 0;
+constexpr int kCudaEmu = 1;
+
+enum Device : int { kCpuDevice = 0, kCudaDevice = 1 };
+constexpr std::array<const char*, 2> kDevices = {"cpu", "cuda"};
+
+// Until the Python package sets them: the native kernels on CPU, the CUDA C++ kernels on CUDA.
+std::array<std::atomic<int>, 2> routes = {0, 2};
+
+int backend_index(const std::string& name) {
+  for (size_t i = 0; i < kBackends.size(); ++i) {
+    if (name == kBackends[i]) return static_cast<int>(i);
+  }
+  TORCH_CHECK_VALUE(false, "unknown lorkd backend '", name, "'");
+  return -1;
+}
+
+int device_index(const std::string& name) {
+  for (size_t i = 0; i < kDevices.size(); ++i) {
+    if (name == kDevices[i]) return static_cast<int>(i);
+  }
+  TORCH_CHECK_VALUE(false, "lorkd routes exist for 'cpu' and 'cuda', not '", name, "'");
+  return -1;
+}
+
+// Route `device`'s public ops to `backend`; returns the previous backend.
+std::string set_route(const std::string& device, const std::string& backend) {
+  const int d = device_index(device);
+  const int b = backend_index(backend);
+  TORCH_CHECK_VALUE(d == kCpuDevice || (b != kCpu && b != kCudaEmu), "the ", backend,
+                    " backend runs on CPU tensors only");
+  return kBackends[routes[d].exchange(b)];
+}
+
+std::string get_route(const std::string& device) { return kBackends[routes[device_index(device)]]; }
 
 // The ops take their inputs already cast (lorkd_kernels.ops follows torch.autocast); the ATen
 // calls inside the native kernels must not be cast again op by op, which would mix fp32
 // accumulators with half-precision operands.
 using NoAutocast = c10::impl::ExcludeDispatchKeyGuard;
 
-at::Tensor conv2d_forward(const at::Tensor& x, const at::Tensor& weight,
-                          const std::optional<at::Tensor>& bias, const at::Tensor& lora_A,
-                          const at::Tensor& lora_B, const at::Tensor& task_ids,
-                          at::IntArrayRef stride, at::IntArrayRef padding,
-                          at::IntArrayRef dilation, int64_t groups, double scaling) {
-  const NoAutocast no_autocast(c10::autocast_dispatch_keyset);
-  auto* kernel = cpu_runs_emulation ? &emu::eks_conv2d_forward : &cpu::eks_conv2d_forward;
-  return kernel(x, weight, bias, lora_A, lora_B, task_ids, stride, padding, dilation, groups,
-                scaling);
+// Calls backend `backend`'s private op lorkd::_<backend>_<op> with `args`, boxed: a Python
+// backend's op may declare int[] where the public schema says int[2] (triton_op infers its schema
+// from annotations), which a typed call would reject. Returns the op's outputs.
+template <typename... Args>
+torch::jit::Stack call_private_op(int backend, const char* op, const Args&... args) {
+  const std::string name = std::string("lorkd::_") + kBackends[backend] + "_" + op;
+  const auto handle = c10::Dispatcher::singleton().findSchemaOrThrow(name.c_str(), "");
+  torch::jit::Stack stack;
+  stack.reserve(sizeof...(args));
+  (stack.emplace_back(c10::IValue(args)), ...);
+  handle.callBoxed(&stack);
+  return stack;
 }
 
-cpu::Grads conv2d_backward(const at::Tensor& grad_out, const at::Tensor& x,
-                           const at::Tensor& weight, const at::Tensor& lora_A,
-                           const at::Tensor& lora_B, const at::Tensor& task_ids,
-                           at::IntArrayRef stride, at::IntArrayRef padding,
-                           at::IntArrayRef dilation, int64_t groups, double scaling,
-                           std::array<bool, 5> output_mask) {
-  const NoAutocast no_autocast(c10::autocast_dispatch_keyset);
-  auto* kernel = cpu_runs_emulation ? &emu::eks_conv2d_backward : &cpu::eks_conv2d_backward;
-  return kernel(grad_out, x, weight, lora_A, lora_B, task_ids, stride, padding, dilation, groups,
-                scaling, output_mask);
+Grads as_grads(const torch::jit::Stack& outputs) {
+  return {outputs[0].toTensor(), outputs[1].toTensor(), outputs[2].toTensor(),
+          outputs[3].toTensor(), outputs[4].toTensor()};
 }
 
-at::Tensor linear_forward(const at::Tensor& x, const at::Tensor& weight,
-                          const std::optional<at::Tensor>& bias, const at::Tensor& lora_A,
-                          const at::Tensor& lora_B, const at::Tensor& task_ids, double scaling) {
-  const NoAutocast no_autocast(c10::autocast_dispatch_keyset);
-  auto* kernel = cpu_runs_emulation ? &emu::eks_linear_forward : &cpu::eks_linear_forward;
-  return kernel(x, weight, bias, lora_A, lora_B, task_ids, scaling);
-}
+// The native (csrc/cpu) and emulated (csrc/emu) kernels behind the autocast guard.
+template <bool Emulated>
+struct CpuKernels {
+  static at::Tensor conv2d_forward(const at::Tensor& x, const at::Tensor& weight,
+                                   const std::optional<at::Tensor>& bias,
+                                   const at::Tensor& lora_A, const at::Tensor& lora_B,
+                                   const at::Tensor& task_ids, at::IntArrayRef stride,
+                                   at::IntArrayRef padding, at::IntArrayRef dilation,
+                                   int64_t groups, double scaling) {
+    const NoAutocast no_autocast(c10::autocast_dispatch_keyset);
+    auto* kernel = Emulated ? &emu::eks_conv2d_forward : &cpu::eks_conv2d_forward;
+    return kernel(x, weight, bias, lora_A, lora_B, task_ids, stride, padding, dilation, groups,
+                  scaling);
+  }
 
-cpu::Grads linear_backward(const at::Tensor& grad_out, const at::Tensor& x,
-                           const at::Tensor& weight, const at::Tensor& lora_A,
-                           const at::Tensor& lora_B, const at::Tensor& task_ids, double scaling,
-                           std::array<bool, 5> output_mask) {
-  const NoAutocast no_autocast(c10::autocast_dispatch_keyset);
-  auto* kernel = cpu_runs_emulation ? &emu::eks_linear_backward : &cpu::eks_linear_backward;
-  return kernel(grad_out, x, weight, lora_A, lora_B, task_ids, scaling, output_mask);
-}
+  static Grads conv2d_backward(const at::Tensor& grad_out, const at::Tensor& x,
+                               const at::Tensor& weight, const at::Tensor& lora_A,
+                               const at::Tensor& lora_B, const at::Tensor& task_ids,
+                               at::IntArrayRef stride, at::IntArrayRef padding,
+                               at::IntArrayRef dilation, int64_t groups, double scaling,
+                               std::array<bool, 5> output_mask) {
+    const NoAutocast no_autocast(c10::autocast_dispatch_keyset);
+    auto* kernel = Emulated ? &emu::eks_conv2d_backward : &cpu::eks_conv2d_backward;
+    return kernel(grad_out, x, weight, lora_A, lora_B, task_ids, stride, padding, dilation,
+                  groups, scaling, output_mask);
+  }
 
-// "native" or "cuda_emu"; returns the previous setting.
-std::string set_cpu_kernels(const std::string& name) {
-  TORCH_CHECK_VALUE(name == "native" || name == "cuda_emu",
-                    "CPU kernels must be 'native' or 'cuda_emu', got '", name, "'");
-  const bool previous = cpu_runs_emulation.exchange(name == "cuda_emu");
-  return previous ? "cuda_emu" : "native";
-}
+  static at::Tensor linear_forward(const at::Tensor& x, const at::Tensor& weight,
+                                   const std::optional<at::Tensor>& bias,
+                                   const at::Tensor& lora_A, const at::Tensor& lora_B,
+                                   const at::Tensor& task_ids, double scaling) {
+    const NoAutocast no_autocast(c10::autocast_dispatch_keyset);
+    auto* kernel = Emulated ? &emu::eks_linear_forward : &cpu::eks_linear_forward;
+    return kernel(x, weight, bias, lora_A, lora_B, task_ids, scaling);
+  }
+
+  static Grads linear_backward(const at::Tensor& grad_out, const at::Tensor& x,
+                               const at::Tensor& weight, const at::Tensor& lora_A,
+                               const at::Tensor& lora_B, const at::Tensor& task_ids,
+                               double scaling, std::array<bool, 5> output_mask) {
+    const NoAutocast no_autocast(c10::autocast_dispatch_keyset);
+    auto* kernel = Emulated ? &emu::eks_linear_backward : &cpu::eks_linear_backward;
+    return kernel(grad_out, x, weight, lora_A, lora_B, task_ids, scaling, output_mask);
+  }
+};
+
+using Native = CpuKernels<false>;
+using Emulated = CpuKernels<true>;
+
+// The public ops' kernel for one device: the routed backend's kernels.
+template <Device D>
+struct Router {
+  static at::Tensor conv2d_forward(const at::Tensor& x, const at::Tensor& weight,
+                                   const std::optional<at::Tensor>& bias,
+                                   const at::Tensor& lora_A, const at::Tensor& lora_B,
+                                   const at::Tensor& task_ids, at::IntArrayRef stride,
+                                   at::IntArrayRef padding, at::IntArrayRef dilation,
+                                   int64_t groups, double scaling) {
+    const int backend = routes[D];
+    if (backend == kCpu) {
+      return Native::conv2d_forward(x, weight, bias, lora_A, lora_B, task_ids, stride, padding,
+                                    dilation, groups, scaling);
+    }
+    if (backend == kCudaEmu) {
+      return Emulated::conv2d_forward(x, weight, bias, lora_A, lora_B, task_ids, stride, padding,
+                                      dilation, groups, scaling);
+    }
+    return call_private_op(backend, "eks_conv2d", x, weight, bias, lora_A, lora_B, task_ids,
+                           stride, padding, dilation, groups, scaling)[0]
+        .toTensor();
+  }
+
+  static Grads conv2d_backward(const at::Tensor& grad_out, const at::Tensor& x,
+                               const at::Tensor& weight, const at::Tensor& lora_A,
+                               const at::Tensor& lora_B, const at::Tensor& task_ids,
+                               at::IntArrayRef stride, at::IntArrayRef padding,
+                               at::IntArrayRef dilation, int64_t groups, double scaling,
+                               std::array<bool, 5> output_mask) {
+    const int backend = routes[D];
+    if (backend == kCpu) {
+      return Native::conv2d_backward(grad_out, x, weight, lora_A, lora_B, task_ids, stride,
+                                     padding, dilation, groups, scaling, output_mask);
+    }
+    if (backend == kCudaEmu) {
+      return Emulated::conv2d_backward(grad_out, x, weight, lora_A, lora_B, task_ids, stride,
+                                       padding, dilation, groups, scaling, output_mask);
+    }
+    return as_grads(call_private_op(backend, "eks_conv2d_backward", grad_out, x, weight, lora_A,
+                                    lora_B, task_ids, stride, padding, dilation, groups, scaling,
+                                    output_mask));
+  }
+
+  static at::Tensor linear_forward(const at::Tensor& x, const at::Tensor& weight,
+                                   const std::optional<at::Tensor>& bias,
+                                   const at::Tensor& lora_A, const at::Tensor& lora_B,
+                                   const at::Tensor& task_ids, double scaling) {
+    const int backend = routes[D];
+    if (backend == kCpu) {
+      return Native::linear_forward(x, weight, bias, lora_A, lora_B, task_ids, scaling);
+    }
+    if (backend == kCudaEmu) {
+      return Emulated::linear_forward(x, weight, bias, lora_A, lora_B, task_ids, scaling);
+    }
+    return call_private_op(backend, "eks_linear", x, weight, bias, lora_A, lora_B, task_ids,
+                           scaling)[0]
+        .toTensor();
+  }
+
+  static Grads linear_backward(const at::Tensor& grad_out, const at::Tensor& x,
+                               const at::Tensor& weight, const at::Tensor& lora_A,
+                               const at::Tensor& lora_B, const at::Tensor& task_ids,
+                               double scaling, std::array<bool, 5> output_mask) {
+    const int backend = routes[D];
+    if (backend == kCpu) {
+      return Native::linear_backward(grad_out, x, weight, lora_A, lora_B, task_ids, scaling,
+                                     output_mask);
+    }
+    if (backend == kCudaEmu) {
+      return Emulated::linear_backward(grad_out, x, weight, lora_A, lora_B, task_ids, scaling,
+                                       output_mask);
+    }
+    return as_grads(call_private_op(backend, "eks_linear_backward", grad_out, x, weight, lora_A,
+                                    lora_B, task_ids, scaling, output_mask));
+  }
+};
 
 }  // namespace
 
 }  // namespace lorkd
 
 TORCH_LIBRARY_IMPL(lorkd, CPU, m) {
-  m.impl("eks_conv2d", &lorkd::conv2d_forward);
-  m.impl("eks_conv2d_backward", &lorkd::conv2d_backward);
-  m.impl("eks_linear", &lorkd::linear_forward);
-  m.impl("eks_linear_backward", &lorkd::linear_backward);
+  using lorkd::Router;
+  m.impl("eks_conv2d", &Router<lorkd::kCpuDevice>::conv2d_forward);
+  m.impl("eks_conv2d_backward", &Router<lorkd::kCpuDevice>::conv2d_backward);
+  m.impl("eks_linear", &Router<lorkd::kCpuDevice>::linear_forward);
+  m.impl("eks_linear_backward", &Router<lorkd::kCpuDevice>::linear_backward);
+  m.impl("_cpu_eks_conv2d", &lorkd::Native::conv2d_forward);
+  m.impl("_cpu_eks_conv2d_backward", &lorkd::Native::conv2d_backward);
+  m.impl("_cpu_eks_linear", &lorkd::Native::linear_forward);
+  m.impl("_cpu_eks_linear_backward", &lorkd::Native::linear_backward);
+  m.impl("_cuda_emu_eks_conv2d", &lorkd::Emulated::conv2d_forward);
+  m.impl("_cuda_emu_eks_conv2d_backward", &lorkd::Emulated::conv2d_backward);
+  m.impl("_cuda_emu_eks_linear", &lorkd::Emulated::linear_forward);
+  m.impl("_cuda_emu_eks_linear_backward", &lorkd::Emulated::linear_backward);
+}
+
+TORCH_LIBRARY_IMPL(lorkd, CUDA, m) {
+  using lorkd::Router;
+  m.impl("eks_conv2d", &Router<lorkd::kCudaDevice>::conv2d_forward);
+  m.impl("eks_conv2d_backward", &Router<lorkd::kCudaDevice>::conv2d_backward);
+  m.impl("eks_linear", &Router<lorkd::kCudaDevice>::linear_forward);
+  m.impl("eks_linear_backward", &Router<lorkd::kCudaDevice>::linear_backward);
 }
 
 TORCH_LIBRARY_FRAGMENT(lorkd, m) {
-  // Test and benchmark hooks; use lorkd_kernels.backends.conv_strategy() and LORKD_BACKEND
-  // rather than calling them directly.
+  // Set by lorkd_kernels/backends; call backends.use() rather than these.
+  m.def("_set_route(str device, str backend) -> str", &lorkd::set_route);
+  m.def("_get_route(str device) -> str", &lorkd::get_route);
   // Force the native conv strategy (0 auto, 1 merged, 2 split); returns the previous setting.
+  // Use lorkd_kernels.backends.conv_strategy().
   m.def("_set_cpu_conv_strategy(int strategy) -> int", &lorkd::cpu::set_conv_strategy);
-  m.def("_set_cpu_kernels(str name) -> str", &lorkd::set_cpu_kernels);
-  m.def((std::string("_emu_") + lorkd::schemas::kEksConv2d).c_str());
-  m.def((std::string("_emu_") + lorkd::schemas::kEksConv2dBackward).c_str());
-  m.def((std::string("_emu_") + lorkd::schemas::kEksLinear).c_str());
-  m.def((std::string("_emu_") + lorkd::schemas::kEksLinearBackward).c_str());
-}
-
-TORCH_LIBRARY_IMPL(lorkd, CPU, m) {
-  m.impl("_emu_eks_conv2d", &lorkd::emu::eks_conv2d_forward);
-  m.impl("_emu_eks_conv2d_backward", &lorkd::emu::eks_conv2d_backward);
-  m.impl("_emu_eks_linear", &lorkd::emu::eks_linear_forward);
-  m.impl("_emu_eks_linear_backward", &lorkd::emu::eks_linear_backward);
 }

@@ -1,4 +1,5 @@
-"""Argument validation shared by the functional API, the fake kernels and the Python backends.
+"""Argument validation shared by the fake kernels and the Python backends (the C++ kernels
+mirror it in csrc/common/checks.cpp).
 
 Every check runs on metadata only (shapes, dtypes, devices), so it is valid on fake tensors and
 under ``torch.compile``. The one data-dependent check, the range of ``task_ids``, lives in
@@ -149,3 +150,36 @@ def rows_per_sample(x_shape: Sequence[int]) -> int:
     for size in x_shape[1:-1]:
         count *= size
     return count
+
+
+# Forward functions take (x, weight, bias, ...); backward functions (grad_out, x, weight,
+# lora_A, ...), as the ops do.
+def validated_backend(module) -> dict:
+    """A Python backend's four functions, each validating its arguments first, so a direct call
+    of its ops gets the same clear errors as the C++ kernels give."""
+    def conv2d(fn, is_backward: bool):
+        def run(*args):
+            x, weight, bias, lora_A, lora_B, task_ids, stride, padding, dilation, groups = (
+                (*args[1:3], None, *args[3:10]) if is_backward else args[:10])
+            check_conv2d_args(x, weight, bias, lora_A, lora_B, task_ids, stride, padding,
+                              dilation, groups)
+            if is_backward:
+                check_grad_out(args[0], conv2d_output_size(x.shape, weight.shape, stride,
+                                                           padding, dilation), x)
+            return fn(*args)
+        return run
+
+    def linear(fn, is_backward: bool):
+        def run(*args):
+            x, weight, bias, lora_A, lora_B, task_ids = (
+                (*args[1:3], None, *args[3:6]) if is_backward else args[:6])
+            check_linear_args(x, weight, bias, lora_A, lora_B, task_ids)
+            if is_backward:
+                check_grad_out(args[0], (*x.shape[:-1], weight.shape[0]), x)
+            return fn(*args)
+        return run
+
+    return {"eks_conv2d": conv2d(module.conv2d_forward, False),
+            "eks_conv2d_backward": conv2d(module.conv2d_backward, True),
+            "eks_linear": linear(module.linear_forward, False),
+            "eks_linear_backward": linear(module.linear_backward, True)}

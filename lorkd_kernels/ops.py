@@ -13,6 +13,11 @@ Ops (namespace ``lorkd``)::
 ``output_mask`` selects which of the five gradients to compute; the others come back as empty
 tensors of shape ``(0,)``. Outputs are contiguous. The compiled library defines the same schemas
 in C++ (``csrc/schema.cpp``); when it is not loaded they are defined here.
+
+Every backend (``lorkd_kernels/backends/registry.py``) also has private ops with these schemas,
+``_<backend>_<op>`` (``torch.ops.lorkd._cpu_eks_conv2d``, ``_torch_eks_linear_backward``, ...).
+The public ops only route: on CPU and CUDA tensors the compiled library's route table sends each
+call to the routed backend; elsewhere, or without the library, the Python router here does.
 """
 
 from __future__ import annotations
@@ -23,8 +28,8 @@ import torch
 from torch.nn.modules.utils import _pair
 
 from . import backends
-from ._checks import (check_conv2d_args, check_grad_out, check_linear_args,
-                      conv2d_output_size)
+from ._checks import (check_conv2d_args, check_linear_args, conv2d_output_size,
+                      validated_backend)
 
 SCHEMAS = {
     "eks_conv2d": (
@@ -54,62 +59,39 @@ def _op_exists(name: str) -> bool:
     return True
 
 
-backends.load_compiled()
+backends.load()
 _lib = torch.library.Library("lorkd", "FRAGMENT")
 for _name, _schema in SCHEMAS.items():
     if not _op_exists(_name):
         _lib.define(_schema)
 
 
-
-# The Python backends validate like the C++ kernels do, so a direct torch.ops.lorkd.* call gets
-# the same clear errors whichever backend serves it.
-# Forward ops take (x, weight, bias, ...); backward ops (grad_out, x, weight, lora_A, ...).
-def _validated_conv2d(fn, is_backward: bool):
-    def run(*args):
-        x, weight, bias, lora_A, lora_B, task_ids, stride, padding, dilation, groups = (
-            (*args[1:3], None, *args[3:10]) if is_backward else args[:10])
-        check_conv2d_args(x, weight, bias, lora_A, lora_B, task_ids, stride, padding, dilation,
-                          groups)
-        if is_backward:
-            check_grad_out(args[0], conv2d_output_size(x.shape, weight.shape, stride, padding,
-                                                       dilation), x)
-        return fn(*args)
-    return run
+def signature(op: str) -> str:
+    """``op``'s schema without its name, for the private ops of the same signature."""
+    return SCHEMAS[op][len(op):]
 
 
-def _validated_linear(fn, is_backward: bool):
-    def run(*args):
-        x, weight, bias, lora_A, lora_B, task_ids = (
-            (*args[1:3], None, *args[3:6]) if is_backward else args[:6])
-        check_linear_args(x, weight, bias, lora_A, lora_B, task_ids)
-        if is_backward:
-            check_grad_out(args[0], (*x.shape[:-1], weight.shape[0]), x)
-        return fn(*args)
-    return run
+# The Python backends' private ops, _<backend>_<op>: every backend is callable explicitly, and
+# the compiled router reaches a Python backend through them. (The triton backend defines its own
+# as triton_op when it is imported, so torch.compile sees its kernels.)
+for _backend in ("torch", "reference"):
+    for _name, _fn in validated_backend(backends.registry.module(_backend)).items():
+        _private = backends.BACKENDS[_backend].op_name(_name)
+        _lib.define(_private + signature(_name))
+        _lib.impl(_private, _fn, "CompositeExplicitAutograd")
 
 
-def _register(backend, dispatch_key: str) -> None:
-    """Register ``backend``'s four functions (validated) for ``dispatch_key``; ``backend`` is a
-    module or a zero-argument callable returning one (resolved at the first call)."""
-    def fn(name):
-        def call(*args):
-            module = backend() if callable(backend) else backend
-            return getattr(module, name)(*args)
-        return call
-    for op_name, impl in (("eks_conv2d", _validated_conv2d(fn("conv2d_forward"), False)),
-                          ("eks_conv2d_backward",
-                           _validated_conv2d(fn("conv2d_backward"), True)),
-                          ("eks_linear", _validated_linear(fn("linear_forward"), False)),
-                          ("eks_linear_backward",
-                           _validated_linear(fn("linear_backward"), True))):
-        _lib.impl(op_name, impl, dispatch_key)
+def _python_router(op: str):
+    """The public op ``op`` where the compiled library does not route (it is absent, or the
+    device is neither CPU nor CUDA): the device's routed backend, validated."""
+    def route(*args):
+        device_type = args[0].device.type
+        return validated_backend(backends.python_module_for(device_type))[op](*args)
+    return route
 
 
-_register(backends.python_backend(), "CompositeExplicitAutograd")
-# CUDA tensors run the fused Triton kernels, imported at the first CUDA call
-if backends.triton_serves_cuda():
-    _register(backends.triton_backend, "CUDA")
+for _name in SCHEMAS:
+    _lib.impl(_name, _python_router(_name), "CompositeExplicitAutograd")
 
 
 # ----------------------------------------------------------------------------- fakes
@@ -120,29 +102,43 @@ def _masked_grads(output_mask, x, weight, bias_len, lora_A, lora_B):
     return tuple(x.new_empty(shape if need else (0,)) for shape, need in zip(shapes, output_mask))
 
 
-@torch.library.register_fake("lorkd::eks_conv2d")
 def _eks_conv2d_fake(x, weight, bias, lora_A, lora_B, task_ids, stride, padding, dilation,
                      groups, scaling):
     check_conv2d_args(x, weight, bias, lora_A, lora_B, task_ids, stride, padding, dilation, groups)
     return x.new_empty(conv2d_output_size(x.shape, weight.shape, stride, padding, dilation))
 
 
-@torch.library.register_fake("lorkd::eks_conv2d_backward")
 def _eks_conv2d_backward_fake(grad_out, x, weight, lora_A, lora_B, task_ids, stride, padding,
                               dilation, groups, scaling, output_mask):
     return _masked_grads(output_mask, x, weight, weight.shape[0], lora_A, lora_B)
 
 
-@torch.library.register_fake("lorkd::eks_linear")
 def _eks_linear_fake(x, weight, bias, lora_A, lora_B, task_ids, scaling):
     check_linear_args(x, weight, bias, lora_A, lora_B, task_ids)
     return x.new_empty((*x.shape[:-1], weight.shape[0]))
 
 
-@torch.library.register_fake("lorkd::eks_linear_backward")
 def _eks_linear_backward_fake(grad_out, x, weight, lora_A, lora_B, task_ids, scaling,
                               output_mask):
     return _masked_grads(output_mask, x, weight, weight.shape[0], lora_A, lora_B)
+
+
+_FAKES = {"eks_conv2d": _eks_conv2d_fake, "eks_conv2d_backward": _eks_conv2d_backward_fake,
+          "eks_linear": _eks_linear_fake, "eks_linear_backward": _eks_linear_backward_fake}
+
+
+def _ops_defined_here() -> list:
+    """Prefixes of the op families whose schemas exist in this process: the public ops, the
+    Python backends' private ops and, when the compiled library is loaded, its backends'."""
+    names = ["torch", "reference"]
+    if backends.compiled_loaded():
+        names += [name for name, b in backends.BACKENDS.items() if b.compiled]
+    return [""] + [backends.BACKENDS[name].op_name("") for name in names]
+
+
+for _prefix in _ops_defined_here():
+    for _name, _fake in _FAKES.items():
+        torch.library.register_fake(f"lorkd::{_prefix}{_name}", _fake, lib=_lib)
 
 
 # ----------------------------------------------------------------------------- autograd
@@ -168,15 +164,23 @@ def _backward_through(backward_op):
     return backward
 
 
-# The compiled library registers this same formula in C++ (csrc/autograd.cpp), which saves a
-# Python round trip per layer call; these serve when it is not loaded.
+def register_python_autograd(backend: str) -> None:
+    """Autograd of backend ``backend``'s private forward ops ("" for the public ops) through its
+    backward ops, in Python. The compiled library registers the same formula in C++
+    (``csrc/autograd.cpp``) for the public ops and its own backends' private ops, which saves a
+    Python round trip per layer call; this serves every other op."""
+    prefix = backends.BACKENDS[backend].op_name("") if backend else ""
+    for forward in ("eks_conv2d", "eks_linear"):
+        backward_op = getattr(torch.ops.lorkd, f"{prefix}{forward}_backward")
+        torch.library.register_autograd(f"lorkd::{prefix}{forward}",
+                                        _backward_through(backward_op),
+                                        setup_context=_setup_context, lib=_lib)
+
+
+register_python_autograd("torch")
+register_python_autograd("reference")
 if not backends.compiled_loaded():
-    torch.library.register_autograd("lorkd::eks_conv2d",
-                                    _backward_through(torch.ops.lorkd.eks_conv2d_backward),
-                                    setup_context=_setup_context)
-    torch.library.register_autograd("lorkd::eks_linear",
-                                    _backward_through(torch.ops.lorkd.eks_linear_backward),
-                                    setup_context=_setup_context)
+    register_python_autograd("")
 
 
 # ----------------------------------------------------------------------------- functional API

@@ -17,9 +17,9 @@
 #include <ATen/ops/empty.h>
 #include <ATen/ops/zeros.h>
 
-#include "checks.h"
+#include "../common/checks.h"
 #include "kernels.h"
-#include "segments.h"
+#include "../common/segments.h"
 #include "strategy.h"
 
 namespace lorkd::cpu {

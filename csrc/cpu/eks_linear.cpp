@@ -8,9 +8,9 @@
 #include <ATen/ops/linear.h>
 #include <ATen/ops/zeros.h>
 
-#include "checks.h"
+#include "../common/checks.h"
 #include "kernels.h"
-#include "segments.h"
+#include "../common/segments.h"
 
 namespace lorkd::cpu {
 

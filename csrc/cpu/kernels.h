@@ -7,15 +7,10 @@
 #include <optional>
 #include <tuple>
 
+#include "../common/types.h"
+
 namespace lorkd::cpu {
 
-using Grads = std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor, at::Tensor>;
-
 #include "../eks_kernels.inc"
-
-// Reductions over samples accumulate in float32 (float64 for float64 inputs).
-inline at::ScalarType accumulate_type(at::ScalarType t) {
-  return t == at::kDouble ? at::kDouble : at::kFloat;
-}
 
 }  // namespace lorkd::cpu

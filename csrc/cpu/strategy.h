@@ -4,7 +4,7 @@
 
 #include <cstdint>
 
-#include "segments.h"
+#include "../common/segments.h"
 
 namespace lorkd::cpu {
 

@@ -1,12 +1,15 @@
 // The CUDA kernels of csrc/kernels run on CPU tensors by the emulation harness (harness.h).
-// Same signatures as the CPU kernels (csrc/cpu/kernels.h).
+// Same signatures as the CPU kernels (csrc/cpu/kernels.h, declared by csrc/eks_kernels.inc).
 #pragma once
 
-#include "../cpu/kernels.h"
+#include <array>
+#include <optional>
+
+#include "../common/types.h"
 
 namespace lorkd::emu {
 
-using lorkd::cpu::Grads;
+using lorkd::Grads;
 
 #include "../eks_kernels.inc"
 

@@ -19,14 +19,14 @@
 #include <tuple>
 #include <vector>
 
-#include "../cpu/checks.h"
-#include "../cpu/segments.h"
+#include "../common/checks.h"
+#include "../common/segments.h"
+#include "../common/types.h"
 #include "eks_conv2d.h"
 #include "eks_linear.h"
 
 namespace lorkd::kernels {
 
-using Grads = std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor, at::Tensor>;
 
 namespace detail {
 
@@ -56,7 +56,7 @@ void check_task_ids(const at::Tensor& task_ids, int64_t num_tasks) {
   // Out-of-range ids get NaN outputs in the kernels; the readable error comes from here, which
   // needs the ids on the host and is skipped while a CUDA graph is being captured.
   if (task_ids.numel() == 0 || !Launcher::host_may_read(task_ids)) return;
-  lorkd::cpu::check_task_id_range(task_ids.to(at::kCPU), num_tasks);
+  lorkd::check_task_id_range(task_ids.to(at::kCPU), num_tasks);
 }
 
 inline std::array<int64_t, 4> strides4(const at::Tensor& t) {
@@ -159,10 +159,10 @@ at::Tensor eks_conv2d_forward(const at::Tensor& x_in, const at::Tensor& weight_i
                               const at::Tensor& task_ids_in, at::IntArrayRef stride,
                               at::IntArrayRef padding, at::IntArrayRef dilation, int64_t groups,
                               double scaling) {
-  lorkd::cpu::check_conv2d(x_in, weight_in, bias_in, lora_A_in, lora_B_in, task_ids_in, stride,
+  lorkd::check_conv2d(x_in, weight_in, bias_in, lora_A_in, lora_B_in, task_ids_in, stride,
                            padding, dilation, groups);
   detail::check_task_ids<Launcher>(task_ids_in, lora_A_in.size(0));
-  const auto shape = lorkd::cpu::conv2d_output_shape(x_in, weight_in, stride, padding, dilation);
+  const auto shape = lorkd::conv2d_output_shape(x_in, weight_in, stride, padding, dilation);
   const at::Tensor x = x_in.contiguous(), weight = weight_in.contiguous();
   const at::Tensor lora_A = lora_A_in.contiguous(), lora_B = lora_B_in.contiguous();
   const at::Tensor task_ids = task_ids_in.contiguous();
@@ -191,10 +191,10 @@ Grads eks_conv2d_backward(const at::Tensor& grad_out_in, const at::Tensor& x_in,
                           at::IntArrayRef stride, at::IntArrayRef padding,
                           at::IntArrayRef dilation, int64_t groups, double scaling,
                           std::array<bool, 5> mask) {
-  lorkd::cpu::check_conv2d(x_in, weight_in, std::nullopt, lora_A_in, lora_B_in, task_ids_in,
+  lorkd::check_conv2d(x_in, weight_in, std::nullopt, lora_A_in, lora_B_in, task_ids_in,
                            stride, padding, dilation, groups);
-  const auto shape = lorkd::cpu::conv2d_output_shape(x_in, weight_in, stride, padding, dilation);
-  lorkd::cpu::check_grad_out(grad_out_in, shape, x_in);
+  const auto shape = lorkd::conv2d_output_shape(x_in, weight_in, stride, padding, dilation);
+  lorkd::check_grad_out(grad_out_in, shape, x_in);
   detail::check_task_ids<Launcher>(task_ids_in, lora_A_in.size(0));
   const at::Tensor x = x_in.contiguous(), weight = weight_in.contiguous();
   const at::Tensor lora_A = lora_A_in.contiguous(), lora_B = lora_B_in.contiguous();
@@ -236,12 +236,12 @@ at::Tensor eks_linear_forward(const at::Tensor& x_in, const at::Tensor& weight_i
                               const std::optional<at::Tensor>& bias_in,
                               const at::Tensor& lora_A_in, const at::Tensor& lora_B_in,
                               const at::Tensor& task_ids_in, double scaling) {
-  lorkd::cpu::check_linear(x_in, weight_in, bias_in, lora_A_in, lora_B_in, task_ids_in);
+  lorkd::check_linear(x_in, weight_in, bias_in, lora_A_in, lora_B_in, task_ids_in);
   detail::check_task_ids<Launcher>(task_ids_in, lora_A_in.size(0));
   const at::Tensor x = x_in.contiguous(), weight = weight_in.contiguous();
   const at::Tensor lora_A = lora_A_in.contiguous(), lora_B = lora_B_in.contiguous();
   const at::Tensor task_ids = task_ids_in.contiguous();
-  at::Tensor y = at::empty(lorkd::cpu::linear_output_shape(x, weight), x.options());
+  at::Tensor y = at::empty(lorkd::linear_output_shape(x, weight), x.options());
   if (y.numel() == 0) return y;
   at::Tensor bias;
   if (bias_in.has_value()) bias = bias_in->contiguous();
@@ -255,7 +255,7 @@ at::Tensor eks_linear_forward(const at::Tensor& x_in, const at::Tensor& weight_i
     a.bias = bias.defined() ? bias.const_data_ptr<scalar_t>() : nullptr;
     a.task_ids = task_ids.const_data_ptr<int64_t>();
     a.out = y.mutable_data_ptr<scalar_t>();
-    a.positions = lorkd::cpu::linear_positions(x);
+    a.positions = lorkd::linear_positions(x);
     a.rows = x.size(0) * a.positions;
     a.depth = in_f;
     a.cols = out_f;
@@ -275,8 +275,8 @@ Grads eks_linear_backward(const at::Tensor& grad_out_in, const at::Tensor& x_in,
                           const at::Tensor& weight_in, const at::Tensor& lora_A_in,
                           const at::Tensor& lora_B_in, const at::Tensor& task_ids_in,
                           double scaling, std::array<bool, 5> mask) {
-  lorkd::cpu::check_linear(x_in, weight_in, std::nullopt, lora_A_in, lora_B_in, task_ids_in);
-  lorkd::cpu::check_grad_out(grad_out_in, lorkd::cpu::linear_output_shape(x_in, weight_in),
+  lorkd::check_linear(x_in, weight_in, std::nullopt, lora_A_in, lora_B_in, task_ids_in);
+  lorkd::check_grad_out(grad_out_in, lorkd::linear_output_shape(x_in, weight_in),
                              x_in);
   detail::check_task_ids<Launcher>(task_ids_in, lora_A_in.size(0));
   const at::Tensor x = x_in.contiguous(), weight = weight_in.contiguous();
@@ -285,7 +285,7 @@ Grads eks_linear_backward(const at::Tensor& grad_out_in, const at::Tensor& x_in,
   const auto [need_x, need_w, need_bias, need_A, need_B] = mask;
   auto [dx, dw, dbias, dA, dB] = detail::allocate_grads(x, weight, lora_A, lora_B, mask);
   const int64_t in_f = weight.size(1), out_f = weight.size(0), rank = lora_A.size(1);
-  const int64_t positions = lorkd::cpu::linear_positions(x);
+  const int64_t positions = lorkd::linear_positions(x);
   AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, x.scalar_type(),
                                   "eks_linear_backward", [&] {
     using Acc = acc_t<scalar_t>;

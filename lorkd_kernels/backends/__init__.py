@@ -1,145 +1,175 @@
-"""Backend selection: which implementation of the ``lorkd`` ops runs on which device.
+"""Which backend serves the public ``lorkd`` ops on each device, and how to call any of them.
 
-* ``cpu``: the compiled C++ kernels, registered for the CPU dispatch key when ``_C`` loads.
-* ``torch``: ATen-call implementation registered as ``CompositeExplicitAutograd``, so it serves
-  every device without a specialised kernel (and CPU when ``_C`` is absent).
-* ``reference``: the per-sample oracle, used instead of ``torch`` when forced.
-* ``cuda``: the CUDA C++ kernels (``csrc/cuda``), registered for the CUDA dispatch key when ``_C``
-  was built against a CUDA torch with a toolkit present.
-* ``cuda_emu``: those same CUDA kernel bodies run on CPU tensors by the emulation harness
-  (``csrc/emu``), always compiled into ``_C``; forcing it routes the CPU dispatch key there.
-* ``triton``: fused Triton kernels (``backends/triton/``), the CUDA implementation when triton is
-  installed; forced with ``LORKD_BACKEND=triton`` it serves every device (CPU tensors need
-  ``TRITON_INTERPRET=1``). Imported on first use, so ``import lorkd_kernels`` never needs triton.
+The backends themselves are listed in :mod:`.registry` (one table; ``backends/README.md`` says how
+to add one). This module applies it:
 
-``LORKD_BACKEND=<name>`` forces one. A forced backend that cannot load is an error; when nothing is
-forced and ``_C`` is missing, the ``torch`` backend takes over with a warning.
+* :func:`load` (run once by ``lorkd_kernels.ops``) loads the compiled library when present and
+  routes each device's public ops to ``LORKD_BACKEND`` where that backend runs, else to the first
+  available of the device's defaults (CPU: ``cpu``, then ``torch``; CUDA: ``triton``, ``cuda``,
+  then ``torch``; other devices: ``torch``). A forced backend that cannot load is an error; a
+  missing compiled library, when nothing is forced, falls back to ``torch`` with a warning.
+* :func:`use` re-routes a device inside a ``with`` block, so tests and benchmarks run the public
+  ops (and the layers) through every backend in one process;
+* :func:`explicit` calls one backend's private ops directly (with autograd), whatever the routes.
 """
 
 from __future__ import annotations
 
 import contextlib
-import importlib
-import importlib.util
-import os
 import warnings
-from types import ModuleType
-from typing import Iterator, Optional
+from types import SimpleNamespace
+from typing import Dict, Iterator, List, Optional
 
 import torch
 
-from . import cpu, cuda_emu, reference_impl, torch_ops
+from . import library, registry, torch_ops
+from .registry import BACKENDS, FALLBACK, BackendUnavailableError, forced_backend
 
-#: every backend name the project knows
-KNOWN_BACKENDS = ("reference", "torch", "cpu", "triton", "cuda", "cuda_emu")
-#: backends this version implements (whether one loads also depends on the build and device)
-IMPLEMENTED_BACKENDS = ("reference", "torch", "cpu", "cuda", "cuda_emu")
-TRITON_AVAILABLE = importlib.util.find_spec("triton") is not None
-if TRITON_AVAILABLE:
-    IMPLEMENTED_BACKENDS += ("triton",)
-#: backends served by the compiled library
-COMPILED_BACKENDS = ("cpu", "cuda", "cuda_emu")
-PYTHON_BACKENDS = {"reference": reference_impl, "torch": torch_ops}
+__all__ = ["BACKENDS", "BackendUnavailableError", "active_backend", "available_backends",
+           "availability", "compiled_loaded", "conv_strategy", "explicit", "forced_backend",
+           "load", "use"]
 
+#: device types the compiled library routes itself (other devices use the Python router)
+ROUTED_IN_CPP = ("cpu", "cuda")
 
-class BackendUnavailableError(RuntimeError):
-    """A backend forced with ``LORKD_BACKEND`` cannot be used."""
-
-
-_compiled_loaded = False
-_compiled_has_cuda = False
-
-
-def requested_backend() -> Optional[str]:
-    """The backend named by ``LORKD_BACKEND`` (validated), or None."""
-    name = os.environ.get("LORKD_BACKEND", "").strip().lower()
-    if not name:
-        return None
-    if name not in KNOWN_BACKENDS:
-        raise BackendUnavailableError(
-            f"LORKD_BACKEND={name!r} is not a backend; choose one of {', '.join(KNOWN_BACKENDS)}")
-    if name not in IMPLEMENTED_BACKENDS:
-        raise BackendUnavailableError(
-            f"LORKD_BACKEND={name!r} is not available in this version of lorkd_kernels "
-            f"(available: {', '.join(IMPLEMENTED_BACKENDS)})")
-    return name
-
-
-def load_compiled() -> bool:
-    """Load the compiled kernels unless a Python backend is forced; True when loaded."""
-    global _compiled_loaded, _compiled_has_cuda
-    forced = requested_backend()
-    if forced in PYTHON_BACKENDS or forced == "triton":
-        return False
-    try:
-        cpu.load_library()
-    except (OSError, RuntimeError) as err:   # FileNotFoundError is an OSError
-        if forced in COMPILED_BACKENDS:
-            raise BackendUnavailableError(f"LORKD_BACKEND={forced} but the compiled kernels did "
-                                          f"not load: {err}") from err
-        warnings.warn(f"lorkd_kernels: compiled CPU kernels unavailable ({err}); "
-                      "using the 'torch' backend", RuntimeWarning, stacklevel=3)
-        return False
-    _compiled_loaded = True
-    _compiled_has_cuda = _library_registered_cuda()
-    if forced == "cuda" and not _compiled_has_cuda:
-        raise BackendUnavailableError(
-            "LORKD_BACKEND=cuda but lorkd_kernels._C holds no CUDA kernels: rebuild it against a "
-            "CUDA build of torch with a CUDA toolkit (LORKD_BUILD_CUDA=1, CUDA_HOME), or use "
-            "LORKD_BACKEND=cuda_emu to run those kernels on CPU tensors")
-    torch.ops.lorkd._set_cpu_kernels("cuda_emu" if forced == "cuda_emu" else "native")
-    return True
+_routes: Dict[str, str] = {}
 
 
 def compiled_loaded() -> bool:
-    """Whether the compiled library (``_C``) is loaded: its kernels serve CPU and its C++
-    autograd serves every device."""
-    return _compiled_loaded
+    """Whether the compiled library (``_C``) is loaded: it holds the ``cpu`` and ``cuda_emu``
+    kernels (and ``cuda`` in a CUDA build), and its C++ autograd serves the public ops."""
+    return library.loaded()
 
 
 def has_cuda_kernels() -> bool:
-    """Whether the loaded compiled library registered CUDA kernels for the lorkd ops."""
-    return _compiled_has_cuda
+    """Whether the loaded compiled library holds the CUDA C++ kernels."""
+    return library.loaded() and library.has_kernel("_cuda_eks_conv2d", "CUDA")
 
 
-def _library_registered_cuda() -> bool:
-    # Asked right after loading _C, before ops.py may register the Triton kernels for CUDA.
+def availability(name: str, device_type: Optional[str] = None) -> Optional[str]:
+    """None when backend ``name`` can run (on ``device_type``, if given) in this process, else
+    the reason it cannot, as a sentence."""
+    backend = registry.get(name)
+    if device_type is not None and not backend.runs_on(device_type):
+        return f"the {name} backend does not run on {device_type} tensors"
+    if not registry.package_installed(backend):
+        return f"the {name} backend is not installed: it needs {backend.needs}"
+    if backend.compiled:
+        if not library.loaded():
+            return f"the {name} backend is not installed: it needs {backend.needs}"
+        if name == "cuda" and not has_cuda_kernels():
+            return (f"lorkd_kernels._C holds no CUDA kernels; the cuda backend needs "
+                    f"{backend.needs}")
+    if name == "triton" and device_type == "cpu":
+        from .triton import configs   # imports triton: only asked once it is installed
+        if not configs.INTERPRETING:
+            return ("the triton backend runs CPU tensors only under the Triton interpreter: "
+                    "set TRITON_INTERPRET=1 before importing lorkd_kernels")
+    return None
+
+
+def available_backends(device_type: str) -> List[str]:
+    """Every backend that can run on ``device_type`` tensors in this process, in table order."""
+    return [name for name in BACKENDS if availability(name, device_type) is None]
+
+
+def _default_route(device_type: str) -> str:
+    for name in registry.DEVICE_DEFAULTS.get(device_type, (FALLBACK,)):
+        if availability(name, None if name == FALLBACK else device_type) is None:
+            return name
+    return FALLBACK
+
+
+def _set_route(device_type: str, name: str) -> str:
+    """Route ``device_type``'s public ops to ``name``; returns the previous backend."""
+    previous = _routes.get(device_type, active_backend(device_type))
+    if not BACKENDS[name].compiled and (device_type != "cuda" or torch.cuda.is_available()):
+        # A Python backend's private ops exist once its module is imported. On a machine
+        # without a GPU no CUDA call can happen, so triton is not imported just for the route.
+        registry.module(name)
+    _routes[device_type] = name
+    if library.loaded() and device_type in ROUTED_IN_CPP:
+        torch.ops.lorkd._set_route(device_type, name)
+    return previous
+
+
+def load() -> None:
+    """Load the compiled library and route every device (see the module docstring)."""
+    forced = forced_backend()
     try:
-        return torch._C._dispatch_has_kernel_for_dispatch_key("lorkd::eks_conv2d", "CUDA")
-    except (AttributeError, RuntimeError):   # private API: without it, assume none
-        return False
-
-
-def triton_backend() -> ModuleType:
-    """The ``triton`` backend module (imports triton and defines its kernels on first call)."""
-    try:
-        return importlib.import_module(".triton", __name__)
-    except ImportError as err:
-        raise BackendUnavailableError(f"the triton backend did not import: {err}") from err
-
-
-def python_backend() -> ModuleType:
-    """The Python backend registered as the device-generic implementation."""
-    if requested_backend() == "triton":
-        return triton_backend()
-    return PYTHON_BACKENDS.get(requested_backend() or "torch", torch_ops)
-
-
-def triton_serves_cuda() -> bool:
-    """Whether CUDA tensors run the triton kernels (installed, and no other backend forced)."""
-    return TRITON_AVAILABLE and requested_backend() in (None, "triton")
+        library.load()
+    except (OSError, RuntimeError) as err:   # FileNotFoundError is an OSError
+        if forced is not None and BACKENDS[forced].compiled:
+            raise BackendUnavailableError(
+                f"LORKD_BACKEND={forced} but the compiled kernels did not load: {err}") from err
+        if forced is None:
+            warnings.warn(f"lorkd_kernels: compiled CPU kernels unavailable ({err}); "
+                          "using the 'torch' backend", RuntimeWarning, stacklevel=3)
+    if forced is not None:
+        reason = availability(forced)
+        if reason is not None:
+            raise BackendUnavailableError(f"LORKD_BACKEND={forced}: {reason}")
+    for device_type in ROUTED_IN_CPP:
+        runs_here = forced is not None and BACKENDS[forced].runs_on(device_type)
+        _set_route(device_type, forced if runs_here else _default_route(device_type))
 
 
 def active_backend(device_type: str = "cpu") -> str:
     """Name of the backend that ``torch.ops.lorkd.*`` runs on tensors of ``device_type``."""
-    forced = requested_backend()
-    if forced == "triton" or (device_type == "cuda" and triton_serves_cuda()):
-        return "triton"
-    if device_type == "cpu" and _compiled_loaded:
-        return "cuda_emu" if forced == "cuda_emu" else "cpu"
-    if device_type == "cuda" and has_cuda_kernels():
-        return "cuda"
-    return forced if forced in PYTHON_BACKENDS else "torch"
+    if device_type in _routes:
+        return _routes[device_type]
+    forced = forced_backend()
+    if forced is not None and BACKENDS[forced].runs_on(device_type):
+        return forced
+    return FALLBACK
+
+
+def python_module_for(device_type: str):
+    """The backend module the Python router of the public ops calls for ``device_type`` (used
+    where the compiled library does not route: it is absent, or the device is neither CPU nor
+    CUDA)."""
+    return registry.module(active_backend(device_type))
+
+
+@contextlib.contextmanager
+def use(name: str, device_type: str = "cpu") -> Iterator[None]:
+    """Run the public ops on ``device_type`` tensors through backend ``name`` inside the block.
+
+    Raises :class:`BackendUnavailableError` (with the reason) when it cannot run there.
+    """
+    reason = availability(name, device_type)
+    if reason is not None:
+        raise BackendUnavailableError(reason)
+    registry.module(name)   # a Python backend defines its private ops on import
+    previous = _set_route(device_type, name)
+    try:
+        yield
+    finally:
+        _set_route(device_type, previous)
+
+
+def explicit(name: str) -> SimpleNamespace:
+    """Backend ``name``'s private ops as ``eks_conv2d(x, weight, bias, lora_A, lora_B, task_ids,
+    stride, padding, dilation, groups, scaling)`` and ``eks_linear(x, weight, bias, lora_A,
+    lora_B, task_ids, scaling)``, differentiable through the registered autograd, whatever the
+    routes (for tests and benchmarks)."""
+    reason = availability(name)
+    if reason is not None:
+        raise BackendUnavailableError(reason)
+    registry.module(name)
+    backend = BACKENDS[name]
+    conv = getattr(torch.ops.lorkd, backend.op_name("eks_conv2d"))
+    linear = getattr(torch.ops.lorkd, backend.op_name("eks_linear"))
+
+    def eks_conv2d(x, weight, bias, lora_A, lora_B, task_ids, stride, padding, dilation, groups,
+                   scaling):
+        return conv(x, weight, bias, lora_A, lora_B, task_ids, list(stride), list(padding),
+                    list(dilation), int(groups), float(scaling))
+
+    def eks_linear(x, weight, bias, lora_A, lora_B, task_ids, scaling):
+        return linear(x, weight, bias, lora_A, lora_B, task_ids, float(scaling))
+
+    return SimpleNamespace(name=name, eks_conv2d=eks_conv2d, eks_linear=eks_linear)
 
 
 @contextlib.contextmanager
@@ -151,7 +181,7 @@ def conv_strategy(name: str) -> Iterator[None]:
     code = torch_ops.STRATEGIES.index(name)
     previous_python = torch_ops.default_strategy
     torch_ops.default_strategy = name
-    previous_cpu = torch.ops.lorkd._set_cpu_conv_strategy(code) if _compiled_loaded else None
+    previous_cpu = torch.ops.lorkd._set_cpu_conv_strategy(code) if library.loaded() else None
     try:
         yield
     finally:

@@ -28,20 +28,23 @@ are fp32. fp32 operands use exact fp32 products unless ``torch.backends.cuda.mat
 Tiles: ``configs.py`` holds ``triton.autotune`` configs for A100/H100-class GPUs (forward, dgrad)
 and the heuristic used for wgrad, with ``LORKD_TRITON_AUTOTUNE=0``, and under the interpreter.
 
-Registration: each kernel family is a ``torch.library.triton_op`` (``lorkd::_triton_*``) launching
-through ``wrap_triton``, so ``torch.compile`` sees the kernels. ``lorkd::eks_conv2d`` and friends
-call them on CUDA tensors, and on every device when ``LORKD_BACKEND=triton`` — with
-``TRITON_INTERPRET=1`` set before this package is imported, that runs the kernels on CPU tensors.
+Registration: the backend's private ops ``lorkd::_triton_eks_conv2d`` and friends are
+``torch.library.triton_op``\ s launching through ``wrap_triton``, so ``torch.compile`` sees the
+kernels. The public ops route CUDA tensors here by default, and every device when
+``LORKD_BACKEND=triton`` — with ``TRITON_INTERPRET=1`` set before this package is imported, that
+runs the kernels on CPU tensors.
 """
 
 from __future__ import annotations
 
+import sys
 from typing import List, Optional, Tuple
 
 import torch
 
-from ..._checks import check_task_id_range
-from .. import BackendUnavailableError
+from ... import ops
+from ..._checks import check_task_id_range, validated_backend
+from ..registry import BackendUnavailableError
 from . import configs, conv, linear
 
 Tensor = torch.Tensor
@@ -57,65 +60,71 @@ def _check_device(x: Tensor, task_ids: Tensor, num_tasks: int) -> None:
     check_task_id_range(task_ids, num_tasks)   # free on CPU; on CUDA it would sync
 
 
-@torch.library.triton_op("lorkd::_triton_conv2d", mutates_args=())
-def _triton_conv2d(x: Tensor, weight: Tensor, bias: Optional[Tensor], lora_A: Tensor,
-                   lora_B: Tensor, task_ids: Tensor, stride: List[int], padding: List[int],
-                   dilation: List[int], groups: int, scaling: float) -> Tensor:
-    return conv.conv2d_forward(x, weight, bias, lora_A, lora_B, task_ids, stride, padding,
-                               dilation, groups, scaling)
-
-
-@torch.library.triton_op("lorkd::_triton_conv2d_backward", mutates_args=())
-def _triton_conv2d_backward(grad_out: Tensor, x: Tensor, weight: Tensor, lora_A: Tensor,
-                            lora_B: Tensor, task_ids: Tensor, stride: List[int],
-                            padding: List[int], dilation: List[int], groups: int,
-                            scaling: float, output_mask: List[bool]
-                            ) -> Tuple[Tensor, Tensor, Tensor, Tensor, Tensor]:
-    return conv.conv2d_backward(grad_out, x, weight, lora_A, lora_B, task_ids, stride, padding,
-                                dilation, groups, scaling, output_mask)
-
-
-@torch.library.triton_op("lorkd::_triton_linear", mutates_args=())
-def _triton_linear(x: Tensor, weight: Tensor, bias: Optional[Tensor], lora_A: Tensor,
-                   lora_B: Tensor, task_ids: Tensor, scaling: float) -> Tensor:
-    return linear.linear_forward(x, weight, bias, lora_A, lora_B, task_ids, scaling)
-
-
-@torch.library.triton_op("lorkd::_triton_linear_backward", mutates_args=())
-def _triton_linear_backward(grad_out: Tensor, x: Tensor, weight: Tensor, lora_A: Tensor,
-                            lora_B: Tensor, task_ids: Tensor, scaling: float,
-                            output_mask: List[bool]
-                            ) -> Tuple[Tensor, Tensor, Tensor, Tensor, Tensor]:
-    return linear.linear_backward(grad_out, x, weight, lora_A, lora_B, task_ids, scaling,
-                                  output_mask)
-
-
-# The backend interface shared with torch_ops / reference_impl (benchmarks call it by module).
+# The backend's four functions (the interface every backend module shares).
 
 def conv2d_forward(x, weight, bias, lora_A, lora_B, task_ids, stride, padding, dilation, groups,
                    scaling):
     _check_device(x, task_ids, lora_A.shape[0])
-    return torch.ops.lorkd._triton_conv2d(x, weight, bias, lora_A, lora_B, task_ids,
-                                          list(stride), list(padding), list(dilation),
-                                          int(groups), float(scaling))
+    return conv.conv2d_forward(x, weight, bias, lora_A, lora_B, task_ids, list(stride),
+                               list(padding), list(dilation), int(groups), float(scaling))
 
 
 def conv2d_backward(grad_out, x, weight, lora_A, lora_B, task_ids, stride, padding, dilation,
                     groups, scaling, output_mask):
     _check_device(x, task_ids, lora_A.shape[0])
-    return list(torch.ops.lorkd._triton_conv2d_backward(
-        grad_out, x, weight, lora_A, lora_B, task_ids, list(stride), list(padding),
-        list(dilation), int(groups), float(scaling), [bool(m) for m in output_mask]))
+    return tuple(conv.conv2d_backward(grad_out, x, weight, lora_A, lora_B, task_ids, list(stride),
+                                      list(padding), list(dilation), int(groups),
+                                      float(scaling), [bool(m) for m in output_mask]))
 
 
 def linear_forward(x, weight, bias, lora_A, lora_B, task_ids, scaling):
     _check_device(x, task_ids, lora_A.shape[0])
-    return torch.ops.lorkd._triton_linear(x, weight, bias, lora_A, lora_B, task_ids,
-                                          float(scaling))
+    return linear.linear_forward(x, weight, bias, lora_A, lora_B, task_ids, float(scaling))
 
 
 def linear_backward(grad_out, x, weight, lora_A, lora_B, task_ids, scaling, output_mask):
     _check_device(x, task_ids, lora_A.shape[0])
-    return list(torch.ops.lorkd._triton_linear_backward(
-        grad_out, x, weight, lora_A, lora_B, task_ids, float(scaling),
-        [bool(m) for m in output_mask]))
+    return tuple(linear.linear_backward(grad_out, x, weight, lora_A, lora_B, task_ids,
+                                        float(scaling), [bool(m) for m in output_mask]))
+
+
+# Its private ops, lorkd::_triton_<op>: triton_op (launching through wrap_triton) so that
+# torch.compile sees the kernels; the public ops reach them through the route table. triton_op
+# takes the schema from the annotations, hence one typed function per op.
+_checked = validated_backend(sys.modules[__name__])
+
+
+@torch.library.triton_op("lorkd::_triton_eks_conv2d", mutates_args=())
+def _triton_eks_conv2d(x: Tensor, weight: Tensor, bias: Optional[Tensor], lora_A: Tensor,
+                       lora_B: Tensor, task_ids: Tensor, stride: List[int], padding: List[int],
+                       dilation: List[int], groups: int, scaling: float) -> Tensor:
+    return _checked["eks_conv2d"](x, weight, bias, lora_A, lora_B, task_ids, stride, padding,
+                                  dilation, groups, scaling)
+
+
+@torch.library.triton_op("lorkd::_triton_eks_conv2d_backward", mutates_args=())
+def _triton_eks_conv2d_backward(grad_out: Tensor, x: Tensor, weight: Tensor, lora_A: Tensor,
+                                lora_B: Tensor, task_ids: Tensor, stride: List[int],
+                                padding: List[int], dilation: List[int], groups: int,
+                                scaling: float, output_mask: List[bool]
+                                ) -> Tuple[Tensor, Tensor, Tensor, Tensor, Tensor]:
+    return _checked["eks_conv2d_backward"](grad_out, x, weight, lora_A, lora_B, task_ids, stride,
+                                           padding, dilation, groups, scaling, output_mask)
+
+
+@torch.library.triton_op("lorkd::_triton_eks_linear", mutates_args=())
+def _triton_eks_linear(x: Tensor, weight: Tensor, bias: Optional[Tensor], lora_A: Tensor,
+                       lora_B: Tensor, task_ids: Tensor, scaling: float) -> Tensor:
+    return _checked["eks_linear"](x, weight, bias, lora_A, lora_B, task_ids, scaling)
+
+
+@torch.library.triton_op("lorkd::_triton_eks_linear_backward", mutates_args=())
+def _triton_eks_linear_backward(grad_out: Tensor, x: Tensor, weight: Tensor, lora_A: Tensor,
+                                lora_B: Tensor, task_ids: Tensor, scaling: float,
+                                output_mask: List[bool]
+                                ) -> Tuple[Tensor, Tensor, Tensor, Tensor, Tensor]:
+    return _checked["eks_linear_backward"](grad_out, x, weight, lora_A, lora_B, task_ids, scaling,
+                                           output_mask)
+
+
+ops.register_python_autograd("triton")

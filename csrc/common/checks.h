@@ -1,4 +1,4 @@
-// Argument validation for the CPU kernels. Mirrors lorkd_kernels/_checks.py so that callers of
+// Argument validation for every compiled implementation (CPU, CUDA, emulated CUDA). Mirrors lorkd_kernels/_checks.py so that callers of
 // torch.ops.lorkd.* who bypass the Python API still get errors that name the argument, raised
 // before any memory is touched. TORCH_CHECK_VALUE / _TYPE / _INDEX map to Python's ValueError /
 // TypeError / IndexError.
@@ -9,7 +9,7 @@
 #include <optional>
 #include <vector>
 
-namespace lorkd::cpu {
+namespace lorkd {
 
 // Shapes, dtypes and devices shared by conv and linear; out_dim is the weight's first dim and
 // k_dim the column count of the matricized weight.
@@ -42,4 +42,4 @@ std::vector<int64_t> linear_output_shape(const at::Tensor& x, const at::Tensor& 
 void check_grad_out(const at::Tensor& grad_out, at::IntArrayRef expected_shape,
                     const at::Tensor& x);
 
-}  // namespace lorkd::cpu
+}  // namespace lorkd

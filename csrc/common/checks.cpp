@@ -4,7 +4,7 @@
 
 #include <string>
 
-namespace lorkd::cpu {
+namespace lorkd {
 
 namespace {
 
@@ -149,4 +149,4 @@ void check_grad_out(const at::Tensor& grad_out, at::IntArrayRef expected_shape,
   check_same(grad_out, "grad_out", x);
 }
 
-}  // namespace lorkd::cpu
+}  // namespace lorkd

@@ -3,7 +3,7 @@
 #include <ATen/ops/empty.h>
 #include <c10/util/Exception.h>
 
-namespace lorkd::cpu {
+namespace lorkd {
 
 void check_task_id_range(const at::Tensor& task_ids, int64_t num_tasks) {
   const at::Tensor ids = task_ids.contiguous();
@@ -65,4 +65,4 @@ void Segments::add_rows(at::Tensor& out, const TaskRun& run, const at::Tensor& v
   }
 }
 
-}  // namespace lorkd::cpu
+}  // namespace lorkd

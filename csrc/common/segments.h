@@ -5,7 +5,7 @@
 
 #include <vector>
 
-namespace lorkd::cpu {
+namespace lorkd {
 
 // IndexError naming the first id outside [0, num_tasks) (task_ids: int64, CPU, contiguous).
 void check_task_id_range(const at::Tensor& task_ids, int64_t num_tasks);
@@ -40,4 +40,4 @@ class Segments {
   at::Tensor order_;   // stable sort permutation (int64), defined only when !sorted_
 };
 
-}  // namespace lorkd::cpu
+}  // namespace lorkd
