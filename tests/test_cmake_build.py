@@ -10,6 +10,8 @@ import sys
 import pytest
 import torch
 
+from tests import requirements
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 PROBE = """
@@ -32,8 +34,9 @@ print("ok")
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(shutil.which("cmake") is None, reason="cmake is not installed")
 def test_cmake_library_builds_and_runs(tmp_path):
+    if shutil.which("cmake") is None:
+        requirements.unavailable("cmake", "cmake is not installed")
     prefix = torch.utils.cmake_prefix_path
     subprocess.run(["cmake", "-S", ROOT, "-B", str(tmp_path), f"-DCMAKE_PREFIX_PATH={prefix}"],
                    check=True, capture_output=True)

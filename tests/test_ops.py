@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import os
 
 import pytest
 import torch
 
 import lorkd_kernels
 from lorkd_kernels import EKSConv2d, EKSLinear, eks_conv2d, eks_linear, ops, reference
+from lorkd_kernels import backends
 from lorkd_kernels.backends import active_backend
 from tests.eks_cases import CONV_CASES, LINEAR_CASES, conv_problem, linear_problem
 
@@ -241,6 +241,6 @@ def test_linear_with_empty_token_dim():
 
 
 def test_active_backend_is_reported():
-    forced = os.environ.get("LORKD_BACKEND")
+    forced = backends.forced_backend()
     assert active_backend("cpu") in (forced or "cpu", "torch")
     assert lorkd_kernels.active_backend("cuda") in ("torch", "reference", "triton", "cuda")

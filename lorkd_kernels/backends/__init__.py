@@ -60,11 +60,9 @@ def availability(name: str, device_type: Optional[str] = None) -> Optional[str]:
         if name == "cuda" and not has_cuda_kernels():
             return (f"lorkd_kernels._C holds no CUDA kernels; the cuda backend needs "
                     f"{backend.needs}")
-    if name == "triton" and device_type == "cpu":
-        from .triton import configs   # imports triton: only asked once it is installed
-        if not configs.INTERPRETING:
-            return ("the triton backend runs CPU tensors only under the Triton interpreter: "
-                    "set TRITON_INTERPRET=1 before importing lorkd_kernels")
+    if name == "triton" and device_type == "cpu" and not registry.triton_interpreting():
+        return ("the triton backend runs CPU tensors only under the Triton interpreter: "
+                "set TRITON_INTERPRET=1 before importing lorkd_kernels")
     return None
 
 

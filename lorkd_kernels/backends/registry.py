@@ -107,6 +107,12 @@ def forced_backend() -> Optional[str]:
     return name
 
 
+def triton_interpreting() -> bool:
+    """Whether triton runs kernels on the CPU through its interpreter (``TRITON_INTERPRET=1``,
+    triton's own switch, which must be set before triton decorates any kernel)."""
+    return os.environ.get("TRITON_INTERPRET") == "1"
+
+
 def package_installed(backend: Backend) -> bool:
     return backend.package is None or importlib.util.find_spec(backend.package) is not None
 

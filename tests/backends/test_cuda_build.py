@@ -1,9 +1,9 @@
 """The CUDA build of the compiled library: it links, imports on a machine without a GPU, and
 registers CUDA kernels for every op next to the CPU and emulated ones.
 
-Runs where ``LORKD_CUDA_LIBRARY`` names a ``_C`` built with ``LORKD_BUILD_CUDA=1`` against a
-CUDA build of torch (``.ci/run`` does that in its own virtual environment);
-``LORKD_REQUIRE_CUDA_BUILD=1`` turns the skip into a failure.
+Runs where ``--cuda-library PATH`` names a ``_C`` built with ``LORKD_BUILD_CUDA=1`` against a
+CUDA build of torch (``.ci/run`` does that in its own virtual environment); ``--require
+cuda-build`` turns the skip into a failure.
 """
 
 from __future__ import annotations
@@ -16,14 +16,20 @@ import sys
 import pytest
 import torch
 
-LIBRARY = os.environ.get("LORKD_CUDA_LIBRARY", "")
+from tests import requirements
+
 OPS = ("eks_conv2d", "eks_conv2d_backward", "eks_linear", "eks_linear_backward")
 
-if not LIBRARY:
-    if os.environ.get("LORKD_REQUIRE_CUDA_BUILD") == "1":
-        raise RuntimeError("LORKD_REQUIRE_CUDA_BUILD=1 but LORKD_CUDA_LIBRARY is not set")
-    pytest.skip("LORKD_CUDA_LIBRARY not set (no CUDA build of lorkd_kernels._C to check)",
-                allow_module_level=True)
+
+@pytest.fixture(scope="module")
+def library(pytestconfig) -> str:
+    path = pytestconfig.getoption("--cuda-library")
+    if not path:
+        requirements.unavailable("cuda-build", "no --cuda-library given (no CUDA build of "
+                                               "lorkd_kernels._C to check)")
+    if not os.path.isfile(path):
+        pytest.fail(f"--cuda-library {path}: no such file", pytrace=False)
+    return os.path.abspath(path)
 
 PROBE = """
 import torch, lorkd_kernels
@@ -39,16 +45,19 @@ print(backends.active_backend("cpu"), backends.active_backend("cuda"))
 """
 
 
-def test_runs_under_a_cuda_build_of_torch():
+def test_runs_under_a_cuda_build_of_torch(library):
     assert torch.version.cuda is not None, "this check needs the CUDA build of torch"
 
 
-def test_library_registers_cuda_cpu_and_emulated_kernels():
-    torch.ops.load_library(LIBRARY)
+def test_library_registers_cuda_cpu_and_emulated_kernels(library):
+    torch.ops.load_library(library)
+    has_kernel = torch._C._dispatch_has_kernel_for_dispatch_key
     for op in OPS:
-        assert torch._C._dispatch_has_kernel_for_dispatch_key(f"lorkd::{op}", "CUDA"), op
-        assert torch._C._dispatch_has_kernel_for_dispatch_key(f"lorkd::{op}", "CPU"), op
-        assert torch._C._dispatch_has_kernel_for_dispatch_key(f"lorkd::_emu_{op}", "CPU"), op
+        assert has_kernel(f"lorkd::{op}", "CUDA"), op        # the public ops' router
+        assert has_kernel(f"lorkd::{op}", "CPU"), op
+        assert has_kernel(f"lorkd::_cuda_{op}", "CUDA"), op
+        assert has_kernel(f"lorkd::_cpu_{op}", "CPU"), op
+        assert has_kernel(f"lorkd::_cuda_emu_{op}", "CPU"), op
 
 
 # By default CUDA tensors run the Triton kernels when triton is installed, else these.
@@ -56,10 +65,10 @@ DEFAULT_CUDA = "triton" if importlib.util.find_spec("triton") else "cuda"
 
 
 @pytest.mark.parametrize("backend,expected", [("", f"cpu {DEFAULT_CUDA}"), ("cuda", "cpu cuda"),
-                                              ("cuda_emu", "cuda_emu cuda")])
-def test_package_imports_with_the_cuda_build(backend, expected):
+                                              ("cuda_emu", f"cuda_emu {DEFAULT_CUDA}")])
+def test_package_imports_with_the_cuda_build(library, backend, expected):
     root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-    env = dict(os.environ, LORKD_LIBRARY=os.path.abspath(LIBRARY), LORKD_BACKEND=backend,
+    env = dict(os.environ, LORKD_LIBRARY=library, LORKD_BACKEND=backend,
                PYTHONPATH=root)
     result = subprocess.run([sys.executable, "-c", PROBE], env=env, capture_output=True,
                             text=True, timeout=300)

@@ -7,36 +7,42 @@ Failures print a reproduction blob (``print_blob``); shrunk failing cases belong
 from __future__ import annotations
 
 import functools
-import os
 
 import pytest
 import torch
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from lorkd_kernels.backends import active_backend, reference_impl, torch_ops
+from lorkd_kernels import backends
+from lorkd_kernels.backends import registry
 from tests.eks_cases import TOLERANCE, Problem, reference_outputs, rel_error
 
-# A fixed budget per (op, backend, dtype); raise it locally for a deeper search.
-EXAMPLES = int(os.environ.get("LORKD_FUZZ_EXAMPLES", "100"))
-FUZZ = settings(max_examples=EXAMPLES, deadline=None, print_blob=True,
-                suppress_health_check=[HealthCheck.too_slow])
+# The example budget per (op, backend, dtype) comes from the hypothesis profile
+# (tests/conftest.py: --hypothesis-profile deep for a longer search).
+FUZZ = settings()
 
-_OPS = torch.ops.lorkd
-CONV_BACKENDS = {
-    "torch-merged": (functools.partial(torch_ops.conv2d_forward, strategy="merged"),
-                     functools.partial(torch_ops.conv2d_backward, strategy="merged")),
-    "torch-split": (functools.partial(torch_ops.conv2d_forward, strategy="split"),
-                    functools.partial(torch_ops.conv2d_backward, strategy="split")),
-    "reference": (reference_impl.conv2d_forward, reference_impl.conv2d_backward),
-}
-LINEAR_BACKENDS = {
-    "torch": (torch_ops.linear_forward, torch_ops.linear_backward),
-    "reference": (reference_impl.linear_forward, reference_impl.linear_backward),
-}
-if active_backend("cpu") == "cpu":
-    CONV_BACKENDS["cpu"] = (_OPS.eks_conv2d.default, _OPS.eks_conv2d_backward.default)
-    LINEAR_BACKENDS["cpu"] = (_OPS.eks_linear.default, _OPS.eks_linear_backward.default)
+
+def _fuzzed_backends():
+    """Conv and linear functions of every CPU backend of the registry (per conv strategy where
+    it has them). The emulated CUDA kernels and triton are fuzzed in their own CI steps through
+    the public ops (``LORKD_BACKEND=...`` with tests/nn/test_conv_fuzz.py)."""
+    conv, linear = {}, {}
+    for name in backends.available_backends("cpu"):
+        if name in ("cuda_emu", "triton"):
+            continue
+        module = registry.module(name)
+        linear[name] = (module.linear_forward, module.linear_backward)
+        if name == "torch":
+            for strategy in ("merged", "split"):
+                conv[f"torch-{strategy}"] = (
+                    functools.partial(module.conv2d_forward, strategy=strategy),
+                    functools.partial(module.conv2d_backward, strategy=strategy))
+        else:
+            conv[name] = (module.conv2d_forward, module.conv2d_backward)
+    return conv, linear
+
+
+CONV_BACKENDS, LINEAR_BACKENDS = _fuzzed_backends()
 
 
 @st.composite

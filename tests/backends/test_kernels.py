@@ -10,19 +10,16 @@ import zlib
 import pytest
 import torch
 
-from lorkd_kernels import reference
-from lorkd_kernels.backends import (active_backend, conv_strategy, cuda_emu, reference_impl,
-                                    torch_ops)
+from lorkd_kernels import backends, reference
+from lorkd_kernels.backends import conv_strategy, registry
 from tests.eks_cases import (CONV_CASES, LINEAR_CASES, TOLERANCE, conv_problem, linear_problem,
                              reference_outputs, rel_error)
 
 GRAD_NAMES = ("x", "weight", "bias", "lora_A", "lora_B")
-CPU_COMPILED = active_backend("cpu") == "cpu"
-needs_compiled = pytest.mark.skipif(
-    not CPU_COMPILED, reason="lorkd_kernels._C not built (installed with LORKD_NO_EXTENSIONS=1)")
-needs_emulation = pytest.mark.skipif(
-    not cuda_emu.available(),
-    reason="lorkd_kernels._C not built (installed with LORKD_NO_EXTENSIONS=1)")
+CPU_BACKENDS = backends.available_backends("cpu")
+#: the emulated CUDA kernels are slow (one OS thread per CUDA thread): their cases run in a CI
+#: step of their own (``-m emulator``)
+EMULATOR = pytest.mark.emulator
 
 
 @contextlib.contextmanager
@@ -58,26 +55,25 @@ def _with_strategy(fn, strategy):
 
 
 def _backend_params():
-    ops = torch.ops.lorkd
-    yield pytest.param("reference", reference_impl.conv2d_forward, reference_impl.conv2d_backward,
-                       reference_impl.linear_forward, reference_impl.linear_backward,
-                       id="reference")
-    for strategy in ("merged", "split"):
-        yield pytest.param(
-            f"torch-{strategy}",
-            functools.partial(torch_ops.conv2d_forward, strategy=strategy),
-            functools.partial(torch_ops.conv2d_backward, strategy=strategy),
-            torch_ops.linear_forward, torch_ops.linear_backward, id=f"torch-{strategy}")
-    for strategy in ("auto", "merged", "split"):
-        conv_fwd, conv_bwd = ops.eks_conv2d.default, ops.eks_conv2d_backward.default
-        yield pytest.param(f"cpu-{strategy}", _with_strategy(conv_fwd, strategy),
-                           _with_strategy(conv_bwd, strategy), ops.eks_linear.default,
-                           ops.eks_linear_backward.default, id=f"cpu-{strategy}",
-                           marks=needs_compiled)
-    # the CUDA kernel bodies, run on CPU threads by the emulation harness
-    yield pytest.param("cuda_emu", *(_poisoned(f) for f in (
-        cuda_emu.conv2d_forward, cuda_emu.conv2d_backward, cuda_emu.linear_forward,
-        cuda_emu.linear_backward)), id="cuda_emu", marks=needs_emulation)
+    """One parameter set per backend of the registry that runs CPU tensors here (and per forced
+    conv strategy where a backend has them). The triton backend has its own tests
+    (tests/backends/triton), run under the interpreter in a CI step of their own."""
+    for name in CPU_BACKENDS:
+        if name == "triton":
+            continue
+        module = registry.module(name)
+        functions = (module.conv2d_forward, module.conv2d_backward, module.linear_forward,
+                     module.linear_backward)
+        if name in ("torch", "cpu"):
+            for strategy in (("auto",) if name == "cpu" else ()) + ("merged", "split"):
+                conv_fwd, conv_bwd = (_with_strategy(f, strategy) for f in functions[:2])
+                yield pytest.param(f"{name}-{strategy}", conv_fwd, conv_bwd, *functions[2:],
+                                   id=f"{name}-{strategy}")
+        elif name == "cuda_emu":   # outputs allocated NaN-poisoned: unwritten elements show
+            yield pytest.param(name, *(_poisoned(f) for f in functions), id=name,
+                               marks=EMULATOR)
+        else:
+            yield pytest.param(name, *functions, id=name)
 
 
 BACKENDS = list(_backend_params())
@@ -91,10 +87,12 @@ DTYPE_BACKENDS = ([pytest.param(*b.values, d, id=f"{b.id}-{d}".replace("torch.",
                    for b in REFERENCE])
 
 
-def test_compiled_library_loaded_unless_disabled():
-    if os.environ.get("LORKD_NO_EXTENSIONS") == "1" or os.environ.get("LORKD_BACKEND"):
-        pytest.skip("compiled kernels disabled or a backend is forced")
-    assert CPU_COMPILED, "lorkd_kernels._C was not loaded; see the warning at import"
+def test_every_cpu_backend_of_the_registry_is_tested():
+    if os.environ.get("LORKD_NO_EXTENSIONS") == "1":
+        pytest.skip("compiled kernels disabled")
+    assert backends.compiled_loaded(), "lorkd_kernels._C was not loaded; see the warning at import"
+    tested = {p.values[0].split("-")[0] for p in BACKENDS}
+    assert tested == set(CPU_BACKENDS) - {"triton"}
 
 
 def _check(problem, kind, name, fwd, bwd, dtype, record_error, mask=(True,) * 5):
@@ -192,13 +190,14 @@ def test_paper_formulation_agrees_with_backend(name, conv_fwd, conv_bwd, lin_fwd
         assert rel_error(lin_fwd(*inputs, problem.task_ids, *problem.config), paper) <= 1e-12
 
 
-@needs_emulation
+@EMULATOR
 @pytest.mark.parametrize("case", CONV_CASES + LINEAR_CASES, ids=str)
 def test_emulated_cuda_kernels_give_identical_results_every_run(case):
     """The emulation runs every CUDA thread of a block as an OS thread, so a missing barrier or
     a write race shows up as results that move between runs of the same inputs."""
     is_conv = case in CONV_CASES
     problem = (conv_problem if is_conv else linear_problem)(case, seed=23)
+    cuda_emu = registry.module("cuda_emu")
     fwd, bwd = ((cuda_emu.conv2d_forward, cuda_emu.conv2d_backward) if is_conv else
                 (cuda_emu.linear_forward, cuda_emu.linear_backward))
     x, weight, bias, lora_A, lora_B = problem.tensors(torch.float32)

@@ -29,7 +29,7 @@ Tiles: ``configs.py`` holds ``triton.autotune`` configs for A100/H100-class GPUs
 and the heuristic used for wgrad, with ``LORKD_TRITON_AUTOTUNE=0``, and under the interpreter.
 
 Registration: the backend's private ops ``lorkd::_triton_eks_conv2d`` and friends are
-``torch.library.triton_op``\ s launching through ``wrap_triton``, so ``torch.compile`` sees the
+``torch.library.triton_op`` ops launching through ``wrap_triton``, so ``torch.compile`` sees the
 kernels. The public ops route CUDA tensors here by default, and every device when
 ``LORKD_BACKEND=triton`` — with ``TRITON_INTERPRET=1`` set before this package is imported, that
 runs the kernels on CPU tensors.
@@ -42,7 +42,7 @@ from typing import List, Optional, Tuple
 
 import torch
 
-from ... import ops
+from ..._autograd import register_python_autograd
 from ..._checks import check_task_id_range, validated_backend
 from ..registry import BackendUnavailableError
 from . import configs, conv, linear
@@ -127,4 +127,4 @@ def _triton_eks_linear_backward(grad_out: Tensor, x: Tensor, weight: Tensor, lor
                                            output_mask)
 
 
-ops.register_python_autograd("triton")
+register_python_autograd("triton")

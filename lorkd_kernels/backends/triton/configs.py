@@ -16,7 +16,9 @@ from dataclasses import dataclass
 
 import triton
 
-INTERPRETING = os.environ.get("TRITON_INTERPRET") == "1"
+from ..registry import triton_interpreting
+
+INTERPRETING = triton_interpreting()
 MIN_DOT = 16        # tl.dot needs every dimension >= 16
 MAX_BLOCK = 128
 

@@ -2,7 +2,7 @@
 
 They need ``TRITON_INTERPRET=1`` in the environment before triton decorates the kernels, so the
 default test run skips them; ``.ci/run`` runs them in a step of their own. With
-``LORKD_REQUIRE_TRITON=1`` a missing triton or interpreter is a failure, not a skip.
+``--require triton`` a missing triton or interpreter is a failure, not a skip.
 """
 
 from __future__ import annotations
@@ -12,6 +12,8 @@ import os
 
 import pytest
 import torch
+
+from tests import requirements
 
 INTERPRETING = os.environ.get("TRITON_INTERPRET") == "1"
 HAS_TRITON = importlib.util.find_spec("triton") is not None
@@ -25,13 +27,14 @@ elif DEVICE == "cpu" and not INTERPRETING:
 else:
     SKIP_REASON = None
 
-if SKIP_REASON and os.environ.get("LORKD_REQUIRE_TRITON") == "1":
-    raise RuntimeError(f"LORKD_REQUIRE_TRITON=1 but the triton tests cannot run: {SKIP_REASON}")
 
 
 def pytest_collection_modifyitems(config, items):
     if SKIP_REASON is None:
         return
+    if requirements.required("triton"):
+        raise pytest.UsageError(f"--require triton, but the triton tests cannot run: "
+                                f"{SKIP_REASON}")
     here = os.path.dirname(__file__)
     for item in items:
         if str(item.fspath).startswith(here):

@@ -5,23 +5,19 @@ Runs only where torchvision imports (it must match the installed torch).
 
 from __future__ import annotations
 
-import os
-
 import pytest
 import torch
 
 from lorkd_kernels.pipeline.models import build_model
+from tests import requirements
 
 try:
     import torchvision
 except Exception:  # a torchvision built for another torch fails with more than ImportError
     torchvision = None
 
-if torchvision is None and os.environ.get("LORKD_REQUIRE_TORCHVISION") == "1":
-    raise RuntimeError("LORKD_REQUIRE_TORCHVISION=1 but torchvision does not import")
-
-pytestmark = pytest.mark.skipif(torchvision is None,
-                                reason="torchvision is not importable with this torch")
+if torchvision is None:
+    requirements.unavailable("torchvision", "torchvision is not importable with this torch")
 
 NAMES = ["resnet18", "resnet50", "shufflenet_v2_x1_0"]
 
