@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Callable, Dict, Tuple
+from typing import Dict, Tuple
 
 import torch
 from torch import nn
 
 from lorkd_kernels import EKSConv2d, EKSLinear
 
-from .common import DEVICE, device_name, timed
-from .peak_memory import peak_bytes
+from .common import SETTINGS, device_name
+from .measure import Step, record_peak_memory, time_step
 from .providers import backend_of, conv_provider, linear_provider
 from .scopes import LayerCase
 from .task_mixes import task_ids as make_task_ids
@@ -41,18 +41,7 @@ def make_inputs(case: LayerCase, device: torch.device) -> Tuple[torch.Tensor, to
     return x, ids
 
 
-class Step:
-    """What one round measures: ``clear()`` (drop last round's gradients) then ``compute()``."""
-
-    def __init__(self, compute: Callable[[], None], clear: Callable[[], None] = lambda: None):
-        self.compute, self.clear = compute, clear
-
-    def __call__(self) -> None:
-        self.clear()
-        self.compute()
-
-
-def layer_step(case: LayerCase, provider: str, device: torch.device = DEVICE) -> Step:
+def layer_step(case: LayerCase, provider: str, device: torch.device) -> Step:
     """A forward (under no_grad), or a forward and a backward from a fixed dense output gradient
     with every gradient cleared first so none accumulates."""
     layer = make_layer(case, device)
@@ -76,7 +65,7 @@ def layer_step(case: LayerCase, provider: str, device: torch.device = DEVICE) ->
     return Step(lambda: fn(x, ids).backward(grad_out), clear)
 
 
-def case_info(case: LayerCase, provider: str, device: torch.device = DEVICE) -> Dict:
+def case_info(case: LayerCase, provider: str, device: torch.device) -> Dict:
     """``benchmark.extra_info`` of a layer benchmark: everything the report groups by."""
     shape = case.shape
     return {
@@ -91,19 +80,15 @@ def case_info(case: LayerCase, provider: str, device: torch.device = DEVICE) -> 
 
 def run_layer_benchmark(benchmark, case: LayerCase, provider: str) -> None:
     """Time ``provider`` on ``case``; the group is the case, so providers sit side by side."""
-    step = layer_step(case, provider)
-    step()                                  # warm-up: oneDNN primitives, lazy inits
+    device = SETTINGS.device
     benchmark.group = case.id
-    benchmark.extra_info.update(case_info(case, provider), metric="time")
-    benchmark(timed(step))
+    time_step(benchmark, layer_step(case, provider, device), device,
+              case_info(case, provider, device))
 
 
 def run_layer_memory(benchmark, case: LayerCase, provider: str) -> None:
     """Record the peak memory of one step of ``provider`` on ``case`` (``extra_info``)."""
-    step = layer_step(case, provider)
-    step()
-    step.clear()                            # freeing last round's gradients is not the step's
+    device = SETTINGS.device
     benchmark.group = f"memory {case.id}"
-    benchmark.extra_info.update(case_info(case, provider), metric="peak_bytes",
-                                peak_bytes=peak_bytes(step.compute, DEVICE))
-    benchmark.pedantic(timed(step), rounds=1, iterations=1)
+    record_peak_memory(benchmark, layer_step(case, provider, device), device,
+                       case_info(case, provider, device))

@@ -10,7 +10,7 @@ with the plain single-task ShuffleNetV2 it is deployed as, and the student itsel
 
 from __future__ import annotations
 
-from typing import Dict
+from typing import Dict, Tuple
 
 import torch
 from torch import nn
@@ -20,17 +20,23 @@ from lorkd_kernels.pipeline.data.tasks import MEDMNIST_TASKS
 from lorkd_kernels.pipeline.losses import task_cross_entropy
 from lorkd_kernels.pipeline.models import shufflenet_v2_x1_0
 
-from .common import DEVICE, NUM_TASKS, RANK, TINY, device_name
-from .layer_bench import Step
+from .common import NUM_TASKS, RANK, SETTINGS, device_name
+from .measure import Step, record_peak_memory, time_step
 from .paper_model import paper_formulation
 from .task_mixes import task_ids as make_task_ids
 
 MODEL = "shufflenet_v2_x1_0"
 CLASSES = list(MEDMNIST_TASKS.values())[:NUM_TASKS]
-BATCH, IMAGE_SIZE = (4, 16) if TINY else (128, 64)
+#: (batch, image size) of the model problems, and of a --bench-tiny run's
+SIZE, TINY_SIZE = (128, 64), (4, 16)
 TRAIN_PROVIDERS = ("plain", "eks", "paper")
 INFERENCE_PROVIDERS = ("plain", "expert", "eks")
 EXPERT_TASK = 0
+
+
+def problem_size() -> Tuple[int, int]:
+    """``(batch, image size)`` of this run's model problems."""
+    return TINY_SIZE if SETTINGS.tiny else SIZE
 
 
 def _train_model(provider: str, device: torch.device) -> nn.Module:
@@ -46,15 +52,16 @@ def _train_model(provider: str, device: torch.device) -> nn.Module:
 
 
 def _batch(device: torch.device):
+    batch, image_size = problem_size()
     gen = torch.Generator().manual_seed(1)
-    images = torch.randn(BATCH, 3, IMAGE_SIZE, IMAGE_SIZE, generator=gen).to(device)
-    ids = make_task_ids("uniform", BATCH, NUM_TASKS).to(device)
+    images = torch.randn(batch, 3, image_size, image_size, generator=gen).to(device)
+    ids = make_task_ids("uniform", batch, NUM_TASKS).to(device)
     counts = torch.tensor(CLASSES)[ids.cpu()]
-    labels = (torch.rand(BATCH, generator=gen) * counts).long().to(device)
+    labels = (torch.rand(batch, generator=gen) * counts).long().to(device)
     return images, ids, labels
 
 
-def train_step(provider: str, device: torch.device = DEVICE) -> Step:
+def train_step(provider: str, device: torch.device) -> Step:
     """Forward, per-task cross-entropy, backward and an SGD step (momentum 0.9, as the paper)."""
     model = _train_model(provider, device).train()
     optimizer = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9, weight_decay=1e-4)
@@ -68,7 +75,7 @@ def train_step(provider: str, device: torch.device = DEVICE) -> Step:
     return Step(compute, lambda: optimizer.zero_grad(set_to_none=True))
 
 
-def inference_step(provider: str, device: torch.device = DEVICE) -> Step:
+def inference_step(provider: str, device: torch.device) -> Step:
     """A no-grad forward of the plain single-task model, the decomposed expert (same
     architecture), or the student on a mixed batch."""
     images, ids, _ = _batch(device)
@@ -93,11 +100,36 @@ def inference_step(provider: str, device: torch.device = DEVICE) -> Step:
     return Step(compute)
 
 
-def model_info(what: str, provider: str, device: torch.device = DEVICE) -> Dict:
+def model_info(what: str, provider: str, device: torch.device) -> Dict:
+    """``benchmark.extra_info`` of a model benchmark (``what``: "train" or "inference")."""
+    batch, image_size = problem_size()
     return {
         "suite": "model", "model": MODEL, "what": what, "provider": provider,
-        "batch": BATCH, "image_size": IMAGE_SIZE, "num_tasks": NUM_TASKS, "rank": RANK,
+        "batch": batch, "image_size": image_size, "num_tasks": NUM_TASKS, "rank": RANK,
         "mix": "uniform", "backend": active_backend(device.type) if provider == "eks" else None,
         "device": device_name(device),
     }
 
+
+def benchmark_group(what: str) -> str:
+    """The pytest-benchmark group of ``what`` ("train" or "inference"): its providers side by
+    side."""
+    batch, image_size = problem_size()
+    label = "train step" if what == "train" else what
+    return f"{MODEL} {label} b{batch}@{image_size}"
+
+
+def run_model_benchmark(benchmark, what: str, provider: str) -> None:
+    """Time ``provider``'s training step (``what="train"``) or inference."""
+    device = SETTINGS.device
+    make_step = train_step if what == "train" else inference_step
+    benchmark.group = benchmark_group(what)
+    time_step(benchmark, make_step(provider, device), device, model_info(what, provider, device))
+
+
+def run_model_memory(benchmark, provider: str) -> None:
+    """Record the peak memory of one training step of ``provider`` (``extra_info``)."""
+    device = SETTINGS.device
+    benchmark.group = f"memory {benchmark_group('train')}"
+    record_peak_memory(benchmark, train_step(provider, device), device,
+                       model_info("train", provider, device))

@@ -1,12 +1,12 @@
-"""Which layer problems each scope runs (``LORKD_BENCH_SCOPE``; see benchmarks/README.md).
+"""Which layer problems each scope runs (``--bench-scope``; see benchmarks/README.md).
 
 The full matrix: every distinct conv (linear) shape of the students at 28, 64 and 128 pixel
 inputs x batch 64, 256 x rank 4, 16 x the four task mixes x forward, forward+backward.
 ``standard`` measures the main setting (64 px, batch 64, rank 4, T = 10, uniform mix,
 forward+backward) on every distinct shape, and sweeps one dimension at a time away from it
 (each other mix, rank 16, batch 256, forward only) on a few representative layers. ``quick``
-is the main setting on the representative layers. ``LORKD_BENCH_TINY=1`` keeps the structure of
-the scope but on the representative layers at 8 px with batches of 2 and 8, and the sweep on one
+is the main setting on the representative layers. ``--bench-tiny`` keeps the structure of the
+scope but on the representative layers at 8 px with batches of 2 and 8, and the sweep on one
 layer, so every benchmark function, provider, mix and pass runs once in seconds.
 """
 
@@ -14,9 +14,9 @@ from __future__ import annotations
 
 import itertools
 from dataclasses import dataclass
-from typing import List
+from typing import List, Optional
 
-from .common import NUM_TASKS, RANK, SCOPE, TINY
+from .common import NUM_TASKS, RANK, SETTINGS
 from .shapes import LayerShape, distinct_shapes, shapes_of_layers
 from .task_mixes import MIXES, num_tasks_for
 
@@ -62,35 +62,39 @@ SWEEP = (dict(mix="skewed"), dict(mix="single"), dict(mix="per_sample"), dict(ra
          dict(batch=256), dict(pass_="fwd"))
 
 
-def _case(shape: LayerShape, **setting) -> LayerCase:
+def _case(shape: LayerShape, tiny: bool, **setting) -> LayerCase:
     changed = [f"{key.rstrip('_')}={value}" for key, value in setting.items()
                if key != "image_size" and MAIN[key] != value]
-    if setting["image_size"] != MAIN["image_size"] and not TINY:
+    if setting["image_size"] != MAIN["image_size"] and not tiny:
         changed.insert(0, f"image_size={setting['image_size']}")
-    if TINY:                                   # 64 -> 2, 256 -> 8: sweeps stay distinct
+    if tiny:                                   # 64 -> 2, 256 -> 8: sweeps stay distinct
         setting["batch"] = max(2, setting["batch"] // 32)
     setting["num_tasks"] = num_tasks_for(setting["mix"], setting["batch"], NUM_TASKS)
     return LayerCase(shape, setting=",".join(changed) or "main", **setting)
 
 
-def layer_cases(kind: str, scope: str = SCOPE) -> List[LayerCase]:
-    """The ``kind`` ("conv" or "linear") problems of ``scope``."""
-    image_size = TINY_IMAGE_SIZE if TINY else MAIN["image_size"]
+def layer_cases(kind: str, scope: Optional[str] = None,
+                tiny: Optional[bool] = None) -> List[LayerCase]:
+    """The ``kind`` ("conv" or "linear") problems of ``scope``, tiny or not (default: this run's
+    :data:`~benchmarks.common.SETTINGS`)."""
+    scope = SETTINGS.scope if scope is None else scope
+    tiny = SETTINGS.tiny if tiny is None else tiny
+    image_size = TINY_IMAGE_SIZE if tiny else MAIN["image_size"]
     main = {**MAIN, "image_size": image_size}
     representative = shapes_of_layers(image_size, REPRESENTATIVE[kind])
-    if scope == "full" and not TINY:
+    if scope == "full" and not tiny:
         cases = []
         for size in FULL_IMAGE_SIZES:
             for shape in distinct_shapes([size], kind):
                 for batch, rank, mix, pass_ in itertools.product(FULL_BATCHES, FULL_RANKS,
                                                                  MIXES, PASSES):
-                    cases.append(_case(shape, image_size=size, batch=batch, rank=rank, mix=mix,
-                                       pass_=pass_))
+                    cases.append(_case(shape, tiny, image_size=size, batch=batch, rank=rank,
+                                       mix=mix, pass_=pass_))
         return list({case.id: case for case in cases}.values())   # a shape seen at two sizes
     if scope == "quick":
-        return [_case(shape, **main) for shape in representative]
-    shapes = representative if TINY else distinct_shapes([image_size], kind)
-    swept = representative[:1] if TINY else representative
-    cases = [_case(shape, **main) for shape in shapes]
-    cases += [_case(shape, **{**main, **change}) for shape in swept for change in SWEEP]
+        return [_case(shape, tiny, **main) for shape in representative]
+    shapes = representative if tiny else distinct_shapes([image_size], kind)
+    swept = representative[:1] if tiny else representative
+    cases = [_case(shape, tiny, **main) for shape in shapes]
+    cases += [_case(shape, tiny, **{**main, **change}) for shape in swept for change in SWEEP]
     return cases

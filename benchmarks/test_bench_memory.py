@@ -9,10 +9,9 @@ from __future__ import annotations
 
 import pytest
 
-from benchmarks.common import DEVICE, timed
+from benchmarks.common import SETTINGS
 from benchmarks.layer_bench import run_layer_memory
-from benchmarks.model_bench import BATCH, IMAGE_SIZE, MODEL, TRAIN_PROVIDERS, model_info, train_step
-from benchmarks.peak_memory import peak_bytes
+from benchmarks.model_bench import TRAIN_PROVIDERS, run_model_memory
 from benchmarks.providers import available_providers
 from benchmarks.scopes import layer_cases
 
@@ -20,7 +19,7 @@ CASES = [case for kind in ("conv", "linear") for case in layer_cases(kind)
          if case.setting == "main" and case.pass_ == "fwd+bwd"]
 
 
-@pytest.mark.parametrize("provider", available_providers(DEVICE))
+@pytest.mark.parametrize("provider", available_providers(SETTINGS.device))
 @pytest.mark.parametrize("case", CASES, ids=lambda case: case.id)
 def test_layer_peak_memory(benchmark, case, provider):
     run_layer_memory(benchmark, case, provider)
@@ -28,10 +27,4 @@ def test_layer_peak_memory(benchmark, case, provider):
 
 @pytest.mark.parametrize("provider", TRAIN_PROVIDERS)
 def test_model_train_step_peak_memory(benchmark, provider):
-    step = train_step(provider)
-    step()
-    step.clear()
-    benchmark.group = f"memory {MODEL} train step b{BATCH}@{IMAGE_SIZE}"
-    benchmark.extra_info.update(model_info("train", provider), metric="peak_bytes",
-                                peak_bytes=peak_bytes(step.compute, DEVICE))
-    benchmark.pedantic(timed(step), rounds=1, iterations=1)
+    run_model_memory(benchmark, provider)

@@ -14,13 +14,11 @@ ONE_ROUND = ["--benchmark-min-rounds=1", "--benchmark-max-time=0", "--benchmark-
 
 def test_benchmarks_run_once_at_tiny_size_and_report(tmp_path):
     # one thread: tiny problems gain nothing from more, and a busy machine hurts spinning threads
-    env = dict(os.environ, LORKD_BENCH_TINY="1", OMP_NUM_THREADS="1")
-    env.pop("LORKD_BENCH_SCOPE", None)
-    env.pop("LORKD_BENCH_PROVIDERS", None)
+    env = dict(os.environ, OMP_NUM_THREADS="1")
     result_json = tmp_path / "bench.json"
     result = subprocess.run(
-        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", *ONE_ROUND,
-         f"--benchmark-json={result_json}", os.path.join(ROOT, "benchmarks")],
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--bench-tiny",
+         *ONE_ROUND, f"--benchmark-json={result_json}", os.path.join(ROOT, "benchmarks")],
         cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     assert " passed" in result.stdout and " skipped" not in result.stdout

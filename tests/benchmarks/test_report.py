@@ -1,71 +1,42 @@
-"""benchmarks/report.py on a small hand-made pytest-benchmark JSON: ratios, targets, README block,
-plot."""
+"""The benchmark report end to end on a small hand-made pytest-benchmark JSON: ratios, targets,
+README block, plot."""
 
 from __future__ import annotations
 
-import json
-
 import pytest
 
-from benchmarks import report
+from benchmarks.report import cli, document, results
+from benchmarks.report.readme_block import README_END, README_START, replace_block
 
-MACHINE = {"cpu_model": "Test CPU", "torch_version": "2.x", "lorkd_backend": "cpu",
-           "bench_device_name": "cpu", "bench_scope": "quick", "cpu": {"count": 2}}
-
-
-def _layer(case, provider, median, setting="main", kind="conv", peak=None):
-    info = {"suite": "layer", "kind": kind, "case": case, "shape": case.split("-")[0],
-            "layers": 2, "image_size": 64, "batch": 64, "rank": 4, "num_tasks": 10,
-            "mix": "uniform", "pass": "fwd+bwd", "setting": setting, "provider": provider,
-            "metric": "time" if peak is None else "peak_bytes"}
-    if peak is not None:
-        info["peak_bytes"] = peak
-    name = f"{'mem' if peak else 'time'}[{case}-{provider}]"
-    return {"fullname": name, "name": name, "group": case, "extra_info": info,
-            "stats": {"median": median}}
-
-
-def _model(what, provider, median, peak=None):
-    info = {"suite": "model", "model": "shufflenet_v2_x1_0", "what": what, "provider": provider,
-            "batch": 128, "image_size": 64, "num_tasks": 10, "rank": 4, "backend": "cpu",
-            "metric": "time" if peak is None else "peak_bytes"}
-    if peak is not None:
-        info["peak_bytes"] = peak
-    name = f"{what}{'-mem' if peak else ''}[{provider}]"
-    return {"fullname": name, "name": name, "group": what, "extra_info": info,
-            "stats": {"median": median}}
+from .bench_json import layer, model, write
 
 
 @pytest.fixture
 def bench_json(tmp_path):
     benchmarks = [
-        _layer("a-fwd+bwd-uniform-r4-b64", "plain", 0.010),
-        _layer("a-fwd+bwd-uniform-r4-b64", "cpu", 0.009),
-        _layer("a-fwd+bwd-uniform-r4-b64", "paper", 0.030),
-        _layer("b-fwd+bwd-uniform-r4-b64", "plain", 0.020),
-        _layer("b-fwd+bwd-uniform-r4-b64", "cpu", 0.024),
-        _layer("b-fwd+bwd-uniform-r4-b64", "paper", 0.060),
-        _layer("c-fwd+bwd-uniform-r4-b64", "plain", 0.001, kind="linear"),
-        _layer("c-fwd+bwd-uniform-r4-b64", "cpu", 0.001, kind="linear"),
-        _layer("a-fwd+bwd-uniform-r16-b64", "plain", 0.010, setting="rank=16"),
-        _layer("a-fwd+bwd-uniform-r16-b64", "cpu", 0.050, setting="rank=16"),
-        _layer("a-fwd+bwd-uniform-r4-b64", "plain", 1.0, peak=1000 * 2**20),
-        _layer("a-fwd+bwd-uniform-r4-b64", "cpu", 1.0, peak=1050 * 2**20),
-        _model("train", "plain", 0.30), _model("train", "eks", 0.40),
-        _model("train", "paper", 1.60),
-        _model("inference", "plain", 0.10), _model("inference", "expert", 0.10),
-        _model("train", "plain", 1.0, peak=100 * 2**20),
-        _model("train", "eks", 1.0, peak=120 * 2**20),
+        layer("a-fwd+bwd-uniform-r4-b64", "plain", 0.010),
+        layer("a-fwd+bwd-uniform-r4-b64", "cpu", 0.009),
+        layer("a-fwd+bwd-uniform-r4-b64", "paper", 0.030),
+        layer("b-fwd+bwd-uniform-r4-b64", "plain", 0.020),
+        layer("b-fwd+bwd-uniform-r4-b64", "cpu", 0.024),
+        layer("b-fwd+bwd-uniform-r4-b64", "paper", 0.060),
+        layer("c-fwd+bwd-uniform-r4-b64", "plain", 0.001, kind="linear"),
+        layer("c-fwd+bwd-uniform-r4-b64", "cpu", 0.001, kind="linear"),
+        layer("a-fwd+bwd-uniform-r16-b64", "plain", 0.010, setting="rank=16"),
+        layer("a-fwd+bwd-uniform-r16-b64", "cpu", 0.050, setting="rank=16"),
+        layer("a-fwd+bwd-uniform-r4-b64", "plain", 1.0, peak=1000 * 2**20),
+        layer("a-fwd+bwd-uniform-r4-b64", "cpu", 1.0, peak=1050 * 2**20),
+        model("train", "plain", 0.30), model("train", "eks", 0.40),
+        model("train", "paper", 1.60),
+        model("inference", "plain", 0.10), model("inference", "expert", 0.10),
+        model("train", "plain", 1.0, peak=100 * 2**20),
+        model("train", "eks", 1.0, peak=120 * 2**20),
     ]
-    path = tmp_path / "bench.json"
-    path.write_text(json.dumps({"machine_info": MACHINE, "datetime": "2026-01-02T03:04:05",
-                                "commit_info": {"id": "abcdef1234567", "dirty": False},
-                                "benchmarks": benchmarks}))
-    return path
+    return write(tmp_path / "bench.json", benchmarks)
 
 
 def test_summary_ratios_and_targets(bench_json):
-    text = report.render(report.load([str(bench_json)]), command="pytest benchmarks")
+    text = document.render(results.load([str(bench_json)]), command="pytest benchmarks")
     # main setting: a 0.90, b 1.20, c 1.00 -> median 1.00, worst 1.20 (b); the sweep stays out
     assert "`cpu` / plain, forward+backward, main setting (3 layer shapes): median **1.00×**, " \
            "worst **1.20×** (b-fwd+bwd-uniform-r4-b64)" in text
@@ -81,15 +52,31 @@ def test_summary_ratios_and_targets(bench_json):
 
 def test_cli_writes_readme_block_and_plot(bench_json, tmp_path):
     readme = tmp_path / "README.md"
-    readme.write_text(f"intro\n{report.README_START}\nold table\n{report.README_END}\noutro\n")
+    readme.write_text(f"intro\n{README_START}\nold table\n{README_END}\noutro\n")
     plot = tmp_path / "plot.png"
-    assert report.main([str(bench_json), "--readme", str(readme), "--plot", str(plot)]) == 0
+    assert cli.main([str(bench_json), "--readme", str(readme), "--plot", str(plot)]) == 0
     text = readme.read_text()
     assert "old table" not in text and text.startswith("intro\n")
-    assert text.rstrip().endswith(f"{report.README_END}\noutro")
+    assert text.rstrip().endswith(f"{README_END}\noutro")
     assert plot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
 def test_readme_without_markers_is_an_error():
     with pytest.raises(ValueError, match="results:start"):
-        report.replace_block("no markers", "table")
+        replace_block("no markers", "table")
+
+
+def test_cli_prints_the_report_without_markdown_or_readme(bench_json, capsys):
+    assert cli.main([str(bench_json)]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("Measured 2026-01-02 03:04:05 UTC (scope `quick`, 19 benchmarks")
+    assert "### Peak memory" in out
+
+
+def test_cli_rejects_json_without_these_suites(tmp_path, capsys):
+    other = write(tmp_path / "other.json", [{"fullname": "t", "extra_info": {},
+                                             "stats": {"median": 1.0}}])
+    with pytest.raises(SystemExit) as exit_info:
+        cli.main([str(other)])
+    assert exit_info.value.code == 2
+    assert "no benchmark of these suites" in capsys.readouterr().err

@@ -1,0 +1,10 @@
+"""Provider names that the suites and the report both rely on.
+
+Kept apart from :mod:`benchmarks.common` so the report, which only reads JSON, can use them
+without importing torch.
+"""
+
+#: the plain layer or model every ratio is taken against
+BASELINE = "plain"
+#: the other implementations of an EKS layer that lorkd is compared with (not lorkd backends)
+COMPETITORS = ("paper", "per_task_loop")

@@ -1,0 +1,63 @@
+"""benchmarks.report.targets: each target's verdict on both sides of its threshold, and which
+measurements it is judged on."""
+
+from __future__ import annotations
+
+import pytest
+
+from benchmarks.report.results import load, records_of
+from benchmarks.report.targets import layer_summary, memory_summary, model_summary
+
+from .bench_json import layer, model, write
+
+
+def _run(tmp_path, benchmarks):
+    return load([str(write(tmp_path / "bench.json", benchmarks))])
+
+
+@pytest.mark.parametrize("worst,verdict", [(1.15, "(met)"), (1.16, "(missed)")])
+def test_layer_worst_target_threshold(tmp_path, worst, verdict):
+    run = _run(tmp_path, [layer("a", "plain", 1.0), layer("a", "cpu", 0.9),
+                          layer("b", "plain", 1.0), layer("b", "cpu", worst),
+                          layer("c", "plain", 1.0), layer("c", "cpu", 1.0)])
+    line, = layer_summary(records_of(run, "layer", "time"), "cpu")
+    assert f"median **1.00×**, worst **{worst:.2f}×** (b)" in line
+    assert line.endswith(f"≤ 1.00× median (met), ≤ 1.15× worst {verdict}")
+
+
+def test_layer_summary_judges_only_main_forward_backward_on_the_eks_backend(tmp_path):
+    run = _run(tmp_path, [layer("a", "plain", 1.0), layer("a", "torch", 1.0),
+                          layer("a", "cpu", 1.0),
+                          layer("s", "plain", 1.0, setting="rank=16"),
+                          layer("s", "cpu", 9.0, setting="rank=16")])
+    lines = layer_summary(records_of(run, "layer", "time"), "cpu")
+    assert len(lines) == 2 and "(1 layer shapes)" in lines[0]
+    assert "targets" not in lines[0] and "targets" in lines[1]    # torch first, cpu judged
+
+
+@pytest.mark.parametrize("eks,verdicts", [(0.30, ("(met)", "(met)")),
+                                          (0.33, ("(missed)", "(missed)"))])
+def test_model_summary_thresholds(tmp_path, eks, verdicts):
+    run = _run(tmp_path, [model("train", "plain", 0.30), model("train", "paper", 1.50),
+                          model("train", "eks", eks)])
+    line, = model_summary(run)
+    assert f"(target ≥ 5× {verdicts[0]})" in line
+    assert f"(target ≥ 0.95× {verdicts[1]})" in line
+
+
+def test_model_summary_needs_plain_eks_and_paper(tmp_path):
+    run = _run(tmp_path, [model("train", "plain", 0.30), model("train", "eks", 0.30),
+                          model("inference", "paper", 1.0)])
+    assert model_summary(run) == []
+
+
+def test_memory_summary_target_on_eks_and_model(tmp_path):
+    run = _run(tmp_path, [layer("a", "plain", 1.0, peak=100), layer("a", "cpu", 1.0, peak=110),
+                          layer("a", "paper", 1.0, peak=500),
+                          model("train", "plain", 1.0, peak=2**20),
+                          model("train", "eks", 1.0, peak=2 * 2**20)])
+    cpu, paper, model_line = memory_summary(run, "cpu")
+    assert cpu.endswith("worst **1.10×** (target ≤ 1.1× (met))")
+    assert paper.endswith("worst **5.00×**")
+    assert model_line == ("* model training step peak memory: plain 1 MiB (1.00×), eks 2 MiB "
+                          "(2.00×) — EKS target ≤ 1.1× plain (missed)")
