@@ -22,13 +22,13 @@ from typing import Callable, FrozenSet, Optional
 
 import torch
 
-from lorkd_kernels.backends import KNOWN_BACKENDS
+from lorkd_kernels.backends import BACKENDS
 
 from .names import BASELINE, COMPETITORS
 
 SCOPES = ("quick", "standard", "full")
 #: every name --bench-providers accepts: whether a backend runs depends on the machine
-PROVIDER_NAMES = frozenset((BASELINE, *KNOWN_BACKENDS, *COMPETITORS))
+PROVIDER_NAMES = frozenset((BASELINE, *BACKENDS, *COMPETITORS))
 
 #: the paper's setting the layer and model suites centre on
 NUM_TASKS = 10
@@ -75,14 +75,6 @@ class BenchSettings:
 
 #: this run's settings; ``benchmarks/conftest.py`` fills it in place before collection
 SETTINGS = BenchSettings()
-
-
-def __getattr__(name: str):
-    # benchmarks.providers imports the provider selection under this name; it imports at
-    # collection, after the options are stored, so the value it gets is this run's
-    if name == "PROVIDER_FILTER":
-        return SETTINGS.providers
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def synchronize(device: torch.device) -> None:

@@ -2,11 +2,10 @@
 
 * ``plain``: ``nn.Conv2d`` / ``nn.Linear`` of the same shape (expert 0 merged in): the baseline
   every ratio is taken against;
-* one provider per lorkd backend that runs on the device: a backend module exposing
-  ``conv2d_forward/conv2d_backward/linear_forward/linear_backward`` (``torch`` today, the GPU
-  backends once they land) is wrapped in an autograd function; a backend with no such module that
-  serves ``torch.ops.lorkd`` on the device (``cpu``: the compiled library) runs through
-  ``EKSConv2d`` / ``EKSLinear`` and the registered op, as users call it;
+* one provider per lorkd backend of the registry that runs on the device (``cpu`` and ``torch``
+  on CPU; ``triton``, ``cuda`` and ``torch`` on a GPU), each called through its private ops
+  (``lorkd_kernels.backends.explicit``) with the autograd registered for them, so every backend is
+  timed side by side in one run;
 * ``paper``: the official LoRKD formulation (per-sample weights, one ``groups = N`` conv),
   :func:`lorkd_kernels.reference.eks_conv2d_paper`;
 * ``per_task_loop``: how peft serves a mixed batch of adapters: the base layer over the whole
@@ -19,9 +18,6 @@ forward+backward step produces (cleared before every step).
 
 from __future__ import annotations
 
-import importlib
-import warnings
-from types import ModuleType
 from typing import Callable, List, Optional, Tuple
 
 import torch
@@ -30,97 +26,30 @@ from torch import nn
 
 from lorkd_kernels import EKSConv2d, EKSLinear, backends, reference
 
-from .common import PROVIDER_FILTER
+from .common import SETTINGS
+from .names import BASELINE, COMPETITORS
 
 Provider = Tuple[Callable[[torch.Tensor, torch.Tensor], torch.Tensor], List[torch.Tensor]]
-BACKEND_FUNCTIONS = ("conv2d_forward", "conv2d_backward", "linear_forward", "linear_backward")
-#: backends that can run on each device type, in the order they are reported
-DEVICE_BACKENDS = {"cpu": ("cpu", "torch"), "cuda": ("triton", "cuda", "torch")}
-BASELINES = ("plain",)
-COMPETITORS = ("paper", "per_task_loop")
 
 
-def backend_module(name: str) -> Optional[ModuleType]:
-    """The Python module of backend ``name`` when it exposes the four backend functions, else
-    None: the one ``lorkd_kernels.backends`` registers for the name (``torch`` ->
-    ``torch_ops``), or ``lorkd_kernels.backends.<name>`` / ``<name>_ops``.
-
-    Import errors are tolerated (with a warning for anything but a missing module), so the suite
-    runs before and after GPU backends land and on machines without their toolchains.
-    """
-    candidates = [backends.PYTHON_BACKENDS.get(name)]
-    for module_name in (name, f"{name}_ops"):
-        try:
-            candidates.append(importlib.import_module(f"lorkd_kernels.backends.{module_name}"))
-        except ModuleNotFoundError:
-            continue
-        except Exception as err:                   # e.g. a GPU toolchain missing at import
-            warnings.warn(f"backend module {module_name!r} failed to import: {err}",
-                          RuntimeWarning)
-    for module in candidates:
-        if module is not None and all(callable(getattr(module, fn, None))
-                                      for fn in BACKEND_FUNCTIONS):
-            return module
-    return None
+def _timed(backend: str, device: torch.device) -> bool:
+    """Whether a backend is a contender on ``device``: the reference (the oracle) and the
+    emulated CUDA kernels are correctness tools, and triton on CPU is its interpreter."""
+    return backend not in ("reference", "cuda_emu") and not (backend == "triton" and
+                                                             device.type == "cpu")
 
 
 def backend_providers(device: torch.device) -> List[str]:
-    """The lorkd backends that can run on ``device`` in this process."""
-    names = []
-    for name in DEVICE_BACKENDS.get(device.type, ("torch",)):
-        if backend_module(name) is not None or backends.active_backend(device.type) == name:
-            names.append(name)
-    return names
+    """The lorkd backends of the registry that run on ``device`` in this process."""
+    return [name for name in backends.available_backends(device.type) if _timed(name, device)]
 
 
 def available_providers(device: torch.device) -> List[str]:
-    """Every provider for ``device``, narrowed by ``LORKD_BENCH_PROVIDERS`` when set."""
-    names = [*BASELINES, *backend_providers(device), *COMPETITORS]
-    if PROVIDER_FILTER is not None:
-        names = [n for n in names if n in PROVIDER_FILTER]
+    """Every provider for ``device``, narrowed by ``--bench-providers`` when given."""
+    names = [BASELINE, *backend_providers(device), *COMPETITORS]
+    if SETTINGS.providers is not None:
+        names = [n for n in names if n in SETTINGS.providers]
     return names
-
-
-# ----------------------------------------------------------------------------- backend modules
-
-
-class _ModuleConv2d(torch.autograd.Function):
-    """A backend module's conv2d forward/backward as one autograd node (what ``ops.py`` does
-    for the registered op, without the dispatcher)."""
-
-    @staticmethod
-    def forward(ctx, module, x, weight, bias, lora_A, lora_B, task_ids, stride, padding,
-                dilation, groups, scaling):
-        ctx.save_for_backward(x, weight, lora_A, lora_B, task_ids)
-        ctx.module, ctx.has_bias = module, bias is not None
-        ctx.config = (list(stride), list(padding), list(dilation), groups, scaling)
-        return module.conv2d_forward(x, weight, bias, lora_A, lora_B, task_ids, *ctx.config)
-
-    @staticmethod
-    def backward(ctx, grad_out):
-        x, weight, lora_A, lora_B, task_ids = ctx.saved_tensors
-        need = ctx.needs_input_grad
-        mask = [need[1], need[2], ctx.has_bias and need[3], need[4], need[5]]
-        grads = ctx.module.conv2d_backward(grad_out.contiguous(), x, weight, lora_A, lora_B,
-                                           task_ids, *ctx.config, mask)
-        return (None, *(g if m else None for g, m in zip(grads, mask))) + (None,) * 6
-
-
-class _ModuleLinear(torch.autograd.Function):
-    @staticmethod
-    def forward(ctx, module, x, weight, bias, lora_A, lora_B, task_ids, scaling):
-        ctx.save_for_backward(x, weight, lora_A, lora_B, task_ids)
-        ctx.module, ctx.has_bias, ctx.scaling = module, bias is not None, scaling
-        return module.linear_forward(x, weight, bias, lora_A, lora_B, task_ids, scaling)
-
-    @staticmethod
-    def backward(ctx, grad_out):
-        x, weight, lora_A, lora_B, task_ids = ctx.saved_tensors
-        need = ctx.needs_input_grad
-        mask = [need[1], need[2], ctx.has_bias and need[3], need[4], need[5]]
-        grads = ctx.module.linear_backward(grad_out.contiguous(), x, weight, lora_A, lora_B,
-                                           task_ids, ctx.scaling, mask)
-        return (None, *(g if m else None for g, m in zip(grads, mask))) + (None, None)
 
 
 # ----------------------------------------------------------------------------- per-task loop
@@ -153,6 +82,14 @@ def _per_task_loop(base: Callable, branch: Callable, layer: nn.Module):
 # ----------------------------------------------------------------------------- providers
 
 
+def _backend_ops(name: str, device: torch.device):
+    """Backend ``name``'s private ops (with their registered autograd), as every backend is timed:
+    the same entry for each, whatever routes the public ops."""
+    if name not in backends.BACKENDS or backends.availability(name, device.type) is not None:
+        raise ValueError(f"provider {name!r} is not available on {device}")
+    return backends.explicit(name)
+
+
 def _params(module: nn.Module) -> List[torch.Tensor]:
     return [p for p in module.parameters() if p.requires_grad]
 
@@ -170,14 +107,9 @@ def conv_provider(name: str, layer: EKSConv2d) -> Provider:
     if name == "per_task_loop":
         base = lambda x: F.conv2d(x, layer.weight, layer.bias, *conf)   # noqa: E731
         return _per_task_loop(base, _lora_branch_conv, layer), _params(layer)
-    module = backend_module(name)
-    if module is not None:
-        return (lambda x, t: _ModuleConv2d.apply(
-            module, x, layer.weight, layer.bias, layer.lora_A, layer.lora_B, t, *conf,
-            layer.scaling)), _params(layer)
-    if backends.active_backend(layer.weight.device.type) == name:
-        return layer, _params(layer)
-    raise ValueError(f"provider {name!r} is not available on {layer.weight.device}")
+    ops = _backend_ops(name, layer.weight.device)
+    return (lambda x, t: ops.eks_conv2d(x, layer.weight, layer.bias, layer.lora_A, layer.lora_B,
+                                        t, *conf, layer.scaling)), _params(layer)
 
 
 def linear_provider(name: str, layer: EKSLinear) -> Provider:
@@ -191,17 +123,12 @@ def linear_provider(name: str, layer: EKSLinear) -> Provider:
     if name == "per_task_loop":
         base = lambda x: F.linear(x, layer.weight, layer.bias)           # noqa: E731
         return _per_task_loop(base, _lora_branch_linear, layer), _params(layer)
-    module = backend_module(name)
-    if module is not None:
-        return (lambda x, t: _ModuleLinear.apply(
-            module, x, layer.weight, layer.bias, layer.lora_A, layer.lora_B, t,
-            layer.scaling)), _params(layer)
-    if backends.active_backend(layer.weight.device.type) == name:
-        return layer, _params(layer)
-    raise ValueError(f"provider {name!r} is not available on {layer.weight.device}")
+    ops = _backend_ops(name, layer.weight.device)
+    return (lambda x, t: ops.eks_linear(x, layer.weight, layer.bias, layer.lora_A, layer.lora_B,
+                                        t, layer.scaling)), _params(layer)
 
 
 def backend_of(provider: str, device: torch.device) -> Optional[str]:
     """The lorkd backend a provider runs on, or None for plain / paper / per_task_loop."""
-    return provider if provider in DEVICE_BACKENDS.get(device.type, ("torch",)) else None
+    return provider if provider in backends.BACKENDS else None
 

@@ -54,7 +54,6 @@ def test_readers_look_settings_up_when_called(monkeypatch):
     assert {case.image_size for case in cases} == {TINY_IMAGE_SIZE}
     assert {case.setting for case in cases} == {"main"}
     assert model_bench.problem_size() == model_bench.TINY_SIZE
-    assert common.PROVIDER_FILTER == frozenset({"plain"})
     monkeypatch.setattr(SETTINGS, "tiny", False)
     assert model_bench.problem_size() == model_bench.SIZE
 
