@@ -12,12 +12,15 @@ import os
 
 import pytest
 
+from tests import requirements
+
 pytestmark = [
     pytest.mark.slow,
-    pytest.mark.skipif(importlib.util.find_spec("triton") is None, reason="triton not installed"),
     pytest.mark.skipif(os.environ.get("TRITON_INTERPRET") == "1",
                        reason="the interpreter replaces the kernels it would compile"),
 ]
+if importlib.util.find_spec("triton") is None:
+    requirements.unavailable("triton", "triton not installed")
 
 KERNEL_CONSTANTS = {
     "conv_forward_kernel": dict(HAS_BIAS=True, BLOCK_M=128, BLOCK_N=64, BLOCK_K=32),
