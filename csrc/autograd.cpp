@@ -3,7 +3,7 @@
 // Registered for the public ops and for the private ops of the backends compiled here
 // (lorkd::_cpu_*, _cuda_*, _cuda_emu_*).
 //
-// lorkd_kernels/ops.py registers the same formula in Python (torch.library.register_autograd)
+// lorkd_kernels/_autograd.py registers the same formula in Python (torch.library.register_autograd)
 // for the ops this library does not hold (the Python backends' private ops, and the public ops
 // when the library is not loaded); here it costs no Python per call, which is a good part of a
 // small layer's time on CPU (the autograd hop through Python takes longer than many kernels).

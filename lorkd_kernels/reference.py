@@ -1,9 +1,11 @@
 """The float64 oracle for every EKS kernel, and the paper's own formulation.
 
 Everything here is plain differentiable PyTorch: autograd through these functions gives the
-reference gradients the backends are tested against. Speed is not a goal, and nothing in the
-library imports this module: the oracle computes the merged weights itself, so a change to the
-production math (:mod:`lorkd_kernels.expert_weights`) cannot silently change what checks it.
+reference gradients the backends are tested against. Speed is not a goal. It imports nothing
+from the library and the library computes nothing with it (only the ``reference`` backend, the
+oracle itself behind the ops, calls it): the oracle computes the merged weights itself, so a
+change to the production math (:mod:`lorkd_kernels.expert_weights`) cannot silently change what
+checks it.
 
 * :func:`eks_conv2d_per_sample` / :func:`eks_linear_per_sample`: one ``F.conv2d`` / ``F.linear``
   per sample with that sample's merged weight ``W0 + s * B_t @ A_t``.

@@ -197,3 +197,27 @@ def rel_error(actual: torch.Tensor, expected: torch.Tensor) -> float:
     scale = expected.abs().max().item() if expected.numel() else 0.0
     diff = (actual - expected).abs().max().item() if expected.numel() else 0.0
     return diff / max(scale, 1e-30)
+
+
+#: the emulated CUDA kernels' tiles (csrc/kernels): 32 output channels x 32 output pixels per
+#: block, reduction chunks of 16
+EMULATOR_CHUNK = 16
+EMULATOR_SIZE = (7, 5)
+
+
+def emulator_sized(case: ConvCase) -> ConvCase:
+    """``case`` at the smallest sizes that still cross the emulated kernels' tile boundaries.
+
+    The emulator runs one OS thread per CUDA thread and meets at a barrier per reduction chunk,
+    so its cost grows with blocks x chunks. Fewer input channels keep the reduction just over one
+    chunk (``K > 16``) where it was longer, and images larger than 7x5 (35 pixels: still more
+    than one 32-pixel tile at stride 1) shrink to it; every other property of the case stays.
+    """
+    kh, kw = case.kernel
+    c_in_per_group = case.c_in // case.groups
+    if c_in_per_group * kh * kw > EMULATOR_CHUNK:
+        c_in_per_group = min(c_in_per_group, -(-(EMULATOR_CHUNK + 1) // (kh * kw)))
+    size = case.size
+    if size[0] * size[1] > EMULATOR_SIZE[0] * EMULATOR_SIZE[1]:
+        size = EMULATOR_SIZE
+    return dataclasses.replace(case, c_in=c_in_per_group * case.groups, size=size)

@@ -12,8 +12,8 @@ import torch
 
 from lorkd_kernels import backends, reference
 from lorkd_kernels.backends import conv_strategy, registry
-from tests.eks_cases import (CONV_CASES, LINEAR_CASES, TOLERANCE, conv_problem, linear_problem,
-                             reference_outputs, rel_error)
+from tests.eks_cases import (CONV_CASES, LINEAR_CASES, TOLERANCE, conv_problem, emulator_sized,
+                             linear_problem, reference_outputs, rel_error)
 
 GRAD_NAMES = ("x", "weight", "bias", "lora_A", "lora_B")
 CPU_BACKENDS = backends.available_backends("cpu")
@@ -95,6 +95,11 @@ def test_every_cpu_backend_of_the_registry_is_tested():
     assert tested == set(CPU_BACKENDS) - {"triton"}
 
 
+def _sized(name: str, case):
+    """The emulated CUDA kernels run each conv case at its emulator size (eks_cases.py)."""
+    return emulator_sized(case) if name == "cuda_emu" else case
+
+
 def _check(problem, kind, name, fwd, bwd, dtype, record_error, mask=(True,) * 5):
     y_ref, grads_ref = reference_outputs(problem, kind)
     inputs = problem.tensors(dtype)
@@ -128,8 +133,8 @@ def _check(problem, kind, name, fwd, bwd, dtype, record_error, mask=(True,) * 5)
 @pytest.mark.parametrize("case", CONV_CASES, ids=str)
 @pytest.mark.parametrize("name,conv_fwd,conv_bwd,lin_fwd,lin_bwd,dtype", DTYPE_BACKENDS)
 def test_conv2d(name, conv_fwd, conv_bwd, lin_fwd, lin_bwd, dtype, case, record_error):
-    _check(conv_problem(case, seed=zlib.crc32(case.name.encode())), "conv", name, conv_fwd,
-           conv_bwd, dtype, record_error)
+    _check(conv_problem(_sized(name, case), seed=zlib.crc32(case.name.encode())), "conv", name,
+           conv_fwd, conv_bwd, dtype, record_error)
 
 
 @pytest.mark.parametrize("case", LINEAR_CASES, ids=str)
@@ -156,7 +161,8 @@ def test_partial_output_mask(name, conv_fwd, conv_bwd, lin_fwd, lin_bwd, mask, r
 def test_float64_matches_reference_tightly(name, conv_fwd, conv_bwd, lin_fwd, lin_bwd,
                                            record_error):
     for case in (CONV_CASES[1], CONV_CASES[8], CONV_CASES[13]):
-        _check(conv_problem(case, seed=11), "conv", name, conv_fwd, conv_bwd, torch.float64,
+        _check(conv_problem(_sized(name, case), seed=11), "conv", name, conv_fwd, conv_bwd,
+               torch.float64,
                record_error)
     _check(linear_problem(LINEAR_CASES[0], seed=11), "linear", name, lin_fwd, lin_bwd,
            torch.float64, record_error)
@@ -178,7 +184,7 @@ def test_results_are_deterministic(name, conv_fwd, conv_bwd, lin_fwd, lin_bwd):
 @pytest.mark.parametrize("name,conv_fwd,conv_bwd,lin_fwd,lin_bwd", FAST_BACKENDS)
 def test_paper_formulation_agrees_with_backend(name, conv_fwd, conv_bwd, lin_fwd, lin_bwd):
     for case in CONV_CASES:
-        problem = conv_problem(case, seed=17)
+        problem = conv_problem(_sized(name, case), seed=17)
         inputs = problem.tensors(torch.float64)
         paper = reference.eks_conv2d_paper(*inputs, problem.task_ids, *problem.config)
         got = conv_fwd(*inputs, problem.task_ids, *problem.config)
@@ -196,7 +202,8 @@ def test_emulated_cuda_kernels_give_identical_results_every_run(case):
     """The emulation runs every CUDA thread of a block as an OS thread, so a missing barrier or
     a write race shows up as results that move between runs of the same inputs."""
     is_conv = case in CONV_CASES
-    problem = (conv_problem if is_conv else linear_problem)(case, seed=23)
+    problem = (conv_problem(emulator_sized(case), seed=23) if is_conv else
+               linear_problem(case, seed=23))
     cuda_emu = registry.module("cuda_emu")
     fwd, bwd = ((cuda_emu.conv2d_forward, cuda_emu.conv2d_backward) if is_conv else
                 (cuda_emu.linear_forward, cuda_emu.linear_backward))

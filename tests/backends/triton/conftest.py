@@ -28,17 +28,12 @@ else:
     SKIP_REASON = None
 
 
-
-def pytest_collection_modifyitems(config, items):
-    if SKIP_REASON is None:
-        return
-    if requirements.required("triton"):
-        raise pytest.UsageError(f"--require triton, but the triton tests cannot run: "
-                                f"{SKIP_REASON}")
-    here = os.path.dirname(__file__)
-    for item in items:
-        if str(item.fspath).startswith(here):
-            item.add_marker(pytest.mark.skip(reason=SKIP_REASON))
+@pytest.fixture(autouse=True)
+def _triton_runs():
+    """Every test here needs triton and a GPU or the interpreter: skipped without them, or failed
+    under ``--require triton`` (only the tests that were selected)."""
+    if SKIP_REASON is not None:
+        requirements.unavailable("triton", SKIP_REASON)
 
 
 @pytest.fixture
