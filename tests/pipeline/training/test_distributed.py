@@ -11,6 +11,7 @@ from tests.pipeline.training.tiny import run_cli, saved_state, tiny_args
 EXTRA = ("--progress", "off", "--kd-on", "both")
 
 
+@pytest.mark.slow   # two torchrun processes and one reference run each: CI step 'slow'
 @pytest.mark.parametrize("balanced", [False, True])
 def test_two_processes_match_one_process(tmp_path, balanced):
     data_root = tmp_path / "data"
