@@ -82,12 +82,17 @@ for _backend in ("torch", "reference"):
         _lib.impl(_private, _fn, "CompositeExplicitAutograd")
 
 
+_VALIDATED = {}   # backend module -> its validated functions, built once
+
+
 def _python_router(op: str):
     """The public op ``op`` where the compiled library does not route (it is absent, or the
     device is neither CPU nor CUDA): the device's routed backend, validated."""
     def route(*args):
-        device_type = args[0].device.type
-        return validated_backend(backends.python_module_for(device_type))[op](*args)
+        module = backends.python_module_for(args[0].device.type)
+        if module not in _VALIDATED:
+            _VALIDATED[module] = validated_backend(module)
+        return _VALIDATED[module][op](*args)
     return route
 
 

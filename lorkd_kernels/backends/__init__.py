@@ -73,7 +73,7 @@ def available_backends(device_type: str) -> List[str]:
 
 def _default_route(device_type: str) -> str:
     for name in registry.DEVICE_DEFAULTS.get(device_type, (FALLBACK,)):
-        if availability(name, None if name == FALLBACK else device_type) is None:
+        if availability(name, device_type) is None:
             return name
     return FALLBACK
 

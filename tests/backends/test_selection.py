@@ -52,6 +52,16 @@ def test_forced_cuda_without_cuda_kernels_is_an_error():
     assert "holds no CUDA kernels" in result.stderr
 
 
+def test_without_the_compiled_library_the_python_router_serves(tmp_path):
+    env = {k: v for k, v in os.environ.items() if k != "LORKD_BACKEND"}
+    env["LORKD_LIBRARY"] = str(tmp_path / "missing_C.so")
+    result = subprocess.run([sys.executable, "-c", PROBE], env=env, capture_output=True,
+                            text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "torch"
+    assert "using the 'torch' backend" in result.stderr
+
+
 def test_unknown_backend_is_an_error():
     result = _run_with_backend("bogus")
     assert result.returncode != 0
