@@ -1,0 +1,154 @@
+"""Train the grid's runs and record every per-seed, per-task number in one JSON file.
+
+The JSON is rewritten (atomically) after every run and a rerun of the same command skips the
+runs it already holds, so an interrupted comparison continues where it stopped.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import shutil
+import subprocess
+import time
+from pathlib import Path
+from typing import Callable, Dict, List, Optional
+
+from ..atomic_files import write_json
+from ..evaluation import evaluate_run
+from ..training import artifacts
+from ..training.config import TrainConfig
+from ..training.splits import load_split
+from . import grid, stats
+
+# Trains one run: the flags of `python -m lorkd_kernels.train`; returns its exit status.
+Train = Callable[[List[str]], int]
+
+
+class ComparisonError(RuntimeError):
+    """A run of the grid failed; the message names it."""
+
+
+def _commit() -> str:
+    try:
+        return subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True,
+                              cwd=Path(__file__).parent, check=True).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+
+
+def _val_metrics(run_dir: Path) -> Dict[str, Dict]:
+    """The experts' metrics on the validation split (what the learning rate is chosen on)."""
+    config = TrainConfig.from_json(json.loads((run_dir / "config.json").read_text()))
+    val_set = load_split(config, "val")
+    experts = [artifacts.load_expert(run_dir, name) for name in val_set.task_names]
+    results = evaluate_run(experts, None, val_set, config.eval_batch_size)
+    return {task: per_role["expert"] for task, per_role in results.items()}
+
+
+class Comparison:
+    """The state of one comparison: where it lives, its budget, and the runs done so far."""
+
+    def __init__(self, out: Path, budget: grid.Budget, train: Train, command: str,
+                 keep_runs: bool = False) -> None:
+        self.out, self.budget, self.train = Path(out), budget, train
+        self.keep_runs = keep_runs
+        self.json_path = self.out / "comparison.json"
+        self.data_root = self.out / "data"       # one generated benchmark for every run
+        if self.json_path.is_file():
+            self.record = json.loads(self.json_path.read_text())
+            if self.record["budget"] != _budget_json(budget):
+                raise ComparisonError(
+                    f"{self.json_path} was made with another budget; choose another --out")
+        else:
+            self.record = {"command": command, "commit": _commit(),
+                           "budget": _budget_json(budget), "runs": {}, "wall_seconds": 0.0}
+
+    # ------------------------------------------------------------------ one run
+    def _run_dir(self, run: grid.Run) -> Path:
+        safe = run.key.replace("|", "_").replace("=", "-").replace(" ", "_")
+        return self.out / "runs" / safe
+
+    def _teacher(self, seed: int) -> Optional[Path]:
+        path = self.out / "teachers" / f"seed{seed}.pt"
+        return path if path.is_file() else None
+
+    def _flags(self, run: grid.Run, run_dir: Path) -> List[str]:
+        budget = self.budget
+        epochs = budget.epochs * (budget.task_count() if run.row.epochs_per_task else 1)
+        flags = ["--method", run.row.method, "--out", str(run_dir), "--root",
+                 str(self.data_root), "--seed", str(run.seed), "--lr", f"{run.lr:g}",
+                 "--epochs", str(epochs), "--overwrite", *budget.train_flags(), *run.row.flags]
+        teacher = self._teacher(run.seed)
+        if teacher is not None:
+            flags += ["--teacher-ckpt", str(teacher)]
+        return flags
+
+    def execute(self, run: grid.Run) -> Dict:
+        if run.key in self.record["runs"]:
+            return self.record["runs"][run.key]
+        run_dir = self._run_dir(run)
+        start = time.perf_counter()
+        print(f"== {run.key} ==", flush=True)
+        code = self.train(self._flags(run, run_dir))
+        if code != 0:
+            raise ComparisonError(f"run {run.key} failed with exit status {code} "
+                                  f"(its folder: {run_dir})")
+        teacher = self.out / "teachers" / f"seed{run.seed}.pt"
+        if not teacher.is_file():          # the seed's first run trained the shared teacher
+            teacher.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(run_dir / "teacher.pt", teacher)
+        metrics = json.loads((run_dir / "metrics.json").read_text())
+        entry = {"row": run.row.name, "seed": run.seed, "lr": run.lr,
+                 "test": {t: m["expert"] for t, m in metrics["tasks"].items()},
+                 "teacher_test": {t: m["teacher"] for t, m in metrics["tasks"].items()},
+                 "val": _val_metrics(run_dir)}
+        seconds = time.perf_counter() - start
+        entry["seconds"] = round(seconds, 1)
+        self._keep_logs(run, run_dir)
+        self.record["runs"][run.key] = entry
+        self.record["wall_seconds"] = round(self.record["wall_seconds"] + seconds, 1)
+        write_json(self.json_path, self.record)
+        return entry
+
+    def _keep_logs(self, run: grid.Run, run_dir: Path) -> None:
+        """The epoch log and resolved configuration of every run stay; the weights only with
+        keep_runs (a run's experts and teacher are tens of MB)."""
+        logs = self.out / "logs" / run_dir.name
+        logs.mkdir(parents=True, exist_ok=True)
+        for name in ("epochs.csv", "config.json", "metrics.json"):
+            if (run_dir / name).is_file():
+                shutil.copyfile(run_dir / name, logs / name)
+        if not self.keep_runs:
+            shutil.rmtree(run_dir)
+
+    # ------------------------------------------------------------------ the grid
+    def select_learning_rates(self) -> Dict[str, float]:
+        """Each tuned row's learning rate: the grid value with the best mean validation
+        accuracy on the first seed (test numbers take no part)."""
+        scores: Dict[str, Dict[str, float]] = {}
+        for run in grid.selection_runs(self.budget):
+            entry = self.execute(run)
+            scores.setdefault(run.row.name, {})[f"{run.lr:g}"] = stats.mean_accuracy(
+                entry["val"])
+        chosen = {row: float(max(by_lr, key=by_lr.get)) for row, by_lr in scores.items()}
+        self.record["selection"] = {"metric": "mean expert accuracy on the validation split, "
+                                              f"seed {self.budget.seeds[0]}",
+                                    "scores": scores, "chosen": chosen}
+        write_json(self.json_path, self.record)
+        return chosen
+
+    def run_all(self) -> Dict:
+        chosen = self.select_learning_rates()
+        for run in grid.final_runs(self.budget, chosen):
+            self.execute(run)
+        self.record["final"] = [run.key for run in grid.final_runs(self.budget, chosen)]
+        self.record["rows"] = [{"name": row.name, "method": row.method, "flags": list(row.flags),
+                                "ablation": row.ablation, "note": row.note,
+                                "lr_from": row.lr_from or row.name} for row in grid.ROWS]
+        write_json(self.json_path, self.record)
+        return self.record
+
+
+def _budget_json(budget: grid.Budget) -> Dict:
+    return json.loads(json.dumps(dataclasses.asdict(budget)))     # tuples as JSON lists
