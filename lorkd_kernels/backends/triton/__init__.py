@@ -16,8 +16,8 @@ Kernels (``conv.py``; ``linear.py`` runs linear layers on them as 1x1 channels-l
   Partial sums meet through atomics in fp32 buffers (fp64 for fp64 inputs), cast at the end.
 
 Tasks: samples are ordered by task with a device-side stable argsort; a tile table padded to the
-static size ``cdiv(rows, BLOCK_M) + T`` lists ``(task, row range)`` per tile, so each tile reads one
-``A_t``/``B_t`` and tiles past the end exit at once. The grid depends on shapes only and the
+static size ``cdiv(rows, BLOCK_M) + T + 1`` lists ``(task, row range)`` per tile, so each tile
+reads one ``A_t``/``B_t`` and tiles past the end exit at once. The grid depends on shapes only and the
 launchers never read device data on the host: capturable in a CUDA graph. The task-id range
 check reads the ids on the host except under capture (``backends/host_checks.py``); unchecked
 out-of-range ids are sorted after every task, their tiles store NaN and the weight gradients of
