@@ -16,9 +16,11 @@
 #include <atomic>
 #include <string>
 
+#include "common/segments.h"
 #include "common/types.h"
 #include "cpu/kernels.h"
 #include "cpu/strategy.h"
+#include "emu/harness.h"
 #include "emu/kernels.h"
 
 namespace lorkd {
@@ -249,4 +251,9 @@ TORCH_LIBRARY_FRAGMENT(lorkd, m) {
   // Force the native conv strategy (0 auto, 1 merged, 2 split); returns the previous setting.
   // Use lorkd_kernels.backends.conv_strategy().
   m.def("_set_cpu_conv_strategy(int strategy) -> int", &lorkd::cpu::set_conv_strategy);
+  // Turn the host's task-id range check of the GPU kernels off or on; returns the previous
+  // setting. Use lorkd_kernels.backends.host_task_id_checks().
+  m.def("_set_host_task_id_checks(bool enabled) -> bool", &lorkd::set_host_task_id_checks);
+  // The emulation harness's own check: a throwing kernel thread fails the launch.
+  m.def("_cuda_emu_fault_probe(int threads, int failing_thread) -> ()", &lorkd::emu::fault_probe);
 }

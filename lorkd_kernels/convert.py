@@ -80,6 +80,8 @@ def convert(model: nn.Module, num_tasks: int, rank: int = 4, alpha: Optional[flo
     ``include``: ``"conv"``, ``"linear"``, both (default) or ``callable(name, module) -> bool``.
     ``experts_on="dense"`` reproduces the paper's code: no experts on grouped/depthwise convs.
     Linears inside :class:`~lorkd_kernels.nn.TaskHeads` are task-specific already and stay.
+    A ``ValueError`` if the result would hold no EKS layer (nothing selected, nothing converted
+    before); a model converted before is returned as it is.
     Returns a :class:`TaskRouter` whose ``forward(x, task_ids)`` routes the ids to every layer
     (sorting the batch by task once when ``sort``).
     """
@@ -93,6 +95,11 @@ def convert(model: nn.Module, num_tasks: int, rank: int = 4, alpha: Optional[flo
                     for m in heads.modules()}
     targets = [(name, module) for name, module in inner.named_modules()
                if id(module) not in head_members and accept(name, module)]
+    if not targets and not any(isinstance(m, EKS_LAYERS) for m in inner.modules()):
+        # A model without experts would compute the same for every task id, silently.
+        raise ValueError(f"convert found nothing to convert: no nn.Conv2d / nn.Linear module "
+                         f"(exactly those types, outside TaskHeads) is selected by include="
+                         f"{include!r} with experts_on={experts_on!r}")
     for name, module in targets:
         if isinstance(module, nn.Conv2d):
             new = EKSConv2d.from_conv(module, num_tasks, rank, alpha)

@@ -41,7 +41,7 @@ def current_task_ids() -> Optional[torch.Tensor]:
 
 
 def _take_rows(output: Any, index: torch.Tensor, batch: int) -> Any:
-    """Apply ``index`` to dim 0 of every batch-sized tensor in a (nested) output."""
+    """Apply ``index`` to dim 0 of every batch-sized tensor in a (nested) argument or output."""
     if isinstance(output, torch.Tensor):
         return output.index_select(0, index) if output.dim() and output.shape[0] == batch \
             else output
@@ -59,8 +59,10 @@ class TaskRouter(nn.Module):
 
     ``forward(x, task_ids, *args, **kwargs)``: ``task_ids`` is an int64 tensor ``(N,)`` or one
     int for the whole batch. With ``sort=True`` (default) a batch that is not sorted by task is
-    permuted once at the input and the outputs (every tensor, also nested in tuples/lists/dicts,
-    whose first dim is N) are put back in the caller's order.
+    permuted once at the input, together with every batch-sized tensor among ``args`` and
+    ``kwargs``, and the outputs are put back in the caller's order. "Batch-sized" means a tensor
+    whose first dim is N, also nested in tuples/lists/dicts, on the way in and on the way out; a
+    tensor of that size that is not per-sample must not be passed through the router.
     """
 
     def __init__(self, model: nn.Module, sort: bool = True) -> None:
@@ -76,6 +78,8 @@ class TaskRouter(nn.Module):
         order, inverse = sort_by_task(task_ids) if self.sort else (None, None)
         if order is not None:
             x, task_ids = x.index_select(0, order), task_ids.index_select(0, order)
+            # Per-sample extra arguments (labels, masks, ...) must follow their samples.
+            args, kwargs = _take_rows((args, kwargs), order, batch)
         with task_ids_context(task_ids):
             output = self.model(x, *args, **kwargs)
         return output if inverse is None else _take_rows(output, inverse, batch)

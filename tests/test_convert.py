@@ -134,6 +134,11 @@ def test_a_router_converts_again_only_with_the_same_task_count():
     (lambda s: switch_task(nn.Sequential(), s, 0, 1), ValueError, "not decomposed"),
     (lambda s: convert(ToyNet(4), 2, include="attention"), ValueError, "include"),
     (lambda s: convert(ToyNet(4), 2, experts_on="sparse"), ValueError, "experts_on"),
+    (lambda s: convert(nn.Sequential(nn.ReLU()), 2), ValueError, "nothing to convert"),
+    (lambda s: convert(ToyNet(NUM_CLASSES), 3, include=lambda name, m: False), ValueError,
+     "nothing to convert"),
+    (lambda s: convert(nn.Conv2d(4, 4, 3, groups=4), 2, experts_on="dense"), ValueError,
+     "experts_on='dense'"),
 ])
 def test_bad_arguments_get_clear_errors(call, error, match):
     with pytest.raises(error, match=match):

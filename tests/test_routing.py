@@ -95,3 +95,24 @@ def test_routed_ids_of_another_batch_size_are_rejected():
     with task_ids_context(torch.tensor([0, 1, 1])):
         with pytest.raises(ValueError, match="batch of 3"):
             conv(torch.randn(2, 2, 3, 3))
+
+
+class Weigh(nn.Module):
+    """``x * weights``, plus an offset from nested keyword arguments: per-sample extra
+    arguments, which must stay aligned with the samples of ``x``."""
+
+    def forward(self, x, weights, extra=None, scale=1.0):
+        out = x * weights * scale
+        if extra is not None:
+            out = out + extra["offset"][0] + extra["shared"]
+        return out
+
+
+@pytest.mark.parametrize("task_ids", [torch.tensor([0, 1, 2]), torch.tensor([2, 0, 1])],
+                         ids=["sorted", "unsorted"])
+def test_router_keeps_extra_per_sample_arguments_aligned(task_ids):
+    x, weights = torch.tensor([0.0, 10.0, 20.0]), torch.tensor([1.0, 2.0, 3.0])
+    offset, shared = torch.tensor([100.0, 200.0, 300.0]), torch.tensor([0.5])
+    out = TaskRouter(Weigh())(x, task_ids, weights, extra={"offset": [offset], "shared": shared},
+                              scale=2)
+    torch.testing.assert_close(out, x * weights * 2 + offset + shared)

@@ -3,6 +3,8 @@
 #include <ATen/ops/empty.h>
 #include <c10/util/Exception.h>
 
+#include <atomic>
+
 namespace lorkd {
 
 void check_task_id_range(const at::Tensor& task_ids, int64_t num_tasks) {
@@ -14,6 +16,14 @@ void check_task_id_range(const at::Tensor& task_ids, int64_t num_tasks) {
                       num_tasks, ")");
   }
 }
+
+namespace {
+std::atomic<bool> host_checks{true};
+}  // namespace
+
+bool host_task_id_checks() { return host_checks.load(); }
+
+bool set_host_task_id_checks(bool enabled) { return host_checks.exchange(enabled); }
 
 Segments::Segments(const at::Tensor& task_ids, int64_t num_tasks) {
   check_task_id_range(task_ids, num_tasks);

@@ -10,6 +10,13 @@ namespace lorkd {
 // IndexError naming the first id outside [0, num_tasks) (task_ids: int64, CPU, contiguous).
 void check_task_id_range(const at::Tensor& task_ids, int64_t num_tasks);
 
+// Whether the host side of the GPU kernels (csrc/kernels/eks_ops.h: the cuda and cuda_emu
+// backends) reads task ids to range-check them; on by default. Off, or while a CUDA graph is
+// captured, out-of-range ids give NaN instead (docs/design.md, "Op contract"). The CPU kernels
+// index memory with the ids and always check. Set by lorkd_kernels.backends.host_task_id_checks.
+bool host_task_id_checks();
+bool set_host_task_id_checks(bool enabled);   // returns the previous setting
+
 struct TaskRun {
   int64_t task;
   int64_t start;   // offset in the batch sorted by task

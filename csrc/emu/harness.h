@@ -4,6 +4,9 @@
 // the bodies run with real concurrency: a missing barrier shows up as a result that changes
 // from run to run. Blocks run one after another, each starting with shared memory filled with
 // 0xFF bytes (NaN as floating point), so reading shared memory before writing it shows too.
+// A thread that throws aborts the grid: its barrier releases every waiting thread, the grid
+// stops, and run_grid rethrows the first exception (a CUDA kernel cannot throw; a body that does
+// must fail the test, not hang it).
 #pragma once
 
 #include <ATen/core/Tensor.h>
@@ -17,12 +20,16 @@
 
 namespace lorkd::emu {
 
+// Thrown by a barrier of an aborted grid into the threads that wait at it or reach it later.
+struct GridAborted {};
+
 // A reusable barrier for a fixed number of threads that also ORs a flag across them
-// (__syncthreads_or).
+// (__syncthreads_or). abort() releases it for good: waiting and later arrivals throw GridAborted.
 class BlockBarrier {
  public:
   explicit BlockBarrier(int parties) : parties_(parties) {}
   bool arrive_and_wait(bool flag);
+  void abort();
 
  private:
   std::mutex mutex_;
@@ -32,6 +39,7 @@ class BlockBarrier {
   uint64_t generation_ = 0;
   bool any_ = false;      // OR of the flags of the current generation
   bool result_ = false;   // OR of the last completed generation
+  bool aborted_ = false;
 };
 
 class EmuCtx {
@@ -61,14 +69,22 @@ class EmuCtx {
   int64_t block_[3] = {0, 0, 0};
 };
 
-// Runs body(ctx) for every thread of every block of `shape`.
+// Runs body(ctx) for every thread of every block of `shape`; rethrows the first exception a
+// thread threw (after every thread has stopped).
 void run_grid(const kernels::LaunchShape& shape, const std::function<void(EmuCtx&)>& body);
+
+// Runs two blocks of `threads` threads through barriers, thread `failing_thread` of the first
+// block throwing between two of them: the check that a throwing kernel thread fails the launch
+// instead of hanging the harness (tests/backends/test_emulator_harness.py).
+void fault_probe(int64_t threads, int64_t failing_thread);
 
 struct EmuLauncher {
   template <class Kernel, class Args>
   static void launch(const kernels::LaunchShape& shape, const Args& args) {
     run_grid(shape, [&args](EmuCtx& ctx) { Kernel::run(ctx, args); });
   }
+  // The host may always read CPU tensors; host_task_id_checks(false) stands in for a CUDA-graph
+  // capture (csrc/kernels/eks_ops.h).
   static bool host_may_read(const at::Tensor&) { return true; }
 };
 

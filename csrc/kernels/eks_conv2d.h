@@ -195,8 +195,22 @@ struct ConvGemm : Tile {
   }
 };
 
+// Whether any sample's task id lies outside [0, num_tasks), in every thread of the block (a
+// barrier). Only possible when the host could not check the ids (CUDA-graph capture): the weight
+// gradients, sums over every sample, are then NaN rather than sums that silently leave the
+// sample out.
+template <class Ctx, class T>
+LORKD_DEVICE bool any_bad_task(Ctx& ctx, const ConvArgs<T>& p) {
+  bool bad = false;
+  for (int64_t n = ctx.thread(); n < p.batch; n += ctx.threads()) {
+    bad = bad || p.task_ids[n] < 0 || p.task_ids[n] >= p.num_tasks;
+  }
+  return ctx.sync_or(bad);
+}
+
 // G_t[co, k] = sum over samples n of task t and output pixels of grad_out[n, co, pixel] *
 // im2col(x)[k, pixel]. Grid: (row tiles * column tiles over (C_out/g, K), groups, num_tasks).
+// A batch with an out-of-range task id gets G = NaN (so dW0, dA and dB are NaN).
 template <class T>
 struct ConvWgrad : Tile {
   using Acc = acc_t<T>;
@@ -212,9 +226,10 @@ struct ConvWgrad : Tile {
     const int64_t row0 = (ctx.block(0) % row_tiles) * BM, col0 = (ctx.block(0) / row_tiles) * BN;
     const int64_t pixels = p.out_pixels(), total = p.batch * pixels;
     const int tid = ctx.thread(), tr = tid % kSide, tc = tid / kSide;
+    const bool poisoned = any_bad_task(ctx, p);
 
     Acc acc[2][2] = {{0, 0}, {0, 0}};
-    for (int64_t e0 = 0; e0 < total; e0 += BK) {
+    for (int64_t e0 = 0; e0 < total && !poisoned; e0 += BK) {
       bool mine = false;   // does this chunk hold a pixel of this block's task?
       for (int e = tid; e < BK * BM; e += kThreads) {
         const int64_t flat = e0 + e / BM, r = row0 + e % BM;
@@ -256,7 +271,8 @@ struct ConvWgrad : Tile {
       for (int j = 0; j < 2; ++j) {
         const int64_t k = col0 + tc + j * kSide;
         if (k >= n_cols) continue;
-        p.task_grads[(task * p.c_out + g * n_rows + r) * n_cols + k] = acc[i][j];
+        p.task_grads[(task * p.c_out + g * n_rows + r) * n_cols + k] =
+            poisoned ? static_cast<Acc>(NAN) : acc[i][j];
       }
     }
   }
@@ -310,7 +326,8 @@ struct SumTaskGrads {
 };
 
 // dbias[c] = sum over samples and output pixels of grad_out[n, c, pixel]: one block per channel,
-// a fixed-order tree reduction in shared memory (deterministic). Grid: (C_out, 1, 1).
+// a fixed-order tree reduction in shared memory (deterministic). Grid: (C_out, 1, 1). NaN, like
+// the other weight gradients, when a task id is out of range.
 template <class T>
 struct BiasGrad {
   using Acc = acc_t<T>;
@@ -322,6 +339,7 @@ struct BiasGrad {
     Acc* partial = reinterpret_cast<Acc*>(ctx.shared());
     const int64_t c = ctx.block(0), pixels = p.out_pixels(), total = p.batch * pixels;
     const int tid = ctx.thread();
+    const bool poisoned = any_bad_task(ctx, p);
     Acc sum = 0;
     for (int64_t e = tid; e < total; e += kThreads) {
       const int64_t n = e / pixels, pixel = e % pixels;
@@ -334,7 +352,9 @@ struct BiasGrad {
       if (tid < half) partial[tid] += partial[tid + half];
       ctx.sync();
     }
-    if (tid == 0) p.grad_bias[c] = static_cast<T>(partial[0]);
+    if (tid == 0) {
+      p.grad_bias[c] = static_cast<T>(poisoned ? static_cast<Acc>(NAN) : partial[0]);
+    }
   }
 };
 

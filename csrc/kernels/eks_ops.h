@@ -53,9 +53,13 @@ LaunchShape shape_for(const Args& args, int64_t gx, int64_t gy, int64_t gz, cons
 
 template <class Launcher>
 void check_task_ids(const at::Tensor& task_ids, int64_t num_tasks) {
-  // Out-of-range ids get NaN outputs in the kernels; the readable error comes from here, which
-  // needs the ids on the host and is skipped while a CUDA graph is being captured.
-  if (task_ids.numel() == 0 || !Launcher::host_may_read(task_ids)) return;
+  // Out-of-range ids get NaN outputs and gradients in the kernels; the readable error comes from
+  // here, which needs the ids on the host and is skipped while a CUDA graph is being captured
+  // (or when host_task_id_checks() is off).
+  if (task_ids.numel() == 0 || !lorkd::host_task_id_checks() ||
+      !Launcher::host_may_read(task_ids)) {
+    return;
+  }
   lorkd::check_task_id_range(task_ids.to(at::kCPU), num_tasks);
 }
 

@@ -10,7 +10,9 @@ to add one). This module applies it:
   missing compiled library, when nothing is forced, falls back to ``torch`` with a warning.
 * :func:`use` re-routes a device inside a ``with`` block, so tests and benchmarks run the public
   ops (and the layers) through every backend in one process;
-* :func:`explicit` calls one backend's private ops directly (with autograd), whatever the routes.
+* :func:`explicit` calls one backend's private ops directly (with autograd), whatever the routes;
+* :func:`host_task_id_checks` turns the host's task-id range check of the GPU kernels off or on
+  (``host_checks.py``).
 """
 
 from __future__ import annotations
@@ -23,11 +25,12 @@ from typing import Dict, Iterator, List, Optional
 import torch
 
 from . import library, registry, torch_ops
+from .host_checks import host_task_id_checks
 from .registry import BACKENDS, FALLBACK, BackendUnavailableError, forced_backend
 
 __all__ = ["BACKENDS", "BackendUnavailableError", "active_backend", "available_backends",
            "availability", "compiled_loaded", "conv_strategy", "explicit", "forced_backend",
-           "load", "use"]
+           "host_task_id_checks", "load", "use"]
 
 #: device types the compiled library routes itself (other devices use the Python router)
 ROUTED_IN_CPP = ("cpu", "cuda")

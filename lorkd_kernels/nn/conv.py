@@ -8,8 +8,18 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from torch._prims_common import suggest_memory_format
+
 from ..ops import eks_conv2d
 from ._lora import LowRankExperts, as_task_ids, lora_scaling, make_lora_parameters
+
+
+def _output_memory_format(x: torch.Tensor, weight: torch.Tensor) -> torch.memory_format:
+    """``nn.Conv2d``'s choice: channels_last output when the input or the weight has
+    channels_last strides (the ops themselves always return contiguous tensors)."""
+    if torch.channels_last in (suggest_memory_format(x), suggest_memory_format(weight)):
+        return torch.channels_last
+    return torch.contiguous_format
 
 
 class EKSConv2d(LowRankExperts, nn.Conv2d):
@@ -48,9 +58,11 @@ class EKSConv2d(LowRankExperts, nn.Conv2d):
         if x.dim() != 4:
             raise ValueError(f"EKSConv2d expects x of shape (N, C, H, W), got {tuple(x.shape)}")
         task_ids = as_task_ids(task_ids, x)
+        memory_format = _output_memory_format(x, self.weight)
         x, padding = self._op_padding_and_input(x)
-        return eks_conv2d(x, self.weight, self.bias, self.lora_A, self.lora_B, task_ids,
-                          self.stride, padding, self.dilation, self.groups, self.scaling)
+        y = eks_conv2d(x, self.weight, self.bias, self.lora_A, self.lora_B, task_ids,
+                       self.stride, padding, self.dilation, self.groups, self.scaling)
+        return y.contiguous(memory_format=memory_format)
 
     @classmethod
     def from_conv(cls, conv: nn.Conv2d, num_tasks: int, rank: int = 4,

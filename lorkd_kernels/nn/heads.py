@@ -10,14 +10,23 @@ from torch import nn
 
 from ._lora import as_task_ids
 
+# The logit of a class a task does not have (see the padding contract of TaskHeads).
+_PADDING = float("-inf")
+
 
 class TaskHeads(nn.Module):
     """Per-task linear heads over shared features.
 
     ``forward(features, task_ids=None)`` returns logits of shape ``(N, max(num_classes))``: row
-    ``n`` holds task ``t_n``'s logits in its first ``num_classes[t_n]`` columns and zeros after
-    them (slice ``[:, :num_classes[t]]`` for one task). ``task_ids`` may be None inside a
+    ``n`` holds task ``t_n``'s logits in its first ``num_classes[t_n]`` columns and ``-inf``
+    after them (slice ``[:, :num_classes[t]]`` for one task). ``task_ids`` may be None inside a
     :class:`~lorkd_kernels.routing.TaskRouter`. ``heads[t]`` is a plain ``nn.Linear``.
+
+    Padding contract: a padding column can never pass for a class. ``argmax`` over a row picks
+    one of its task's classes, ``softmax`` gives padding exactly 0, and ``cross_entropy`` against
+    the row's own labels is finite, gradients included. Terms that multiply a probability by a
+    log-probability (KL divergence, entropy) give ``0 * -inf = NaN`` in padding columns: mask them
+    first, as ``lorkd_kernels.pipeline.losses.task_logits`` does.
     """
 
     def __init__(self, in_features: int, num_classes: Sequence[int], bias: bool = True,
@@ -41,7 +50,7 @@ class TaskHeads(nn.Module):
         if task_ids.shape != features.shape[:1]:
             raise ValueError(f"task_ids must have shape ({features.shape[0]},), got "
                              f"{tuple(task_ids.shape)}")
-        logits = features.new_zeros(features.shape[0], max(self.num_classes))
+        logits = features.new_full((features.shape[0], max(self.num_classes)), _PADDING)
         present = torch.unique(task_ids).tolist()
         if present and not 0 <= min(present) <= max(present) < self.num_tasks:
             raise IndexError(f"task ids must be in [0, {self.num_tasks}), got {present}")
@@ -50,7 +59,8 @@ class TaskHeads(nn.Module):
         for task in range(self.num_tasks):
             rows = (task_ids == task).nonzero().squeeze(1)
             task_logits = self.heads[task](features.index_select(0, rows))
-            padded = F.pad(task_logits, (0, logits.shape[1] - task_logits.shape[1]))
+            padded = F.pad(task_logits, (0, logits.shape[1] - task_logits.shape[1]),
+                           value=_PADDING)
             logits = logits.index_copy(0, rows, padded)
         return logits
 

@@ -117,6 +117,26 @@ def test_channels_last_and_non_contiguous_inputs():
     torch.testing.assert_close(layer(permuted, task_ids), want)
 
 
+def _layout(t: torch.Tensor) -> str:
+    if t.is_contiguous(memory_format=torch.channels_last) and not t.is_contiguous():
+        return "channels_last"
+    return "contiguous" if t.is_contiguous() else "other"
+
+
+@pytest.mark.parametrize("input_format, weight_format", [
+    (torch.channels_last, torch.contiguous_format),
+    (torch.contiguous_format, torch.channels_last),
+    (torch.contiguous_format, torch.contiguous_format),
+], ids=["x-channels-last", "weight-channels-last", "both-contiguous"])
+@pytest.mark.parametrize("config", [CONFIGS[3], CONFIGS[0]], ids=["zeros", "reflect"])
+def test_output_memory_format_matches_conv2d(config, input_format, weight_format):
+    layer = _layer(config, dtype=torch.float32).to(memory_format=weight_format)
+    plain = nn.Conv2d(6, 8, **config).to(memory_format=weight_format)
+    x = torch.randn(2, 6, 5, 4).to(memory_format=input_format)
+    y = layer(x, torch.tensor([1, 0]))
+    assert _layout(y) == _layout(plain(x)) and y.stride() == plain(x).stride()
+
+
 def test_task_ids_forms_and_errors():
     layer = _layer(CONFIGS[3], dtype=torch.float32)
     x = torch.randn(3, 6, 5, 5)

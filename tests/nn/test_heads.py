@@ -8,7 +8,7 @@ import torch
 from lorkd_kernels import TaskHeads, TaskRouter
 
 
-def test_each_row_uses_its_task_head_and_pads_with_zeros():
+def test_each_row_uses_its_task_head_and_pads_with_minus_infinity():
     torch.manual_seed(0)
     heads = TaskHeads(6, [2, 5, 3])
     features = torch.randn(7, 6)
@@ -18,7 +18,29 @@ def test_each_row_uses_its_task_head_and_pads_with_zeros():
     for row, task in enumerate(task_ids.tolist()):
         width = heads.num_classes[task]
         torch.testing.assert_close(logits[row, :width], heads.heads[task](features[row]))
-        assert torch.count_nonzero(logits[row, width:]) == 0
+        assert torch.all(logits[row, width:] == float("-inf"))
+
+
+def test_padding_never_passes_for_a_class():
+    """Rows whose real logits are all negative: argmax, softmax and cross-entropy stay within
+    each row's own classes."""
+    torch.manual_seed(0)
+    heads = TaskHeads(3, [2, 5])
+    with torch.no_grad():
+        for head in heads.heads:
+            head.bias.fill_(-20.0)
+    features = torch.randn(4, 3).requires_grad_()
+    task_ids = torch.tensor([0, 1, 0, 1])
+    logits = heads(features, task_ids)
+    widths = torch.tensor([heads.num_classes[t] for t in task_ids.tolist()])
+    assert torch.all(logits.argmax(1) < widths)
+    probabilities = torch.softmax(logits, 1)
+    torch.testing.assert_close(probabilities.sum(1), torch.ones(4))
+    assert torch.all(probabilities[0, 2:] == 0) and torch.all(probabilities[2, 2:] == 0)
+    loss = torch.nn.functional.cross_entropy(logits, torch.tensor([1, 4, 0, 2]))
+    loss.backward()
+    assert torch.isfinite(loss) and torch.isfinite(features.grad).all()
+    assert all(torch.isfinite(p.grad).all() for p in heads.parameters())
 
 
 def test_absent_task_heads_get_exactly_zero_gradient():

@@ -60,3 +60,25 @@ def test_feature_projection_is_fixed_and_keeps_norms_when_shrinking():
     torch.testing.assert_close(proj.weight @ proj.weight.t(), torch.eye(8), atol=1e-5,
                                rtol=0)
     assert FeatureProjection(8, 16)(torch.randn(3, 8)).shape == (3, 16)
+
+
+def test_losses_stay_finite_on_minus_infinity_padding():
+    """TaskHeads pad with -inf: cross-entropy and distillation (where 0 * -inf would be NaN)
+    mask the padding first, so losses and gradients stay finite and equal to those on junk
+    padding."""
+    torch.manual_seed(2)
+    task_ids, labels = torch.tensor([0, 1, 2, 0]), torch.tensor([1, 3, 2, 0])
+    widths = torch.tensor(NUM_CLASSES)[task_ids]
+    padding = torch.arange(max(NUM_CLASSES)) >= widths[:, None]
+    junk_student, junk_teacher = _padded(task_ids), _padded(task_ids)
+    results = []
+    for fill in (None, float("-inf")):
+        student = junk_student.clone() if fill is None else junk_student.masked_fill(padding, fill)
+        teacher = junk_teacher.clone() if fill is None else junk_teacher.masked_fill(padding, fill)
+        student.requires_grad_()
+        loss = (task_cross_entropy(student, labels, task_ids, NUM_CLASSES)
+                + logit_distillation(student, teacher, task_ids, NUM_CLASSES, 4.0))
+        loss.backward()
+        assert torch.isfinite(loss) and torch.isfinite(student.grad).all()
+        results.append((loss.detach(), student.grad))
+    torch.testing.assert_close(results[1], results[0])

@@ -16,10 +16,12 @@ Kernels (``conv.py``; ``linear.py`` runs linear layers on them as 1x1 channels-l
   Partial sums meet through atomics in fp32 buffers (fp64 for fp64 inputs), cast at the end.
 
 Tasks: samples are ordered by task with a device-side stable argsort; a tile table padded to the
-static size ``cdiv(rows, BLOCK_M) + T`` lists ``(task, row range)`` per tile, so each tile reads one
-``A_t``/``B_t`` and tiles past the end exit at once. The grid depends on shapes only and the
-launchers never read device data on the host: capturable in a CUDA graph (the task-id range
-check runs only for CPU tensors). Groups (depthwise included) are a grid dimension; depthwise
+static size ``cdiv(rows, BLOCK_M) + T + 1`` lists ``(task, row range)`` per tile, so each tile
+reads one ``A_t``/``B_t`` and tiles past the end exit at once. The grid depends on shapes only and the
+launchers never read device data on the host: capturable in a CUDA graph. The task-id range
+check reads the ids on the host except under capture (``backends/host_checks.py``); unchecked
+out-of-range ids are sorted after every task, their tiles store NaN and the weight gradients of
+their batch are NaN. Groups (depthwise included) are a grid dimension; depthwise
 runs the same kernels with mostly masked tiles (correct, not tuned).
 
 Accumulation: every dot accumulates in fp32 (fp64 for fp64 inputs); the rank-r intermediates
@@ -44,6 +46,7 @@ import torch
 
 from ..._autograd import register_python_autograd
 from ..._checks import check_task_id_range, validated_backend
+from .. import host_checks
 from ..registry import BackendUnavailableError
 from . import configs, conv, linear
 
@@ -51,13 +54,14 @@ Tensor = torch.Tensor
 
 
 def _check_device(x: Tensor, task_ids: Tensor, num_tasks: int) -> None:
-    if x.device.type == "cuda":
-        return
-    if not configs.INTERPRETING:
+    if x.device.type != "cuda" and not configs.INTERPRETING:
         raise BackendUnavailableError(
             f"the triton backend runs {x.device.type} tensors only under the Triton "
             "interpreter: set TRITON_INTERPRET=1 before importing lorkd_kernels")
-    check_task_id_range(task_ids, num_tasks)   # free on CPU; on CUDA it would sync
+    # The same contract as the cuda backend: IndexError where the host may read the ids (a sync
+    # on CUDA), NaN from the kernels where it may not (CUDA-graph capture, checks turned off).
+    if host_checks.may_read(task_ids):
+        check_task_id_range(task_ids, num_tasks)
 
 
 # The backend's four functions (the interface every backend module shares).

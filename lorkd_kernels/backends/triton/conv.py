@@ -37,7 +37,8 @@ def _operand(t, UPCAST: tl.constexpr):
 
 @triton.jit
 def _tile_rows(tiles_ptr, order_ptr, tile, positions, BLOCK_M: tl.constexpr):
-    """Task of a tile (-1: empty), and its rows as (sample, position, mask)."""
+    """Task of a tile (-1: empty, -2: out-of-range ids), and its rows as (sample, position,
+    mask)."""
     task = tl.load(tiles_ptr + tile * 3)
     begin = tl.load(tiles_ptr + tile * 3 + 1)
     end = tl.load(tiles_ptr + tile * 3 + 2)
@@ -60,8 +61,11 @@ def conv_forward_kernel(
     tile once for both the base GEMM and the rank-r shrink; the expand runs in the epilogue."""
     task, n, p, row_ok = _tile_rows(tiles_ptr, order_ptr, tl.program_id(0), out_positions,
                                     BLOCK_M)
-    if task < 0:
+    if task == -1:
         return
+    # Out-of-range ids (unchecked by the host): computed with expert 0, stored as NaN.
+    bad_ids = task == -2
+    task = tl.maximum(task, 0)
     group = tl.program_id(2)
     oh, ow = p // out_w, p % out_w
     co = tl.program_id(1) * BLOCK_N + tl.arange(0, BLOCK_N)
@@ -96,6 +100,7 @@ def conv_forward_kernel(
     acc += scale * tl.dot(shrink, b_tile, input_precision=PRECISION)
     if HAS_BIAS:
         acc += tl.load(bias_ptr + co_abs, mask=co_ok, other=0.0).to(ACC)[None, :]
+    acc = tl.where(bad_ids, float("nan"), acc)
     y_ptrs = (y_ptr + n[:, None] * syn + co_abs[None, :].to(tl.int64) * syc + oh[:, None] * syh
               + ow[:, None] * syw)
     tl.store(y_ptrs, acc.to(y_ptr.dtype.element_ty), mask=row_ok[:, None] & co_ok[None, :])
@@ -115,8 +120,10 @@ def conv_dgrad_kernel(
     expand ``@ A_t[:, :, tap]`` closes the tap."""
     task, n, p, row_ok = _tile_rows(tiles_ptr, order_ptr, tl.program_id(0), in_positions,
                                     BLOCK_M)
-    if task < 0:
+    if task == -1:
         return
+    bad_ids = task == -2      # as in the forward: expert 0, then NaN
+    task = tl.maximum(task, 0)
     group = tl.program_id(2)
     h, w = p // width, p % width
     ci = tl.program_id(1) * BLOCK_N + tl.arange(0, BLOCK_N)
@@ -151,6 +158,7 @@ def conv_dgrad_kernel(
         a_tile = tl.load(a_ptr + task * rank * depth + r[:, None] * depth + ci[None, :] * (KH * KW)
                          + tap, mask=r_ok[:, None] & ci_ok[None, :], other=0.0).to(ACC)
         acc += scale * tl.dot(shrink, a_tile, input_precision=PRECISION)
+    acc = tl.where(bad_ids, float("nan"), acc)
     dx_ptrs = (dx_ptr + n[:, None] * sxn + (group * c_in_g + ci)[None, :].to(tl.int64) * sxc
                + (h * sxh + w * sxw)[:, None])
     tl.store(dx_ptrs, acc.to(dx_ptr.dtype.element_ty), mask=row_ok[:, None] & ci_ok[None, :])
@@ -173,6 +181,8 @@ def conv_wgrad_kernel(
 
     Sums across programs (row splits; C_out tiles for dA; K tiles for dB; groups) go through fp32
     (fp64) atomics into zeroed buffers; a task with no rows adds nothing, so its dA/dB stay zero.
+    Rows of out-of-range ids (the segment after the last task) are not read here; the launcher
+    makes the gradients NaN instead.
     """
     group = tl.program_id(2) // SPLIT
     split = tl.program_id(2) % SPLIT
@@ -383,6 +393,11 @@ def fused_weight_grads(grad_out: torch.Tensor, x: torch.Tensor, lora_A: torch.Te
             KH=kernel_size[0], KW=kernel_size[1], R=configs.rank_block(rank), SPLIT=tiles.split,
             NEED_W=need_w, NEED_LORA=need_lora, NEED_BIAS=need_bias, BLOCK_CO=tiles.block_co,
             BLOCK_K=tiles.block_k, BLOCK_P=tiles.block_p, **_dtype_flags(x.dtype), **options)
+    # A sample with an out-of-range id (unchecked by the host) belongs to no expert: rather than
+    # sums that silently leave it out, every weight gradient is NaN (a device-side fill, no sync).
+    bad_ids = segments.out_of_range(task_ids, num_tasks).any()
+    for grad in (dw, dbias, da, db):
+        grad.masked_fill_(bad_ids, float("nan"))
     return (dw if need_w else None, dbias if need_bias else None,
             da if need_lora else None, db if need_lora else None)
 

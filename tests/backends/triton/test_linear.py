@@ -82,3 +82,18 @@ def test_public_op_runs_triton_kernels(backend, monkeypatch):
     y = eks_linear(*inputs, problem.task_ids.to(DEVICE), *problem.config)
     y.backward(problem.grad_out.float().to(DEVICE))
     assert launched == ["fused_forward", "fused_input_grad", "fused_weight_grads"]
+
+
+def test_poisoned_outputs_reach_the_linear_kernels(backend, poisoned_outputs, monkeypatch):
+    """The NaN-filled allocation must reach linear's outputs too, or an element the kernels
+    never write would pass unseen: with the kernels skipped, y and dx stay NaN."""
+    from lorkd_kernels.backends.triton import linear
+
+    for name in ("fused_forward", "fused_input_grad"):
+        monkeypatch.setattr(linear, name, lambda *args, **kwargs: None)
+    problem = linear_problem(LINEAR_CASES[2], seed=6)
+    x, weight, bias, lora_A, lora_B = [t.to(DEVICE) for t in problem.tensors(torch.float32)]
+    ids = problem.task_ids.to(DEVICE)
+    y = backend.linear_forward(x, weight, bias, lora_A, lora_B, ids, 1.0)
+    dx = backend.linear_backward(y, x, weight, lora_A, lora_B, ids, 1.0, [True] + [False] * 4)[0]
+    assert torch.isnan(y).all() and torch.isnan(dx).all()

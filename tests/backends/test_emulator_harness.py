@@ -1,0 +1,45 @@
+"""The CUDA emulation harness itself: a kernel thread that throws fails the launch with its error
+instead of leaving the other threads waiting at a barrier forever."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import pytest
+
+from lorkd_kernels import backends
+
+pytestmark = [pytest.mark.emulator,
+              pytest.mark.skipif(not backends.compiled_loaded(),
+                                 reason="the emulation harness is in the compiled library")]
+
+# In a child process, so that a hang fails this test (by its timeout) instead of the whole run.
+PROBE = """
+import sys, torch, lorkd_kernels
+threads, failing = int(sys.argv[1]), int(sys.argv[2])
+try:
+    torch.ops.lorkd._cuda_emu_fault_probe(threads, failing)
+except RuntimeError as err:
+    print("raised:", str(err).splitlines()[0])
+else:
+    print("no error")
+"""
+
+
+@pytest.mark.parametrize("threads, failing", [(4, 0), (64, 17)])
+def test_a_throwing_thread_fails_the_launch(threads, failing):
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(sys.path))
+    try:
+        result = subprocess.run([sys.executable, "-c", PROBE, str(threads), str(failing)],
+                                env=env, capture_output=True, text=True, timeout=60)
+    except subprocess.TimeoutExpired:
+        pytest.fail("the emulated launch hung after a kernel thread threw")
+    assert result.returncode == 0, result.stderr
+    assert f"raised: emulated kernel thread {failing} of block 0 failed" in result.stdout
+
+
+def test_a_launch_without_failures_completes():
+    import torch
+    torch.ops.lorkd._cuda_emu_fault_probe(8, -1)
