@@ -20,11 +20,18 @@ DEBUG_ENV = "LORKD_DEBUG"      # =1: tracebacks as with --debug (also for errors
 COMMAND_FLAGS = ("config", "debug", "quiet", "verbose")
 
 
+def program_name(module: str) -> str:
+    """How the user started the command: a console entry point (``lorkd-train``) or
+    ``python -m <module>``."""
+    invoked = os.path.basename(sys.argv[0]) if sys.argv and sys.argv[0] else ""
+    return invoked if invoked.startswith("lorkd-") else f"python -m {module}"
+
+
 class CommandParser(argparse.ArgumentParser):
     """Usage errors as one line, ``<name>: error: ...``, exit status 2 (the usage is in --help)."""
 
     def __init__(self, *args, name: str, **kwargs) -> None:
-        super().__init__(*args, **kwargs)
+        super().__init__(*args, prog=program_name(name), **kwargs)
         self.name = name
 
     def error(self, message: str) -> NoReturn:
@@ -81,12 +88,13 @@ def run_command(name: str, body: Callable[[], int], runtime_errors: Tuple[Type[B
     try:
         return body()
     except ConfigError as err:
-        status, message = USAGE_ERROR, one_line(err)
-    except KeyboardInterrupt:
-        status, message = 128 + signal.SIGINT, "interrupted"
+        status, error = USAGE_ERROR, err
+    except KeyboardInterrupt as err:
+        status, error = 128 + signal.SIGINT, err
     except runtime_errors as err:
-        status, message = RUNTIME_ERROR, one_line(err)
+        status, error = RUNTIME_ERROR, err
     if debugging(debug):
-        traceback.print_exc()
+        traceback.print_exception(error)
+    message = "interrupted" if isinstance(error, KeyboardInterrupt) else one_line(error)
     print(f"{name}: error: {message}", file=sys.stderr, flush=True)
     return status

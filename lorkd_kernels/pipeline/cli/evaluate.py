@@ -32,7 +32,7 @@ class RunFolderError(RuntimeError):
 
 
 def build_parser() -> CommandParser:
-    p = CommandParser(prog="python -m lorkd_kernels.evaluate", name=NAME,
+    p = CommandParser(name=NAME,
                       description=__doc__.split("\n\n")[0].split(": ", 1)[1],
                       formatter_class=DefaultsFormatter)
     p.add_argument("run_dir", metavar="DIR", help="output folder of a training run")

@@ -23,7 +23,7 @@ NAME = "lorkd_kernels.train"
 def build_parser(defaults: Optional[TrainConfig] = TrainConfig()) -> argparse.ArgumentParser:
     """The command line; with ``defaults=None`` it reports only the flags given."""
     p = CommandParser(
-        prog="python -m lorkd_kernels.train", name=NAME,
+        name=NAME,
         argument_default=None if defaults is not None else argparse.SUPPRESS,
         description="LoRKD: train a multi-task teacher, distil it into a student with one "
                     "low-rank expert per task, decompose the experts into plain models and "
@@ -125,6 +125,8 @@ def _settings(explicit: Dict[str, Any], config_file: Optional[str]) -> TrainConf
     requested = dict(read_settings(config_file)) if config_file else {}
     requested.update(explicit)
     values = defaults.to_json()
+    if requested.get("resume") and requested.get("overwrite"):
+        raise ConfigError("--resume and --overwrite contradict each other")
     if requested.get("resume"):
         out = requested.get("out", defaults.out)
         saved = saved_settings(out)

@@ -232,8 +232,6 @@ def validate(config: TrainConfig) -> TrainConfig:
     if config.progress == "on" and importlib.util.find_spec("tqdm") is None:
         raise ConfigError("--progress on needs tqdm, which is not installed (pip install tqdm, "
                           "or use --progress auto)")
-    if config.resume and config.overwrite:
-        raise ConfigError("--resume and --overwrite contradict each other")
     check_out_path(config.out)
     check_device(config.device)
     return config
