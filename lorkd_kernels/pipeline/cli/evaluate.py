@@ -125,10 +125,10 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
 
         config = _run_config(run_dir)
         data_config = _data_config(config, run_dir, args.root)
-        teacher_path = _teacher_path(config, run_dir, args.teacher_ckpt)
         data = load_split(data_config, args.split)
         experts = [artifacts.load_expert(run_dir, name) for name in data.task_names]
-        teacher = artifacts.load_teacher(teacher_path, data.num_classes)
+        teacher = artifacts.load_teacher(_teacher_path(config, run_dir, args.teacher_ckpt),
+                                         data.num_classes)
         device = torch.device(args.device if args.device != "auto" else
                               "cuda" if torch.cuda.is_available() else "cpu")
         results = evaluate_run(experts, teacher, data,
