@@ -105,3 +105,15 @@ def test_a_run_ends_saying_where_its_outputs_are(data_root, tmp_path, capsys):
     captured = capsys.readouterr()
     assert captured.out.strip().splitlines()[-1] == f"outputs: {(tmp_path / 'run').resolve()}"
     assert "epoch" not in captured.err                   # --quiet: no per-epoch lines
+
+
+def test_data_smaller_than_one_batch_is_a_usage_error_before_any_write(tmp_path, capsys):
+    from tests.pipeline.data.layouts import medmnist_arrays, write_npz
+    root = tmp_path / "medmnist"
+    root.mkdir()
+    write_npz(root / "pathmnist.npz", medmnist_arrays(9))           # 12 training images
+    assert train.main(["--data", "medmnist", "--root", str(root), "--tasks", "pathmnist",
+                       "--out", str(tmp_path / "run"), "--batch-size", "16"]) == 2
+    err = capsys.readouterr().err
+    assert "--batch-size 16: the training set has only 12 samples" in err
+    assert err.count("\n") == 1 and not (tmp_path / "run").exists()
