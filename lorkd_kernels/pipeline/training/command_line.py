@@ -135,7 +135,7 @@ def _settings(explicit: Dict[str, Any], config_file: Optional[str]) -> TrainConf
             raise ConfigError(f"--resume: the run in {out!r} was started with other settings: "
                               f"{'; '.join(mismatched)}. Leave these flags out to resume with "
                               f"the run's settings, or start a new --out")
-        values.update(saved)
+        values.update(saved, out=out)       # the folder resumed from, even if it was moved
     values.update(requested)
     return TrainConfig(**values)
 

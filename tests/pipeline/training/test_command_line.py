@@ -79,6 +79,14 @@ def test_resume_takes_the_runs_settings(tmp_path):
         {k: v for k, v in saved.run_settings().items() if k != "progress"}
 
 
+def test_resume_of_a_moved_run_folder_keeps_its_new_place(tmp_path, monkeypatch):
+    _earlier_run(tmp_path / "old" / "runs" / "lorkd")
+    (tmp_path / "old" / "runs").rename(tmp_path / "runs")
+    assert parse_args(["--resume"]).out == "runs/lorkd"       # the default --out, relative
+    assert parse_args(["--resume", "--out", str(tmp_path / "runs" / "lorkd")]).out == \
+        str(tmp_path / "runs" / "lorkd")
+
+
 def test_resume_with_other_settings_is_refused_and_touches_nothing(tmp_path, capsys):
     _earlier_run(tmp_path, student_arch="shufflenet_v2_x0_5", rank=2)
     before = (tmp_path / "config.json").read_bytes()
