@@ -16,7 +16,7 @@ from ..training.config import ConfigError
 
 USAGE_ERROR = 2          # argparse's status for a bad command line
 RUNTIME_ERROR = 1
-DEBUG_ENV = "LORKD_DEBUG"      # =1: tracebacks as with --debug (also for errors while parsing)
+DEBUG_ENV = "LORKD_DEBUG"      # =1: tracebacks of run-time errors, as with --debug
 COMMAND_FLAGS = ("config", "debug", "quiet", "verbose")
 
 
