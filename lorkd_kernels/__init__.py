@@ -1,16 +1,45 @@
-"""lorkd_kernels: fast Low-Rank Knowledge Decomposition (LoRKD) layers and kernels for PyTorch."""
+"""lorkd_kernels: fast Low-Rank Knowledge Decomposition (LoRKD) layers and kernels for PyTorch.
 
-from . import ops, reference
-from .backends import active_backend
-from .convert import convert, decompose, switch_task
-from .export import export_onnx, export_torchscript
-from .nn import EKSConv2d, EKSLinear, TaskHeads
-from .ops import eks_conv2d, eks_linear
-from .routing import TaskRouter, current_task_ids, task_ids_context
+The public names load on first use (PEP 562), so ``python -m lorkd_kernels.train --help`` answers
+without importing torch. When torch is already imported, importing the package costs little
+more, so it loads everything at once: ``import torch; import lorkd_kernels`` registers
+``torch.ops.lorkd`` as it always did. Otherwise any public name (or ``import lorkd_kernels.ops``)
+registers the ops.
+"""
+
+import importlib
+import sys
 
 __version__ = "0.1.0"
 
-__all__ = ["EKSConv2d", "EKSLinear", "TaskHeads", "TaskRouter", "task_ids_context",
-           "current_task_ids", "convert", "decompose", "switch_task", "export_onnx",
-           "export_torchscript", "eks_conv2d", "eks_linear", "active_backend", "ops", "reference",
-           "__version__"]
+# public name -> the submodule that defines it
+_EXPORTS = {
+    "EKSConv2d": "nn", "EKSLinear": "nn", "TaskHeads": "nn",
+    "TaskRouter": "routing", "task_ids_context": "routing", "current_task_ids": "routing",
+    "convert": "convert", "decompose": "convert", "switch_task": "convert",
+    "export_onnx": "export", "export_torchscript": "export",
+    "eks_conv2d": "ops", "eks_linear": "ops",
+    "active_backend": "backends",
+}
+_SUBMODULES = ("ops", "reference")
+
+__all__ = [*_EXPORTS, *_SUBMODULES, "__version__"]
+
+
+def __getattr__(name: str):
+    if name in _SUBMODULES:
+        return importlib.import_module(f".{name}", __name__)
+    if name in _EXPORTS:
+        value = getattr(importlib.import_module(f".{_EXPORTS[name]}", __name__), name)
+        globals()[name] = value          # later look-ups skip this function
+        return value
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted(set(globals()) | set(__all__))
+
+
+if "torch" in sys.modules:
+    for _name in __all__[:-1]:
+        __getattr__(_name)

@@ -10,7 +10,17 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import IO, Any
 
-import numpy as np
+
+def _fsync_directory(folder: Path) -> None:
+    """Make a rename in ``folder`` durable: without this, a power loss after os.replace can
+    leave the old file, or none, although the write returned."""
+    if os.name == "nt":          # Windows cannot open a directory; NTFS journals renames
+        return
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 @contextlib.contextmanager
@@ -27,14 +37,16 @@ def atomic_open(path: str | os.PathLike) -> Iterator[IO[bytes]]:
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(tmp, path)
+        _fsync_directory(path.parent)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
         raise
 
 
-def write_npz(path: str | os.PathLike, arrays: Mapping[str, np.ndarray]) -> None:
+def write_npz(path: str | os.PathLike, arrays: Mapping[str, "np.ndarray"]) -> None:
     """Write ``arrays`` as a compressed ``.npz`` (the format MedMNIST ships) atomically."""
+    import numpy as np       # here, not above: the commands' --help loads this module
     with atomic_open(path) as handle:
         # A file object, not a name: np.savez would append ".npz" to the temporary name.
         np.savez_compressed(handle, **arrays)

@@ -1,32 +1,42 @@
-"""``python -m lorkd_kernels.train``: teacher → LoRKD student → per-task experts → metrics.
+"""``python -m lorkd_kernels.train`` (or ``lorkd-train``): teacher → LoRKD student → per-task
+experts → metrics.
 
 Run with ``--help`` for every flag. With no arguments the whole pipeline runs on the built-in
-synthetic benchmark on CPU and prints the per-task table of experts vs teacher.
+synthetic benchmark on CPU and prints the per-task table of experts vs teacher. Exit status: 0,
+1 for a failure while running, 2 for a usage error, 128 + N when stopped by signal N.
 """
 
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 from typing import Optional, Sequence
 
-from ..data import DataError
-from ..models.pretrained import PretrainedWeightsError
-from ..training import parse_args, run
-from ..training.checkpoint import CheckpointError
-from ..training.signals import TrainingInterrupted
+from ..training.command_line import NAME, parse_command
+from .common import configure_logging, debugging, run_command
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
-    config = parse_args(argv)
-    try:
-        run(config)
-    except TrainingInterrupted as stop:
-        print(f"lorkd_kernels.train: {stop}", file=sys.stderr, flush=True)
-        return 128 + stop.signum
-    except (DataError, CheckpointError, PretrainedWeightsError, FileNotFoundError) as err:
-        print(f"lorkd_kernels.train: error: {err}", file=sys.stderr, flush=True)
-        return 1
-    return 0
+    config, command = parse_command(argv)     # usage errors exit here, before any import of torch
+    configure_logging(command.quiet, command.verbose)
+    # The heavy imports only now: --help and usage errors never pay for torch.
+    from ..data import DataError
+    from ..models.pretrained import PretrainedWeightsError
+    from ..training.checkpoint import CheckpointError
+    from ..training.run import run
+    from ..training.signals import TrainingInterrupted
+
+    def train() -> int:
+        try:
+            run(config)
+        except TrainingInterrupted as stop:
+            print(f"{NAME}: {stop}", file=sys.stderr, flush=True)
+            return 128 + stop.signum
+        print(f"outputs: {Path(config.out).resolve()}", flush=True)
+        return 0
+
+    return run_command(NAME, train, (DataError, CheckpointError, PretrainedWeightsError, OSError),
+                       debugging(command.debug))
 
 
 if __name__ == "__main__":

@@ -1,6 +1,10 @@
-"""The LoRKD training pipeline behind ``python -m lorkd_kernels.train``."""
+"""The LoRKD training pipeline behind ``python -m lorkd_kernels.train``.
 
-from .config import METHODS, ConfigError, TrainConfig, build_parser, parse_args
-from .run import run
+The recipe itself is ``training.run.run``; it is not imported here, because the command line
+(``command_line``, ``config``) must load without torch so that ``--help`` answers fast.
+"""
 
-__all__ = ["METHODS", "ConfigError", "TrainConfig", "build_parser", "parse_args", "run"]
+from .command_line import build_parser, parse_args
+from .config import METHODS, ConfigError, TrainConfig
+
+__all__ = ["METHODS", "ConfigError", "TrainConfig", "build_parser", "parse_args"]

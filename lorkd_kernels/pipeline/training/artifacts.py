@@ -20,8 +20,23 @@ def _save_model(path: Path, arch: str, num_classes, model: nn.Module, **extra) -
                      "state_dict": model.state_dict(), **extra}, path)
 
 
+def _read(path: Path) -> dict:
+    try:
+        return checkpoint.load(path)
+    except FileNotFoundError:
+        raise
+    except Exception as err:   # arbitrary bytes fail inside the unpickler in many ways
+        # One line, and never torch's advice to load with weights_only=False: that would run
+        # whatever code the file holds.
+        backup = checkpoint.previous_path(path)
+        hint = f"; its previous version {backup} is intact" if backup.exists() else ""
+        raise checkpoint.CheckpointError(
+            f"{path} is not a model file written by lorkd_kernels.train: it is corrupt, or holds "
+            f"more than tensors and plain values{hint}") from err
+
+
 def _load_model(path: Path) -> nn.Module:
-    state = checkpoint.load(path)
+    state = _read(path)
     missing = {"arch", "num_classes", "state_dict"} - set(state)
     if missing:
         raise checkpoint.CheckpointError(f"{path} lacks {sorted(missing)}: not a model file "

@@ -1,24 +1,37 @@
-"""The pipeline's settings: one dataclass, the command line that fills it, and its checks."""
+"""The pipeline's settings: one dataclass and the checks that run before any work starts.
+
+Nothing here imports torch or the data and model packages at load time: the command line is
+built from this module, and ``--help`` must answer without them.
+"""
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
+import importlib.util
 import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import List, Optional, Sequence
 
-from ...convert import EXPERTS_ON
-from ..data import MEDMNIST_TASKS, SOURCES, SYNTHETIC_TASKS, DataError, folder_tasks
-from ..models import MODELS
-
 METHODS = ("lorkd", "stl", "mtl", "stl-kd", "mtl-kd")
 KD_TARGETS = ("logits", "features", "both")
 
+# Copies of names whose registries import torch, so that the command line loads without it;
+# tests/pipeline/training/test_config.py checks each copy against its registry.
+MODEL_NAMES = ("resnet18", "resnet34", "resnet50", "shufflenet_v2_x0_5", "shufflenet_v2_x1_0",
+               "shufflenet_v2_x1_5", "shufflenet_v2_x2_0")        # pipeline.models.MODELS
+DATA_SOURCES = ("synthetic", "medmnist", "folder")                 # pipeline.data.SOURCES
+EXPERTS_ON = ("all", "dense")                                      # lorkd_kernels.convert
+
+# Settings of one invocation, not of the run: never saved in config.json.
+INVOCATION_SETTINGS = ("resume", "overwrite")
+# Settings a resumed run may change: where things are read from and written to, and how the
+# run is watched; every other setting decides the weights and must match the saved run.
+RESUMABLE_CHANGES = ("out", "device", "workers", "progress", "eval_batch_size")
+
 
 class ConfigError(ValueError):
-    """A setting that cannot work; the message names the flag."""
+    """A setting that cannot work; the message names the flag (or file)."""
 
 
 @dataclass
@@ -77,103 +90,27 @@ class TrainConfig:
     def to_json(self) -> dict:
         return dataclasses.asdict(self)
 
+    def run_settings(self) -> dict:
+        """What ``config.json`` holds: every setting but those of one invocation."""
+        return {k: v for k, v in self.to_json().items() if k not in INVOCATION_SETTINGS}
+
     @classmethod
     def from_json(cls, values: dict) -> "TrainConfig":
         known = {f.name for f in dataclasses.fields(cls)}
         return cls(**{k: v for k, v in values.items() if k in known})
 
 
-def build_parser() -> argparse.ArgumentParser:
-    d = TrainConfig()
-    p = argparse.ArgumentParser(
-        prog="python -m lorkd_kernels.train",
-        description="LoRKD: train a multi-task teacher, distil it into a student with one "
-                    "low-rank expert per task, decompose the experts into plain models and "
-                    "evaluate them. With no arguments it runs on the built-in synthetic "
-                    "benchmark on CPU.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    g = p.add_argument_group("method")
-    g.add_argument("--method", choices=METHODS, default=d.method,
-                   help="lorkd, or a baseline: stl (one student per task), mtl (one shared "
-                        "student), and their -kd variants distilled from the teacher")
-    g = p.add_argument_group("data")
-    g.add_argument("--data", choices=SOURCES, default=d.data,
-                   help="built-in synthetic benchmark, MedMNIST .npz files, or image folders "
-                        "root/<task>/<split>/<class>/*")
-    g.add_argument("--root", default=d.root,
-                   help="data folder (required for medmnist/folder; for synthetic: where the "
-                        "benchmark is generated, default DIR/synthetic)")
-    g.add_argument("--tasks", nargs="+", default=d.tasks,
-                   help="task names (default: all tasks of the data source)")
-    g.add_argument("--image-size", type=int, default=d.image_size,
-                   help="resize images to this size (default: keep the files' size)")
-    g.add_argument("--medmnist-size", type=int, default=d.medmnist_size,
-                   help="pick <task>_<size>.npz when several MedMNIST sizes are present")
-    g.add_argument("--synthetic-samples", type=int, default=d.synthetic_samples,
-                   help="training images per task of the synthetic benchmark (its val and test "
-                        "splits get a quarter and a half as many)")
-    g.add_argument("--balanced", action="store_true",
-                   help="sample every task equally often instead of in proportion to its size")
-    g.add_argument("--no-augment", dest="augment", action="store_false",
-                   help="turn off random horizontal flips during training")
-    g = p.add_argument_group("teacher (the multi-task foundation model)")
-    g.add_argument("--teacher-arch", choices=sorted(MODELS), default=d.teacher_arch,
-                   help="the teacher's architecture (shared backbone, one head per task)")
-    g.add_argument("--teacher-ckpt", default=d.teacher_ckpt,
-                   help="load a trained teacher (DIR/teacher.pt of an earlier run) instead of "
-                        "training one")
-    g.add_argument("--teacher-backbone", default=d.teacher_backbone,
-                   help="initialise the teacher's backbone from a checkpoint (e.g. RadImageNet "
-                        "ResNet-50 'notop', torchvision or timm layout) before training it")
-    g.add_argument("--teacher-epochs", type=int, default=d.teacher_epochs,
-                   help="epochs of teacher training (0 keeps its initial weights)")
-    g.add_argument("--teacher-lr", type=float, default=d.teacher_lr,
-                   help="the teacher's peak learning rate (cosine schedule)")
-    g = p.add_argument_group("student")
-    g.add_argument("--student-arch", choices=sorted(MODELS), default=d.student_arch,
-                   help="the student's architecture (and so every deployed expert's)")
-    g.add_argument("--experts-on", choices=EXPERTS_ON, default=d.experts_on,
-                   help="'dense' puts experts only on groups=1 convs, as the paper's code does")
-    g.add_argument("--rank", type=int, default=d.rank, help="rank of every expert")
-    g.add_argument("--alpha", type=float, default=d.alpha,
-                   help="expert scaling is alpha / rank")
-    g.add_argument("--epochs", type=int, default=d.epochs, help="epochs of student training")
-    g.add_argument("--lr", type=float, default=d.lr,
-                   help="the student's peak learning rate (SGD, cosine schedule)")
-    g.add_argument("--momentum", type=float, default=d.momentum, help="SGD momentum")
-    g.add_argument("--weight-decay", type=float, default=d.weight_decay,
-                   help="SGD weight decay")
-    g.add_argument("--temperature", type=float, default=d.temperature,
-                   help="distillation temperature tau")
-    g.add_argument("--beta", type=float, default=d.beta,
-                   help="weight of the distillation term beta * tau^2 * KL")
-    g.add_argument("--kd-on", choices=KD_TARGETS, default=d.kd_on,
-                   help="distil logits, features (teacher features projected to the "
-                        "student's width), or both")
-    g = p.add_argument_group("run")
-    g.add_argument("--out", default=d.out, help="output folder DIR")
-    g.add_argument("--batch-size", type=int, default=d.batch_size,
-                   help="global batch size (split over processes and --grad-accum)")
-    g.add_argument("--grad-accum", type=int, default=d.grad_accum,
-                   help="micro-batches per optimiser step")
-    g.add_argument("--eval-batch-size", type=int, default=d.eval_batch_size,
-                   help="batch size of evaluation (every test sample is evaluated)")
-    g.add_argument("--workers", type=int, default=d.workers, help="data loader processes")
-    g.add_argument("--device", default=d.device,
-                   help="auto, cpu, cuda or cuda:N (under torchrun: each rank's local GPU)")
-    g.add_argument("--amp", choices=("none", "bf16"), default=d.amp,
-                   help="bf16 autocast for training")
-    g.add_argument("--seed", type=int, default=d.seed, help="CPU runs are reproducible")
-    g.add_argument("--resume", action="store_true",
-                   help="continue from DIR's checkpoints exactly where the run stopped")
-    g.add_argument("--overwrite", action="store_true",
-                   help="start afresh in an --out folder that holds an earlier run")
-    g.add_argument("--progress", choices=("auto", "on", "off"), default=d.progress,
-                   help="progress bars (auto: only on a terminal, only on rank 0)")
-    return p
+def setting_names() -> List[str]:
+    return [f.name for f in dataclasses.fields(TrainConfig)]
+
+
+def flag(name: str) -> str:
+    """The command-line flag of a setting."""
+    return "--" + name.replace("_", "-")
 
 
 def _known_tasks(config: TrainConfig) -> Sequence[str]:
+    from ..data import MEDMNIST_TASKS, SYNTHETIC_TASKS, DataError, folder_tasks
     if config.data == "synthetic":
         return list(SYNTHETIC_TASKS)
     if config.data == "medmnist":
@@ -184,32 +121,104 @@ def _known_tasks(config: TrainConfig) -> Sequence[str]:
         raise ConfigError(f"--root {config.root!r}: {err}") from err
 
 
-def validate(config: TrainConfig) -> TrainConfig:
-    """Check what can be checked before any work starts; raise ConfigError naming the flag."""
-    positive = ("teacher_epochs", "epochs", "batch_size", "grad_accum", "eval_batch_size",
-                "rank", "synthetic_samples")
-    for name in positive:
-        if getattr(config, name) < (0 if name == "teacher_epochs" else 1):
-            raise ConfigError(f"--{name.replace('_', '-')} must be positive, got "
+def world_size() -> int:
+    """Processes of this run (``torchrun`` sets WORLD_SIZE)."""
+    return int(os.environ.get("WORLD_SIZE", "1"))
+
+
+def check_device(requested: str) -> None:
+    """``auto``, ``cpu``, ``cuda`` or ``cuda:N`` (a GPU that exists), or another torch device."""
+    if requested == "auto":
+        return
+    import torch
+    try:
+        device = torch.device(requested)
+    except (RuntimeError, ValueError):
+        raise ConfigError(f"--device {requested!r} is not a device: use auto, cpu, cuda or "
+                          f"cuda:N") from None
+    if device.type == "cuda":
+        if not torch.cuda.is_available():
+            raise ConfigError(f"--device {requested}: torch sees no CUDA GPU on this machine "
+                              f"(use --device cpu or auto)")
+        if device.index is not None and device.index >= torch.cuda.device_count():
+            raise ConfigError(f"--device {requested}: this machine has "
+                              f"{torch.cuda.device_count()} GPU(s)")
+    elif device.type == "mps" and not torch.backends.mps.is_available():
+        raise ConfigError(f"--device {requested}: MPS is not available on this machine")
+    elif device.type not in ("cpu", "cuda", "mps"):
+        raise ConfigError(f"--device {requested!r}: the pipeline runs on cpu, cuda or mps")
+
+
+def check_fits_one_batch(task_sizes: Sequence[int], config: TrainConfig) -> None:
+    """Every training stage needs at least one full batch per epoch (batches are never short:
+    a short last batch would weigh its samples differently in each process)."""
+    stages = list(task_sizes) if config.single_task else [sum(task_sizes)]
+    shards = world_size() * config.grad_accum
+    smallest = min(stages)
+    if smallest // shards < config.batch_size // shards:
+        what = "the smallest task has" if config.single_task else "the training set has"
+        raise ConfigError(f"--batch-size {config.batch_size}: {what} only {smallest} samples, "
+                          f"fewer than one batch; lower --batch-size or use more data")
+
+
+def check_out_path(out: str) -> None:
+    """``--out`` must be a folder, or a path where one can be made."""
+    path = Path(out)
+    if path.exists() and not path.is_dir():
+        raise ConfigError(f"--out {out!r} exists and is not a folder")
+    parent = path
+    while not parent.exists():
+        parent = parent.parent
+    if not parent.is_dir():
+        raise ConfigError(f"--out {out!r}: {str(parent)!r} is a file, not a folder")
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise ConfigError(f"--out {out!r}: no permission to write in {str(parent)!r}")
+
+
+def _check_numbers(config: TrainConfig) -> None:
+    minimum = {"teacher_epochs": 0, "epochs": 1, "batch_size": 1, "grad_accum": 1,
+               "eval_batch_size": 1, "rank": 1, "synthetic_samples": 1}
+    for name, least in minimum.items():
+        if getattr(config, name) < least:
+            raise ConfigError(f"{flag(name)} must be {'positive' if least else '>= 0'}, got "
                               f"{getattr(config, name)}")
     for name in ("lr", "teacher_lr", "temperature", "alpha"):
         if not getattr(config, name) > 0:
-            raise ConfigError(f"--{name.replace('_', '-')} must be > 0")
-    if config.beta < 0:
-        raise ConfigError("--beta must be >= 0")
-    if config.workers < 0:
-        raise ConfigError("--workers must be >= 0")
+            raise ConfigError(f"{flag(name)} must be > 0, got {getattr(config, name)}")
+    for name in ("beta", "momentum", "weight_decay", "workers"):
+        if not getattr(config, name) >= 0:
+            raise ConfigError(f"{flag(name)} must be >= 0, got {getattr(config, name)}")
     if config.image_size is not None and config.image_size < 8:
         raise ConfigError(f"--image-size must be at least 8, got {config.image_size}")
+    shards = world_size() * config.grad_accum
+    if config.batch_size % shards:
+        raise ConfigError(f"--batch-size {config.batch_size} must be divisible by the number of "
+                          f"processes × --grad-accum = {shards}")
+
+
+def _check_choices(config: TrainConfig) -> None:
+    choices = {"method": METHODS, "data": DATA_SOURCES, "teacher_arch": MODEL_NAMES,
+               "student_arch": MODEL_NAMES, "experts_on": EXPERTS_ON, "kd_on": KD_TARGETS,
+               "amp": ("none", "bf16"), "progress": ("auto", "on", "off")}
+    for name, allowed in choices.items():
+        if getattr(config, name) not in allowed:
+            raise ConfigError(f"{flag(name)} {getattr(config, name)!r}: choose from "
+                              f"{', '.join(allowed)}")
+
+
+def validate(config: TrainConfig) -> TrainConfig:
+    """Check what can be checked before any work starts; raise ConfigError naming the flag."""
+    _check_choices(config)
+    _check_numbers(config)
     if config.data in ("medmnist", "folder"):
         if config.root is None:
             raise ConfigError(f"--data {config.data} needs --root, the folder holding the data")
     if config.root is not None and config.data != "synthetic" and not Path(config.root).is_dir():
         raise ConfigError(f"--root {config.root!r} is not a folder")
-    for flag in ("teacher_ckpt", "teacher_backbone"):
-        path = getattr(config, flag)
+    for name in ("teacher_ckpt", "teacher_backbone"):
+        path = getattr(config, name)
         if path is not None and not Path(path).is_file():
-            raise ConfigError(f"--{flag.replace('_', '-')} {path!r} does not exist")
+            raise ConfigError(f"{flag(name)} {path!r} does not exist")
     known = list(_known_tasks(config))
     if config.tasks is not None:
         unknown = [t for t in config.tasks if t not in known]
@@ -218,27 +227,14 @@ def validate(config: TrainConfig) -> TrainConfig:
                               f"{known}")
         if len(set(config.tasks)) != len(config.tasks):
             raise ConfigError(f"--tasks lists a task twice: {config.tasks}")
-    out = Path(config.out)
-    if out.exists() and not out.is_dir():
-        raise ConfigError(f"--out {config.out!r} exists and is not a folder")
-    if config.resume and config.overwrite:
-        raise ConfigError("--resume and --overwrite contradict each other")
-    if (out / "checkpoints").is_dir() and not (config.resume or config.overwrite):
-        raise ConfigError(f"--out {config.out!r} holds an earlier run: pass --resume to continue "
-                          f"it, --overwrite to start afresh, or choose another --out")
+    if config.data == "synthetic":       # sizes known before the benchmark is generated
+        check_fits_one_batch([config.synthetic_samples] * len(config.tasks or known), config)
+    if config.progress == "on" and importlib.util.find_spec("tqdm") is None:
+        raise ConfigError("--progress on needs tqdm, which is not installed (pip install tqdm, "
+                          "or use --progress auto)")
+    check_out_path(config.out)
+    check_device(config.device)
     return config
-
-
-def parse_args(argv: Optional[Sequence[str]] = None) -> TrainConfig:
-    """Parse and validate; errors are reported argparse-style (usage line, exit code 2)."""
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    config = TrainConfig(**vars(args))
-    try:
-        return validate(config)
-    except ConfigError as err:
-        parser.error(str(err))
-    raise AssertionError("unreachable")
 
 
 def default_synthetic_root(config: TrainConfig) -> str:

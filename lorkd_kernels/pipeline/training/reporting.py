@@ -4,11 +4,14 @@ and the per-task table of expert vs teacher metrics (also as ``metrics.json``)."
 from __future__ import annotations
 
 import csv
+import logging
 import math
 from pathlib import Path
 from typing import Dict, Optional
 
 from ..atomic_files import write_json
+
+log = logging.getLogger(__name__)
 
 EPOCH_FIELDS = ("stage", "epoch", "loss", "ce", "kd", "train_acc", "lr", "seconds")
 
@@ -17,19 +20,26 @@ class EpochLog:
     """Prints and records one row per epoch (only ever used on rank 0)."""
 
     def __init__(self, run_dir: Path, tensorboard: bool = True) -> None:
-        self.csv_path = Path(run_dir) / "epochs.csv"
+        self.run_dir = Path(run_dir)
+        self.csv_path = self.run_dir / "epochs.csv"
+        self.tensorboard = tensorboard
         self.writer = None
-        if tensorboard:
-            try:
-                from torch.utils.tensorboard import SummaryWriter
-                self.writer = SummaryWriter(str(Path(run_dir) / "tensorboard"))
-            except ImportError:      # TensorBoard is optional
-                self.writer = None
+
+    def _open_tensorboard(self) -> None:
+        # On the first epoch, not before: nothing is written until the run has started.
+        self.tensorboard = False
+        try:
+            from torch.utils.tensorboard import SummaryWriter
+        except ImportError:      # TensorBoard is optional (the "train" extra installs it)
+            return
+        self.writer = SummaryWriter(str(self.run_dir / "tensorboard"))
 
     def __call__(self, row: Dict) -> None:
-        print(f"[{row['stage']}] epoch {row['epoch']}: loss {row['loss']:.4f} "
-              f"(ce {row['ce']:.4f}, kd {row['kd']:.4f}) train acc {row['train_acc']:.3f} "
-              f"lr {row['lr']:.4g} {row['seconds']:.1f}s", flush=True)
+        log.info("[%s] epoch %d: loss %.4f (ce %.4f, kd %.4f) train acc %.3f lr %.4g %.1fs",
+                 row["stage"], row["epoch"], row["loss"], row["ce"], row["kd"],
+                 row["train_acc"], row["lr"], row["seconds"])
+        if self.tensorboard:
+            self._open_tensorboard()
         new = not self.csv_path.exists()
         with self.csv_path.open("a", newline="") as handle:
             writer = csv.DictWriter(handle, fieldnames=EPOCH_FIELDS)

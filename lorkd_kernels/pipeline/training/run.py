@@ -9,7 +9,6 @@
 
 from __future__ import annotations
 
-import shutil
 import time
 import warnings
 from pathlib import Path
@@ -18,24 +17,18 @@ from typing import Dict, List, Optional
 from torch import nn
 from torch.utils.data import Subset
 
+from ... import __version__
 from ...convert import convert, decompose
 from ..data import MultiTaskDataset
-from ..atomic_files import write_json
 from ..models import build_model, multitask_teacher
-from . import artifacts, distributed, reporting, rng
-from .config import TrainConfig
+from . import artifacts, distributed, reporting, rng, run_folder
+from .config import TrainConfig, check_fits_one_batch
 from .splits import load_split
 from .distributed import Distributed
 from ..evaluation import evaluate_run
 from .loop import LoopSettings, Stage, train_stage
 from .objectives import FeaturesAndLogits, Objective, Teacher
 from .signals import StopRequest, stop_on_signals
-
-# What a run writes into DIR (besides the generated synthetic data): removed by --overwrite.
-RUN_OUTPUTS = ("checkpoints", "experts", "tensorboard", "teacher.pt", "teacher.prev.pt",
-               "student.pt", "student.prev.pt", "metrics.json", "metrics.csv", "epochs.csv",
-               "config.json")
-
 
 class Pipeline:
     def __init__(self, config: TrainConfig, context: Distributed, stop: StopRequest) -> None:
@@ -115,15 +108,7 @@ class Pipeline:
     # ------------------------------------------------------------------ whole run
     def _prepare_run_dir(self) -> None:
         if self.context.is_main:
-            if self.config.overwrite:
-                for name in RUN_OUTPUTS:
-                    path = self.run_dir / name
-                    if path.is_dir():
-                        shutil.rmtree(path)
-                    elif path.exists():
-                        path.unlink()
-            self.run_dir.mkdir(parents=True, exist_ok=True)
-            write_json(self.run_dir / "config.json", self.config.to_json())
+            run_folder.prepare(self.config, __version__)
         self.context.barrier()
 
     def _load_data(self):
@@ -142,8 +127,11 @@ class Pipeline:
             warnings.warn("--amp bf16 on CPU: torch's CPU bfloat16 convolutions return wrong "
                           "values for some shapes (tests/backends/test_torch_faults.py); EKS "
                           "layers run them in float32, plain convolutions do not", stacklevel=2)
-        self._prepare_run_dir()
+        # Data first (reading it writes nothing but a generated synthetic benchmark), so a data
+        # set that cannot fill one batch stops the run before config.json is written.
         train_set, test_set = self._load_data()
+        check_fits_one_batch([len(d) for d in train_set.datasets], self.config)
+        self._prepare_run_dir()
         teacher = self.teacher(train_set)
         experts = self.students(train_set, teacher)
         summary = None

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from lorkd_kernels.pipeline.training import METHODS, build_parser, parse_args
+from lorkd_kernels.pipeline.training import METHODS, TrainConfig, build_parser, config, \
+    parse_args, run_folder
 
 
 @pytest.fixture(autouse=True)
@@ -60,8 +61,73 @@ def test_unknown_medmnist_task_lists_the_known_ones(tmp_path, capsys):
 
 
 def test_an_earlier_run_is_never_silently_overwritten(tmp_path, capsys):
+    run_folder.prepare(TrainConfig(out=str(tmp_path)), "test")
     (tmp_path / "checkpoints").mkdir()
     with pytest.raises(SystemExit):
         parse_args(["--out", str(tmp_path)])
     assert "--resume" in capsys.readouterr().err
     assert parse_args(["--out", str(tmp_path), "--resume"]).resume
+
+
+def test_copied_names_match_their_registries():
+    """config.py copies these names so --help loads without torch; they must not drift."""
+    from lorkd_kernels.convert import EXPERTS_ON
+    from lorkd_kernels.pipeline.data import SOURCES
+    from lorkd_kernels.pipeline.models import MODELS
+    assert config.MODEL_NAMES == tuple(MODELS)
+    assert config.DATA_SOURCES == tuple(SOURCES)
+    assert config.EXPERTS_ON == tuple(EXPERTS_ON)
+
+
+def test_help_shows_only_meaningful_defaults():
+    text = " ".join(build_parser().format_help().split())
+    assert "(default: None)" not in text
+    assert "(default: True)" not in text and "(default: False)" not in text
+    assert text.count("(default: all tasks of the data source)") == 1
+    assert "(default: lorkd)" in text and "(default: runs/lorkd)" in text
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--momentum", "-1"], "--momentum must be >= 0"),
+    (["--weight-decay", "-0.1"], "--weight-decay must be >= 0"),
+    (["--device", "foo"], "--device 'foo' is not a device"),
+    (["--batch-size", "30", "--grad-accum", "4"], "must be divisible"),
+    (["--synthetic-samples", "4"], "fewer than one batch"),
+    (["--method", "stl", "--synthetic-samples", "40"], "the smallest task has only 40"),
+])
+def test_settings_that_would_crash_later_are_refused_up_front(argv, message, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        parse_args(argv)
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err
+    assert message in err and len(err.strip().splitlines()) == 1
+
+
+def test_a_cuda_device_without_a_gpu_is_refused(monkeypatch, capsys):
+    import torch
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    with pytest.raises(SystemExit):
+        parse_args(["--device", "cuda"])
+    assert "--device cuda: torch sees no CUDA GPU" in capsys.readouterr().err
+
+
+def test_progress_bars_without_tqdm_are_refused(monkeypatch, capsys):
+    real = config.importlib.util.find_spec
+    monkeypatch.setattr(config.importlib.util, "find_spec",
+                        lambda name, *a: None if name == "tqdm" else real(name, *a))
+    with pytest.raises(SystemExit):
+        parse_args(["--progress", "on"])
+    assert "--progress on needs tqdm" in capsys.readouterr().err
+    assert parse_args(["--progress", "off"]).progress == "off"
+
+
+def test_an_out_folder_that_cannot_be_made_is_refused(tmp_path, monkeypatch, capsys):
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(SystemExit):
+        parse_args(["--out", str(tmp_path / "file" / "run")])
+    assert "is a file, not a folder" in capsys.readouterr().err
+    monkeypatch.setattr(config.os, "access", lambda path, mode: False)
+    with pytest.raises(SystemExit):
+        parse_args(["--out", str(tmp_path / "new" / "run")])
+    assert "no permission to write in" in capsys.readouterr().err
+    assert not (tmp_path / "new").exists()

@@ -54,10 +54,11 @@ def test_experts_are_plain_models_of_the_student_architecture(lorkd_run):
 
 
 def test_evaluate_reproduces_the_saved_metrics(lorkd_run, capsys):
-    saved = json.loads((lorkd_run / "metrics.json").read_text())
+    saved = (lorkd_run / "metrics.json").read_text()
     assert evaluate.main([str(lorkd_run)]) == 0
-    again = json.loads((lorkd_run / "metrics.json").read_text())
-    assert again["tasks"] == saved["tasks"]
+    again = json.loads((lorkd_run / "evaluation-test.json").read_text())
+    assert again["tasks"] == json.loads(saved)["tasks"]
+    assert (lorkd_run / "metrics.json").read_text() == saved       # the run's own, untouched
     assert "| tissue |" in capsys.readouterr().out
 
 

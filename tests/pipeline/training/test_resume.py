@@ -89,7 +89,10 @@ def test_resuming_with_another_architecture_is_refused_and_keeps_the_run(uninter
     saved = (tmp_path / "checkpoints" / "student.pt").read_bytes()
     args = tiny_args(tmp_path, data_root, *EXTRA, "--resume")
     args[args.index("--student-arch") + 1] = "shufflenet_v2_x1_0"
+    config = (tmp_path / "config.json").read_bytes()
     result = run_cli(args)
-    assert result.returncode == 1
-    assert "another model or settings" in result.stderr and "Traceback" not in result.stderr
+    assert result.returncode == 2                        # a usage error, found before any work
+    assert "--student-arch 'shufflenet_v2_x1_0' (the run has 'shufflenet_v2_x0_5')" in \
+        result.stderr and "Traceback" not in result.stderr
     assert (tmp_path / "checkpoints" / "student.pt").read_bytes() == saved
+    assert (tmp_path / "config.json").read_bytes() == config

@@ -1,0 +1,100 @@
+"""What both commands share: one-line errors and exit statuses, ``--debug``, logging levels,
+``--version``, and help that shows only meaningful defaults. Light on imports: ``--help`` must
+answer without torch."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import signal
+import sys
+import traceback
+from typing import Callable, NoReturn, Tuple, Type
+
+from ..training.config import ConfigError
+
+USAGE_ERROR = 2          # argparse's status for a bad command line
+RUNTIME_ERROR = 1
+DEBUG_ENV = "LORKD_DEBUG"      # =1: tracebacks of run-time errors, as with --debug
+COMMAND_FLAGS = ("config", "debug", "quiet", "verbose")
+
+
+def program_name(module: str) -> str:
+    """How the user started the command: a console entry point (``lorkd-train``) or
+    ``python -m <module>``."""
+    invoked = os.path.basename(sys.argv[0]) if sys.argv and sys.argv[0] else ""
+    return invoked if invoked.startswith("lorkd-") else f"python -m {module}"
+
+
+class CommandParser(argparse.ArgumentParser):
+    """Usage errors as one line, ``<name>: error: ...``, exit status 2 (the usage is in --help)."""
+
+    def __init__(self, *args, name: str, **kwargs) -> None:
+        super().__init__(*args, prog=program_name(name), **kwargs)
+        self.name = name
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(USAGE_ERROR, f"{self.name}: error: {message} (see --help)\n")
+
+
+class DefaultsFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    """Shows ``(default: X)`` only where X says something: not for on/off switches, unset
+    options, or help that already says what happens by default."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        text = action.help or ""
+        if action.nargs == 0 or action.default in (None, argparse.SUPPRESS) or \
+                "default" in text:
+            return text
+        return super()._get_help_string(action)
+
+
+def add_command_flags(parser: argparse.ArgumentParser, version: str) -> None:
+    g = parser.add_argument_group("output and errors")
+    g.add_argument("--version", action="version", version=f"%(prog)s {version}",
+                   help="print the version and exit")
+    g.add_argument("--debug", action="store_true",
+                   help=f"show the traceback of an error (also: {DEBUG_ENV}=1)")
+    loud = g.add_mutually_exclusive_group()
+    loud.add_argument("--quiet", action="store_true",
+                      help="log warnings only (results and where they are are still printed)")
+    loud.add_argument("--verbose", action="store_true", help="log debugging details too")
+
+
+def configure_logging(quiet: bool, verbose: bool) -> None:
+    level = logging.WARNING if quiet else logging.DEBUG if verbose else logging.INFO
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(message)s"))
+    root = logging.getLogger("lorkd_kernels")
+    root.handlers[:] = [handler]
+    root.setLevel(level)
+    root.propagate = False
+
+
+def debugging(flag: bool = False) -> bool:
+    return flag or os.environ.get(DEBUG_ENV, "") not in ("", "0")
+
+
+def one_line(err: BaseException) -> str:
+    """The first line of an error's message (libraries' advice in later lines is dropped)."""
+    lines = str(err).strip().splitlines()
+    return lines[0] if lines else type(err).__name__
+
+
+def run_command(name: str, body: Callable[[], int], runtime_errors: Tuple[Type[BaseException],
+                ...], debug: bool) -> int:
+    """Run ``body``; known errors become one line on stderr and an exit status."""
+    try:
+        return body()
+    except ConfigError as err:
+        status, error = USAGE_ERROR, err
+    except KeyboardInterrupt as err:
+        status, error = 128 + signal.SIGINT, err
+    except runtime_errors as err:
+        status, error = RUNTIME_ERROR, err
+    if debugging(debug):
+        traceback.print_exception(error)
+    message = "interrupted" if isinstance(error, KeyboardInterrupt) else one_line(error)
+    print(f"{name}: error: {message}", file=sys.stderr, flush=True)
+    return status

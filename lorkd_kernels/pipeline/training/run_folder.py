@@ -1,0 +1,84 @@
+"""The ``--out`` folder: what a run writes there, what it never touches, and the check that a
+resumed run keeps the saved run's settings. Everything here runs before any file is written."""
+
+from __future__ import annotations
+
+import fnmatch
+import os
+import shutil
+from pathlib import Path
+from typing import Any, Dict, List
+
+from ..atomic_files import write_json
+from .config import RESUMABLE_CHANGES, ConfigError, TrainConfig, flag
+from .settings_file import read_settings, saved_form, written_by_training
+
+# What a run writes into DIR besides its data: removed by --overwrite.
+RUN_OUTPUTS = ("checkpoints", "experts", "tensorboard", "teacher.pt", "teacher.prev.pt",
+               "student.pt", "student.prev.pt", "metrics.json", "metrics.csv", "epochs.csv",
+               "config.json")
+# Also the tools': the generated synthetic benchmark (kept by --overwrite, it is only data),
+# the evaluation command's default outputs, and temporary files of interrupted atomic writes.
+OTHER_OWN_FILES = ("synthetic", "evaluation-*.json", "evaluation-*.md", ".*.tmp")
+CONFIG = "config.json"
+
+
+def _written_by_the_tools(out: Path, name: str) -> bool:
+    if name == CONFIG:
+        return written_by_training(out / name)
+    return name in RUN_OUTPUTS or any(fnmatch.fnmatch(name, p) for p in OTHER_OWN_FILES)
+
+
+def check_new_run(config: TrainConfig) -> None:
+    """A new run needs an empty or new ``--out``, or one holding only an earlier run's outputs
+    with ``--overwrite``; files the tools did not write are never replaced or removed."""
+    out = Path(config.out)
+    if not out.is_dir():
+        return
+    entries = sorted(os.listdir(out))
+    foreign = [name for name in entries if not _written_by_the_tools(out, name)]
+    if foreign:
+        listed = ", ".join(foreign[:5]) + (", ..." if len(foreign) > 5 else "")
+        raise ConfigError(f"--out {config.out!r} holds files lorkd_kernels.train did not write "
+                          f"({listed}); choose an empty or new folder")
+    if any(name in RUN_OUTPUTS for name in entries) and not config.overwrite:
+        raise ConfigError(f"--out {config.out!r} holds an earlier run: pass --resume to continue "
+                          f"it, --overwrite to start afresh, or choose another --out")
+
+
+def saved_settings(out: str) -> Dict[str, Any]:
+    """The settings of the run in ``out`` (for ``--resume``)."""
+    path = Path(out) / CONFIG
+    if not path.is_file():
+        raise ConfigError(f"--resume: --out {out!r} holds no run to resume ({path} is missing)")
+    if not written_by_training(path):
+        raise ConfigError(f"--resume: {path} was not written by lorkd_kernels.train")
+    return read_settings(path, source="--resume: the run's")
+
+
+def resume_mismatches(saved: Dict[str, Any], requested: Dict[str, Any],
+                      defaults: TrainConfig) -> List[str]:
+    """Requested settings that differ from the saved run's (RESUMABLE_CHANGES may differ)."""
+    problems = []
+    for name, value in requested.items():
+        if name in RESUMABLE_CHANGES or name not in defaults.run_settings():
+            continue
+        before = saved.get(name, getattr(defaults, name))
+        if value != before:
+            problems.append(f"{flag(name)} {value!r} (the run has {before!r})")
+    return problems
+
+
+def prepare(config: TrainConfig, version: str) -> None:
+    """Make ``--out``, clear an earlier run's outputs for ``--overwrite``, save config.json."""
+    out = Path(config.out)
+    if config.overwrite:
+        for name in RUN_OUTPUTS:
+            path = out / name
+            if path.is_dir():
+                shutil.rmtree(path)
+            elif path.exists():
+                path.unlink()
+    out.mkdir(parents=True, exist_ok=True)
+    if not config.resume:
+        write_json(out / CONFIG, saved_form(config.run_settings(), version))
