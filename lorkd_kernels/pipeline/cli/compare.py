@@ -8,55 +8,64 @@ log and configuration). Rerunning the same command continues an interrupted comp
 
 from __future__ import annotations
 
-import argparse
 import shlex
 import sys
 from pathlib import Path
 from typing import Optional, Sequence
 
+from ... import __version__
+from ..training.config import ConfigError
+from .common import CommandParser, DefaultsFormatter, add_command_flags, configure_logging, \
+    run_command
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m lorkd_kernels.compare",
-                                     description=__doc__.split("\n\n")[0])
+
+NAME = "lorkd_kernels.compare"
+
+
+def build_parser() -> CommandParser:
+    parser = CommandParser(name=NAME, description=__doc__.split("\n\n")[0].split(": ", 1)[1],
+                           formatter_class=DefaultsFormatter)
     parser.add_argument("--out", default="runs/compare", help="folder for the results")
     parser.add_argument("--quick", action="store_true",
-                        help="the whole grid at toy size (checks the machinery in seconds, "
+                        help="the whole grid at toy size (checks the machinery in minutes, "
                              "says nothing about the methods)")
     parser.add_argument("--keep-runs", action="store_true",
                         help="keep every run's weights (tens of MB each) under OUT/runs")
     parser.add_argument("--report-only", action="store_true",
                         help="rebuild comparison.md and comparison.png from comparison.json")
+    add_command_flags(parser, __version__)
     return parser
 
 
-def main(argv: Optional[Sequence[str]] = None) -> int:
-    args = build_parser().parse_args(argv)
+def _compare(args, command: str) -> int:
     import json
 
     from ..comparison import grid, report
-    from ..comparison.runner import Comparison, ComparisonError
+    from ..comparison.runner import Comparison
     from . import train
 
     out = Path(args.out)
     if args.report_only:
         path = out / "comparison.json"
         if not path.is_file():
-            print(f"lorkd_kernels.compare: error: {path} does not exist", file=sys.stderr)
-            return 1
+            raise ConfigError(f"--report-only: {path} does not exist")
         print(report.write(json.loads(path.read_text()), out))
         return 0
-    command = "python -m lorkd_kernels.compare " + shlex.join(
-        sys.argv[1:] if argv is None else list(argv))
     budget = grid.QUICK if args.quick else grid.FULL
     out.mkdir(parents=True, exist_ok=True)
-    try:
-        comparison = Comparison(out, budget, train.main, command, keep_runs=args.keep_runs)
-        record = comparison.run_all()
-    except ComparisonError as err:
-        print(f"lorkd_kernels.compare: error: {err}", file=sys.stderr)
-        return 1
+    record = Comparison(out, budget, train.main, command, keep_runs=args.keep_runs).run_all()
     print(report.write(record, out))
     return 0
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    args = build_parser().parse_args(argv)
+    configure_logging(args.quiet, args.verbose)
+    command = "python -m lorkd_kernels.compare " + shlex.join(
+        sys.argv[1:] if argv is None else list(argv))
+    from ..comparison.runner import ComparisonError
+    return run_command(NAME, lambda: _compare(args, command), (ComparisonError, OSError),
+                       args.debug)
 
 
 if __name__ == "__main__":

@@ -16,7 +16,8 @@ from lorkd_kernels import train
 from tests.pipeline.training.tiny import REPO, TASKS, tiny_args
 
 PYPROJECT = REPO / "pyproject.toml"
-ENTRY_POINTS = {"lorkd-train": "lorkd_kernels.train", "lorkd-evaluate": "lorkd_kernels.evaluate"}
+ENTRY_POINTS = {"lorkd-train": "lorkd_kernels.train", "lorkd-evaluate": "lorkd_kernels.evaluate",
+                "lorkd-compare": "lorkd_kernels.compare"}
 
 
 def _python(code: str, cwd: Path) -> subprocess.CompletedProcess:
@@ -33,7 +34,7 @@ def test_help_answers_without_importing_torch(module, tmp_path):
                      f"heavy = sorted(m for m in ('torch', 'numpy', 'sklearn') if m in "
                      f"sys.modules)\nprint('heavy:', heavy)", tmp_path)
     assert result.returncode == 0, result.stderr
-    assert "--device" in result.stdout and "heavy: []" in result.stdout
+    assert "--debug" in result.stdout and "heavy: []" in result.stdout
 
 
 def test_console_entry_points_run_the_commands(tmp_path):

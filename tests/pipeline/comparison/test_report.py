@@ -42,7 +42,7 @@ def test_report_only_without_a_record_is_one_line(tmp_path):
     done = subprocess.run([sys.executable, "-m", "lorkd_kernels.compare", "--report-only",
                            "--out", str(tmp_path)], cwd=REPO, capture_output=True, text=True,
                           timeout=120)
-    assert done.returncode == 1
+    assert done.returncode == 2
     assert done.stderr.strip().count("\n") == 0 and "comparison.json" in done.stderr
 
 
