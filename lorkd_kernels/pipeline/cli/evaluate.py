@@ -2,7 +2,7 @@
 
     python -m lorkd_kernels.evaluate DIR
 
-re-reads ``DIR/config.json``, ``DIR/teacher.pt`` and ``DIR/experts/<task>.pt`` written by
+re-reads ``DIR/config.json``, ``DIR/teacher.pt`` and ``DIR/experts/<task>.safetensors`` written by
 ``python -m lorkd_kernels.train`` and rewrites ``DIR/metrics.json`` (and prints the table).
 """
 
@@ -39,7 +39,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     teacher_path = Path(config.teacher_ckpt) if config.teacher_ckpt else run_dir / "teacher.pt"
     try:
         test_set = load_split(config, "test")
-        experts = [artifacts.load_expert(run_dir, name) for name in test_set.task_names]
+        experts = [artifacts.load_expert(run_dir, name, config.student_arch, classes)
+                   for name, classes in zip(test_set.task_names, test_set.num_classes)]
         teacher = artifacts.load_teacher(teacher_path, test_set.num_classes)
     except (DataError, CheckpointError, FileNotFoundError) as err:
         print(f"lorkd_kernels.evaluate: error: {err}", file=sys.stderr)
