@@ -40,7 +40,7 @@ def _peft_classes():
 
 def _adapter_names(peft_model: nn.Module, adapter_names: Optional[Sequence[str]]) -> List[str]:
     known = list(getattr(peft_model, "peft_config", {}))
-    if not known:
+    if not known or not hasattr(peft_model, "get_base_model"):
         raise TypeError(f"from_peft expects a peft.PeftModel, got {type(peft_model).__name__}")
     names = known if adapter_names is None else list(adapter_names)
     unknown = [n for n in names if n not in known]
@@ -81,13 +81,16 @@ def _lora_experts(name: str, layer: nn.Module, names: Sequence[str]
 
 
 def eks_from_lora(name: str, layer: nn.Module, names: Sequence[str]) -> nn.Module:
-    """The EKS layer holding each adapter's expert of one peft LoRA layer (task t = names[t])."""
+    """The EKS layer holding each adapter's expert of one peft LoRA layer (task t = names[t]);
+    the plain base layer when none of these adapters adapts it."""
     experts, scalings = _lora_experts(name, layer, names)
     present = [i for i, e in enumerate(experts) if e is not None]
+    base = layer.get_base_layer()
+    if not present:                    # only adapters left out adapt this layer
+        return copy.deepcopy(base).train(layer.training)
     rank = max(experts[i][0].shape[0] for i in present)
     same = len({scalings[i] for i in present}) == 1
     scaling = scalings[present[0]] if same else 1.0
-    base = layer.get_base_layer()
     make = EKSConv2d.from_conv if isinstance(base, nn.Conv2d) else EKSLinear.from_linear
     eks = make(base, len(names), rank, alpha=scaling * rank)
     eks.scaling = scaling              # exactly peft's value (alpha / rank may round)

@@ -112,13 +112,14 @@ def test_bad_arguments_are_named():
         from_peft(model, ["other"])
 
 
-def test_an_adapter_without_its_own_head_keeps_the_base_head():
+def test_an_adapter_without_its_own_head_keeps_the_base_head_and_layers_stay_plain():
     torch.manual_seed(0)
     base = settle_batchnorm(build_model("resnet18", 4), torch.randn(8, 3, 32, 32))
     model = peft.get_peft_model(base, peft.LoraConfig(
-        r=4, target_modules=["conv1"], modules_to_save=["fc"], init_lora_weights=False),
+        # a string is matched whole: the stem's conv1 only, not every block's
+        r=4, target_modules="conv1", modules_to_save=["fc"], init_lora_weights=False),
         adapter_name="with_head")
-    model.add_adapter("without", peft.LoraConfig(r=4, target_modules=["conv1"],
+    model.add_adapter("without", peft.LoraConfig(r=4, target_modules=["layer1.0.conv1"],
                                                  init_lora_weights=False))
     with torch.no_grad():
         model.base_model.model.fc.modules_to_save["with_head"].weight.normal_(0, 0.1)
@@ -128,3 +129,10 @@ def test_an_adapter_without_its_own_head_keeps_the_base_head():
         model.set_adapter(name)
         with torch.no_grad():
             assert rel_error(eks(x, task), model(x)) <= 1e-5
+
+    # a layer only a left-out adapter adapts stays the plain base layer
+    alone = from_peft(model, ["with_head"]).eval()
+    assert type(alone.model.layer1[0].conv1) is nn.Conv2d
+    model.set_adapter("with_head")
+    with torch.no_grad():
+        assert rel_error(alone(x, 0), model(x)) <= 1e-5
