@@ -12,14 +12,24 @@ import sys
 
 __version__ = "0.1.0"
 
-# public name -> the submodule that defines it
+# The public API (public name -> the submodule that defines it), grouped as in the README's
+# "API" section; everything else may change.
 _EXPORTS = {
+    # layers
     "EKSConv2d": "nn", "EKSLinear": "nn", "TaskHeads": "nn",
-    "TaskRouter": "routing", "task_ids_context": "routing", "current_task_ids": "routing",
+    # functional ops and the backend serving them
+    "eks_conv2d": "ops", "eks_linear": "ops", "active_backend": "backends",
+    # whole models: conversion, task routing, deployment
     "convert": "convert", "decompose": "convert", "switch_task": "convert",
-    "export_onnx": "export", "export_torchscript": "export",
-    "eks_conv2d": "ops", "eks_linear": "ops",
-    "active_backend": "backends",
+    "TaskRouter": "routing", "task_ids_context": "routing", "current_task_ids": "routing",
+    # export of a deployed expert
+    "export_onnx": "export", "export_torchscript": "export", "export_safetensors": "export",
+    # safetensors weight files
+    "save_weights": "weights_file", "load_weights": "weights_file",
+    "WeightsFileError": "weights_file",
+    # the peft bridge (peft itself is imported only when a bridge function runs)
+    "export_peft_adapters": "peft_export", "peft_base_model": "peft_export",
+    "load_peft_base": "peft_export", "PeftExport": "peft_export", "from_peft": "peft_import",
 }
 _SUBMODULES = ("ops", "reference")
 

@@ -1,16 +1,17 @@
-"""Export a decomposed expert (a plain model) to TorchScript or ONNX for deployment."""
+"""Export a decomposed expert (a plain model) to TorchScript, ONNX or safetensors for deployment."""
 
 from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Union
+from typing import Mapping, Optional, Union
 
 import torch
 from torch import nn
 
 from .convert import TASK_MODULES
 from .routing import TaskRouter
+from .weights_file import save_weights
 
 PathLike = Union[str, os.PathLike]
 
@@ -82,3 +83,12 @@ def export_onnx(model: nn.Module, example_input: torch.Tensor, path: PathLike,
         model.train(was_training)
     os.replace(tmp, path)
     return path
+
+
+def export_safetensors(model: nn.Module, path: PathLike,
+                       metadata: Optional[Mapping[str, str]] = None) -> Path:
+    """Write the state dict of ``model`` (plain) as a safetensors file, with ``metadata`` (strings,
+    e.g. the architecture's name) in its header; read it back with
+    :func:`lorkd_kernels.weights_file.load_weights`, which checks every key and shape."""
+    _check_plain(model)
+    return save_weights(model.state_dict(), path, metadata)

@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 import torch
 
-from lorkd_kernels import decompose, export_onnx, export_torchscript
+from lorkd_kernels import decompose, export_onnx, export_safetensors, export_torchscript
+from lorkd_kernels.weights_file import load_weights
 from tests.test_convert import converted
 from tests.toy_models import rel_error
 
@@ -46,3 +47,16 @@ def test_export_refuses_a_model_that_still_routes_tasks(tmp_path, export):
     with pytest.raises(ValueError, match="decompose"):
         export(converted(), torch.randn(1, 3, 8, 8), tmp_path)
     assert not any(tmp_path.iterdir())
+
+
+def test_safetensors_export_reloads_into_the_plain_architecture(tmp_path):
+    student = converted()
+    expert = decompose(student, 1).eval()
+    path = export_safetensors(expert, tmp_path / "expert.safetensors", {"task": "1"})
+    fresh = decompose(converted(seed=1), 1).eval()     # same architecture, other weights
+    assert load_weights(fresh, path) == {"task": "1"}
+    x = torch.randn(3, 3, 12, 12)
+    with torch.no_grad():
+        assert torch.equal(fresh(x), expert(x))
+    with pytest.raises(ValueError, match="still task-routed"):
+        export_safetensors(student, tmp_path / "student.safetensors")

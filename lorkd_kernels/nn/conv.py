@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Optional
+from typing import Optional, Union
 
 import torch
 import torch.nn.functional as F
@@ -54,7 +54,26 @@ class EKSConv2d(LowRankExperts, nn.Conv2d):
         mode = "constant" if self.padding_mode == "zeros" else self.padding_mode
         return F.pad(x, pad_lr, mode=mode), (0, 0)
 
-    def forward(self, x: torch.Tensor, task_ids=None) -> torch.Tensor:  # type: ignore[override]
+    def forward(self, x: torch.Tensor,  # type: ignore[override]
+                task_ids: Union[torch.Tensor, int, None] = None) -> torch.Tensor:
+        """Convolve each sample with its own task's weight ``W0 + s * B[t_n] @ A[t_n]``.
+
+        Args:
+            x: input ``(N, C_in, H, W)``, float16/bfloat16/float32/float64.
+            task_ids: the task of every sample, an int64 tensor ``(N,)`` with values in
+                ``[0, num_tasks)``; one int for the whole batch; or None inside a
+                :class:`~lorkd_kernels.TaskRouter` / :func:`~lorkd_kernels.task_ids_context`,
+                which supply them.
+
+        Returns:
+            ``(N, C_out, H_out, W_out)``, what ``nn.Conv2d`` returns for the same arguments;
+            differentiable with respect to ``x``, ``weight``, ``bias``, ``lora_A`` and
+            ``lora_B`` (an expert whose task is absent from the batch gets a zero gradient).
+
+        Raises:
+            ValueError: ``x`` is not 4-D, or no task ids are given or routed.
+            IndexError: a task id outside ``[0, num_tasks)``.
+        """
         if x.dim() != 4:
             raise ValueError(f"EKSConv2d expects x of shape (N, C, H, W), got {tuple(x.shape)}")
         task_ids = as_task_ids(task_ids, x)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Optional
+from typing import Optional, Union
 
 import torch
 from torch import nn
@@ -28,7 +28,27 @@ class EKSLinear(LowRankExperts, nn.Linear):
         self.num_tasks, self.rank, self.alpha = num_tasks, rank, alpha
         self.scaling = lora_scaling(rank, alpha)
 
-    def forward(self, x: torch.Tensor, task_ids=None) -> torch.Tensor:  # type: ignore[override]
+    def forward(self, x: torch.Tensor,  # type: ignore[override]
+                task_ids: Union[torch.Tensor, int, None] = None) -> torch.Tensor:
+        """Apply each sample's own task weight ``W0 + s * B[t_n] @ A[t_n]``.
+
+        Args:
+            x: input ``(N, ..., in_features)``; every position of sample ``n`` (the middle
+                dims) uses task ``t_n``. float16/bfloat16/float32/float64.
+            task_ids: the task of every sample, an int64 tensor ``(N,)`` with values in
+                ``[0, num_tasks)``; one int for the whole batch; or None inside a
+                :class:`~lorkd_kernels.TaskRouter` / :func:`~lorkd_kernels.task_ids_context`,
+                which supply them.
+
+        Returns:
+            ``(N, ..., out_features)``, what ``nn.Linear`` returns for the same arguments;
+            differentiable with respect to ``x``, ``weight``, ``bias``, ``lora_A`` and
+            ``lora_B`` (an expert whose task is absent from the batch gets a zero gradient).
+
+        Raises:
+            ValueError: no task ids are given or routed, or they do not match the batch.
+            IndexError: a task id outside ``[0, num_tasks)``.
+        """
         task_ids = as_task_ids(task_ids, x)
         return eks_linear(x, self.weight, self.bias, self.lora_A, self.lora_B, task_ids,
                           self.scaling)

@@ -49,3 +49,21 @@ def test_non_finite_probabilities_give_nan_auc_not_a_crash():
     probs = np.array([[0.2, 0.8], [np.nan, np.nan], [0.9, 0.1]])
     result = classification_metrics(probs, np.array([1, 0, 0]))
     assert math.isnan(result["auc"]) and 0.0 <= result["accuracy"] <= 1.0
+
+
+def test_multilabel_metrics_average_over_labels_and_skip_constant_ones():
+    from lorkd_kernels.pipeline.metrics import multilabel_metrics
+
+    labels = np.array([[1, 0, 0], [0, 1, 0], [1, 1, 0], [0, 0, 0]])
+    probs = np.array([[0.9, 0.2, 0.1], [0.4, 0.7, 0.6], [0.8, 0.3, 0.2], [0.1, 0.1, 0.3]])
+    result = multilabel_metrics(probs, labels)
+    # label 0: all right; label 1: 3 of 4 (0.3 < 0.5 on a positive); label 2: 3 of 4
+    assert result["accuracy"] == pytest.approx((1 + 0.75 + 0.75) / 3)
+    # label 2 never occurs: no AUC for it
+    assert result["auc"] == pytest.approx(np.mean([roc_auc_score(labels[:, j], probs[:, j])
+                                                   for j in (0, 1)]))
+    assert result["samples"] == 4
+    probs[1, 1] = np.nan
+    assert math.isnan(multilabel_metrics(probs, labels)["auc"])
+    with pytest.raises(ValueError, match=r"both be \(N, labels\)"):
+        multilabel_metrics(probs, labels[:, :2])

@@ -1,7 +1,7 @@
 """``python -m lorkd_kernels.evaluate DIR`` (or ``lorkd-evaluate``): evaluate a training run's
 saved experts and teacher on every task of a split.
 
-Reads ``DIR/config.json``, ``DIR/experts/<task>.pt`` and the teacher (``DIR/teacher.pt``, or the
+Reads ``DIR/config.json``, ``DIR/experts/<task>.safetensors`` and the teacher (``DIR/teacher.pt``, or the
 file the run was given). The run's data is found relative to DIR (the synthetic benchmark in
 ``DIR/synthetic``, regenerated there if missing) or where the run read it, or at ``--root``.
 Writes ``DIR/evaluation-<split>.json`` (or ``--out``) and prints the table; the run's own
@@ -126,7 +126,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         config = _run_config(run_dir)
         data_config = _data_config(config, run_dir, args.root)
         data = load_split(data_config, args.split)
-        experts = [artifacts.load_expert(run_dir, name) for name in data.task_names]
+        experts = [artifacts.load_expert(run_dir, name, config.student_arch, classes)
+                   for name, classes in zip(data.task_names, data.num_classes)]
         teacher = artifacts.load_teacher(_teacher_path(config, run_dir, args.teacher_ckpt),
                                          data.num_classes)
         device = torch.device(args.device if args.device != "auto" else

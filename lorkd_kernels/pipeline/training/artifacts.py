@@ -1,16 +1,19 @@
 """What a run leaves behind besides checkpoints: the teacher, and one plain expert per task.
 
 Each file holds the architecture's name and class count(s) next to the state dict, so it can
-be rebuilt without the run's configuration; all are read with ``weights_only=True``.
+be rebuilt without the run's configuration. The teacher is a ``torch.save`` file read with
+``weights_only=True``; experts, the files people deploy and share, are ``safetensors`` files
+(tensors plus a header of strings, nothing executable).
 """
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Sequence
+from typing import Optional, Sequence
 
 from torch import nn
 
+from ...weights_file import WeightsFileError, load_state, read_weights, save_weights
 from ..models import build_model
 from . import checkpoint
 
@@ -50,18 +53,36 @@ def _load_model(path: Path) -> nn.Module:
 
 
 def expert_path(run_dir: Path, task: str) -> Path:
-    return Path(run_dir) / "experts" / f"{task}.pt"
+    return Path(run_dir) / "experts" / f"{task}.safetensors"
 
 
 def save_expert(run_dir: Path, task: str, arch: str, model: nn.Module) -> None:
-    _save_model(expert_path(run_dir, task), arch, model.fc.out_features, model, task=task)
+    save_weights(model.state_dict(), expert_path(run_dir, task),
+                 {"arch": arch, "num_classes": str(model.fc.out_features), "task": task})
 
 
-def load_expert(run_dir: Path, task: str) -> nn.Module:
+def load_expert(run_dir: Path, task: str, arch: Optional[str] = None,
+                num_classes: Optional[int] = None) -> nn.Module:
+    """The saved expert of ``task``; ``arch`` / ``num_classes``, when given, must match it."""
     path = expert_path(run_dir, task)
     if not path.is_file():
         raise FileNotFoundError(f"no expert for task {task!r}: {path} is missing")
-    return _load_model(path)
+    try:
+        state, header = read_weights(path)
+        saved_arch, saved_classes = header.get("arch"), header.get("num_classes", "")
+        if saved_arch is None or not saved_classes.isdigit():
+            raise WeightsFileError(f"{path} lacks the arch / num_classes header of an expert "
+                                   f"written by lorkd_kernels.train")
+        if (arch is not None and arch != saved_arch) or \
+                (num_classes is not None and num_classes != int(saved_classes)):
+            raise WeightsFileError(f"{path} holds a {saved_arch} with {saved_classes} classes, "
+                                   f"the run expects a {arch or saved_arch} with "
+                                   f"{num_classes or saved_classes}")
+        model = load_state(build_model(saved_arch, int(saved_classes)), state, path)
+    except ValueError as err:        # WeightsFileError, or build_model's unknown arch
+        message = str(err) if str(path) in str(err) else f"{path}: {err}"
+        raise checkpoint.CheckpointError(message) from err
+    return model.eval()
 
 
 def save_teacher(path: Path, arch: str, num_classes: Sequence[int], model: nn.Module,

@@ -6,11 +6,11 @@ import json
 import math
 
 import pytest
-import torch
 
 from lorkd_kernels import evaluate, train
 from lorkd_kernels.pipeline.data import SYNTHETIC_TASKS
 from lorkd_kernels.pipeline.models import build_model
+from lorkd_kernels.weights_file import read_weights
 from tests.pipeline.training.tiny import TASKS, tiny_args
 
 
@@ -46,11 +46,11 @@ def test_lorkd_run_writes_experts_teacher_metrics_and_logs(lorkd_run):
 def test_experts_are_plain_models_of_the_student_architecture(lorkd_run):
     for task in TASKS:
         classes = SYNTHETIC_TASKS[task]
-        saved = torch.load(lorkd_run / "experts" / f"{task}.pt", weights_only=True)
-        assert saved["arch"] == "shufflenet_v2_x0_5" and saved["num_classes"] == classes
+        state, header = read_weights(lorkd_run / "experts" / f"{task}.safetensors")
+        assert header["arch"] == "shufflenet_v2_x0_5" and header["num_classes"] == str(classes)
         plain = build_model("shufflenet_v2_x0_5", classes)
-        plain.load_state_dict(saved["state_dict"], strict=True)
-        assert not any("lora" in key for key in saved["state_dict"])
+        plain.load_state_dict(state, strict=True)
+        assert not any("lora" in key for key in state)
 
 
 def test_evaluate_reproduces_the_saved_metrics(lorkd_run, capsys):

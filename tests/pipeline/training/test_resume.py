@@ -12,6 +12,7 @@ import time
 import pytest
 import torch
 
+from lorkd_kernels.weights_file import read_weights
 from tests.pipeline.training.tiny import REPO, run_cli, tiny_args
 
 EXTRA = ("--teacher-epochs", "2", "--epochs", "3", "--progress", "off")
@@ -42,9 +43,14 @@ def _interrupt(out, data_root, sig, after_line):
     return process.returncode, stderr
 
 
+def _state(path):
+    if path.suffix == ".safetensors":           # a deployed expert
+        return read_weights(path)[0]
+    return torch.load(path, weights_only=True)["state_dict"]
+
+
 def _same_state(a, b):
-    sa = torch.load(a, weights_only=True)["state_dict"]
-    sb = torch.load(b, weights_only=True)["state_dict"]
+    sa, sb = _state(a), _state(b)
     assert sa.keys() == sb.keys()
     for key in sa:
         assert torch.equal(sa[key], sb[key]), key
