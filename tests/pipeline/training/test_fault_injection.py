@@ -7,17 +7,14 @@ from __future__ import annotations
 
 import csv
 import json
-import os
 import shutil
 import signal
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 import torch
 
-from tests.pipeline.training.tiny import REPO, tiny_args
+from tests.pipeline.training.tiny import run_cli, tiny_args
 
 # Three tasks × 48 images, batch 24: 6 steps per epoch. The checkpoints are written in this
 # order: teacher epoch 1, teacher epoch 2, teacher.pt, student epoch 1, student epoch 2,
@@ -38,14 +35,9 @@ KILLS = [
     ("step:3", lambda ckpt: ckpt("student")["epoch"] == 1),
 ]
 
-def _train(out: Path, *extra: str, fault: str = "") -> subprocess.CompletedProcess:
+def _train(out: Path, *args: str, fault: str = ""):
     """The public command in a fresh process, from a neutral working directory."""
-    env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONPATH=str(REPO))
-    env.pop("LORKD_FAULT_AT", None)
-    if fault:
-        env["LORKD_FAULT_AT"] = fault
-    return subprocess.run([sys.executable, "-m", "lorkd_kernels.train", *extra],
-                          cwd=out.parent, env=env, capture_output=True, text=True, timeout=300)
+    return run_cli(args, cwd=out.parent, fault=fault)
 
 
 def _args(out: Path, data_root: Path, *extra: str):
