@@ -1,21 +1,24 @@
 """Training checkpoints: written atomically, loaded with ``weights_only=True``, and never lost.
 
 A save goes to a temporary file that replaces the checkpoint only once complete; the checkpoint
-it replaces is kept as ``<name>.prev.pt``, so a damaged latest file still leaves a good one.
+it replaces is kept as ``<name>.prev.pt``, so a damaged latest file still leaves a good one, and
+:func:`load_latest` falls back to it.
 """
 
 from __future__ import annotations
 
+import io
 import os
 import pickle
 import shutil
 import zipfile
 from pathlib import Path
-from typing import Any, Dict
+from typing import Any, Dict, Optional, Tuple
 
 import torch
 
 from ..atomic_files import atomic_open
+from . import faults
 
 
 class CheckpointError(RuntimeError):
@@ -30,6 +33,10 @@ def _keep_previous(path: Path) -> None:
     """Make ``<name>.prev.pt`` a copy of ``path`` without ever leaving ``path`` missing."""
     backup, staging = previous_path(path), path.with_name(f".{path.name}.prev.tmp")
     staging.unlink(missing_ok=True)
+    if backup.exists() and os.path.samefile(path, backup):
+        # Already kept (a save died after this step): renaming a second link of the same file
+        # onto it would do nothing and leave the staging name behind.
+        return
     try:
         os.link(path, staging)               # a second name for the same file: instant
     except OSError:
@@ -37,29 +44,88 @@ def _keep_previous(path: Path) -> None:
     os.replace(staging, backup)
 
 
+def _remove_stale_temporaries(path: Path) -> None:
+    """Delete the temporary files of saves of ``path`` that a killed process left behind
+    (``atomic_open`` names them ``.<name>.<pid>.<random>.tmp``); only one process saves a
+    given checkpoint, so none of them is still being written."""
+    for stale in path.parent.glob(f".{path.name}.*.tmp"):
+        stale.unlink(missing_ok=True)
+
+
+def _write_with_a_fault_point(state: Dict[str, Any], handle) -> None:
+    """``torch.save`` through memory, so that the ``checkpoint-write`` fault point can kill the
+    process with exactly half of the file written (tests only: it doubles the memory)."""
+    buffer = io.BytesIO()
+    torch.save(state, buffer)
+    data = buffer.getbuffer()
+    handle.write(data[:len(data) // 2])
+    handle.flush()
+    os.fsync(handle.fileno())
+    faults.reached("checkpoint-write")
+    handle.write(data[len(data) // 2:])
+
+
 def save(state: Dict[str, Any], path: os.PathLike) -> None:
     """Write ``state`` to ``path`` atomically, keeping the checkpoint it replaces."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    if path.exists():
+    _remove_stale_temporaries(path)
+    # A torch checkpoint is a zip file, whose directory is at its end: a truncated latest file
+    # fails this cheap test and must not replace the good previous one.
+    if path.exists() and zipfile.is_zipfile(path):
         _keep_previous(path)
     with atomic_open(path) as handle:
-        torch.save(state, handle)
+        if faults.armed("checkpoint-write"):
+            _write_with_a_fault_point(state, handle)
+        else:
+            torch.save(state, handle)
 
 
-def load(path: os.PathLike, map_location: Any = "cpu") -> Dict[str, Any]:
-    path = Path(path)
+def _read(path: Path, map_location: Any) -> Dict[str, Any]:
     try:
         state = torch.load(path, map_location=map_location, weights_only=True)
     except FileNotFoundError:
         raise
     except (RuntimeError, EOFError, OSError, ValueError, zipfile.BadZipFile,
             pickle.UnpicklingError) as err:
-        backup = previous_path(path)
-        hint = (f"; the previous checkpoint {backup} is intact — move it to {path} to resume "
-                f"from it" if backup.exists() else "")
-        raise CheckpointError(f"checkpoint {path} is corrupt or not a checkpoint ({err})"
-                              f"{hint}") from err
+        raise CheckpointError(f"checkpoint {path} is corrupt or not a checkpoint "
+                              f"({str(err).splitlines()[0] if str(err) else type(err).__name__})"
+                              ) from err
     if not isinstance(state, dict):
         raise CheckpointError(f"checkpoint {path} holds a {type(state).__name__}, not a dict")
     return state
+
+
+def load(path: os.PathLike, map_location: Any = "cpu") -> Dict[str, Any]:
+    """The checkpoint at ``path``; a CheckpointError names the file (and its previous one)."""
+    path = Path(path)
+    try:
+        return _read(path, map_location)
+    except CheckpointError as err:
+        backup = previous_path(path)
+        if not backup.exists():
+            raise
+        raise CheckpointError(f"{err}; the previous checkpoint {backup} is kept — move it to "
+                              f"{path} to use it") from err.__cause__
+
+
+def load_latest(path: os.PathLike, map_location: Any = "cpu"
+                ) -> Tuple[Dict[str, Any], Optional[str]]:
+    """The checkpoint at ``path`` or, when that one is unreadable (a truncated write, a full
+    disk), its previous one. Returns the state and, after a fallback, a one-line warning that
+    names both files; raises CheckpointError naming the files when neither is usable."""
+    path = Path(path)
+    try:
+        return _read(path, map_location), None
+    except CheckpointError as err:
+        latest_err = err
+    backup = previous_path(path)
+    if not backup.exists():
+        raise CheckpointError(f"{latest_err}, and there is no previous checkpoint {backup.name} "
+                              f"to fall back to") from latest_err
+    try:
+        state = _read(backup, map_location)
+    except CheckpointError as backup_err:
+        raise CheckpointError(f"{latest_err}; the previous one is unusable too: {backup_err}"
+                              ) from backup_err
+    return state, f"warning: {latest_err}; using the previous checkpoint {backup}"

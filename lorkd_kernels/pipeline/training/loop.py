@@ -25,7 +25,7 @@ from torch.utils.data import DataLoader, Dataset, DistributedSampler
 
 from ..data import MultiTaskDataset, TaskBalancedSampler
 from ...task_ids import sort_by_task
-from . import checkpoint, rng
+from . import checkpoint, faults, rng
 from .batchnorm import ShardedRunningStats
 from .distributed import Distributed
 from .objectives import Objective
@@ -162,7 +162,10 @@ class Trainer:
     def _restore(self) -> bool:
         if not (self.settings.resume and self.checkpoint_path.exists()):
             return False
-        state = checkpoint.load(self.checkpoint_path, map_location=self.context.device)
+        state, warning = checkpoint.load_latest(self.checkpoint_path,
+                                                map_location=self.context.device)
+        if warning is not None and self.context.is_main:
+            print(f"[{self.stage.name}] {warning}", file=sys.stderr, flush=True)
         if state.get("stage") != self.stage.name:
             raise checkpoint.CheckpointError(
                 f"checkpoint {self.checkpoint_path} belongs to stage {state.get('stage')!r}, "
@@ -189,6 +192,7 @@ class Trainer:
                   flush=True)
         while self.epoch < self.stage.epochs:
             self._run_epoch()
+        faults.reached("stage-end")
         return self.stage.model
 
     def _run_epoch(self) -> None:
@@ -206,6 +210,7 @@ class Trainer:
         while self.step < self.steps_per_epoch:
             self._train_step(loaders)
             self.step += 1
+            faults.reached("step")
             if bar is not None:
                 bar.update()
             if context.any(self.stop.requested):

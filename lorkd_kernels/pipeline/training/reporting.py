@@ -4,12 +4,13 @@ and the per-task table of expert vs teacher metrics (also as ``metrics.json``)."
 from __future__ import annotations
 
 import csv
+import io
 import logging
 import math
 from pathlib import Path
 from typing import Dict, Optional
 
-from ..atomic_files import write_json
+from ..atomic_files import atomic_open, write_json
 
 log = logging.getLogger(__name__)
 
@@ -40,16 +41,27 @@ class EpochLog:
                  row["train_acc"], row["lr"], row["seconds"])
         if self.tensorboard:
             self._open_tensorboard()
-        new = not self.csv_path.exists()
-        with self.csv_path.open("a", newline="") as handle:
-            writer = csv.DictWriter(handle, fieldnames=EPOCH_FIELDS)
-            if new:
-                writer.writeheader()
-            writer.writerow({k: row[k] for k in EPOCH_FIELDS})
+        self._record(row)
         if self.writer is not None:
             for key in ("loss", "ce", "kd", "train_acc", "lr"):
                 self.writer.add_scalar(f"{row['stage']}/{key}", row[key], row["epoch"])
             self.writer.flush()
+
+    def _record(self, row: Dict) -> None:
+        """Add ``row`` to ``epochs.csv``. A resumed run repeats the epochs after its checkpoint
+        (the process died before, or while, writing the next one): their rows from the first
+        attempt are replaced, so the file reads as one uninterrupted run."""
+        kept = []
+        if self.csv_path.exists():
+            with self.csv_path.open(newline="") as handle:
+                kept = [r for r in csv.DictReader(handle)
+                        if r["stage"] != row["stage"] or int(r["epoch"]) < row["epoch"]]
+        text = io.StringIO(newline="")
+        writer = csv.DictWriter(text, fieldnames=EPOCH_FIELDS)
+        writer.writeheader()
+        writer.writerows([*kept, {k: row[k] for k in EPOCH_FIELDS}])
+        with atomic_open(self.csv_path) as handle:
+            handle.write(text.getvalue().encode())
 
     def close(self) -> None:
         if self.writer is not None:

@@ -1,6 +1,9 @@
-"""Checkpoints: atomic writes, the previous one kept, corrupt files named with the way out."""
+"""Checkpoints: atomic writes, the previous one kept and used when the latest is unreadable,
+corrupt files named with the way out."""
 
 from __future__ import annotations
+
+import os
 
 import pytest
 import torch
@@ -50,3 +53,60 @@ def test_a_failed_save_leaves_the_old_checkpoint_untouched(tmp_path):
         checkpoint.save({"epoch": 2, "bad": Unpicklable()}, path)
     assert checkpoint.load(path)["epoch"] == 1
     assert not [p for p in tmp_path.iterdir() if p.name.endswith(".tmp")]
+
+
+def _truncate(path):
+    path.write_bytes(path.read_bytes()[:path.stat().st_size // 2])
+
+
+def _two_saves(tmp_path):
+    path = tmp_path / "stage.pt"
+    checkpoint.save({"epoch": 1, "w": torch.ones(100)}, path)
+    checkpoint.save({"epoch": 2, "w": torch.zeros(100)}, path)
+    return path
+
+
+def test_load_latest_falls_back_to_the_previous_checkpoint_and_says_so(tmp_path):
+    path = _two_saves(tmp_path)
+    state, warning = checkpoint.load_latest(path)
+    assert state["epoch"] == 2 and warning is None
+    _truncate(path)
+    state, warning = checkpoint.load_latest(path)
+    assert state["epoch"] == 1
+    assert warning.startswith(f"warning: checkpoint {path} is corrupt")
+    assert warning.endswith(f"using the previous checkpoint {checkpoint.previous_path(path)}")
+
+
+@pytest.mark.parametrize("previous", ["truncated", "missing"])
+def test_load_latest_names_both_files_when_neither_is_usable(tmp_path, previous):
+    path = _two_saves(tmp_path)
+    backup = checkpoint.previous_path(path)
+    _truncate(path)
+    _truncate(backup) if previous == "truncated" else backup.unlink()
+    with pytest.raises(checkpoint.CheckpointError) as err:
+        checkpoint.load_latest(path)
+    message = str(err.value)
+    assert message.startswith(f"checkpoint {path} is corrupt") and backup.name in message
+    assert ("unusable too" if previous == "truncated" else "no previous checkpoint") in message
+
+
+def test_a_save_over_a_truncated_checkpoint_keeps_the_good_previous_one(tmp_path):
+    path = _two_saves(tmp_path)
+    _truncate(path)
+    checkpoint.save({"epoch": 3}, path)
+    assert checkpoint.load(path)["epoch"] == 3
+    assert checkpoint.load(checkpoint.previous_path(path))["epoch"] == 1
+
+
+def test_a_save_removes_what_a_killed_save_left_behind(tmp_path):
+    path = _two_saves(tmp_path)
+    # A save killed after keeping the previous checkpoint: both names are one file, and the
+    # temporary file of the new checkpoint is half written.
+    backup = checkpoint.previous_path(path)
+    backup.unlink()
+    os.link(path, backup)
+    (tmp_path / ".stage.pt.1234.abcdef12.tmp").write_bytes(b"half a checkpoint")
+    checkpoint.save({"epoch": 3}, path)
+    assert checkpoint.load(path)["epoch"] == 3
+    assert checkpoint.load(backup)["epoch"] == 2
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["stage.prev.pt", "stage.pt"]

@@ -1,5 +1,6 @@
-"""Interrupted runs resume exactly: SIGTERM mid-training (checkpoint written on the signal) and
-SIGKILL (back to the last epoch's checkpoint) both end with the uninterrupted run's weights."""
+"""Interrupted runs resume exactly: SIGTERM or SIGINT mid-training (checkpoint written on the
+signal) ends with the uninterrupted run's weights. SIGKILL at exact points and damaged
+checkpoints are in test_fault_injection.py."""
 
 from __future__ import annotations
 
@@ -57,14 +58,12 @@ def _same_state(a, b):
 
 
 @pytest.mark.parametrize("sig, after_line", [(signal.SIGTERM, "student,1,"),
-                                             (signal.SIGINT, "teacher,1,"),
-                                             (signal.SIGKILL, "teacher,2,")])
+                                             (signal.SIGINT, "teacher,1,")])
 def test_resumed_run_ends_with_identical_weights(sig, after_line, uninterrupted, data_root,
                                                  tmp_path):
     returncode, stderr = _interrupt(tmp_path, data_root, sig, after_line)
-    assert returncode in (128 + sig, -sig), stderr
-    if sig != signal.SIGKILL:
-        assert "--resume" in stderr                      # says how to continue
+    assert returncode == 128 + sig, stderr
+    assert "--resume" in stderr                          # says how to continue
     assert not (tmp_path / "metrics.json").exists()
     result = run_cli(tiny_args(tmp_path, data_root, *EXTRA, "--resume"))
     assert result.returncode == 0, result.stderr
@@ -73,19 +72,6 @@ def test_resumed_run_ends_with_identical_weights(sig, after_line, uninterrupted,
     _same_state(tmp_path / "teacher.pt", uninterrupted / "teacher.pt")
     for task_file in (uninterrupted / "experts").iterdir():
         _same_state(tmp_path / "experts" / task_file.name, task_file)
-
-
-def test_corrupt_checkpoint_stops_the_resume_with_a_clear_error(uninterrupted, data_root,
-                                                                 tmp_path):
-    returncode, _ = _interrupt(tmp_path, data_root, signal.SIGTERM, "student,1,")
-    assert returncode == 128 + signal.SIGTERM
-    latest = tmp_path / "checkpoints" / "student.pt"
-    latest.write_bytes(latest.read_bytes()[:100])
-    result = run_cli(tiny_args(tmp_path, data_root, *EXTRA, "--resume"))
-    assert result.returncode == 1
-    assert "student.pt is corrupt" in result.stderr and "student.prev.pt" in result.stderr
-    assert "Traceback" not in result.stderr
-    assert (tmp_path / "checkpoints" / "student.prev.pt").stat().st_size > 1000
 
 
 def test_resuming_with_another_architecture_is_refused_and_keeps_the_run(uninterrupted,
