@@ -24,7 +24,7 @@ from benchmarks import occupancy
 
 KERNELS = {"forward": "conv_forward_kernel", "dgrad": "conv_dgrad_kernel",
            "wgrad": "conv_wgrad_kernel"}
-DTYPES = ("fp32", "fp16", "bf16")
+DTYPES = ("fp16", "bf16", "fp32")
 CAPABILITIES = (80, 90)
 KERNEL_SIZE = 3     # 3x3: the im2col index math; 1x1 (and the linear path) folds it away
 RANK_BLOCK = 16     # configs.rank_block(rank) for every rank <= 16 (the paper's ranks)
@@ -62,11 +62,16 @@ class Case:
         return (self.kernel, self.tiles, self.num_warps, self.num_stages)
 
 
+def _block_rows() -> List[int]:
+    """The BLOCK_M values the launcher can pick (the autotuner picks the rest)."""
+    from lorkd_kernels.backends.triton import configs
+    return sorted({configs.block_rows(1 << shift) for shift in range(31)})
+
+
 def _gemm_cases(kernel: str) -> List[Case]:
     from lorkd_kernels.backends.triton import configs
     cases = []
-    # the launcher picks BLOCK_M (64 below 16384 rows, 128 from there), the autotuner the rest
-    for block_m in sorted({configs.block_rows(rows) for rows in (1, 1 << 30)}):
+    for block_m in _block_rows():
         for i, config in enumerate(configs.gemm_configs()):
             tiles = (("BLOCK_M", block_m), ("BLOCK_N", config.kwargs["BLOCK_N"]),
                      ("BLOCK_K", config.kwargs["BLOCK_K"]))
@@ -135,8 +140,10 @@ def _row_key(row: dict) -> tuple:
 
 
 def measure_all(dtypes: Sequence[str] = DTYPES, capabilities: Sequence[int] = CAPABILITIES,
-                jobs: int = 1, reuse: Optional[dict] = None, log=print) -> List[dict]:
-    """One row per (case, dtype, arch); each distinct binary compiled once."""
+                jobs: int = 1, reuse: Optional[dict] = None, log=print,
+                checkpoint=None) -> List[dict]:
+    """One row per (case, dtype, arch); each distinct binary compiled once. ``checkpoint`` gets
+    the rows measured so far after each compile (an interrupted run resumes from them)."""
     import triton
     keys = _kernel_keys()
     old = {}
@@ -152,7 +159,8 @@ def measure_all(dtypes: Sequence[str] = DTYPES, capabilities: Sequence[int] = CA
                 rows.append(row)
                 previous = old.get(_row_key(row))
                 if previous is not None:
-                    row.update({k: v for k, v in previous.items() if k not in row})
+                    row.update({k: v for k, v in previous.items() if k not in row},
+                               reused=True)
                     continue
                 pending.setdefault((case.compile_key(), dtype, capability),
                                    (case, dtype, capability))
@@ -166,17 +174,25 @@ def measure_all(dtypes: Sequence[str] = DTYPES, capabilities: Sequence[int] = CA
         for done, future in enumerate(concurrent.futures.as_completed(futures), 1):
             key = futures[future]
             results[key] = future.result()
+            if checkpoint is not None:
+                checkpoint(_fill(rows, results, partial=True))
             log(f"[{done}/{len(futures)}] {key[0][0]} {dict(key[0][1])} w{key[0][2]} "
                 f"s{key[0][3]} {key[1]} sm_{key[2]}: {results[key]['registers']} regs, "
                 f"spills {results[key]['spill_store_bytes']}/{results[key]['spill_load_bytes']}")
+    return _fill(rows, results, partial=False)
+
+
+def _fill(rows: List[dict], results: dict, partial: bool) -> List[dict]:
+    """``rows`` with their compile results (only those measured, when ``partial``)."""
+    filled = []
     for row in rows:
-        if "registers" in row:
-            continue
         case_key = (row["kernel"], tuple(row["tiles"].items()), row["num_warps"],
                     row["num_stages"])
         capability = next(c for c, a in occupancy.ARCHS.items() if a.name == row["arch"])
-        row.update(results[(case_key, row["dtype"], capability)])
-    return rows
+        result = results.get((case_key, row["dtype"], capability))
+        if "registers" in row or result is not None or not partial:
+            filled.append(dict(row, **(result or {}), reused=result is None))
+    return filled
 
 
 def _tiles_text(tiles: dict) -> str:
@@ -199,7 +215,8 @@ def markdown(table: dict) -> str:
         "(`benchmarks/occupancy.py`).",
         "",
         f"Cases: every autotune config of `configs.gemm_configs()` for the forward and dgrad "
-        f"kernels, with BLOCK_M 64 and 128 (the launcher's `block_rows`), and the heuristic tiles "
+        f"kernels, with each BLOCK_M the launcher's `block_rows` gives "
+        f"({', '.join(map(str, _block_rows()))}), and the heuristic tiles "
         f"(`gemm_tiles`, used with `LORKD_TRITON_AUTOTUNE=0`; `wgrad_tiles`, always used by "
         f"wgrad) of these shapes: {'; '.join(s[0] for s in HEURISTIC_SHAPES)}. "
         f"{KERNEL_SIZE}x{KERNEL_SIZE} kernels, rank block R={RANK_BLOCK} (ranks up to 16), bias "
@@ -218,7 +235,7 @@ def markdown(table: dict) -> str:
                 f"| {row['source']} | {_tiles_text(row['tiles'])} | {row['warps']} | "
                 f"{row['num_stages']} | {row['dtype']} | {row['arch']} | {row['registers']} | "
                 f"{row['spill_store_bytes']}/{row['spill_load_bytes']} | {row['shared_bytes']} | "
-                f"{row['warps_per_sm']} | {row['occupancy']:.0%} | "
+                f"{row['warps_per_sm']} | {row['occupancy']:.1%} | "
                 f"{', '.join(row['limited_by'])} |")
         lines.append("")
     return "\n".join(lines)
@@ -253,15 +270,22 @@ def main(argv=None) -> int:
     if args.reuse:
         with open(args.reuse) as f:
             reuse = json.load(f)
+    json_path = args.out[:-3] + ".json"
+
+    def checkpoint(rows):
+        with open(json_path, "w") as f:
+            json.dump(dict(triton=triton.__version__, partial=True, rows=rows), f, indent=1)
+
     start = time.monotonic()
-    rows = measure_all(jobs=args.jobs, reuse=reuse)
+    rows = measure_all(jobs=args.jobs, reuse=reuse, checkpoint=checkpoint)
+    reused = sum(row.get("reused", False) for row in rows)
     table = dict(generated=datetime.datetime.now(datetime.timezone.utc)
                  .strftime("%Y-%m-%d %H:%M UTC"),
                  triton=triton.__version__, wall_s=round(time.monotonic() - start, 1),
                  machine=f"{os.cpu_count()} CPUs, {args.jobs} compiler process(es)"
-                 + (", rows reused from a previous run" if reuse else ""),
+                 + (f", {reused} rows reused from {args.reuse}" if reused else ""),
                  platform=platform.machine(), rows=rows)
-    with open(args.out[:-3] + ".json", "w") as f:
+    with open(json_path, "w") as f:
         json.dump(table, f, indent=1)
     with open(args.out, "w") as f:
         f.write(markdown(table) + "\n")
