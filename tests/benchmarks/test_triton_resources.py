@@ -56,7 +56,7 @@ def test_out_must_be_markdown(capsys):
 
 @pytest.mark.slow
 def test_no_shipped_config_spills():
-    """Compiles every case of the table (about 200 binaries: minutes per core)."""
+    """Compiles every case of the table (42 distinct binaries today: about 1.5 min on 2 cores)."""
     jobs = max(1, min(8, (os.cpu_count() or 2) // 2))
     rows = triton_resources.measure_all(jobs=jobs, log=lambda line: None)
     spills = [f"{r['kernel']} {r['source']} {r['tiles']} w{r['num_warps']} s{r['num_stages']} "

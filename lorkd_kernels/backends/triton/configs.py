@@ -10,9 +10,9 @@ program instance, not per element.
 
 Every tile here keeps the kernels free of register spills on sm_80 and sm_90 in fp32, fp16 and
 bf16 (``benchmarks/triton_resources.md``; a slow test compiles them all and fails on a spill).
-The kernels carry about 150-250 registers per thread of index math and pointers besides their
-accumulators, so the tiles are small and use 8 warps: every 128-row tile, every 4-warp GEMM tile
-and every K tile of 32 or more for the input gradient spilled on sm_80.
+Even these tiles take 96-255 registers per thread while their accumulators take 8 or fewer
+(64 x 32 over 256 threads): the rest is index math, pointers and masks. Larger tiles spilled:
+every 128-row tile, every 4-warp GEMM tile, and K tiles of 32 for the input gradient on sm_80.
 """
 
 from __future__ import annotations
