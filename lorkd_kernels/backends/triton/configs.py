@@ -11,8 +11,8 @@ program instance, not per element.
 Every tile here keeps the kernels free of register spills on sm_80 and sm_90 in fp32, fp16 and
 bf16 (``benchmarks/triton_resources.md``; a slow test compiles them all and fails on a spill).
 Even these tiles take 96-255 registers per thread while their accumulators take 8 or fewer
-(64 x 32 over 256 threads): the rest is index math, pointers and masks. Larger tiles spilled:
-every 128-row tile, every 4-warp GEMM tile, and K tiles of 32 for the input gradient on sm_80.
+(64 x 32 over 256 threads), so most go to index math, pointers and masks. Every earlier config
+spilled (fp32 worst, up to kilobytes per thread), and so did 128-row tiles.
 """
 
 from __future__ import annotations
@@ -43,8 +43,8 @@ def rank_block(rank: int) -> int:
 
 
 # (BLOCK_N, BLOCK_K, warps, stages) the forward and dgrad kernels compile without spills for
-# BLOCK_M = 64. (32, 32, 8, 2) spills in dgrad on sm_80, (64, 16, 8, 2) in both kernels on sm_80,
-# (32, 16, 4, 2) everywhere but sm_90 fp16/bf16; one stage fewer does not change that.
+# BLOCK_M = 64. Tried and spilling: (32, 32, 8, 2) in dgrad on sm_80, (64, 16, 8, 2) in both
+# kernels on sm_80, (32, 16, 4, 2) on sm_80 and in fp32; one stage fewer did not help.
 GEMM_TILES = ((32, 16, 8, 2), (16, 16, 8, 2))
 
 
@@ -98,7 +98,8 @@ class WgradTiles:
 def wgrad_tiles(c_out_per_group: int, depth: int, rows: int, groups: int) -> WgradTiles:
     if INTERPRETING:
         return WgradTiles(_pow2(c_out_per_group), _pow2(depth), _pow2(rows), 1, 4)
-    # (64, 64, 64) with 4 warps spilled kilobytes per thread (fp32 worst); these do not
+    # (64, 64, 64) and (32, 32, 64) with 4 warps spilled kilobytes per thread in fp32;
+    # (32, 16, 32) with 8 warps does not
     block_co, block_k, block_p = _pow2(c_out_per_group, high=32), MIN_DOT, 32
     tiles = triton.cdiv(c_out_per_group, block_co) * triton.cdiv(depth, block_k) * groups
     # enough programs to fill ~132 SMs a few times over, each still reducing >= 4 row blocks
