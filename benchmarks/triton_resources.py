@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import concurrent.futures
 import datetime
+import hashlib
 import json
 import multiprocessing
 import os
@@ -129,9 +130,19 @@ def _measure(kernel: str, dtype: str, capability: int, num_warps: int, num_stage
                 limited_by=list(occ.limited_by))
 
 
-def _kernel_keys() -> Dict[str, str]:
+def kernel_keys() -> Dict[str, str]:
+    """A hash of each kernel's source and of the ``conv.py`` JIT helpers it names (not Triton's
+    ``cache_key``, which also hashes the line the kernel starts on)."""
+    from triton.runtime.jit import JITFunction
+
     from lorkd_kernels.backends.triton import conv
-    return {kernel: getattr(conv, name).cache_key for kernel, name in KERNELS.items()}
+    jitted = {name: f for name, f in vars(conv).items() if isinstance(f, JITFunction)}
+    keys = {}
+    for kernel, name in KERNELS.items():
+        source = jitted[name].src
+        helpers = [jitted[h].src for h in sorted(jitted) if h != name and h in source]
+        keys[kernel] = hashlib.sha256("\n".join([source] + helpers).encode()).hexdigest()
+    return keys
 
 
 def _row_key(row: dict) -> tuple:
@@ -145,7 +156,7 @@ def measure_all(dtypes: Sequence[str] = DTYPES, capabilities: Sequence[int] = CA
     """One row per (case, dtype, arch); each distinct binary compiled once. ``checkpoint`` gets
     the rows measured so far after each compile (an interrupted run resumes from them)."""
     import triton
-    keys = _kernel_keys()
+    keys = kernel_keys()
     old = {}
     if reuse and reuse.get("triton") == triton.__version__:
         old = {_row_key(row): row for row in reuse["rows"]}

@@ -48,6 +48,27 @@ def test_committed_markdown_is_built_from_the_committed_json():
     assert TABLE.read_text() == triton_resources.markdown(_committed()) + "\n"
 
 
+def _check_kernels_unchanged():
+    stale = {row["kernel"] for row in _committed()["rows"]
+             if row["kernel_key"] != triton_resources.kernel_keys()[row["kernel"]]}
+    assert not stale, (f"the {', '.join(sorted(stale))} kernel changed since the table was "
+                       "made: regenerate it (benchmarks/README.md)")
+
+
+def test_committed_table_is_of_the_current_kernels():
+    _check_kernels_unchanged()
+
+
+def test_reuse_keeps_unchanged_rows_without_compiling(tmp_path):
+    _check_kernels_unchanged()      # else the run below would compile every row
+    out = tmp_path / "table.md"
+    committed = str(TABLE.with_suffix(".json"))
+    assert triton_resources.main(["--out", str(out), "--reuse", committed]) == 0
+    rows = json.loads(out.with_suffix(".json").read_text())["rows"]
+    assert all(row["reused"] for row in rows)
+    assert rows == [dict(row, reused=True) for row in _committed()["rows"]]
+
+
 def test_out_must_be_markdown(capsys):
     with pytest.raises(SystemExit):
         triton_resources.main(["--out", "table.txt"])
