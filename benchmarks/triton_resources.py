@@ -27,23 +27,28 @@ KERNELS = {"forward": "conv_forward_kernel", "dgrad": "conv_dgrad_kernel",
            "wgrad": "conv_wgrad_kernel"}
 DTYPES = ("fp16", "bf16", "fp32")
 CAPABILITIES = (80, 90)
-KERNEL_SIZE = 3     # 3x3: the im2col index math; 1x1 (and the linear path) folds it away
+# 3x3 convs carry the im2col index math; 1x1 convs and the linear layers (linear.py runs them
+# as 1x1 convs of a channels-last view) are other binaries, where that math folds away
+KERNEL_SIZES = (3, 1)
 RANK_BLOCK = 16     # configs.rank_block(rank) for every rank <= 16 (the paper's ranks)
 WGRAD_STAGES = 2    # what conv.fused_weight_grads launches with
 
 # Shapes whose heuristic tiles (LORKD_TRITON_AUTOTUNE=0 for forward/dgrad; always for wgrad)
-# the table reports: (name, batch, C_in, C_out, groups, input size), 3x3 stride 1 padding 1.
+# the table reports: (name, batch, C_in, C_out, groups, input size, kernel size), stride 1.
 HEURISTIC_SHAPES = (
-    ("ResNet-18 conv3x3 64->64 @16px, batch 64", 64, 64, 64, 1, 16),
-    ("ResNet-18 conv3x3 128->128 @8px, batch 256", 256, 128, 128, 1, 8),
-    ("ResNet-18 conv3x3 512->512 @2px, batch 64", 64, 512, 512, 1, 2),
-    ("ShuffleNetV2 depthwise 3x3 116 @4px, batch 64", 64, 116, 116, 116, 4),
+    ("ResNet-18 conv3x3 64->64 @16px, batch 64", 64, 64, 64, 1, 16, 3),
+    ("ResNet-18 conv3x3 128->128 @8px, batch 256", 256, 128, 128, 1, 8, 3),
+    ("ResNet-18 conv3x3 512->512 @2px, batch 64", 64, 512, 512, 1, 2, 3),
+    ("ShuffleNetV2 depthwise 3x3 116 @4px, batch 64", 64, 116, 116, 116, 4, 3),
+    ("ShuffleNetV2 conv1x1 116->116 @8px, batch 64", 64, 116, 116, 1, 8, 1),
+    ("Linear 1024->73 (ShuffleNetV2 classifier), batch 64", 64, 1024, 73, 1, 1, 1),
 )
 
 
 @dataclass(frozen=True)
 class Case:
     kernel: str                     # a key of KERNELS
+    kernel_size: int                # KH = KW
     source: str                     # "autotune config i" or "heuristic: <shape>"
     tiles: Tuple[Tuple[str, int], ...]
     num_warps: int
@@ -51,7 +56,7 @@ class Case:
 
     def constants(self) -> dict:
         from lorkd_kernels.backends.triton.gpu_compile import dtype_constants
-        flags = dict(KH=KERNEL_SIZE, KW=KERNEL_SIZE, R=RANK_BLOCK, **dtype_constants())
+        flags = dict(KH=self.kernel_size, KW=self.kernel_size, R=RANK_BLOCK, **dtype_constants())
         if self.kernel == "forward":
             flags["HAS_BIAS"] = True
         if self.kernel == "wgrad":
@@ -60,7 +65,7 @@ class Case:
 
     def compile_key(self) -> tuple:
         """What the compiled binary depends on (two sources may share one)."""
-        return (self.kernel, self.tiles, self.num_warps, self.num_stages)
+        return (self.kernel, self.kernel_size, self.tiles, self.num_warps, self.num_stages)
 
 
 def _block_rows() -> List[int]:
@@ -72,31 +77,33 @@ def _block_rows() -> List[int]:
 def _gemm_cases(kernel: str) -> List[Case]:
     from lorkd_kernels.backends.triton import configs
     cases = []
-    for block_m in _block_rows():
-        for i, config in enumerate(configs.gemm_configs()):
-            tiles = (("BLOCK_M", block_m), ("BLOCK_N", config.kwargs["BLOCK_N"]),
-                     ("BLOCK_K", config.kwargs["BLOCK_K"]))
-            cases.append(Case(kernel, f"autotune config {i}", tiles, config.num_warps,
-                              config.num_stages))
+    for kernel_size in KERNEL_SIZES:
+        for block_m in _block_rows():
+            for i, config in enumerate(configs.gemm_configs()):
+                tiles = (("BLOCK_M", block_m), ("BLOCK_N", config.kwargs["BLOCK_N"]),
+                         ("BLOCK_K", config.kwargs["BLOCK_K"]))
+                cases.append(Case(kernel, kernel_size, f"autotune config {i}", tiles,
+                                  config.num_warps, config.num_stages))
     return cases
 
 
 def _heuristic_cases(kernel: str, dtype: str) -> List[Case]:
     from lorkd_kernels.backends.triton import configs
     cases = []
-    for name, batch, c_in, c_out, groups, size in HEURISTIC_SHAPES:
-        rows, depth_in = batch * size * size, c_in // groups * KERNEL_SIZE ** 2
+    for name, batch, c_in, c_out, groups, size, k in HEURISTIC_SHAPES:
+        rows, depth_in = batch * size * size, c_in // groups * k * k
         if kernel == "wgrad":
             t = configs.wgrad_tiles(c_out // groups, depth_in, rows, groups)
             tiles = (("SPLIT", t.split), ("BLOCK_CO", t.block_co), ("BLOCK_K", t.block_k),
                      ("BLOCK_P", t.block_p))
-            cases.append(Case(kernel, f"heuristic: {name}", tiles, t.num_warps, WGRAD_STAGES))
+            cases.append(Case(kernel, k, f"heuristic: {name}", tiles, t.num_warps,
+                              WGRAD_STAGES))
             continue
         cols, depth = (c_out // groups, depth_in) if kernel == "forward" else \
             (c_in // groups, c_out // groups)
         t = configs.gemm_tiles(rows, cols, depth, half=dtype != "fp32")
         tiles = (("BLOCK_M", t.block_m), ("BLOCK_N", t.block_n), ("BLOCK_K", t.block_k))
-        cases.append(Case(kernel, f"heuristic: {name}", tiles, t.num_warps, t.num_stages))
+        cases.append(Case(kernel, k, f"heuristic: {name}", tiles, t.num_warps, t.num_stages))
     return cases
 
 
@@ -146,8 +153,8 @@ def kernel_keys() -> Dict[str, str]:
 
 
 def _row_key(row: dict) -> tuple:
-    return (row["kernel"], json.dumps(row["tiles"], sort_keys=True), row["num_warps"],
-            row["num_stages"], row["dtype"], row["arch"], row["kernel_key"])
+    return (row["kernel"], row["kernel_size"], json.dumps(row["tiles"], sort_keys=True),
+            row["num_warps"], row["num_stages"], row["dtype"], row["arch"], row["kernel_key"])
 
 
 def measure_all(dtypes: Sequence[str] = DTYPES, capabilities: Sequence[int] = CAPABILITIES,
@@ -164,7 +171,8 @@ def measure_all(dtypes: Sequence[str] = DTYPES, capabilities: Sequence[int] = CA
     for dtype in dtypes:
         for case in shipped_cases(dtype):
             for capability in capabilities:
-                row = dict(kernel=case.kernel, source=case.source, tiles=dict(case.tiles),
+                row = dict(kernel=case.kernel, kernel_size=case.kernel_size,
+                           source=case.source, tiles=dict(case.tiles),
                            num_warps=case.num_warps, num_stages=case.num_stages, dtype=dtype,
                            arch=occupancy.ARCHS[capability].name, kernel_key=keys[case.kernel])
                 rows.append(row)
@@ -187,8 +195,9 @@ def measure_all(dtypes: Sequence[str] = DTYPES, capabilities: Sequence[int] = CA
             results[key] = future.result()
             if checkpoint is not None:
                 checkpoint(_fill(rows, results, partial=True))
-            log(f"[{done}/{len(futures)}] {key[0][0]} {dict(key[0][1])} w{key[0][2]} "
-                f"s{key[0][3]} {key[1]} sm_{key[2]}: {results[key]['registers']} regs, "
+            log(f"[{done}/{len(futures)}] {key[0][0]} {key[0][1]}x{key[0][1]} "
+                f"{dict(key[0][2])} w{key[0][3]} s{key[0][4]} {key[1]} sm_{key[2]}: "
+                f"{results[key]['registers']} regs, "
                 f"spills {results[key]['spill_store_bytes']}/{results[key]['spill_load_bytes']}")
     return _fill(rows, results, partial=False)
 
@@ -197,8 +206,8 @@ def _fill(rows: List[dict], results: dict, partial: bool) -> List[dict]:
     """``rows`` with their compile results (only those measured, when ``partial``)."""
     filled = []
     for row in rows:
-        case_key = (row["kernel"], tuple(row["tiles"].items()), row["num_warps"],
-                    row["num_stages"])
+        case_key = (row["kernel"], row["kernel_size"], tuple(row["tiles"].items()),
+                    row["num_warps"], row["num_stages"])
         capability = next(c for c, a in occupancy.ARCHS.items() if a.name == row["arch"])
         result = results.get((case_key, row["dtype"], capability))
         if "registers" in row or result is not None or not partial:
@@ -230,20 +239,22 @@ def markdown(table: dict) -> str:
         f"({', '.join(map(str, _block_rows()))}), and the heuristic tiles "
         f"(`gemm_tiles`, used with `LORKD_TRITON_AUTOTUNE=0`; `wgrad_tiles`, always used by "
         f"wgrad) of these shapes: {'; '.join(s[0] for s in HEURISTIC_SHAPES)}. "
-        f"{KERNEL_SIZE}x{KERNEL_SIZE} kernels, rank block R={RANK_BLOCK} (ranks up to 16), bias "
-        "on, wgrad computing dW0, dA/dB and dbias, fp32 without TF32. The linear layers run the "
-        "same kernels on a 1x1 view (`linear.py`), where the im2col index math folds away.",
+        "Autotune configs for 3x3 and 1x1 kernels (column `k`): the linear layers run the 1x1 "
+        "binaries (`linear.py` views them as 1x1 convs), where the im2col index math folds "
+        f"away. Rank block R={RANK_BLOCK} (ranks up to 16), bias on, wgrad computing dW0, dA/dB "
+        "and dbias, fp32 without TF32.",
         "",
         f"**{len(spilling(rows))} of {len(rows)} rows spill.**",
         "",
     ]
-    header = ("| source | tiles | warps | stages | dtype | arch | regs/thread | spill st/ld B "
-              "| smem B | warps/SM | occupancy | limited by |")
+    header = ("| source | k | tiles | warps | stages | dtype | arch | regs/thread "
+              "| spill st/ld B | smem B | warps/SM | occupancy | limited by |")
     for kernel in KERNELS:
-        lines += [f"## {kernel}", "", header, "|" + "---|" * 12]
+        lines += [f"## {kernel}", "", header, "|" + "---|" * 13]
         for row in (r for r in rows if r["kernel"] == kernel):
             lines.append(
-                f"| {row['source']} | {_tiles_text(row['tiles'])} | {row['warps']} | "
+                f"| {row['source']} | {row['kernel_size']}x{row['kernel_size']} | "
+                f"{_tiles_text(row['tiles'])} | {row['warps']} | "
                 f"{row['num_stages']} | {row['dtype']} | {row['arch']} | {row['registers']} | "
                 f"{row['spill_store_bytes']}/{row['spill_load_bytes']} | {row['shared_bytes']} | "
                 f"{row['warps_per_sm']} | {row['occupancy']:.1%} | "

@@ -29,13 +29,14 @@ def _committed() -> dict:
 
 
 def _case_keys(rows):
-    return sorted((r["kernel"], r["source"], json.dumps(r["tiles"]), r["num_warps"],
-                   r["num_stages"], r["dtype"], r["arch"]) for r in rows)
+    return sorted((r["kernel"], r["kernel_size"], r["source"], json.dumps(r["tiles"]),
+                   r["num_warps"], r["num_stages"], r["dtype"], r["arch"]) for r in rows)
 
 
 def test_committed_table_lists_every_shipped_case():
     """A config changed in configs.py without regenerating the table fails here."""
-    expected = [dict(kernel=c.kernel, source=c.source, tiles=dict(c.tiles),
+    expected = [dict(kernel=c.kernel, kernel_size=c.kernel_size, source=c.source,
+                     tiles=dict(c.tiles),
                      num_warps=c.num_warps, num_stages=c.num_stages, dtype=dtype,
                      arch=f"sm_{cap}")
                 for dtype in triton_resources.DTYPES
@@ -77,10 +78,11 @@ def test_out_must_be_markdown(capsys):
 
 @pytest.mark.slow
 def test_no_shipped_config_spills():
-    """Compiles every case of the table (42 distinct binaries today: about 1.5 min on 2 cores)."""
+    """Compiles every case of the table (54 distinct binaries today: about 75 s on 2 cores)."""
     jobs = max(1, min(8, (os.cpu_count() or 2) // 2))
     rows = triton_resources.measure_all(jobs=jobs, log=lambda line: None)
-    spills = [f"{r['kernel']} {r['source']} {r['tiles']} w{r['num_warps']} s{r['num_stages']} "
-              f"{r['dtype']} {r['arch']}: {r['spill_store_bytes']}/{r['spill_load_bytes']} B"
+    spills = [f"{r['kernel']} {r['kernel_size']}x{r['kernel_size']} {r['source']} {r['tiles']} "
+              f"w{r['num_warps']} s{r['num_stages']} {r['dtype']} {r['arch']}: "
+              f"{r['spill_store_bytes']}/{r['spill_load_bytes']} B"
               for r in triton_resources.spilling(rows)]
     assert not spills, "register spills (stores/loads):\n" + "\n".join(spills)

@@ -10,7 +10,7 @@ program instance, not per element.
 
 Every tile here keeps the kernels free of register spills on sm_80 and sm_90 in fp32, fp16 and
 bf16 (``benchmarks/triton_resources.md``; a slow test compiles them all and fails on a spill).
-Even these tiles take 96-255 registers per thread while their accumulators take 8 or fewer
+Even these tiles take 78-255 registers per thread while their accumulators take 8 or fewer
 (64 x 32 over 256 threads), so most go to index math, pointers and masks. Every earlier config
 spilled (fp32 worst, up to kilobytes per thread), and so did 128-row tiles.
 """
@@ -43,9 +43,10 @@ def rank_block(rank: int) -> int:
 
 
 # (BLOCK_N, BLOCK_K, warps, stages) the forward and dgrad kernels compile without spills for
-# BLOCK_M = 64. Tried and spilling: (32, 32, 8, 2) in dgrad on sm_80, (64, 16, 8, 2) in both
-# kernels on sm_80, (32, 16, 4, 2) on sm_80 and in fp32; one stage fewer did not help.
-GEMM_TILES = ((32, 16, 8, 2), (16, 16, 8, 2))
+# BLOCK_M = 64, 3x3 and 1x1. Tried and spilling: (32, 32, 8, 2) in dgrad on sm_80, (64, 16, 8, 2)
+# in both kernels on sm_80, (32, 16, 4, 2) on sm_80 and in fp32, (16, 16, 8, 2) in the 1x1 dgrad
+# in fp32 on sm_80; one stage fewer did not help. One config: autotuning has nothing to choose.
+GEMM_TILES = ((32, 16, 8, 2),)
 
 
 def gemm_configs() -> list:
@@ -98,9 +99,9 @@ class WgradTiles:
 def wgrad_tiles(c_out_per_group: int, depth: int, rows: int, groups: int) -> WgradTiles:
     if INTERPRETING:
         return WgradTiles(_pow2(c_out_per_group), _pow2(depth), _pow2(rows), 1, 4)
-    # (64, 64, 64) and (32, 32, 64) with 4 warps spilled kilobytes per thread in fp32;
-    # (32, 16, 32) with 8 warps does not
-    block_co, block_k, block_p = _pow2(c_out_per_group, high=32), MIN_DOT, 32
+    # (64, 64, 64) and (32, 32, 64) with 4 warps spilled kilobytes per thread in fp32,
+    # (32, 16, 32) with 8 warps tens of bytes in the 1x1 kernel (fp16/bf16, sm_80); not these
+    block_co, block_k, block_p = _pow2(c_out_per_group, high=32), MIN_DOT, MIN_DOT
     tiles = triton.cdiv(c_out_per_group, block_co) * triton.cdiv(depth, block_k) * groups
     # enough programs to fill ~132 SMs a few times over, each still reducing >= 4 row blocks
     split = max(1, min(512 // max(tiles, 1), rows // (4 * block_p)))
