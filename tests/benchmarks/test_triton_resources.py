@@ -42,7 +42,8 @@ def test_committed_table_lists_every_shipped_case():
                 for dtype in triton_resources.DTYPES
                 for c in triton_resources.shipped_cases(dtype)
                 for cap in triton_resources.CAPABILITIES]
-    assert _case_keys(_committed()["rows"]) == _case_keys(expected)
+    assert _case_keys(_committed()["rows"]) == _case_keys(expected), \
+        "the shipped configs changed: regenerate the table (benchmarks/README.md)"
 
 
 def test_committed_markdown_is_built_from_the_committed_json():

@@ -82,7 +82,7 @@ def gemm_tiles(rows: int, cols: int, depth: int, half: bool) -> GemmTiles:
     block_m = block_rows(rows)
     if INTERPRETING:
         return GemmTiles(block_m, _pow2(cols), _pow2(depth), 4, 1)
-    fitting = [t for t in GEMM_TILES if t[0] <= _pow2(cols)] or [GEMM_TILES[-1]]
+    fitting = [t for t in GEMM_TILES if t[0] <= _pow2(cols)] or [min(GEMM_TILES)]
     block_n, block_k, warps, stages = max(fitting)
     return GemmTiles(block_m, block_n, block_k, warps, stages)
 
