@@ -34,28 +34,11 @@ TARGETS = [(80, "fp16", (3, 3)), (90, "bf16", (1, 1)), (90, "fp32", (3, 3))]
 @pytest.mark.parametrize("capability,dtype,kernel_size", TARGETS, ids=str)
 @pytest.mark.parametrize("name", sorted(KERNEL_CONSTANTS))
 def test_kernel_compiles_for_gpu(name, capability, dtype, kernel_size):
-    import triton
-    import triton.language as tl
-    from triton.backends.compiler import GPUTarget
-    from triton.compiler import ASTSource
-
     from lorkd_kernels.backends.triton import conv
+    from lorkd_kernels.backends.triton.gpu_compile import compile_kernel, dtype_constants
 
-    kernel = getattr(conv, name)
     constants = dict(KERNEL_CONSTANTS[name], KH=kernel_size[0], KW=kernel_size[1], R=16,
-                     ACC=tl.float32, PRECISION="ieee", UPCAST=False)
-    fp32_buffers = {"scale_ptr", "dw_ptr", "da_ptr", "db_ptr", "dbias_ptr"}
-    signature = {}
-    for arg in kernel.arg_names:
-        if arg in constants:
-            signature[arg] = "constexpr"
-        elif arg in ("order_ptr", "tiles_ptr", "bounds_ptr"):
-            signature[arg] = "*i64"
-        elif arg.endswith("_ptr"):
-            signature[arg] = "*fp32" if arg in fp32_buffers else f"*{dtype}"
-        else:
-            signature[arg] = "i32"
-    compiled = triton.compile(ASTSource(fn=kernel, signature=signature, constexprs=constants),
-                              target=GPUTarget("cuda", capability, 32),
-                              options=dict(num_warps=4, num_stages=3))
+                     **dtype_constants())
+    compiled = compile_kernel(getattr(conv, name), capability, dtype, constants, num_warps=4,
+                              num_stages=3)
     assert compiled.asm["cubin"], "ptxas produced no cubin"

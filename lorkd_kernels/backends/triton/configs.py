@@ -7,6 +7,12 @@ with atomics, which a benchmarking autotuner would apply several times, so it al
 heuristic. ``LORKD_TRITON_AUTOTUNE=0`` turns autotuning off; under ``TRITON_INTERPRET=1`` it is
 always off and tiles are as large as the problem allows, since the interpreter's cost is per
 program instance, not per element.
+
+Every tile here keeps the kernels free of register spills on sm_80 and sm_90 in fp32, fp16 and
+bf16 (``benchmarks/triton_resources.md``; a slow test compiles them all and fails on a spill).
+Even these tiles take 78-255 registers per thread while their accumulators take 8 or fewer
+(64 x 32 over 256 threads), so most go to index math, pointers and masks. Every earlier config
+spilled (fp32 worst, up to kilobytes per thread), and so did 128-row tiles.
 """
 
 from __future__ import annotations
@@ -36,12 +42,17 @@ def rank_block(rank: int) -> int:
     return _pow2(rank, high=max(MIN_DOT, triton.next_power_of_2(rank)))
 
 
+# (BLOCK_N, BLOCK_K, warps, stages) the forward and dgrad kernels compile without spills for
+# BLOCK_M = 64, 3x3 and 1x1. Tried and spilling: (32, 32, 8, 2) in dgrad on sm_80, (64, 16, 8, 2)
+# in both kernels on sm_80, (32, 16, 4, 2) on sm_80 and in fp32, (16, 16, 8, 2) in the 1x1 dgrad
+# in fp32 on sm_80; one stage fewer did not help. One config: autotuning has nothing to choose.
+GEMM_TILES = ((32, 16, 8, 2),)
+
+
 def gemm_configs() -> list:
     """Candidates for the implicit-GEMM kernels (forward, input gradient)."""
     configs = []
-    for block_n, block_k, warps, stages in ((128, 32, 4, 4), (128, 64, 8, 3), (64, 32, 4, 4),
-                                            (64, 64, 4, 3), (32, 64, 4, 4), (128, 32, 8, 3),
-                                            (16, 64, 2, 4)):
+    for block_n, block_k, warps, stages in GEMM_TILES:
         configs.append(triton.Config({"BLOCK_N": block_n, "BLOCK_K": block_k},
                                      num_warps=warps, num_stages=stages))
     return configs
@@ -57,21 +68,23 @@ class GemmTiles:
 
 
 def block_rows(rows: int) -> int:
-    """Rows per tile for a problem with ``rows`` output rows in all."""
+    """Rows per tile for a problem with ``rows`` output rows in all: 64 on a GPU, since 128-row
+    tiles spill even at (BLOCK_N, BLOCK_K) = (32, 16) with 8 warps."""
     if INTERPRETING:
         return _pow2(rows)
-    return 128 if rows >= 16384 else 64
+    return 64
 
 
 def gemm_tiles(rows: int, cols: int, depth: int, half: bool) -> GemmTiles:
-    """Heuristic tiles for a (rows x depth) @ (depth x cols) implicit GEMM."""
+    """Heuristic tiles for a (rows x depth) @ (depth x cols) implicit GEMM: the widest of
+    GEMM_TILES the columns fill. fp16/bf16 (``half``) take the same tiles as fp32: their larger
+    K tiles spilled too."""
     block_m = block_rows(rows)
     if INTERPRETING:
         return GemmTiles(block_m, _pow2(cols), _pow2(depth), 4, 1)
-    block_n = _pow2(cols, high=128)
-    block_k = 64 if half and depth >= 64 else 32
-    warps = 8 if block_m * block_n >= 128 * 128 else 4
-    return GemmTiles(block_m, block_n, block_k, warps, 3)
+    fitting = [t for t in GEMM_TILES if t[0] <= _pow2(cols)] or [min(GEMM_TILES)]
+    block_n, block_k, warps, stages = max(fitting)
+    return GemmTiles(block_m, block_n, block_k, warps, stages)
 
 
 @dataclass(frozen=True)
@@ -86,8 +99,10 @@ class WgradTiles:
 def wgrad_tiles(c_out_per_group: int, depth: int, rows: int, groups: int) -> WgradTiles:
     if INTERPRETING:
         return WgradTiles(_pow2(c_out_per_group), _pow2(depth), _pow2(rows), 1, 4)
-    block_co, block_k, block_p = _pow2(c_out_per_group, high=64), _pow2(depth, high=64), 64
+    # (64, 64, 64) and (32, 32, 64) with 4 warps spilled kilobytes per thread in fp32,
+    # (32, 16, 32) with 8 warps tens of bytes in the 1x1 kernel (fp16/bf16, sm_80); not these
+    block_co, block_k, block_p = _pow2(c_out_per_group, high=32), MIN_DOT, MIN_DOT
     tiles = triton.cdiv(c_out_per_group, block_co) * triton.cdiv(depth, block_k) * groups
     # enough programs to fill ~132 SMs a few times over, each still reducing >= 4 row blocks
     split = max(1, min(512 // max(tiles, 1), rows // (4 * block_p)))
-    return WgradTiles(block_co, block_k, block_p, split, 4)
+    return WgradTiles(block_co, block_k, block_p, split, 8)
