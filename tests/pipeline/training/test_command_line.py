@@ -12,11 +12,6 @@ from lorkd_kernels.pipeline.training import TrainConfig, parse_args, run_folder
 from lorkd_kernels.pipeline.training.settings_file import WRITTEN_BY
 
 
-@pytest.fixture(autouse=True)
-def _fresh_working_directory(tmp_path, monkeypatch):
-    monkeypatch.chdir(tmp_path)        # the default --out is relative
-
-
 def _earlier_run(out, **settings) -> TrainConfig:
     config = TrainConfig(out=str(out), **settings)
     run_folder.prepare(config, "test")
@@ -50,9 +45,9 @@ def test_flags_override_the_config_file(tmp_path):
 def test_yaml_config_files(tmp_path, monkeypatch, capsys):
     path = tmp_path / "settings.yaml"
     path.write_text("epochs: 3\ntasks: [tissue, blood]\n")
-    monkeypatch.setitem(sys.modules, "yaml", None)          # PyYAML not installed
-    assert "PyYAML is not installed" in _usage_error(["--config", str(path)], capsys)
-    monkeypatch.undo()
+    with monkeypatch.context() as patch:       # (undo() would also undo the chdir)
+        patch.setitem(sys.modules, "yaml", None)          # PyYAML not installed
+        assert "PyYAML is not installed" in _usage_error(["--config", str(path)], capsys)
     pytest.importorskip("yaml")
     config = parse_args(["--config", str(path)])
     assert (config.epochs, config.tasks) == (3, ["tissue", "blood"])

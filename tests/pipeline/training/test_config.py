@@ -8,13 +8,6 @@ from lorkd_kernels.pipeline.training import METHODS, TrainConfig, build_parser, 
     parse_args, run_folder
 
 
-@pytest.fixture(autouse=True)
-def _fresh_working_directory(tmp_path, monkeypatch):
-    """The default --out (runs/lorkd) is relative: run each test where no earlier run exists (a
-    run of the main command in the checkout leaves one there)."""
-    monkeypatch.chdir(tmp_path)
-
-
 def test_help_documents_every_flag():
     text = build_parser().format_help()
     for action in build_parser()._actions:
