@@ -53,8 +53,10 @@ def _compare(args, command: str) -> int:
         return 0
     budget = grid.QUICK if args.quick else grid.FULL
     out.mkdir(parents=True, exist_ok=True)
-    record = Comparison(out, budget, train.main, command, keep_runs=args.keep_runs).run_all()
-    print(report.write(record, out))
+    comparison = Comparison(out, budget, train.main, command, keep_runs=args.keep_runs)
+    comparison.run_all()
+    # the report is built from the JSON file alone, as --report-only builds it
+    print(report.write(json.loads(comparison.json_path.read_text()), out))
     return 0
 
 

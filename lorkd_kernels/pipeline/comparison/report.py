@@ -67,7 +67,8 @@ def markdown(record: Dict) -> str:
         "| row | " + " | ".join(f"val acc @ {lr:g}" for lr in budget["lrs"]) + " | chosen |",
         "|---|" + "---:|" * (len(budget["lrs"]) + 1),
     ]
-    for name, by_lr in selection["scores"].items():
+    for name in [r["name"] for r in rows if r["name"] in selection["scores"]]:
+        by_lr = selection["scores"][name]
         cells = [f"{by_lr[f'{lr:g}']:.3f}" for lr in budget["lrs"]]
         lines.append(f"| {name} | " + " | ".join(cells) + f" | {selection['chosen'][name]:g} |")
     lines += ["", "## Methods", ""] + _row_table(analysis, methods, tasks)
