@@ -46,8 +46,18 @@ def row_summary(entries: Sequence[Dict], key: str = "test") -> Dict:
     return summary
 
 
+def verdict(difference: Dict) -> str:
+    """'ahead' / 'behind' when the 95% interval excludes 0, else 'within noise'."""
+    low, high = difference["ci95"]
+    if low > 0:
+        return "ahead"
+    if high < 0:
+        return "behind"
+    return "within noise"
+
+
 def paired_difference(differences: Iterable[float], seeds_of: Sequence[int] = ()) -> Dict:
-    """Mean of paired differences with its 95% t interval and two-sided p-value."""
+    """Mean of paired differences with its 95% t interval, two-sided p-value and verdict."""
     d = np.asarray(list(differences), dtype=float)
     n = len(d)
     mean = float(d.mean())
@@ -64,17 +74,18 @@ def paired_difference(differences: Iterable[float], seeds_of: Sequence[int] = ()
         seeds = sorted(set(seeds_of))
         result["per_seed"] = {str(s): float(np.mean([v for v, t in zip(d, seeds_of) if t == s]))
                               for s in seeds}
+    result["verdict"] = verdict(result)
     return result
 
 
-def verdict(difference: Dict) -> str:
-    """'ahead' / 'behind' when the 95% interval excludes 0, else 'within noise'."""
-    low, high = difference["ci95"]
-    if low > 0:
-        return "ahead"
-    if high < 0:
-        return "behind"
-    return "within noise"
+def _paired_by_seed_and_task(pairs: Sequence[tuple], tasks: Sequence[str], metric: str) -> Dict:
+    """``a - b`` over every task of every ``(seed, a metrics, b metrics)`` in ``pairs``."""
+    values, seed_of = [], []
+    for seed, a, b in pairs:
+        for task in tasks:
+            values.append(a[task][metric] - b[task][metric])
+            seed_of.append(seed)
+    return paired_difference(values, seed_of)
 
 
 def compare_rows(record: Dict, row: str, other: str, metric: str = "accuracy") -> Dict:
@@ -83,39 +94,17 @@ def compare_rows(record: Dict, row: str, other: str, metric: str = "accuracy") -
     b = {e["seed"]: e for e in final_entries(record, other)}
     seeds = sorted(set(a) & set(b))
     tasks = list(a[seeds[0]]["test"])
-    values, seed_of = [], []
-    for seed in seeds:
-        for task in tasks:
-            values.append(a[seed]["test"][task][metric] - b[seed]["test"][task][metric])
-            seed_of.append(seed)
-    result = paired_difference(values, seed_of)
-    result["verdict"] = verdict(result)
-    return result
+    return _paired_by_seed_and_task([(s, a[s]["test"], b[s]["test"]) for s in seeds], tasks,
+                                    metric)
 
 
 def experts_vs_teacher(record: Dict, row: str = "lorkd", metric: str = "accuracy") -> Dict:
     """Per task: the row's expert minus the seed's teacher, paired over seeds; and overall."""
     entries = final_entries(record, row)
+    pairs = [(e["seed"], e["test"], e["teacher_test"]) for e in entries]
     tasks = list(entries[0]["test"])
-    per_task = {}
-    for task in tasks:
-        result = paired_difference(e["test"][task][metric] - e["teacher_test"][task][metric]
-                                   for e in entries)
-        result["verdict"] = verdict(result)
-        per_task[task] = result
-    overall = compare_teacher_overall(entries, tasks, metric)
-    return {"tasks": per_task, "all": overall}
-
-
-def compare_teacher_overall(entries: Sequence[Dict], tasks: Sequence[str], metric: str) -> Dict:
-    values, seed_of = [], []
-    for e in entries:
-        for task in tasks:
-            values.append(e["test"][task][metric] - e["teacher_test"][task][metric])
-            seed_of.append(e["seed"])
-    result = paired_difference(values, seed_of)
-    result["verdict"] = verdict(result)
-    return result
+    return {"tasks": {task: _paired_by_seed_and_task(pairs, [task], metric) for task in tasks},
+            "all": _paired_by_seed_and_task(pairs, tasks, metric)}
 
 
 def teacher_summary(record: Dict) -> Dict:
