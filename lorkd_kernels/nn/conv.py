@@ -8,16 +8,21 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from torch._prims_common import suggest_memory_format
-
 from ..ops import eks_conv2d
 from ._lora import LowRankExperts, as_task_ids, lora_scaling, make_lora_parameters
+
+
+def _has_channels_last_strides(t: torch.Tensor) -> bool:
+    # public-API form of torch's own test: channels_last strides that are not also plain
+    # contiguous ones (a tensor with C == 1 or H == W == 1 is both, and counts as contiguous)
+    return t.dim() == 4 and not t.is_contiguous() and \
+        t.is_contiguous(memory_format=torch.channels_last)
 
 
 def _output_memory_format(x: torch.Tensor, weight: torch.Tensor) -> torch.memory_format:
     """``nn.Conv2d``'s choice: channels_last output when the input or the weight has
     channels_last strides (the ops themselves always return contiguous tensors)."""
-    if torch.channels_last in (suggest_memory_format(x), suggest_memory_format(weight)):
+    if _has_channels_last_strides(x) or _has_channels_last_strides(weight):
         return torch.channels_last
     return torch.contiguous_format
 
