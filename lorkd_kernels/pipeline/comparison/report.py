@@ -8,6 +8,13 @@ from typing import Dict, List
 from . import stats
 
 
+def _machine_words(machine) -> str:
+    if not machine:
+        return ""
+    return (f" on {machine['cpus']} CPUs ({machine['processor']}, torch {machine['torch']}, "
+            f"{machine['torch_threads']} threads)")
+
+
 def _pm(spread: Dict) -> str:
     return f"{spread['mean']:.3f} ± {spread['std']:.3f}"
 
@@ -53,7 +60,8 @@ def markdown(record: Dict) -> str:
         "",
         f"Made by `{record['command']}` at commit `{record['commit'][:12]}`; "
         f"{len(record['runs'])} training runs, {record['wall_seconds'] / 60:.0f} min of training "
-        f"and evaluation. Every number below is in `comparison.json` next to this file.",
+        f"and evaluation{_machine_words(record.get('machine'))}. Every number below is in "
+        f"`comparison.json` next to this file.",
         "",
         f"Built-in synthetic benchmark, {budget['synthetic_samples']} training images per task, "
         f"student {budget['epochs']} epochs, teacher {budget['teacher_epochs']} epochs, seeds "

@@ -37,6 +37,17 @@ def _commit() -> str:
         return "unknown"
 
 
+def _machine() -> Dict[str, object]:
+    """What the wall times were measured on (they mean little without it)."""
+    import os
+    import platform
+
+    import torch
+    return {"platform": platform.platform(), "processor": platform.processor() or "unknown",
+            "cpus": os.cpu_count(), "torch_threads": torch.get_num_threads(),
+            "python": platform.python_version(), "torch": torch.__version__}
+
+
 def _val_metrics(run_dir: Path) -> Dict[str, Dict]:
     """The experts' metrics on the validation split (what the learning rate is chosen on)."""
     config = TrainConfig.from_json(json.loads((run_dir / "config.json").read_text()))
@@ -61,7 +72,7 @@ class Comparison:
                 raise ComparisonError(
                     f"{self.json_path} was made with another budget; choose another --out")
         else:
-            self.record = {"command": command, "commit": _commit(),
+            self.record = {"command": command, "commit": _commit(), "machine": _machine(),
                            "budget": _budget_json(budget), "runs": {}, "wall_seconds": 0.0}
 
     # ------------------------------------------------------------------ one run

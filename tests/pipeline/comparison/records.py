@@ -30,6 +30,8 @@ def random_record(seed: int = 0, budget: grid.Budget = grid.FULL) -> dict:
     scores = {name: {f"{lr:g}": float(rng.uniform(0.5, 0.7)) for lr in budget.lrs}
               for name in chosen}
     return {"command": "python -m lorkd_kernels.compare", "commit": "0" * 40,
+            "machine": {"platform": "Linux", "processor": "x86_64", "cpus": 2,
+                        "torch_threads": 2, "python": "3.11", "torch": "2.13.0"},
             "budget": {"seeds": list(budget.seeds), "lrs": list(budget.lrs),
                        "synthetic_samples": budget.synthetic_samples, "epochs": budget.epochs,
                        "teacher_epochs": budget.teacher_epochs, "tasks": None, "extra": []},

@@ -19,6 +19,7 @@ def test_every_number_in_the_report_comes_from_the_record():
     diff = analysis["lorkd_vs_baselines"]["stl"]
     assert f"| stl | {diff['mean']:+.3f} | [{diff['ci95'][0]:+.3f}, {diff['ci95'][1]:+.3f}]" \
         in text
+    assert "on 2 CPUs (x86_64, torch 2.13.0, 2 threads)" in text
     for name, lr in record["selection"]["chosen"].items():
         assert f"| {name} |" in text and f"| {lr:g} |" in text
     # a changed number in the record changes the report
