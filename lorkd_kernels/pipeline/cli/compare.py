@@ -31,6 +31,11 @@ def build_parser() -> CommandParser:
                              "says nothing about the methods)")
     parser.add_argument("--keep-runs", action="store_true",
                         help="keep every run's weights (tens of MB each) under OUT/runs")
+    parser.add_argument("--reproduce", metavar="RUN",
+                        help="train the recorded run RUN (a key of comparison.json's runs, e.g. "
+                             "'lorkd|seed=0|lr=0.01') again under OUT/reproduced, evaluate it with "
+                             "lorkd_kernels.evaluate and check every test number against the "
+                             "JSON (exit 1 if any differs)")
     parser.add_argument("--report-only", action="store_true",
                         help="rebuild comparison.md and comparison.png from comparison.json")
     add_command_flags(parser, __version__)
@@ -52,6 +57,14 @@ def _compare(args, command: str) -> int:
         print(report.write(json.loads(path.read_text()), out))
         return 0
     budget = grid.QUICK if args.quick else grid.FULL
+    if args.reproduce is not None:
+        from . import evaluate
+        if not (out / "comparison.json").is_file():
+            raise ConfigError(f"--reproduce: {out / 'comparison.json'} does not exist")
+        comparison = Comparison(out, budget, train.main, command)
+        pairs = comparison.reproduce(args.reproduce, evaluate.main)
+        print(report.reproduction_table(args.reproduce, pairs))
+        return 0
     out.mkdir(parents=True, exist_ok=True)
     comparison = Comparison(out, budget, train.main, command, keep_runs=args.keep_runs)
     comparison.run_all()

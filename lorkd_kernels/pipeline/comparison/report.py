@@ -136,3 +136,15 @@ def write(record: Dict, out: Path) -> str:
     (Path(out) / "comparison.md").write_text(text)
     plot(record, Path(out) / "comparison.png")
     return text
+
+
+def reproduction_table(key: str, pairs: Dict) -> str:
+    """The recorded and the reproduced test numbers of one run, side by side."""
+    lines = [f"{key}: every test number reproduced", "",
+             "| task | recorded acc | reproduced acc | recorded AUC | reproduced AUC |",
+             "|---|---:|---:|---:|---:|"]
+    for task, pair in pairs.items():
+        rec, rep = pair["recorded"], pair["reproduced"]
+        lines.append(f"| {task} | {rec['accuracy']:.6f} | {rep['accuracy']:.6f} | "
+                     f"{rec['auc']:.6f} | {rep['auc']:.6f} |")
+    return "\n".join(lines)

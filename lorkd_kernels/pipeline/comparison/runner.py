@@ -133,6 +133,43 @@ class Comparison:
         if not self.keep_runs:
             shutil.rmtree(run_dir)
 
+    # ------------------------------------------------------------------ reproduction
+    def reproduce(self, key: str, evaluate: Train) -> Dict[str, Dict]:
+        """Train the recorded run ``key`` again with the grid's exact flags (CPU training is
+        deterministic; the seed's teacher is reused from OUT/teachers or trained again, which
+        gives the same teacher), evaluate it with ``evaluate`` (the flags of
+        ``python -m lorkd_kernels.evaluate``), and compare with the recorded test numbers.
+
+        Returns ``{task: {"recorded": metrics, "reproduced": metrics}}``; raises
+        ComparisonError when any number differs.
+        """
+        entry = self.record["runs"].get(key)
+        if entry is None:
+            known = ", ".join(sorted(self.record["runs"])[:3])
+            raise ComparisonError(f"--reproduce {key!r}: {self.json_path} holds no such run "
+                                  f"(keys look like {known}, ...)")
+        rows = {row.name: row for row in grid.ROWS}
+        if entry["row"] not in rows:
+            raise ComparisonError(f"--reproduce {key!r}: row {entry['row']!r} is not in this "
+                                  f"version's grid")
+        run = grid.Run(rows[entry["row"]], entry["seed"], entry["lr"])
+        run_dir = self.out / "reproduced" / self._run_dir(run).name
+        if self.train(self._flags(run, run_dir)) != 0:
+            raise ComparisonError(f"--reproduce {key!r}: training failed (its folder: {run_dir})")
+        evaluation = run_dir / "evaluation-test.json"
+        if evaluate([str(run_dir), "--split", "test", "--out", str(evaluation)]) != 0:
+            raise ComparisonError(f"--reproduce {key!r}: evaluating {run_dir} failed")
+        reproduced = json.loads(evaluation.read_text())["tasks"]
+        pairs = {task: {"recorded": metrics, "reproduced": reproduced[task]["expert"]}
+                 for task, metrics in entry["test"].items()}
+        differing = [task for task, pair in pairs.items()
+                     if any(abs(pair["recorded"][m] - pair["reproduced"][m]) > 1e-9
+                            for m in ("accuracy", "auc"))]
+        if differing:
+            raise ComparisonError(f"--reproduce {key!r}: the numbers of {differing} differ from "
+                                  f"{self.json_path} (see {evaluation})")
+        return pairs
+
     # ------------------------------------------------------------------ the grid
     def select_learning_rates(self) -> Dict[str, float]:
         """Each tuned row's learning rate: the grid value with the best mean validation

@@ -69,3 +69,11 @@ def test_quick_grid_end_to_end(tmp_path):
                            env=env)
     assert again.returncode == 0 and "== " not in again.stdout
     assert json.loads((tmp_path / "comparison.json").read_text())["runs"] == record["runs"]
+    # a recorded run trained again, its seed's teacher trained again too (not copied), gives
+    # every test number of the record through the evaluate command
+    (tmp_path / "teachers" / "seed1.pt").unlink()
+    key = next(k for k in record["final"] if k.startswith("lorkd|seed=1"))
+    reproduced = subprocess.run(command + ["--reproduce", key], cwd=REPO, capture_output=True,
+                                text=True, timeout=600, env=env)
+    assert reproduced.returncode == 0, reproduced.stderr[-2000:]
+    assert "every test number reproduced" in reproduced.stdout
