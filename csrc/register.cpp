@@ -251,6 +251,12 @@ TORCH_LIBRARY_FRAGMENT(lorkd, m) {
   // Force the native conv strategy (0 auto, 1 merged, 2 split); returns the previous setting.
   // Use lorkd_kernels.backends.conv_strategy().
   m.def("_set_cpu_conv_strategy(int strategy) -> int", &lorkd::cpu::set_conv_strategy);
+  // Measured choice of the CPU conv path (strategy.h); use lorkd_kernels.backends.measuring()
+  // and lorkd_kernels.backends.strategy_cache.
+  m.def("_set_cpu_conv_measuring(bool enabled) -> bool", &lorkd::cpu::set_conv_measuring);
+  m.def("_cpu_measured_table() -> Tensor", &lorkd::cpu::measured_table);
+  m.def("_cpu_load_measured_table(Tensor table) -> ()", &lorkd::cpu::load_measured_table);
+  m.def("_cpu_clear_measured_table() -> ()", &lorkd::cpu::clear_measured_table);
   // Turn the host's task-id range check of the GPU kernels off or on; returns the previous
   // setting. Use lorkd_kernels.backends.host_task_id_checks().
   m.def("_set_host_task_id_checks(bool enabled) -> bool", &lorkd::set_host_task_id_checks);

@@ -16,6 +16,8 @@ from typing import Collection, Dict, Mapping, Optional, Union
 import torch
 from torch import nn
 
+from ._atomic import write_bytes_atomically
+
 PathLike = Union[str, os.PathLike]
 
 #: how many offending keys an error message lists before it counts the rest
@@ -55,18 +57,7 @@ def save_weights(state: Mapping[str, torch.Tensor], path: PathLike,
     if bad:
         raise TypeError(f"safetensors metadata holds strings only; got {bad}")
     blob = _safetensors().torch.save(plain_tensors(state), metadata=dict(metadata or {}))
-    path.parent.mkdir(parents=True, exist_ok=True)
-    # A temporary sibling renamed over the target: a reader never sees half a file.
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        with open(tmp, "wb") as handle:
-            handle.write(blob)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-    return path
+    return write_bytes_atomically(path, blob)
 
 
 def read_weights(path: PathLike) -> tuple:

@@ -17,6 +17,8 @@
 #include <ATen/ops/empty.h>
 #include <ATen/ops/zeros.h>
 
+#include <functional>
+
 #include "../common/checks.h"
 #include "kernels.h"
 #include "../common/segments.h"
@@ -215,6 +217,47 @@ at::Tensor forward_merged_per_task(const at::Tensor& x, const at::Tensor& weight
 
 }  // namespace
 
+namespace {
+
+// The measured table's key of a call (strategy.h): direction is 0 for the forward, else
+// 1 + the backward's output mask bits.
+MeasureKey measure_key(int64_t direction, const Segments& segments, const at::Tensor& x,
+                       const at::Tensor& weight, const ConvConfig& c) {
+  MeasureKey key{direction, static_cast<int64_t>(x.scalar_type()), x.size(0), x.size(1),
+                 x.size(2), x.size(3), weight.size(0), weight.size(2), weight.size(3),
+                 c.stride[0], c.stride[1], c.padding[0], c.padding[1], c.dilation[0],
+                 c.dilation[1], c.groups, static_cast<int64_t>(segments.runs().size()),
+                 segments.sorted() ? 1 : 0,
+                 x.is_contiguous(at::MemoryFormat::ChannelsLast) ? 1 : 0};
+  TORCH_INTERNAL_ASSERT(static_cast<int64_t>(key.size()) == kMeasureKeyLength);
+  return key;
+}
+
+// The paths a measurement times: the per-sample form only where its N weight copies are small.
+std::vector<ConvPath> candidate_paths(const at::Tensor& x, const at::Tensor& weight,
+                                      const ConvConfig& c) {
+  std::vector<ConvPath> paths{ConvPath::kSplit, ConvPath::kMergedPerTask};
+  if (per_sample_weights_fit(x, weight, c.groups)) paths.push_back(ConvPath::kMergedPerSample);
+  return paths;
+}
+
+at::Tensor forward_with(ConvPath path, const at::Tensor& x, const at::Tensor& weight,
+                        const std::optional<at::Tensor>& bias, const at::Tensor& lora_A,
+                        const at::Tensor& lora_B, const at::Tensor& ids, const Segments& segments,
+                        const ConvConfig& cfg, double scaling) {
+  switch (path) {
+    case ConvPath::kSplit:
+      return forward_split(x, weight, bias, lora_A, lora_B, ids, cfg, scaling);
+    case ConvPath::kMergedPerSample:
+      return forward_merged_per_sample(x, weight, bias, lora_A, lora_B, ids, cfg, scaling);
+    case ConvPath::kMergedPerTask:
+      break;
+  }
+  return forward_merged_per_task(x, weight, bias, lora_A, lora_B, segments, cfg, scaling);
+}
+
+}  // namespace
+
 at::Tensor eks_conv2d_forward(const at::Tensor& x, const at::Tensor& weight,
                               const std::optional<at::Tensor>& bias, const at::Tensor& lora_A,
                               const at::Tensor& lora_B, const at::Tensor& task_ids,
@@ -225,15 +268,15 @@ at::Tensor eks_conv2d_forward(const at::Tensor& x, const at::Tensor& weight,
   const Segments segments(task_ids, lora_A.size(0));
   if (x.size(0) == 0) return at::empty(output_shape(x, weight, cfg), x.options());
   const at::Tensor ids = task_ids.contiguous();
-  switch (choose(segments, x, weight, cfg)) {
-    case ConvPath::kSplit:
-      return forward_split(x, weight, bias, lora_A, lora_B, ids, cfg, scaling);
-    case ConvPath::kMergedPerSample:
-      return forward_merged_per_sample(x, weight, bias, lora_A, lora_B, ids, cfg, scaling);
-    case ConvPath::kMergedPerTask:
-      break;
-  }
-  return forward_merged_per_task(x, weight, bias, lora_A, lora_B, segments, cfg, scaling);
+  const std::function<at::Tensor(ConvPath)> run = [&](ConvPath path) {
+    return forward_with(path, x, weight, bias, lora_A, lora_B, ids, segments, cfg, scaling);
+  };
+  if (!conv_measuring()) return run(choose(segments, x, weight, cfg));
+  const MeasureKey key = measure_key(0, segments, x, weight, cfg);
+  if (const auto known = measured_path(key)) return run(*known);
+  auto [fastest, y] = time_candidates(candidate_paths(x, weight, cfg), run);
+  record_measured_path(key, fastest);
+  return y;
 }
 
 namespace {
@@ -305,34 +348,22 @@ at::Tensor task_grads_from_samples(const at::Tensor& g_ps, const at::Tensor& ids
   return G.index_add_(0, ids, g_ps);
 }
 
-}  // namespace
-
-Grads eks_conv2d_backward(const at::Tensor& grad_out_in, const at::Tensor& x,
-                          const at::Tensor& weight, const at::Tensor& lora_A,
-                          const at::Tensor& lora_B, const at::Tensor& task_ids,
-                          at::IntArrayRef stride, at::IntArrayRef padding,
-                          at::IntArrayRef dilation, int64_t groups, double scaling,
-                          std::array<bool, 5> output_mask) {
-  check_conv2d(x, weight, std::nullopt, lora_A, lora_B, task_ids, stride, padding, dilation,
-               groups);
-  const ConvConfig cfg = make_config(stride, padding, dilation, groups, weight);
-  check_grad_out(grad_out_in, output_shape(x, weight, cfg), x);
+// Every gradient the mask asks for, by `path`, in the accumulation type (grad_x in the input's).
+GradState backward_with(ConvPath path, const at::Tensor& grad_out, const at::Tensor& x,
+                        const at::Tensor& weight, const at::Tensor& lora_A,
+                        const at::Tensor& lora_B, const at::Tensor& ids,
+                        const Segments& segments, const ConvConfig& cfg, double scaling,
+                        std::array<bool, 5> output_mask) {
   const auto [need_x, need_w, need_bias, need_A, need_B] = output_mask;
-  const at::Tensor grad_out = grad_out_in.contiguous();
-  const auto dtype = x.scalar_type();
-  const auto acc = accumulate_type(dtype);
-  const auto acc_opts = x.options().dtype(acc);
+  const auto acc_opts = x.options().dtype(accumulate_type(x.scalar_type()));
   const int64_t c_out = weight.size(0), num_tasks = lora_A.size(0), n = x.size(0);
-  const Segments segments(task_ids, num_tasks);
-  const at::Tensor ids = task_ids.contiguous();
-
   GradState out;
   out.grad_w = at::zeros({c_out, lora_A.size(2)}, acc_opts);
   out.grad_A = at::zeros(lora_A.sizes(), acc_opts);
   out.grad_B = at::zeros(lora_B.sizes(), acc_opts);
   const bool need_g = need_w || need_A || need_B;
+  const auto acc = acc_opts.dtype().toScalarType();
 
-  const ConvPath path = n > 0 ? choose(segments, x, weight, cfg) : ConvPath::kMergedPerTask;
   if (path == ConvPath::kSplit) {
     backward_split(grad_out, x, weight, lora_A, lora_B, ids, cfg, scaling, output_mask, out);
   } else if (path == ConvPath::kMergedPerSample) {
@@ -359,6 +390,47 @@ Grads eks_conv2d_backward(const at::Tensor& grad_out_in, const at::Tensor& x,
       out.grad_w.add_(g);
       if (need_B) out.grad_B[run.task].copy_(g.mm(lora_A[run.task].to(acc).t()).mul_(scaling));
       if (need_A) out.grad_A[run.task].copy_(lora_B[run.task].to(acc).t().mm(g).mul_(scaling));
+    }
+  }
+  return out;
+}
+
+}  // namespace
+
+Grads eks_conv2d_backward(const at::Tensor& grad_out_in, const at::Tensor& x,
+                          const at::Tensor& weight, const at::Tensor& lora_A,
+                          const at::Tensor& lora_B, const at::Tensor& task_ids,
+                          at::IntArrayRef stride, at::IntArrayRef padding,
+                          at::IntArrayRef dilation, int64_t groups, double scaling,
+                          std::array<bool, 5> output_mask) {
+  check_conv2d(x, weight, std::nullopt, lora_A, lora_B, task_ids, stride, padding, dilation,
+               groups);
+  const ConvConfig cfg = make_config(stride, padding, dilation, groups, weight);
+  check_grad_out(grad_out_in, output_shape(x, weight, cfg), x);
+  const auto [need_x, need_w, need_bias, need_A, need_B] = output_mask;
+  const at::Tensor grad_out = grad_out_in.contiguous();
+  const auto dtype = x.scalar_type();
+  const auto acc = accumulate_type(dtype);
+  const Segments segments(task_ids, lora_A.size(0));
+  const at::Tensor ids = task_ids.contiguous();
+  const std::function<GradState(ConvPath)> run = [&](ConvPath path) {
+    return backward_with(path, grad_out, x, weight, lora_A, lora_B, ids, segments, cfg, scaling,
+                         output_mask);
+  };
+
+  GradState out;
+  if (x.size(0) == 0 || !conv_measuring()) {
+    out = run(x.size(0) > 0 ? choose(segments, x, weight, cfg) : ConvPath::kMergedPerTask);
+  } else {
+    int64_t direction = 1;
+    for (size_t i = 0; i < output_mask.size(); ++i) direction += int64_t{output_mask[i]} << (i + 1);
+    const MeasureKey key = measure_key(direction, segments, x, weight, cfg);
+    if (const auto known = measured_path(key)) {
+      out = run(*known);
+    } else {
+      auto [fastest, grads] = time_candidates(candidate_paths(x, weight, cfg), run);
+      record_measured_path(key, fastest);
+      out = std::move(grads);
     }
   }
 

@@ -2,13 +2,74 @@
 
 #include <c10/util/Exception.h>
 
+#include <ATen/ops/empty.h>
+
 #include <atomic>
+#include <map>
+#include <mutex>
 
 namespace lorkd::cpu {
 
 namespace {
 std::atomic<int64_t> g_strategy{static_cast<int64_t>(ConvStrategy::kAuto)};
+std::atomic<bool> g_measuring{false};
+std::mutex g_table_mutex;
+std::map<MeasureKey, ConvPath> g_table;   // guarded by g_table_mutex
 }  // namespace
+
+bool set_conv_measuring(bool enabled) { return g_measuring.exchange(enabled); }
+
+bool conv_measuring() {
+  return g_measuring.load() &&
+         static_cast<ConvStrategy>(g_strategy.load()) == ConvStrategy::kAuto;
+}
+
+std::optional<ConvPath> measured_path(const MeasureKey& key) {
+  std::lock_guard<std::mutex> lock(g_table_mutex);
+  const auto found = g_table.find(key);
+  if (found == g_table.end()) return std::nullopt;
+  return found->second;
+}
+
+void record_measured_path(const MeasureKey& key, ConvPath path) {
+  std::lock_guard<std::mutex> lock(g_table_mutex);
+  g_table[key] = path;
+}
+
+at::Tensor measured_table() {
+  std::lock_guard<std::mutex> lock(g_table_mutex);
+  const int64_t width = kMeasureKeyLength + 1;
+  at::Tensor table = at::empty({static_cast<int64_t>(g_table.size()), width}, at::kLong);
+  int64_t* row = table.data_ptr<int64_t>();
+  for (const auto& [key, path] : g_table) {
+    row = std::copy(key.begin(), key.end(), row);
+    *row++ = static_cast<int64_t>(path);
+  }
+  return table;
+}
+
+void load_measured_table(const at::Tensor& table) {
+  TORCH_CHECK_VALUE(table.dim() == 2 && table.scalar_type() == at::kLong,
+                    "a measured-strategy table is a 2-d int64 tensor, got ", table.dim(),
+                    "-d ", table.scalar_type());
+  const at::Tensor rows = table.contiguous();
+  const int64_t width = rows.size(1);
+  TORCH_CHECK_VALUE(width == kMeasureKeyLength + 1, "a measured-strategy table row has ", width,
+                    " values, this version writes ", kMeasureKeyLength + 1);
+  std::lock_guard<std::mutex> lock(g_table_mutex);
+  const int64_t* data = rows.data_ptr<int64_t>();
+  for (int64_t i = 0; i < rows.size(0); ++i, data += width) {
+    const int64_t path = data[width - 1];
+    TORCH_CHECK_VALUE(path >= 0 && path <= 2, "a measured-strategy table row names path ", path,
+                      " (expected 0, 1 or 2)");
+    g_table[MeasureKey(data, data + width - 1)] = static_cast<ConvPath>(path);
+  }
+}
+
+void clear_measured_table() {
+  std::lock_guard<std::mutex> lock(g_table_mutex);
+  g_table.clear();
+}
 
 int64_t set_conv_strategy(int64_t strategy) {
   TORCH_CHECK_VALUE(strategy >= 0 && strategy <= 2,

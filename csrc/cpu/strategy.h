@@ -1,8 +1,16 @@
-// Which exact algorithm the CPU conv kernels use (see eks_conv2d.cpp). "auto" picks per call;
-// forcing one is for tests and benchmarks (torch.ops.lorkd._set_cpu_conv_strategy).
+// Which exact algorithm the CPU conv kernels use (see eks_conv2d.cpp). "auto" picks per call,
+// from the cost model below or, with measuring on, from timings taken on this machine; forcing
+// one is for tests and benchmarks (torch.ops.lorkd._set_cpu_conv_strategy).
 #pragma once
 
+#include <ATen/core/Tensor.h>
+
+#include <chrono>
 #include <cstdint>
+#include <limits>
+#include <optional>
+#include <utility>
+#include <vector>
 
 #include "../common/segments.h"
 
@@ -14,7 +22,7 @@ enum class ConvStrategy : int64_t { kAuto = 0, kMerged = 1, kSplit = 2 };
 int64_t set_conv_strategy(int64_t strategy);
 
 // How one call runs (see eks_conv2d.cpp).
-enum class ConvPath { kSplit, kMergedPerTask, kMergedPerSample };
+enum class ConvPath { kSplit = 0, kMergedPerTask = 1, kMergedPerSample = 2 };
 
 struct ConvShape {
   int64_t batch, groups, kernel_area, output_area;
@@ -25,5 +33,54 @@ struct ConvShape {
 // The forced strategy, or for "auto" the cost model below; "merged" takes the per-sample form
 // whenever it fits, so forcing it exercises the form auto would pick for that shape.
 ConvPath choose_path(const Segments& segments, const ConvShape& shape);
+
+// ---------------------------------------------------------------------------- measuring
+// With measuring on and the strategy "auto", the first call of each key (the call's shapes,
+// dtype, direction and task mix) times every candidate path on the call's own inputs and keeps
+// the fastest for later calls, as cudnn.benchmark does. Off by default: the choice then depends
+// on timings, so two processes may round differently.
+bool set_conv_measuring(bool enabled);   // returns the previous setting
+bool conv_measuring();                   // on, and the strategy is "auto"
+
+// direction, dtype, N, C_in, H, W, C_out, kh, kw, stride (2), padding (2), dilation (2), groups,
+// task runs, sorted, channels_last: see measure_key in eks_conv2d.cpp.
+inline constexpr int64_t kMeasureKeyLength = 19;
+using MeasureKey = std::vector<int64_t>;
+std::optional<ConvPath> measured_path(const MeasureKey& key);
+void record_measured_path(const MeasureKey& key, ConvPath path);
+
+// The table of measured choices as a (rows, key length + 1) int64 tensor, the path last; and
+// the inverse, which adds rows (a saved table loaded into a new process). Keys of another
+// length are rejected.
+at::Tensor measured_table();
+void load_measured_table(const at::Tensor& table);
+void clear_measured_table();
+
+// Runs `run(path)` for each candidate: once to warm up (oneDNN builds its primitive on the
+// first call of a shape), then `kTimedRuns` times; returns the fastest path and its result.
+inline constexpr int kTimedRuns = 2;
+template <class Run>
+auto time_candidates(const std::vector<ConvPath>& candidates, Run&& run)
+    -> std::pair<ConvPath, decltype(run(ConvPath::kSplit))> {
+  using Clock = std::chrono::steady_clock;
+  std::optional<decltype(run(ConvPath::kSplit))> best;
+  ConvPath best_path = candidates.front();
+  double best_seconds = std::numeric_limits<double>::infinity();
+  for (const ConvPath path : candidates) {
+    auto result = run(path);
+    double fastest = std::numeric_limits<double>::infinity();
+    for (int i = 0; i < kTimedRuns; ++i) {
+      const auto start = Clock::now();
+      result = run(path);
+      fastest = std::min(fastest, std::chrono::duration<double>(Clock::now() - start).count());
+    }
+    if (fastest < best_seconds) {
+      best_seconds = fastest;
+      best_path = path;
+      best = std::move(result);
+    }
+  }
+  return {best_path, std::move(*best)};
+}
 
 }  // namespace lorkd::cpu

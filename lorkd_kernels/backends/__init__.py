@@ -11,6 +11,8 @@ to add one). This module applies it:
 * :func:`use` re-routes a device inside a ``with`` block, so tests and benchmarks run the public
   ops (and the layers) through every backend in one process;
 * :func:`explicit` calls one backend's private ops directly (with autograd), whatever the routes;
+* :func:`measuring` lets the ``cpu`` backend choose each conv shape's algorithm by timing the
+  candidates on this machine (``measured.py``);
 * :func:`host_task_id_checks` turns the host's task-id range check of the GPU kernels off or on
   (``host_checks.py``).
 """
@@ -24,13 +26,14 @@ from typing import Dict, Iterator, List, Optional
 
 import torch
 
-from . import library, registry, torch_ops
+from . import library, measured, registry, torch_ops
 from .host_checks import host_task_id_checks
+from .measured import measuring
 from .registry import BACKENDS, FALLBACK, BackendUnavailableError, forced_backend
 
 __all__ = ["BACKENDS", "BackendUnavailableError", "active_backend", "available_backends",
            "availability", "compiled_loaded", "conv_strategy", "explicit", "forced_backend",
-           "host_task_id_checks", "load", "use"]
+           "host_task_id_checks", "load", "measuring", "use"]
 
 #: device types the compiled library routes itself (other devices use the Python router)
 ROUTED_IN_CPP = ("cpu", "cuda")
@@ -113,6 +116,7 @@ def load() -> None:
     for device_type in ROUTED_IN_CPP:
         runs_here = forced is not None and BACKENDS[forced].runs_on(device_type)
         _set_route(device_type, forced if runs_here else _default_route(device_type))
+    measured.apply_environment()
 
 
 def active_backend(device_type: str = "cpu") -> str:

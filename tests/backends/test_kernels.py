@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from lorkd_kernels import backends, reference
-from lorkd_kernels.backends import conv_strategy, registry
+from lorkd_kernels.backends import conv_strategy, measured, registry
 from tests.eks_cases import (CONV_CASES, LINEAR_CASES, TOLERANCE, conv_problem, emulator_sized,
                              linear_problem, reference_outputs, rel_error)
 
@@ -54,6 +54,17 @@ def _with_strategy(fn, strategy):
     return run
 
 
+def _measuring_afresh(fn):
+    """``fn`` with measured choices on and none recorded yet: every call times the candidates
+    and returns the fastest's result (the path a measurement takes)."""
+    @functools.wraps(fn)
+    def run(*args):
+        with measured.measuring():
+            measured.clear_choices()
+            return fn(*args)
+    return run
+
+
 def _backend_params():
     """One parameter set per backend of the registry that runs CPU tensors here (and per forced
     conv strategy where a backend has them). The triton backend has its own tests
@@ -69,6 +80,10 @@ def _backend_params():
                 conv_fwd, conv_bwd = (_with_strategy(f, strategy) for f in functions[:2])
                 yield pytest.param(f"{name}-{strategy}", conv_fwd, conv_bwd, *functions[2:],
                                    id=f"{name}-{strategy}")
+            if name == "cpu":
+                conv_fwd, conv_bwd = (_measuring_afresh(f) for f in functions[:2])
+                yield pytest.param("cpu-measured", conv_fwd, conv_bwd, *functions[2:],
+                                   id="cpu-measured")
         elif name == "cuda_emu":   # outputs allocated NaN-poisoned: unwritten elements show
             yield pytest.param(name, *(_poisoned(f) for f in functions), id=name,
                                marks=EMULATOR)
@@ -168,7 +183,10 @@ def test_float64_matches_reference_tightly(name, conv_fwd, conv_bwd, lin_fwd, li
            torch.float64, record_error)
 
 
-@pytest.mark.parametrize("name,conv_fwd,conv_bwd,lin_fwd,lin_bwd", BACKENDS)
+# cpu-measured times the candidates afresh on every call, and the fastest may differ from call to
+# call: its determinism once a choice is recorded is tested in test_measured.py.
+@pytest.mark.parametrize("name,conv_fwd,conv_bwd,lin_fwd,lin_bwd",
+                         [p for p in BACKENDS if p.values[0] != "cpu-measured"])
 def test_results_are_deterministic(name, conv_fwd, conv_bwd, lin_fwd, lin_bwd):
     problem = conv_problem(CONV_CASES[7], seed=3)
     x, weight, bias, lora_A, lora_B = problem.tensors(torch.float32)
