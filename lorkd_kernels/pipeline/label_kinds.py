@@ -17,3 +17,8 @@ def multilabel_flags(dataset) -> List[bool]:
         raise ValueError(f"the data set marks {len(flags)} tasks as multi-label or not, but "
                          f"has {dataset.num_tasks}")
     return flags
+
+
+def multilabel_tasks(dataset) -> List[str]:
+    """The names of a ``MultiTaskDataset``'s multi-label tasks."""
+    return [name for name, flag in zip(dataset.task_names, multilabel_flags(dataset)) if flag]

@@ -26,7 +26,7 @@ from .config import TrainConfig, check_fits_one_batch
 from .splits import load_split
 from .distributed import Distributed
 from ..evaluation import evaluate_run
-from ..label_kinds import multilabel_flags
+from ..label_kinds import multilabel_flags, multilabel_tasks
 from .loop import LoopSettings, Stage, train_stage
 from .objectives import FeaturesAndLogits, Objective, Teacher
 from .signals import StopRequest, stop_on_signals
@@ -146,7 +146,8 @@ class Pipeline:
             results = evaluate_run(experts, teacher, test_set, self.config.eval_batch_size,
                                    self.context.device)
             summary = reporting.write_metrics(self.run_dir, self.config.method, results,
-                                              time.perf_counter() - start)
+                                              time.perf_counter() - start,
+                                              multilabel_tasks(test_set))
             print(reporting.format_table(summary), flush=True)
         self.context.barrier()
         return summary

@@ -14,10 +14,12 @@ import torch
 from lorkd_kernels import evaluate, train
 from lorkd_kernels.pipeline.data.labels import decode_multilabel
 from lorkd_kernels.pipeline.metrics import classification_metrics, multilabel_metrics
+from lorkd_kernels.pipeline.comparison import runner
 from lorkd_kernels.pipeline.training import artifacts, run, splits
 from tests.pipeline.multilabel_data import NUM_CLASSES, TASK_NAMES, tiny_multilabel_tasks
 
 DATA = {"train": tiny_multilabel_tasks(48, seed=0), "test": tiny_multilabel_tasks(24, seed=7)}
+DATA["val"] = DATA["test"]
 
 
 def _args(out, *extra):
@@ -34,6 +36,7 @@ def data_source():
         load = lambda config, split: DATA[split]          # noqa: E731
         patch.setattr(run, "load_split", load)
         patch.setattr(splits, "load_split", load)
+        patch.setattr(runner, "load_split", load)
         yield
 
 
@@ -61,6 +64,7 @@ def _expected_metrics(run_dir, task: int) -> dict:
 def _check(run_dir, method):
     metrics = json.loads((run_dir / "metrics.json").read_text())
     assert metrics["method"] == method and sorted(metrics["tasks"]) == sorted(TASK_NAMES)
+    assert metrics["multilabel_tasks"] == ["chest"]
     for task, name in enumerate(TASK_NAMES):
         got, expected = metrics["tasks"][name]["expert"], _expected_metrics(run_dir, task)
         assert got["samples"] == expected["samples"] == 24
@@ -82,7 +86,18 @@ def test_evaluate_command_recomputes_them(lorkd_run, data_source, capsys):
     assert evaluate.main([str(lorkd_run)]) == 0
     again = json.loads((lorkd_run / "evaluation-test.json").read_text())
     assert again["tasks"] == json.loads((lorkd_run / "metrics.json").read_text())["tasks"]
-    assert "| chest" in capsys.readouterr().out
+    table = capsys.readouterr().out
+    assert "| chest (multi-label) | 24 |" in table and "| organ | 24 |" in table
+    assert "multi-label tasks: accuracy is the mean over labels" in table
+
+
+def test_comparison_chooses_learning_rates_on_multilabel_metrics(lorkd_run, data_source):
+    """The comparison's validation metrics (what it picks learning rates on)."""
+    val = runner._val_metrics(lorkd_run)
+    for task, name in enumerate(TASK_NAMES):
+        for key in ("accuracy", "auc"):
+            assert val[name][key] == pytest.approx(_expected_metrics(lorkd_run, task)[key],
+                                                   abs=1e-6), (name, key)
 
 
 def test_single_task_distilled_baseline_trains_the_multilabel_task(lorkd_run, data_source,
