@@ -120,6 +120,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         import torch
 
         from ..evaluation import evaluate_run
+        from ..label_kinds import multilabel_tasks
         from ..training import artifacts, reporting
         from ..training.splits import load_split
 
@@ -134,7 +135,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                               "cuda" if torch.cuda.is_available() else "cpu")
         results = evaluate_run(experts, teacher, data,
                                args.batch_size or config.eval_batch_size, device)
-        summary = {**reporting.summarize(config.method, results), "split": args.split}
+        summary = {**reporting.summarize(config.method, results,
+                                         multilabel_tasks=multilabel_tasks(data)),
+                   "split": args.split}
         table = reporting.format_table(summary)
         out = Path(args.out) if args.out else run_dir / f"evaluation-{args.split}.json"
         _write(summary, out, table)

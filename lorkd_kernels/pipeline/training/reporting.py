@@ -8,13 +8,20 @@ import io
 import logging
 import math
 from pathlib import Path
-from typing import Dict, Optional
+from typing import Dict, Optional, Sequence
 
 from ..atomic_files import atomic_open, write_json
 
 log = logging.getLogger(__name__)
 
+# "ce" is the classification loss: cross-entropy, or for a multi-label task's samples the binary
+# cross-entropy averaged over its labels; "train_acc" counts such a sample as its share of labels
+# right at probability 0.5 (pipeline/losses.py, training/objectives.py).
 EPOCH_FIELDS = ("stage", "epoch", "loss", "ce", "kd", "train_acc", "lr", "seconds")
+
+# What the table's accuracy and AUC mean for a multi-label task (MedMNIST's, metrics.py).
+MULTILABEL_NOTE = ("multi-label tasks: accuracy is the mean over labels at probability 0.5, "
+                   "AUC the mean over labels")
 
 
 class EpochLog:
@@ -73,21 +80,26 @@ def _mean(values):
     return sum(finite) / len(finite) if finite else math.nan
 
 
-def summarize(method: str, results: Dict[str, Dict], wall_seconds: Optional[float] = None
-              ) -> Dict:
+def summarize(method: str, results: Dict[str, Dict], wall_seconds: Optional[float] = None,
+              multilabel_tasks: Sequence[str] = ()) -> Dict:
+    """The metrics of every task and their means; ``multilabel_tasks`` (listed in the summary
+    only when there are some) names the tasks whose metrics are ``multilabel_metrics``."""
     roles = sorted({role for per_task in results.values() for role in per_task})
     mean = {role: {metric: _mean([r[role][metric] for r in results.values() if role in r])
                    for metric in ("accuracy", "auc")} for role in roles}
     summary = {"method": method, "tasks": results, "mean": mean}
+    if multilabel_tasks:
+        summary["multilabel_tasks"] = list(multilabel_tasks)
     if wall_seconds is not None:
         summary["wall_seconds"] = round(wall_seconds, 1)
     return summary
 
 
 def write_metrics(run_dir: Path, method: str, results: Dict[str, Dict],
-                  wall_seconds: Optional[float] = None) -> Dict:
+                  wall_seconds: Optional[float] = None,
+                  multilabel_tasks: Sequence[str] = ()) -> Dict:
     """Write ``metrics.json`` (atomically) and ``metrics.csv``; return the summary."""
-    summary = summarize(method, results, wall_seconds)
+    summary = summarize(method, results, wall_seconds, multilabel_tasks)
     write_json(Path(run_dir) / "metrics.json", summary)
     with (Path(run_dir) / "metrics.csv").open("w", newline="") as handle:
         writer = csv.writer(handle)
@@ -100,7 +112,8 @@ def write_metrics(run_dir: Path, method: str, results: Dict[str, Dict],
 
 
 def format_table(summary: Dict) -> str:
-    """A markdown table: per task, the expert's and the teacher's accuracy and AUC."""
+    """A markdown table: per task, the expert's and the teacher's accuracy and AUC (a
+    multi-label task marked so, with a note on what its metrics mean)."""
     lines = [f"method: {summary['method']}",
              "| task | samples | expert acc | expert AUC | teacher acc | teacher AUC |",
              "|---|---:|---:|---:|---:|---:|"]
@@ -112,10 +125,14 @@ def format_table(summary: Dict) -> str:
             out += ["—", "—"] if m is None else [f"{m['accuracy']:.3f}", f"{m['auc']:.3f}"]
         return " | ".join(out)
 
+    multilabel = set(summary.get("multilabel_tasks", ()))
     for task, per_role in summary["tasks"].items():
         samples = next(iter(per_role.values()))["samples"]
-        lines.append(f"| {task} | {samples} | {cells(per_role)} |")
+        mark = " (multi-label)" if task in multilabel else ""
+        lines.append(f"| {task}{mark} | {samples} | {cells(per_role)} |")
     lines.append(f"| **mean** | | {cells(summary['mean'])} |")
+    if multilabel:
+        lines.append(MULTILABEL_NOTE)
     if "wall_seconds" in summary:
         lines.append(f"wall time: {summary['wall_seconds']:.0f} s")
     return "\n".join(lines)

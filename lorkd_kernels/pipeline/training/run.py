@@ -26,6 +26,7 @@ from .config import TrainConfig, check_fits_one_batch
 from .splits import load_split
 from .distributed import Distributed
 from ..evaluation import evaluate_run
+from ..label_kinds import multilabel_flags, multilabel_tasks
 from .loop import LoopSettings, Stage, train_stage
 from .objectives import FeaturesAndLogits, Objective, Teacher
 from .signals import StopRequest, stop_on_signals
@@ -56,27 +57,30 @@ class Pipeline:
         model = multitask_teacher(train_set.num_classes, arch=config.teacher_arch,
                                   checkpoint=config.teacher_backbone)
         if config.teacher_epochs > 0:
-            self._train("teacher", model, Objective(train_set.num_classes), train_set,
-                        config.teacher_epochs, config.teacher_lr)
+            self._train("teacher", model, Objective(train_set.num_classes,
+                                                    multilabel=multilabel_flags(train_set)),
+                        train_set, config.teacher_epochs, config.teacher_lr)
         if self.context.is_main:
             artifacts.save_teacher(self.run_dir / "teacher.pt", config.teacher_arch,
                                    train_set.num_classes, model, train_set.task_names)
         return model
 
-    def _objective(self, num_classes: List[int], task_map, teacher: Optional[Teacher],
-                   student: nn.Module) -> Objective:
+    def _objective(self, num_classes: List[int], multilabel: List[bool], task_map,
+                   teacher: Optional[Teacher], student: nn.Module) -> Objective:
         config = self.config
         if teacher is None:
-            return Objective(num_classes, task_map)
+            return Objective(num_classes, task_map, multilabel=multilabel)
         return Objective(num_classes, task_map, teacher, beta=config.beta,
                          temperature=config.temperature, kd_on=config.kd_on,
                          student_features=student.num_features,
-                         teacher_features=teacher.model.model.num_features, seed=config.seed)
+                         teacher_features=teacher.model.model.num_features, seed=config.seed,
+                         multilabel=multilabel)
 
     def students(self, train_set: MultiTaskDataset, teacher: nn.Module) -> List[nn.Module]:
         """Train the method's student(s); return one plain expert per task."""
         config = self.config
         kd = None
+        multilabel = multilabel_flags(train_set)
         if config.uses_teacher_kd:
             frozen = artifacts.freeze(teacher).to(self.context.device)
             kd = Teacher(FeaturesAndLogits(frozen))
@@ -88,9 +92,9 @@ class Pipeline:
                 model = build_model(config.student_arch, classes)
                 task_map = [0] * train_set.num_tasks
                 subset = Subset(train_set, list(train_set.task_indices(task)))
-                self._train(f"student-{name}", model, self._objective(classes, task_map, kd,
-                                                                      model),
-                            subset, config.epochs, config.lr)
+                objective = self._objective(classes, [multilabel[task]], task_map, kd, model)
+                self._train(f"student-{name}", model, objective, subset, config.epochs,
+                            config.lr)
                 experts.append(decompose(model, 0))
             return experts
         rng.seed_for(config.seed, "student")
@@ -98,7 +102,8 @@ class Pipeline:
         if config.method == "lorkd":
             model = convert(model, train_set.num_tasks, config.rank, config.alpha,
                             experts_on=config.experts_on).model
-        self._train("student", model, self._objective(train_set.num_classes, None, kd, model),
+        self._train("student", model,
+                    self._objective(train_set.num_classes, multilabel, None, kd, model),
                     train_set, config.epochs, config.lr)
         if self.context.is_main:
             artifacts.checkpoint.save({"method": config.method, "state_dict": model.state_dict()},
@@ -141,7 +146,8 @@ class Pipeline:
             results = evaluate_run(experts, teacher, test_set, self.config.eval_batch_size,
                                    self.context.device)
             summary = reporting.write_metrics(self.run_dir, self.config.method, results,
-                                              time.perf_counter() - start)
+                                              time.perf_counter() - start,
+                                              multilabel_tasks(test_set))
             print(reporting.format_table(summary), flush=True)
         self.context.barrier()
         return summary

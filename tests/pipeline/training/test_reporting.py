@@ -22,3 +22,15 @@ def test_a_repeated_epoch_replaces_the_rows_of_the_first_attempt(tmp_path):
     with (tmp_path / "epochs.csv").open(newline="") as handle:
         rows = [(r["stage"], r["epoch"], r["loss"]) for r in csv.DictReader(handle)]
     assert rows == [("teacher", "1", "1.0"), ("student", "1", "2.0"), ("student", "2", "5.0")]
+
+
+def test_the_table_marks_multilabel_tasks_and_says_what_their_metrics_mean():
+    from lorkd_kernels.pipeline.training.reporting import (MULTILABEL_NOTE, format_table,
+                                                           summarize)
+    metrics = {"accuracy": 0.5, "auc": 0.75, "samples": 4}
+    results = {"organ": {"expert": metrics}, "chest": {"expert": metrics}}
+    table = format_table(summarize("lorkd", results, multilabel_tasks=["chest"]))
+    assert "| chest (multi-label) | 4 |" in table and "| organ | 4 |" in table
+    assert MULTILABEL_NOTE in table
+    plain = summarize("lorkd", results)
+    assert "multilabel_tasks" not in plain and MULTILABEL_NOTE not in format_table(plain)
