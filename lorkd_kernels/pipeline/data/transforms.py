@@ -50,12 +50,13 @@ def random_crop_box(width: int, height: int, generator: torch.Generator | None =
     aspect ratio in ``ratio`` (log-uniform); the centre crop of the nearest allowed ratio when
     ten tries fail."""
     area = height * width
-    log_ratio = (math.log(ratio[0]), math.log(ratio[1]))
+    # float32 logs and exp, as torchvision computes them, so the rounding below agrees
+    log_ratio = torch.log(torch.tensor(ratio)).tolist()
     for _ in range(10):
         target_area = area * torch.empty(1).uniform_(scale[0], scale[1],
                                                      generator=generator).item()
-        aspect = math.exp(torch.empty(1).uniform_(log_ratio[0], log_ratio[1],
-                                                  generator=generator).item())
+        aspect = torch.exp(torch.empty(1).uniform_(log_ratio[0], log_ratio[1],
+                                                   generator=generator)).item()
         w = int(round(math.sqrt(target_area * aspect)))
         h = int(round(math.sqrt(target_area / aspect)))
         if 0 < w <= width and 0 < h <= height:
