@@ -222,3 +222,15 @@ def test_no_data_and_wrong_arguments(tmp_path, rad_root):
         load_tasks("medmnist", root, None, "test", list_files={"test": "x.txt"})
     with pytest.raises(DataError, match=r"list file .*nowhere\.txt does not exist"):
         load_tasks("radimagenet", root, None, "test", list_files={"test": root / "nowhere.txt"})
+
+
+def test_an_unreadable_image_is_named_from_a_worker(lists_only):
+    root, _ = lists_only
+    data = load_tasks("radimagenet", root, ["rad_task03"], "test", image_size=SIZE)
+    path = data.datasets[0].path(1)
+    (root / path).write_bytes(b"not a png")
+    with pytest.raises(DataError) as err:
+        list(DataLoader(data, batch_size=2, num_workers=1))
+    first = str(err.value).splitlines()[0]
+    assert first.startswith(f"{path}: cannot read the image (UnidentifiedImageError")
+    assert first.endswith("(in DataLoader worker process 0)")
