@@ -1,9 +1,10 @@
 """Reads MedMNIST ``.npz`` files in the official layout (``{split}_images`` / ``{split}_labels``).
 
 Files are ``<task>.npz`` (the original 28×28 release) or ``<task>_<size>.npz`` (MedMNIST+, e.g.
-``pathmnist_64.npz``, ``_128``, ``_224``). Every 2D subset is read (:data:`.tasks.MEDMNIST_2D_TASKS`);
-ChestMNIST's labels are ``(N, 14)`` 0/1 and come back as that matrix. Every problem with a file is reported as a :class:`DataError` naming the
-file and, where it applies, the key.
+``pathmnist_64.npz``, ``_128``, ``_224``). Every 2D subset is read
+(:data:`.tasks.MEDMNIST_2D_TASKS`); ChestMNIST's labels are ``(N, 14)`` 0/1 and come back as
+that matrix. Every problem with a file is reported as a :class:`DataError` naming the file and,
+where it applies, the key.
 """
 
 from __future__ import annotations

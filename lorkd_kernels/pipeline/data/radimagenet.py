@@ -5,8 +5,8 @@ List files (the released layout): ``rad_train_shuffled.txt`` and ``rad_test.txt`
 path relative to the root and the label one of the 165 global classes.
 
 Class-folder tree: ``root/<split>/<class>/<image>``, where a class folder is any folder without
-subfolders (so ``CT/abd/normal`` nests as RadImageNet ships it) and the class folders, sorted by
-their path, give the global labels 0-164. Every split must hold the same 165 class folders.
+subfolders (so nested folders such as ``modality/region/class`` work) and the class folders,
+sorted by their path, give the global labels 0-164. Every split must hold the same 165 class folders.
 
 The val split: the released code has only train and test. Here ``val`` is a fixed 1/20 of the
 train images, picked by a checksum of each image's relative path (so the same images whatever
@@ -182,8 +182,9 @@ def load_radimagenet(root: str | os.PathLike, tasks: Sequence[str], split: str,
                      ) -> list[FileListDataset]:
     """One lazily decoded dataset per task of ``tasks``, task ids in their order.
 
-    The train split gets the random resized crop (and flips with ``augment``); val and test
-    the centre crop. ``image_size`` is the crop (default 224).
+    The train split gets the random resized crop (and flips with ``augment``; the training
+    command passes False and flips in its loop instead); val and test the centre crop.
+    ``image_size`` is the crop (default 224).
     """
     ranges = task_ranges()
     chosen = [ranges[t] for t in tasks]
