@@ -10,8 +10,9 @@ import torch
 from torch.nn import functional as F
 from torch.utils.data import ConcatDataset, Dataset
 
-from .arrays import check_images, check_labels
+from .arrays import check_images, check_labels, check_multilabel
 from .errors import DataError
+from .labels import encode_multilabel
 
 # Convert a task's images to float once up front while that costs at most this much memory;
 # bigger sets (e.g. MedMNIST+ at 224×224) convert per item instead.
@@ -28,16 +29,20 @@ def to_model_input(pixels: torch.Tensor, image_size: int | None = None) -> torch
     return images.sub_(0.5).div_(0.5)
 
 
-class TaskDataset(Dataset):
-    """One task's images, yielding ``(image (3, H, W) float32, label int64, task_id int64)``.
+class BaseTaskDataset(Dataset):
+    """What :class:`MultiTaskDataset` needs of one task's samples, however they are stored.
 
-    ``images`` are uint8 ``(N, H, W)`` gray (repeated to 3 channels) or ``(N, H, W, 3)`` RGB.
-    ``augment`` adds a random horizontal flip.
+    Subclasses set ``labels`` (int64 ``(N,)``: the class, or a multi-label task's bit codes, see
+    :mod:`.labels`), ``num_classes``, ``multilabel`` and ``image_shape`` and yield
+    ``(image float32, label int64, task_id int64)``.
     """
 
-    def __init__(self, images: np.ndarray, labels: np.ndarray, task_id: int,
-                 image_size: int | None = None, augment: bool = False,
-                 num_classes: int | None = None, name: str | None = None) -> None:
+    labels: torch.Tensor
+    num_classes: int
+    multilabel: bool = False
+    image_shape: tuple[int, int, int]
+
+    def __init__(self, task_id: int, image_size: int | None, name: str | None) -> None:
         self.name = name if name is not None else f"task{task_id}"
         if not isinstance(task_id, (int, np.integer)) or isinstance(task_id, bool) or task_id < 0:
             raise DataError(f"{self.name}: task_id must be a non-negative integer, got "
@@ -46,13 +51,41 @@ class TaskDataset(Dataset):
                                        or image_size < 1):
             raise DataError(f"{self.name}: image_size must be a positive integer or None, got "
                             f"{image_size!r}")
-        images = check_images(np.asarray(images), f"{self.name} images")
-        self.labels = torch.from_numpy(check_labels(np.asarray(labels), len(images), num_classes,
-                                                    f"{self.name} labels").copy())
-        self.num_classes = (num_classes if num_classes is not None
-                            else int(self.labels.max()) + 1 if len(self.labels) else 0)
         self.task_id = int(task_id)
         self.image_size = image_size
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+
+class TaskDataset(BaseTaskDataset):
+    """One task's images in memory, yielding ``(image (3, H, W) float32, label int64, task_id)``.
+
+    ``images`` are uint8 ``(N, H, W)`` gray (repeated to 3 channels) or ``(N, H, W, 3)`` RGB.
+    ``augment`` adds a random horizontal flip. With ``multilabel``, ``labels`` is an
+    ``(N, num_classes)`` matrix of 0/1, stored as one bit code per image
+    (:func:`.labels.encode_multilabel`).
+    """
+
+    def __init__(self, images: np.ndarray, labels: np.ndarray, task_id: int,
+                 image_size: int | None = None, augment: bool = False,
+                 num_classes: int | None = None, name: str | None = None,
+                 multilabel: bool = False) -> None:
+        super().__init__(task_id, image_size, name)
+        images = check_images(np.asarray(images), f"{self.name} images")
+        if multilabel:
+            if num_classes is None:
+                raise DataError(f"{self.name}: a multi-label task needs num_classes")
+            matrix = check_multilabel(np.asarray(labels), len(images), num_classes,
+                                      f"{self.name} labels")
+            codes = encode_multilabel(matrix)
+        else:
+            codes = check_labels(np.asarray(labels), len(images), num_classes,
+                                 f"{self.name} labels").copy()
+        self.labels = torch.from_numpy(codes)
+        self.multilabel = bool(multilabel)
+        self.num_classes = (num_classes if num_classes is not None
+                            else int(self.labels.max()) + 1 if len(self.labels) else 0)
         self.augment = augment
         pixels = torch.from_numpy(np.ascontiguousarray(images))
         self._pixels = pixels[:, None] if pixels.ndim == 3 else pixels.permute(0, 3, 1, 2)
@@ -64,9 +97,6 @@ class TaskDataset(Dataset):
                       for i in range(0, n, _CHUNK)]
             self._cache = torch.cat(chunks) if chunks else torch.empty(0, channels, out_h, out_w)
         self.image_shape = (3, out_h, out_w)
-
-    def __len__(self) -> int:
-        return len(self.labels)
 
     def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         if self._cache is not None:
@@ -82,15 +112,16 @@ class TaskDataset(Dataset):
 
 
 class MultiTaskDataset(ConcatDataset):
-    """Several :class:`TaskDataset` s, task ``t`` being ``datasets[t]`` (its ``task_id`` is t)."""
+    """Several tasks' datasets, task ``t`` being ``datasets[t]`` (its ``task_id`` is t)."""
 
-    def __init__(self, datasets: Sequence[TaskDataset], task_names: Sequence[str] | None = None):
+    def __init__(self, datasets: Sequence[BaseTaskDataset],
+                 task_names: Sequence[str] | None = None):
         datasets = list(datasets)
         if not datasets:
             raise DataError("MultiTaskDataset needs at least one task")
         for position, dataset in enumerate(datasets):
-            if not isinstance(dataset, TaskDataset):
-                raise DataError(f"task {position}: expected a TaskDataset, got "
+            if not isinstance(dataset, BaseTaskDataset):
+                raise DataError(f"task {position}: expected a task dataset, got "
                                 f"{type(dataset).__name__}")
             if dataset.task_id != position:
                 raise DataError(f"task {position} ({dataset.name}) has task_id "
@@ -102,6 +133,8 @@ class MultiTaskDataset(ConcatDataset):
         super().__init__(datasets)
         self.task_names: list[str] = names
         self.num_classes: list[int] = [d.num_classes for d in datasets]
+        # Per task: labels are bit codes of several 0/1 labels (train with BCE), not a class.
+        self.multilabel: list[bool] = [d.multilabel for d in datasets]
         self.task_lengths: list[int] = [len(d) for d in datasets]
 
     @property

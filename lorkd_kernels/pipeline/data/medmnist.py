@@ -1,8 +1,10 @@
 """Reads MedMNIST ``.npz`` files in the official layout (``{split}_images`` / ``{split}_labels``).
 
 Files are ``<task>.npz`` (the original 28×28 release) or ``<task>_<size>.npz`` (MedMNIST+, e.g.
-``pathmnist_64.npz``). Every problem with a file is reported as a :class:`DataError` naming the
-file and, where it applies, the key.
+``pathmnist_64.npz``, ``_128``, ``_224``). Every 2D subset is read
+(:data:`.tasks.MEDMNIST_2D_TASKS`); ChestMNIST's labels are ``(N, 14)`` 0/1 and come back as
+that matrix. Every problem with a file is reported as a :class:`DataError` naming the file and,
+where it applies, the key.
 """
 
 from __future__ import annotations
@@ -15,9 +17,9 @@ from pathlib import Path
 
 import numpy as np
 
-from .arrays import SplitArrays, check_images, check_labels
+from .arrays import SplitArrays, check_images, check_labels, check_multilabel
 from .errors import DataError
-from .tasks import MEDMNIST_TASKS, SPLITS
+from .tasks import MEDMNIST_2D_TASKS, MEDMNIST_3D_TASKS, MULTILABEL_TASKS, SPLITS
 
 # What numpy, zipfile and zlib raise on a truncated or damaged archive.
 _READ_ERRORS = (zipfile.BadZipFile, zlib.error, ValueError, EOFError, OSError)
@@ -80,8 +82,11 @@ def _read_key(npz, path: Path, key: str) -> np.ndarray:
 
 
 def read_npz_split(path: str | os.PathLike, split: str, num_classes: int | None = None,
-                   image_size: int | None = None) -> SplitArrays:
-    """Read one split of a MedMNIST-layout file, checking dtypes, shapes and label range."""
+                   image_size: int | None = None, multilabel: bool = False) -> SplitArrays:
+    """Read one split of a MedMNIST-layout file, checking dtypes, shapes and label range.
+
+    With ``multilabel`` the labels must be ``(N, num_classes)`` of 0/1 and are returned so.
+    """
     path = Path(path)
     if split not in SPLITS:
         raise DataError(f"unknown split {split!r}; expected one of {list(SPLITS)}")
@@ -102,20 +107,36 @@ def read_npz_split(path: str | os.PathLike, split: str, num_classes: int | None 
     if image_size is not None and images.shape[1:3] != (image_size, image_size):
         raise DataError(f"{path}, key {image_key!r}: expected {image_size}×{image_size} images, "
                         f"got {images.shape[1]}×{images.shape[2]}")
-    labels = check_labels(labels, len(images), num_classes, f"{path}, key {label_key!r}")
+    where = f"{path}, key {label_key!r}"
+    if multilabel:
+        if num_classes is None:
+            raise DataError(f"{path}: reading multi-label labels needs num_classes")
+        labels = check_multilabel(labels, len(images), num_classes, where)
+    else:
+        labels = check_labels(labels, len(images), num_classes, where)
     return SplitArrays(images, labels)
+
+
+def unknown_task_message(task: str) -> str:
+    """Why ``task`` is not a MedMNIST 2D task, naming the ones that are."""
+    if task in MEDMNIST_3D_TASKS:
+        return (f"{task!r} is a MedMNIST 3D set; only the 2D sets are supported: "
+                f"{', '.join(MEDMNIST_2D_TASKS)}")
+    return f"unknown MedMNIST task {task!r}; known tasks: {', '.join(MEDMNIST_2D_TASKS)}"
 
 
 def load_medmnist(root: str | os.PathLike, task: str, split: str, size: int | None = None,
                   num_classes: int | None = None) -> SplitArrays:
     """Load ``split`` of ``task`` from ``root``; ``size`` picks among ``<task>_<size>.npz`` files.
 
-    ``num_classes`` defaults to the MedMNIST class count; pass it for other tasks in this layout.
+    ``num_classes`` defaults to the MedMNIST class count; pass it for other tasks in this layout
+    (they are read as single-label). Multi-label tasks (ChestMNIST) return ``(N, C)`` labels.
     """
+    multilabel = False
     if num_classes is None:
-        if task not in MEDMNIST_TASKS:
-            raise DataError(f"unknown MedMNIST task {task!r}; known tasks: "
-                            f"{', '.join(MEDMNIST_TASKS)} (or pass num_classes)")
-        num_classes = MEDMNIST_TASKS[task]
+        if task not in MEDMNIST_2D_TASKS:
+            raise DataError(unknown_task_message(task) + " (or pass num_classes)")
+        num_classes = MEDMNIST_2D_TASKS[task]
+        multilabel = task in MULTILABEL_TASKS
     path, image_size = medmnist_file(root, task, size)
-    return read_npz_split(path, split, num_classes, image_size)
+    return read_npz_split(path, split, num_classes, image_size, multilabel)

@@ -39,10 +39,12 @@ def build_parser(defaults: Optional[TrainConfig] = TrainConfig()) -> argparse.Ar
                         "student), and their -kd variants distilled from the teacher")
     g = p.add_argument_group("data")
     g.add_argument("--data", choices=DATA_SOURCES,
-                   help="built-in synthetic benchmark, MedMNIST .npz files, or image folders "
-                        "root/<task>/<split>/<class>/*")
+                   help="built-in synthetic benchmark, MedMNIST .npz files, image folders "
+                        "root/<task>/<split>/<class>/*, or RadImageNet's 11 tasks (list files "
+                        "or root/<split>/<class>/*)")
     g.add_argument("--root",
-                   help="data folder (required for medmnist/folder; for synthetic: where the "
+                   help="data folder (required for medmnist/folder/radimagenet; for synthetic: "
+                        "where the "
                         "benchmark is generated, default DIR/synthetic)")
     g.add_argument("--tasks", nargs="+",
                    help="task names (default: all tasks of the data source)")
@@ -50,6 +52,11 @@ def build_parser(defaults: Optional[TrainConfig] = TrainConfig()) -> argparse.Ar
                    help="resize images to this size (default: keep the files' size)")
     g.add_argument("--medmnist-size", type=int,
                    help="pick <task>_<size>.npz when several MedMNIST sizes are present")
+    g.add_argument("--train-list", metavar="FILE",
+                   help="RadImageNet's train list ('relative/path label' lines; default "
+                        "ROOT/rad_train_shuffled.txt); val is a fixed 1/20 of it")
+    g.add_argument("--test-list", metavar="FILE",
+                   help="RadImageNet's test list (default ROOT/rad_test.txt)")
     g.add_argument("--synthetic-samples", type=int,
                    help="training images per task of the synthetic benchmark (its val and test "
                         "splits get a quarter and a half as many)")

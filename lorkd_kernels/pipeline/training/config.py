@@ -20,7 +20,7 @@ KD_TARGETS = ("logits", "features", "both")
 # tests/pipeline/training/test_config.py checks each copy against its registry.
 MODEL_NAMES = ("resnet18", "resnet34", "resnet50", "shufflenet_v2_x0_5", "shufflenet_v2_x1_0",
                "shufflenet_v2_x1_5", "shufflenet_v2_x2_0")        # pipeline.models.MODELS
-DATA_SOURCES = ("synthetic", "medmnist", "folder")                 # pipeline.data.SOURCES
+DATA_SOURCES = ("synthetic", "medmnist", "folder", "radimagenet")  # pipeline.data.SOURCES
 EXPERTS_ON = ("all", "dense")                                      # lorkd_kernels.convert
 
 # Settings of one invocation, not of the run: never saved in config.json.
@@ -44,6 +44,8 @@ class TrainConfig:
     tasks: Optional[List[str]] = None
     image_size: Optional[int] = None
     medmnist_size: Optional[int] = None
+    train_list: Optional[str] = None     # RadImageNet list files when not in --root
+    test_list: Optional[str] = None
     synthetic_samples: int = 960
     out: str = "runs/lorkd"
     # ResNet-18 rather than the paper's ResNet-50: on the built-in 32x32 benchmark ResNet-50
@@ -110,11 +112,14 @@ def flag(name: str) -> str:
 
 
 def _known_tasks(config: TrainConfig) -> Sequence[str]:
-    from ..data import MEDMNIST_TASKS, SYNTHETIC_TASKS, DataError, folder_tasks
+    from ..data import (MEDMNIST_2D_TASKS, RADIMAGENET_TASKS, SYNTHETIC_TASKS, DataError,
+                        folder_tasks)
     if config.data == "synthetic":
         return list(SYNTHETIC_TASKS)
     if config.data == "medmnist":
-        return list(MEDMNIST_TASKS)
+        return list(MEDMNIST_2D_TASKS)
+    if config.data == "radimagenet":
+        return list(RADIMAGENET_TASKS)
     try:
         return folder_tasks(config.root)
     except DataError as err:
@@ -210,12 +215,15 @@ def validate(config: TrainConfig) -> TrainConfig:
     """Check what can be checked before any work starts; raise ConfigError naming the flag."""
     _check_choices(config)
     _check_numbers(config)
-    if config.data in ("medmnist", "folder"):
+    if config.data in ("medmnist", "folder", "radimagenet"):
         if config.root is None:
             raise ConfigError(f"--data {config.data} needs --root, the folder holding the data")
     if config.root is not None and config.data != "synthetic" and not Path(config.root).is_dir():
         raise ConfigError(f"--root {config.root!r} is not a folder")
-    for name in ("teacher_ckpt", "teacher_backbone"):
+    if config.data != "radimagenet" and (config.train_list or config.test_list):
+        raise ConfigError(f"--train-list/--test-list apply to --data radimagenet, not "
+                          f"{config.data}")
+    for name in ("teacher_ckpt", "teacher_backbone", "train_list", "test_list"):
         path = getattr(config, name)
         if path is not None and not Path(path).is_file():
             raise ConfigError(f"{flag(name)} {path!r} does not exist")

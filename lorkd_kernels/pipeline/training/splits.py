@@ -19,5 +19,7 @@ def load_split(config: TrainConfig, split: str) -> MultiTaskDataset:
         return load_tasks("synthetic", default_synthetic_root(config), config.tasks, split,
                           image_size=config.image_size,
                           synthetic_options=synthetic_options(config))
+    lists = {"train": config.train_list, "test": config.test_list}
     return load_tasks(config.data, config.root, config.tasks, split,
-                      image_size=config.image_size, size=config.medmnist_size)
+                      image_size=config.image_size, size=config.medmnist_size,
+                      list_files=lists if config.data == "radimagenet" else None)

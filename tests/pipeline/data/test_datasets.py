@@ -7,9 +7,10 @@ import pytest
 import torch
 from torch.utils.data import DataLoader
 
-from lorkd_kernels.pipeline.data import (MEDMNIST_TASKS, SYNTHETIC_TASKS, DataError, MultiTaskDataset,
-                                TaskDataset, load_tasks)
+from lorkd_kernels.pipeline.data import (MEDMNIST_2D_TASKS, SYNTHETIC_TASKS, DataError,
+                                         MultiTaskDataset, TaskDataset, load_tasks)
 from lorkd_kernels.pipeline.data import datasets as datasets_module
+from lorkd_kernels.pipeline.data.labels import decode_multilabel
 from tests.pipeline.data.layouts import medmnist_arrays, write_npz
 
 
@@ -163,15 +164,35 @@ def test_load_tasks_medmnist(tmp_path):
                          image_size=28, augment=True, size=64)
     assert dataset.num_classes == [4, 9] and len(dataset) == 24
     assert dataset[0][0].shape == (3, 28, 28) and dataset[23][2].item() == 1
-    with pytest.raises(DataError, match=r"unknown medmnist task\(s\) \['chestmnist'\]") as err:
-        load_tasks("medmnist", tmp_path, ["chestmnist"], "train")
-    assert all(task in str(err.value) for task in MEDMNIST_TASKS)
+    with pytest.raises(DataError, match=r"unknown medmnist task\(s\) \['xraymnist'\]") as err:
+        load_tasks("medmnist", tmp_path, ["xraymnist"], "train")
+    assert all(task in str(err.value) for task in MEDMNIST_2D_TASKS)
     with pytest.raises(DataError, match=r"listed more than once"):
         load_tasks("medmnist", tmp_path, ["octmnist", "octmnist"], "train", size=64)
 
 
 def test_load_tasks_rejects_unknown_source(tmp_path):
-    with pytest.raises(DataError, match=r"unknown data source 'radimagenet'.*'folder'"):
-        load_tasks("radimagenet", tmp_path, None, "train")
+    with pytest.raises(DataError, match=r"unknown data source 'imagenet'.*'radimagenet'"):
+        load_tasks("imagenet", tmp_path, None, "train")
     with pytest.raises(DataError, match="only apply to the synthetic source"):
         load_tasks("medmnist", tmp_path, None, "train", synthetic_options={"seed": 1})
+
+
+def test_multilabel_task_carries_bit_codes():
+    rng = np.random.default_rng(0)
+    matrix = (rng.random((6, 14)) < 0.3).astype(np.uint8)
+    images = rng.integers(0, 256, (6, 8, 8), dtype=np.uint8)
+    chest = TaskDataset(images, matrix, 1, num_classes=14, name="chest", multilabel=True)
+    single = TaskDataset(images, np.arange(6) % 3, 0, num_classes=3)
+    assert chest.multilabel and not single.multilabel
+    codes = torch.stack([chest[i][1] for i in range(6)])
+    assert codes.dtype == torch.int64
+    np.testing.assert_array_equal(decode_multilabel(codes, 14).numpy(), matrix)
+    both = MultiTaskDataset([single, chest])
+    assert both.multilabel == [False, True] and both.num_classes == [3, 14]
+    batch = next(iter(DataLoader(both, batch_size=12)))   # mixed tasks still stack
+    assert batch[1].shape == (12,)
+    with pytest.raises(DataError, match=r"chest labels: expected shape \(6, 14\)"):
+        TaskDataset(images, matrix[:, :13], 1, num_classes=14, name="chest", multilabel=True)
+    with pytest.raises(DataError, match="needs num_classes"):
+        TaskDataset(images, matrix, 1, multilabel=True)

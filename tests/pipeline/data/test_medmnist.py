@@ -5,7 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from lorkd_kernels.pipeline.data import DataError, load_medmnist, medmnist_file, read_npz_split
+from lorkd_kernels.pipeline.data import (MEDMNIST_2D_TASKS, MEDMNIST_TASKS, MULTILABEL_TASKS,
+                                         DataError, decode_multilabel, load_medmnist, load_tasks,
+                                         medmnist_file, read_npz_split)
 from tests.pipeline.data.layouts import medmnist_arrays, write_npz
 
 
@@ -143,3 +145,97 @@ def test_unknown_split(tmp_path):
     path = write_npz(tmp_path / "octmnist.npz", medmnist_arrays(4))
     with pytest.raises(DataError, match=r"unknown split 'training'"):
         read_npz_split(path, "training")
+
+
+@pytest.fixture(scope="module")
+def every_2d_file(tmp_path_factory):
+    """Every MedMNIST 2D set at 28 (no suffix) and 64, RGB where MedMNIST's is."""
+    root = tmp_path_factory.mktemp("medmnist")
+    rgb_sets = {"pathmnist", "dermamnist", "retinamnist", "bloodmnist"}
+    for seed, (task, classes) in enumerate(MEDMNIST_2D_TASKS.items()):
+        for side, name in ((28, f"{task}.npz"), (64, f"{task}_64.npz")):
+            write_npz(root / name, medmnist_arrays(classes, side, task in rgb_sets, seed,
+                                                   multilabel=task in MULTILABEL_TASKS))
+    return root
+
+
+@pytest.mark.parametrize("size", [28, 64])
+@pytest.mark.parametrize("split", ["train", "test"])
+def test_every_2d_set_at_two_sizes(every_2d_file, size, split):
+    tasks = list(MEDMNIST_2D_TASKS)
+    data = load_tasks("medmnist", every_2d_file, tasks, split, image_size=16, size=size)
+    assert data.task_names == tasks and data.num_classes == list(MEDMNIST_2D_TASKS.values())
+    assert data.multilabel == [t == "chestmnist" for t in tasks]
+    for task_id, task in enumerate(tasks):
+        arrays = np.load(every_2d_file / (f"{task}_64.npz" if size == 64 else f"{task}.npz"))
+        subset = data.datasets[task_id]
+        image, label, tid = subset[0]
+        assert image.shape == (3, 16, 16) and tid.item() == task_id   # resized on the fly
+        expected = arrays[f"{split}_labels"]
+        if task == "chestmnist":
+            np.testing.assert_array_equal(decode_multilabel(subset.labels, 14).numpy(), expected)
+        else:
+            np.testing.assert_array_equal(subset.labels.numpy(), expected[:, 0])
+
+
+def test_the_paper_s_ten_sets_stay_the_default(every_2d_file):
+    data = load_tasks("medmnist", every_2d_file, None, "val", size=28)
+    assert data.task_names == list(MEDMNIST_TASKS)
+    assert "chestmnist" not in data.task_names and "retinamnist" not in data.task_names
+
+
+def test_retinamnist_is_five_classes(every_2d_file):
+    data = load_tasks("medmnist", every_2d_file, ["retinamnist"], "train", size=64)
+    assert data.num_classes == [5] and data.multilabel == [False]
+    assert set(data.datasets[0].labels.tolist()) == set(range(5))
+
+
+@pytest.mark.parametrize("size", [128, 224])
+def test_medmnist_plus_file_names(tmp_path, size):
+    write_npz(tmp_path / f"pneumoniamnist_{size}.npz",
+              medmnist_arrays(2, size, sizes={"train": 2, "val": 2, "test": 2}))
+    assert load_medmnist(tmp_path, "pneumoniamnist", "test").images.shape == (2, size, size)
+
+
+def test_chestmnist_with_one_label_per_image_names_the_file(tmp_path):
+    arrays = medmnist_arrays(14)                       # (N, 1) labels: not ChestMNIST's layout
+    path = write_npz(tmp_path / "chestmnist.npz", arrays)
+    with pytest.raises(DataError) as err:
+        load_medmnist(tmp_path, "chestmnist", "train")
+    assert str(err.value) == (f"{path}, key 'train_labels': expected shape (12, 14), one 0/1 "
+                              "column per label of this multi-label task, got (12, 1)")
+
+
+def test_multilabel_labels_on_a_single_label_set_name_the_file(tmp_path):
+    path = write_npz(tmp_path / "pathmnist.npz", medmnist_arrays(9, multilabel=True))
+    with pytest.raises(DataError, match=rf"^{path}, key 'train_labels': expected shape \(N,\) "
+                                        r"or \(N, 1\).*got \(12, 9\)"):
+        load_medmnist(tmp_path, "pathmnist", "train")
+
+
+def test_chestmnist_labels_other_than_0_1(tmp_path):
+    arrays = medmnist_arrays(14, multilabel=True)
+    arrays["val_labels"][2, 5] = 2
+    path = write_npz(tmp_path / "chestmnist.npz", arrays)
+    with pytest.raises(DataError, match=rf"^{path}, key 'val_labels': row 2 holds .*only 0 "
+                                        "and 1"):
+        load_medmnist(tmp_path, "chestmnist", "val")
+
+
+def test_a_3d_file_names_the_file(tmp_path):
+    rng = np.random.default_rng(0)
+    arrays = {f"{split}_{kind}": value for split in ("train", "val", "test")
+              for kind, value in (("images", rng.integers(0, 256, (3, 28, 28, 28), np.uint8)),
+                                  ("labels", np.zeros((3, 1), np.uint8)))}
+    path = write_npz(tmp_path / "organamnist.npz", arrays)     # organmnist3d's layout
+    with pytest.raises(DataError) as err:
+        load_medmnist(tmp_path, "organamnist", "train")
+    assert str(err.value) == (f"{path}, key 'train_images': shape (3, 28, 28, 28) holds 3D "
+                              "volumes (a MedMNIST 3D file); only 2D images (N, H, W) or "
+                              "(N, H, W, 3) are supported")
+
+
+def test_a_3d_set_by_name(tmp_path):
+    with pytest.raises(DataError, match=r"^'organmnist3d' is a MedMNIST 3D set; only the 2D "
+                                        r"sets are supported: pathmnist.*retinamnist$"):
+        load_tasks("medmnist", tmp_path, ["pathmnist", "organmnist3d"], "train")

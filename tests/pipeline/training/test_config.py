@@ -32,6 +32,13 @@ def test_defaults_are_the_papers():
     (["--tasks", "tissue", "tissue"], "lists a task twice"),
     (["--data", "medmnist"], "--data medmnist needs --root"),
     (["--data", "folder"], "--data folder needs --root"),
+    (["--data", "radimagenet"], "--data radimagenet needs --root"),
+    (["--train-list", "x.txt"], "--train-list/--test-list apply to --data radimagenet, not "
+                                "synthetic"),
+    (["--data", "radimagenet", "--root", ".", "--test-list", "/nonexistent/rad_test.txt"],
+     "--test-list '/nonexistent/rad_test.txt' does not exist"),
+    (["--data", "radimagenet", "--root", ".", "--tasks", "ct_chest"],
+     "unknown task(s) ['ct_chest'] for --data radimagenet"),
     (["--data", "medmnist", "--root", "/nonexistent/medmnist"], "is not a folder"),
     (["--teacher-ckpt", "/nonexistent/teacher.pt"], "does not exist"),
     (["--epochs", "0"], "--epochs must be positive"),
@@ -51,6 +58,15 @@ def test_unknown_medmnist_task_lists_the_known_ones(tmp_path, capsys):
         parse_args(["--data", "medmnist", "--root", str(tmp_path), "--tasks", "brainmnist"])
     err = capsys.readouterr().err
     assert "brainmnist" in err and "pathmnist" in err
+
+
+def test_task_names_of_the_new_sources(tmp_path):
+    rad = parse_args(["--data", "radimagenet", "--root", str(tmp_path), "--tasks", "rad_task01",
+                      "rad_task11", "--out", str(tmp_path / "run")])
+    assert rad.tasks == ["rad_task01", "rad_task11"] and rad.train_list is None
+    chest = parse_args(["--data", "medmnist", "--root", str(tmp_path), "--tasks", "chestmnist",
+                        "retinamnist", "--out", str(tmp_path / "run")])
+    assert chest.tasks == ["chestmnist", "retinamnist"]
 
 
 def test_an_earlier_run_is_never_silently_overwritten(tmp_path, capsys):

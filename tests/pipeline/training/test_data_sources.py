@@ -1,4 +1,5 @@
-"""The pipeline on MedMNIST files and image folders given by --root, and with bf16 autocast."""
+"""The pipeline on MedMNIST files, image folders and RadImageNet given by --root, and with bf16
+autocast."""
 
 from __future__ import annotations
 
@@ -8,7 +9,9 @@ import numpy as np
 import pytest
 
 from lorkd_kernels import train
-from tests.pipeline.data.layouts import image_folder, medmnist_arrays, write_npz
+from lorkd_kernels.pipeline.training import TrainConfig, run_folder
+from tests.pipeline.data.layouts import (image_folder, medmnist_arrays, radimagenet_images,
+                                         write_list_file, write_npz)
 
 SMALL = ["--teacher-arch", "resnet18", "--student-arch", "shufflenet_v2_x0_5",
          "--teacher-epochs", "1", "--epochs", "1", "--batch-size", "16", "--progress", "off"]
@@ -69,3 +72,40 @@ def test_bf16_autocast_run(tmp_path):
                        "bf16", *SMALL]) == 0
     for roles in _metrics(out).values():
         assert 0.0 <= roles["expert"]["accuracy"] <= 1.0
+
+
+@pytest.fixture(scope="module")
+def radimagenet_root(tmp_path_factory):
+    root = tmp_path_factory.mktemp("radimagenet")
+    entries = radimagenet_images(root, {"train": 2, "test": 1})
+    write_list_file(root / "label" / "rad_train_shuffled.txt", entries["train"])
+    write_list_file(root / "label" / "rad_test.txt", entries["test"])
+    return root
+
+
+def test_radimagenet_list_files(radimagenet_root, tmp_path):
+    out = tmp_path / "run"
+    assert train.main(["--data", "radimagenet", "--root", str(radimagenet_root), "--tasks",
+                       "rad_task03", "rad_task07", "--image-size", "16", "--out", str(out),
+                       *SMALL]) == 0
+    tasks = _metrics(out)
+    assert sorted(tasks) == ["rad_task03", "rad_task07"]
+    assert tasks["rad_task07"]["expert"]["samples"] == 9      # one test image per class
+
+
+def test_a_bad_radimagenet_list_line_keeps_the_earlier_run(radimagenet_root, tmp_path, capsys):
+    lists = tmp_path / "lists"
+    lines = (radimagenet_root / "label" / "rad_train_shuffled.txt").read_text().splitlines()
+    bad_train = write_list_file(lists / "train.txt", [])
+    bad_train.write_text("\n".join(lines[:4] + [lines[4].rsplit(" ", 1)[0] + " 170"]) + "\n")
+    out = tmp_path / "run"
+    run_folder.prepare(TrainConfig(out=str(out)), "test")
+    before = {p.name: p.read_bytes() for p in out.iterdir()}
+    code = train.main(["--data", "radimagenet", "--root", str(radimagenet_root),
+                       "--train-list", str(bad_train), "--image-size", "16", "--out", str(out),
+                       "--overwrite", *SMALL])
+    err = capsys.readouterr().err
+    assert code == 1
+    assert f"{bad_train} line 5: label 170 is outside 0-164" in err
+    assert len(err.strip().splitlines()) == 1 and "Traceback" not in err
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == before
