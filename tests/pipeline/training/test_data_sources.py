@@ -35,6 +35,24 @@ def test_medmnist_files_with_and_without_size_suffix(tmp_path):
     assert tasks["bloodmnist"]["teacher"]["samples"] == 12
 
 
+def test_chestmnist_trains_as_a_multi_label_task_next_to_a_single_label_one(tmp_path):
+    root = tmp_path / "medmnist"
+    root.mkdir()
+    sizes = {"train": 32, "val": 8, "test": 12}
+    write_npz(root / "chestmnist.npz", medmnist_arrays(14, sizes=sizes, multilabel=True))
+    write_npz(root / "retinamnist.npz", medmnist_arrays(5, rgb=True, seed=1, sizes=sizes))
+    out = tmp_path / "run"
+    assert train.main(["--data", "medmnist", "--root", str(root), "--tasks", "chestmnist",
+                       "retinamnist", "--out", str(out), *SMALL]) == 0
+    summary = json.loads((out / "metrics.json").read_text())
+    assert summary["multilabel_tasks"] == ["chestmnist"]
+    for role in ("expert", "teacher"):
+        for task in ("chestmnist", "retinamnist"):
+            metrics = summary["tasks"][task][role]
+            assert metrics["samples"] == 12 and 0 <= metrics["accuracy"] <= 1
+            assert np.isfinite(metrics["auc"])
+
+
 def test_a_label_out_of_range_names_the_file_and_key(tmp_path, capsys):
     root = tmp_path / "medmnist"
     root.mkdir()
