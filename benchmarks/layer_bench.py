@@ -11,7 +11,7 @@ from lorkd_kernels import EKSConv2d, EKSLinear
 
 from .common import SETTINGS, device_name
 from .measure import Step, record_peak_memory, time_step
-from .providers import backend_of, conv_provider, linear_provider
+from .providers import backend_of, conv_provider, linear_provider, provider_context
 from .scopes import LayerCase
 from .task_mixes import task_ids as make_task_ids
 
@@ -50,7 +50,7 @@ def layer_step(case: LayerCase, provider: str, device: torch.device) -> Step:
     x, ids = make_inputs(case, device)
     if case.pass_ == "fwd":
         def forward() -> None:
-            with torch.no_grad():
+            with torch.no_grad(), provider_context(provider):
                 fn(x, ids)
         return Step(forward)
     x.requires_grad_(True)
@@ -62,7 +62,11 @@ def layer_step(case: LayerCase, provider: str, device: torch.device) -> Step:
         for p in params:
             p.grad = None
 
-    return Step(lambda: fn(x, ids).backward(grad_out), clear)
+    def forward_backward() -> None:
+        with provider_context(provider):
+            fn(x, ids).backward(grad_out)
+
+    return Step(forward_backward, clear)
 
 
 def case_info(case: LayerCase, provider: str, device: torch.device) -> Dict:

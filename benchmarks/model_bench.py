@@ -10,12 +10,15 @@ with the plain single-task ShuffleNetV2 it is deployed as, and the student itsel
 
 from __future__ import annotations
 
+import contextlib
 from typing import Dict, Tuple
+
+import pytest
 
 import torch
 from torch import nn
 
-from lorkd_kernels import active_backend, convert, decompose
+from lorkd_kernels import active_backend, backends, convert, decompose
 from lorkd_kernels.pipeline.data.tasks import MEDMNIST_TASKS
 from lorkd_kernels.pipeline.losses import task_cross_entropy
 from lorkd_kernels.pipeline.models import shufflenet_v2_x1_0
@@ -29,7 +32,9 @@ MODEL = "shufflenet_v2_x1_0"
 CLASSES = list(MEDMNIST_TASKS.values())[:NUM_TASKS]
 #: (batch, image size) of the model problems, and of a --bench-tiny run's
 SIZE, TINY_SIZE = (128, 64), (4, 16)
-TRAIN_PROVIDERS = ("plain", "eks", "paper")
+# eks_measured: the student with the cpu backend's conv algorithms chosen by timing on this
+# machine (lorkd_kernels.backends.measuring; CPU only)
+TRAIN_PROVIDERS = ("plain", "eks", "eks_measured", "paper")
 INFERENCE_PROVIDERS = ("plain", "expert", "eks")
 EXPERT_TASK = 0
 
@@ -63,13 +68,15 @@ def _batch(device: torch.device):
 
 def train_step(provider: str, device: torch.device) -> Step:
     """Forward, per-task cross-entropy, backward and an SGD step (momentum 0.9, as the paper)."""
-    model = _train_model(provider, device).train()
+    measuring = provider == "eks_measured"
+    model = _train_model("eks" if measuring else provider, device).train()
     optimizer = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9, weight_decay=1e-4)
     images, ids, labels = _batch(device)
 
     def compute() -> None:
-        loss = task_cross_entropy(model(images, ids), labels, ids, CLASSES)
-        loss.backward()
+        with backends.measuring() if measuring else contextlib.nullcontext():
+            loss = task_cross_entropy(model(images, ids), labels, ids, CLASSES)
+            loss.backward()
         optimizer.step()
 
     return Step(compute, lambda: optimizer.zero_grad(set_to_none=True))
@@ -106,7 +113,8 @@ def model_info(what: str, provider: str, device: torch.device) -> Dict:
     return {
         "suite": "model", "model": MODEL, "what": what, "provider": provider,
         "batch": batch, "image_size": image_size, "num_tasks": NUM_TASKS, "rank": RANK,
-        "mix": "uniform", "backend": active_backend(device.type) if provider == "eks" else None,
+        "mix": "uniform",
+        "backend": active_backend(device.type) if provider.startswith("eks") else None,
         "device": device_name(device),
     }
 
@@ -122,6 +130,8 @@ def benchmark_group(what: str) -> str:
 def run_model_benchmark(benchmark, what: str, provider: str) -> None:
     """Time ``provider``'s training step (``what="train"``) or inference."""
     device = SETTINGS.device
+    if provider == "eks_measured" and (device.type != "cpu" or not backends.compiled_loaded()):
+        pytest.skip("measured conv choices belong to the compiled cpu backend")
     make_step = train_step if what == "train" else inference_step
     benchmark.group = benchmark_group(what)
     time_step(benchmark, make_step(provider, device), device, model_info(what, provider, device))

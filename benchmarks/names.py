@@ -8,3 +8,7 @@ without importing torch.
 BASELINE = "plain"
 #: the other implementations of an EKS layer that lorkd is compared with (not lorkd backends)
 COMPETITORS = ("paper", "per_task_loop")
+
+#: the cpu backend with its conv algorithm chosen by timing on this machine
+#: (lorkd_kernels.backends.measuring): timed next to "cpu", which uses the cost model
+MEASURED = "cpu_measured"

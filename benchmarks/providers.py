@@ -18,7 +18,8 @@ forward+backward step produces (cleared before every step).
 
 from __future__ import annotations
 
-from typing import Callable, List, Optional, Tuple
+import contextlib
+from typing import Callable, ContextManager, List, Optional, Tuple
 
 import torch
 import torch.nn.functional as F
@@ -27,7 +28,7 @@ from torch import nn
 from lorkd_kernels import EKSConv2d, EKSLinear, backends, reference
 
 from .common import SETTINGS
-from .names import BASELINE, COMPETITORS
+from .names import BASELINE, COMPETITORS, MEASURED
 
 Provider = Tuple[Callable[[torch.Tensor, torch.Tensor], torch.Tensor], List[torch.Tensor]]
 
@@ -46,7 +47,10 @@ def backend_providers(device: torch.device) -> List[str]:
 
 def available_providers(device: torch.device) -> List[str]:
     """Every provider for ``device``, narrowed by ``--bench-providers`` when given."""
-    names = [BASELINE, *backend_providers(device), *COMPETITORS]
+    lorkd = backend_providers(device)
+    if "cpu" in lorkd:
+        lorkd.insert(lorkd.index("cpu") + 1, MEASURED)
+    names = [BASELINE, *lorkd, *COMPETITORS]
     if SETTINGS.providers is not None:
         names = [n for n in names if n in SETTINGS.providers]
     return names
@@ -82,9 +86,16 @@ def _per_task_loop(base: Callable, branch: Callable, layer: nn.Module):
 # ----------------------------------------------------------------------------- providers
 
 
+def provider_context(name: str) -> ContextManager:
+    """What a provider's whole step (forward and backward) runs inside: measured conv choices
+    for ``cpu_measured`` (its first call measures; the benchmark's warm-up takes it)."""
+    return backends.measuring() if name == MEASURED else contextlib.nullcontext()
+
+
 def _backend_ops(name: str, device: torch.device):
     """Backend ``name``'s private ops (with their registered autograd), as every backend is timed:
     the same entry for each, whatever routes the public ops."""
+    name = backend_of(name, device) or name
     if name not in backends.BACKENDS or backends.availability(name, device.type) is not None:
         raise ValueError(f"provider {name!r} is not available on {device}")
     return backends.explicit(name)
@@ -130,5 +141,7 @@ def linear_provider(name: str, layer: EKSLinear) -> Provider:
 
 def backend_of(provider: str, device: torch.device) -> Optional[str]:
     """The lorkd backend a provider runs on, or None for plain / paper / per_task_loop."""
+    if provider == MEASURED:
+        return "cpu"
     return provider if provider in backends.BACKENDS else None
 
