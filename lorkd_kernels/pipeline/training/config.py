@@ -238,8 +238,9 @@ def _check_micro_batch(config: TrainConfig) -> None:
 
 
 def _check_choices(config: TrainConfig) -> None:
-    choices = {"preset": PRESET_NAMES, "lr_schedule": LR_SCHEDULES, "method": METHODS, "data": DATA_SOURCES, "teacher_arch": MODEL_NAMES,
-               "student_arch": MODEL_NAMES, "experts_on": EXPERTS_ON, "kd_on": KD_TARGETS,
+    choices = {"preset": PRESET_NAMES, "method": METHODS, "data": DATA_SOURCES,
+               "teacher_arch": MODEL_NAMES, "student_arch": MODEL_NAMES,
+               "lr_schedule": LR_SCHEDULES, "experts_on": EXPERTS_ON, "kd_on": KD_TARGETS,
                "amp": ("none", "bf16"), "progress": ("auto", "on", "off")}
     for name, allowed in choices.items():
         if getattr(config, name) not in allowed:

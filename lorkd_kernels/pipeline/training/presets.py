@@ -9,7 +9,8 @@ A preset only chooses values; where a setting comes from is decided by the comma
 * ``paper``: ``official`` with the task knowledge transfer loss switched on. The released code
   computes that loss (SoftTarget KD on features, τ = 10) but gives it weight 0; the paper
   describes training with it, so ``paper`` keeps the same feature-level term and gives it
-  weight 1.
+  weight 1: the paper's loss in the released code's form rather than a form chosen here
+  (logits, say).
 
 No torch here: the command line and its ``--help`` load this module.
 """
