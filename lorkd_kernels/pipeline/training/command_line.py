@@ -1,19 +1,23 @@
 """The training command line: flags, ``--config FILE``, ``--resume``'s settings, and the
 checks before any work starts (all as usage errors: one line, exit status 2).
 
-Where a setting comes from, later winning: the defaults (:class:`TrainConfig`), the saved
-``DIR/config.json`` with ``--resume``, the ``--config`` file, the flags given.
+Where a setting comes from, later winning: the defaults (:class:`TrainConfig`), the preset
+(``--preset``, presets.py), the saved ``DIR/config.json`` with ``--resume``, the ``--config``
+file, the flags given. With ``--micro-batch-size`` and no ``--grad-accum`` from any of the last
+three, ``--grad-accum`` is derived from it.
 """
 
 from __future__ import annotations
 
 import argparse
-from typing import Any, Dict, Optional, Sequence, Tuple
+from typing import Any, Dict, Optional, Sequence, Set, Tuple
 
 from ... import __version__
 from ..cli.common import COMMAND_FLAGS, CommandParser, DefaultsFormatter, add_command_flags
 from .config import (DATA_SOURCES, EXPERTS_ON, KD_TARGETS, METHODS, MODEL_NAMES, ConfigError,
-                     TrainConfig, validate)
+                     TrainConfig, accumulation_steps, validate, world_size)
+from .presets import PRESET_NAMES, preset_values
+from .schedule import LR_SCHEDULES
 from .run_folder import check_new_run, resume_mismatches, saved_settings
 from .settings_file import read_settings
 
@@ -33,6 +37,12 @@ def build_parser(defaults: Optional[TrainConfig] = TrainConfig()) -> argparse.Ar
     p.add_argument("--config", metavar="FILE",
                    help="read settings from FILE (JSON, or YAML with PyYAML installed; the keys "
                         "of a run's config.json, which can be re-run as is); flags override")
+    p.add_argument("--preset", choices=PRESET_NAMES,
+                   help="demo: a CPU demonstration on the built-in benchmark (the defaults "
+                        "shown here); official: the paper's released code (ShuffleNetV2 "
+                        "student, ResNet-50 teacher from --teacher-ckpt or --teacher-backbone, "
+                        "224 px, batch 1024, 100 epochs); paper: official with the transfer "
+                        "loss on (beta 1). Flags given override the preset's values")
     g = p.add_argument_group("method")
     g.add_argument("--method", choices=METHODS,
                    help="lorkd, or a baseline: stl (one student per task), mtl (one shared "
@@ -88,6 +98,12 @@ def build_parser(defaults: Optional[TrainConfig] = TrainConfig()) -> argparse.Ar
     g.add_argument("--epochs", type=int, help="epochs of student training")
     g.add_argument("--lr", type=float,
                    help="the student's peak learning rate (SGD, cosine schedule)")
+    g.add_argument("--lr-schedule", choices=LR_SCHEDULES,
+                   help="cosine decay of every stage's learning rate, updated at every step or "
+                        "once per epoch")
+    g.add_argument("--warmup-fraction", type=float,
+                   help="share of each stage's steps with a linear learning-rate warm-up "
+                        "(0: none)")
     g.add_argument("--momentum", type=float, help="SGD momentum")
     g.add_argument("--weight-decay", type=float,
                    help="SGD weight decay")
@@ -104,6 +120,10 @@ def build_parser(defaults: Optional[TrainConfig] = TrainConfig()) -> argparse.Ar
                    help="global batch size (split over processes and --grad-accum)")
     g.add_argument("--grad-accum", type=int,
                    help="micro-batches per optimiser step")
+    g.add_argument("--micro-batch-size", type=int,
+                   help="at most this many samples per process at once: --grad-accum is "
+                        "derived from it (the batch a device can hold; the global "
+                        "--batch-size is kept)")
     g.add_argument("--eval-batch-size", type=int,
                    help="batch size of evaluation (every test sample is evaluated)")
     g.add_argument("--workers", type=int, help="data loader processes")
@@ -127,23 +147,46 @@ def build_parser(defaults: Optional[TrainConfig] = TrainConfig()) -> argparse.Ar
     return p
 
 
+def _preset_name(requested: Dict[str, Any], saved: Dict[str, Any]) -> str:
+    # A config.json written before presets existed holds the demo's settings.
+    name = requested.get("preset", saved.get("preset", TrainConfig.preset))
+    if name not in PRESET_NAMES:
+        raise ConfigError(f"--preset {name!r}: choose from {', '.join(PRESET_NAMES)}")
+    return name
+
+
+def _derive_grad_accum(values: Dict[str, Any], given: Set[str]) -> None:
+    """--micro-batch-size without a --grad-accum of the user's (flag, file or resumed run):
+    the fewest accumulation steps that keep within it. A --grad-accum given is checked
+    against it by validate()."""
+    micro, batch = values["micro_batch_size"], values["batch_size"]
+    if "grad_accum" in given or not isinstance(micro, int) or not isinstance(batch, int) \
+            or micro < 1 or batch < 1:
+        return              # nothing to derive, or numbers validate() refuses by name
+    values["grad_accum"] = accumulation_steps(batch, micro, world_size())
+
+
 def _settings(explicit: Dict[str, Any], config_file: Optional[str]) -> TrainConfig:
     defaults = TrainConfig()
     requested = dict(read_settings(config_file)) if config_file else {}
     requested.update(explicit)
-    values = defaults.to_json()
     if requested.get("resume") and requested.get("overwrite"):
         raise ConfigError("--resume and --overwrite contradict each other")
+    saved: Dict[str, Any] = {}
+    out = requested.get("out", defaults.out)
     if requested.get("resume"):
-        out = requested.get("out", defaults.out)
         saved = saved_settings(out)
         mismatched = resume_mismatches(saved, requested, defaults)
         if mismatched:
             raise ConfigError(f"--resume: the run in {out!r} was started with other settings: "
                               f"{'; '.join(mismatched)}. Leave these flags out to resume with "
                               f"the run's settings, or start a new --out")
+    values = defaults.to_json()
+    values.update(preset_values(_preset_name(requested, saved)))
+    if saved:
         values.update(saved, out=out)       # the folder resumed from, even if it was moved
     values.update(requested)
+    _derive_grad_accum(values, set(requested) | set(saved))
     return TrainConfig(**values)
 
 

@@ -13,6 +13,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import List, Optional, Sequence
 
+from .presets import NEED_PRETRAINED_TEACHER, PRESET_NAMES
+from .schedule import LR_SCHEDULES
+
 METHODS = ("lorkd", "stl", "mtl", "stl-kd", "mtl-kd")
 KD_TARGETS = ("logits", "features", "both")
 
@@ -36,8 +39,10 @@ class ConfigError(ValueError):
 
 @dataclass
 class TrainConfig:
-    """Everything one run depends on (saved as ``DIR/config.json``)."""
+    """Everything one run depends on (saved as ``DIR/config.json``). The defaults are the
+    ``demo`` preset's (see presets.py)."""
 
+    preset: str = "demo"
     method: str = "lorkd"
     data: str = "synthetic"
     root: Optional[str] = None
@@ -62,9 +67,16 @@ class TrainConfig:
     epochs: int = 8
     batch_size: int = 64
     grad_accum: int = 1
+    # The most samples one process computes at once; None: batch_size / processes / grad_accum.
+    # When set, grad_accum is derived from it unless given (see command_line.py).
+    micro_batch_size: Optional[int] = None
     # The paper's code uses 0.05; on the built-in 32x32 benchmark (batch 64) that leaves the
     # experts at 0.55 mean test accuracy after 8 epochs against 0.78 with 0.01 (see the README).
     lr: float = 0.01
+    lr_schedule: str = "cosine-step"
+    # A 10% linear warm-up: freshly initialised BatchNorm networks on the 32x32 benchmark
+    # diverge in their first steps at the full learning rate without it.
+    warmup_fraction: float = 0.1
     momentum: float = 0.9
     weight_decay: float = 1e-4
     temperature: float = 10.0
@@ -181,6 +193,8 @@ def check_out_path(out: str) -> None:
 
 
 def _check_numbers(config: TrainConfig) -> None:
+    if config.micro_batch_size is not None and config.micro_batch_size < 1:
+        raise ConfigError(f"--micro-batch-size must be positive, got {config.micro_batch_size}")
     minimum = {"teacher_epochs": 0, "epochs": 1, "batch_size": 1, "grad_accum": 1,
                "eval_batch_size": 1, "rank": 1, "synthetic_samples": 1}
     for name, least in minimum.items():
@@ -193,22 +207,61 @@ def _check_numbers(config: TrainConfig) -> None:
     for name in ("beta", "momentum", "weight_decay", "workers"):
         if not getattr(config, name) >= 0:
             raise ConfigError(f"{flag(name)} must be >= 0, got {getattr(config, name)}")
+    if not 0 <= config.warmup_fraction < 1:
+        raise ConfigError(f"--warmup-fraction must be in [0, 1), got {config.warmup_fraction}")
     if config.image_size is not None and config.image_size < 8:
         raise ConfigError(f"--image-size must be at least 8, got {config.image_size}")
     shards = world_size() * config.grad_accum
     if config.batch_size % shards:
         raise ConfigError(f"--batch-size {config.batch_size} must be divisible by the number of "
                           f"processes × --grad-accum = {shards}")
+    _check_micro_batch(config)
+
+
+def accumulation_steps(batch_size: int, micro_batch_size: int, processes: int) -> int:
+    """The fewest micro-batches per optimiser step that split ``batch_size`` evenly over the
+    processes with at most ``micro_batch_size`` samples each (the value of --grad-accum that
+    --micro-batch-size implies)."""
+    for accum in range(1, batch_size + 1):
+        shards = processes * accum
+        if batch_size % shards == 0 and batch_size // shards <= micro_batch_size:
+            return accum
+    raise ConfigError(f"--batch-size {batch_size} cannot be split evenly over {processes} "
+                      f"process(es) in micro-batches of at most --micro-batch-size "
+                      f"{micro_batch_size}")
+
+
+def _check_micro_batch(config: TrainConfig) -> None:
+    """A --grad-accum given together with --micro-batch-size must keep within it."""
+    if config.micro_batch_size is None:
+        return
+    micro = config.batch_size // (world_size() * config.grad_accum)
+    if micro > config.micro_batch_size:
+        raise ConfigError(f"--grad-accum {config.grad_accum} gives micro-batches of {micro} "
+                          f"samples per process, more than --micro-batch-size "
+                          f"{config.micro_batch_size}; leave --grad-accum out to derive it")
 
 
 def _check_choices(config: TrainConfig) -> None:
-    choices = {"method": METHODS, "data": DATA_SOURCES, "teacher_arch": MODEL_NAMES,
-               "student_arch": MODEL_NAMES, "experts_on": EXPERTS_ON, "kd_on": KD_TARGETS,
+    choices = {"preset": PRESET_NAMES, "method": METHODS, "data": DATA_SOURCES,
+               "teacher_arch": MODEL_NAMES, "student_arch": MODEL_NAMES,
+               "lr_schedule": LR_SCHEDULES, "experts_on": EXPERTS_ON, "kd_on": KD_TARGETS,
                "amp": ("none", "bf16"), "progress": ("auto", "on", "off")}
     for name, allowed in choices.items():
         if getattr(config, name) not in allowed:
             raise ConfigError(f"{flag(name)} {getattr(config, name)!r}: choose from "
                               f"{', '.join(allowed)}")
+
+
+def check_pretrained_teacher(config: TrainConfig) -> None:
+    """The official and paper presets distil a pretrained ResNet-50, which is never downloaded:
+    one of the two teacher checkpoints must be given."""
+    if config.preset in NEED_PRETRAINED_TEACHER and \
+            config.teacher_ckpt is None and config.teacher_backbone is None:
+        raise ConfigError(f"--preset {config.preset} needs a pretrained teacher: give "
+                          f"--teacher-ckpt (a trained teacher.pt) or --teacher-backbone (a "
+                          f"RadImageNet or torchvision ResNet-50 checkpoint); nothing is "
+                          f"downloaded")
 
 
 def validate(config: TrainConfig) -> TrainConfig:
@@ -223,6 +276,7 @@ def validate(config: TrainConfig) -> TrainConfig:
     if config.data != "radimagenet" and (config.train_list or config.test_list):
         raise ConfigError(f"--train-list/--test-list apply to --data radimagenet, not "
                           f"{config.data}")
+    check_pretrained_teacher(config)
     for name in ("teacher_ckpt", "teacher_backbone", "train_list", "test_list"):
         path = getattr(config, name)
         if path is not None and not Path(path).is_file():

@@ -10,7 +10,6 @@ shards over processes and accumulation steps therefore computes the same update:
 from __future__ import annotations
 
 import contextlib
-import math
 import sys
 import time
 from dataclasses import dataclass
@@ -29,6 +28,7 @@ from . import checkpoint, faults, rng
 from .batchnorm import ShardedRunningStats
 from .distributed import Distributed
 from .objectives import Objective
+from .schedule import lr_factor
 from .signals import StopRequest, TrainingInterrupted
 
 try:
@@ -62,20 +62,8 @@ class LoopSettings:
     progress: str
     resume: bool
     augment: bool = False
-
-
-def warmup_cosine(total: int) -> Callable[[int], float]:
-    """Learning-rate factor per step: a linear warm-up over the first 10% of the steps, then a
-    cosine decay to zero. The warm-up keeps freshly initialised BatchNorm networks on small
-    images from diverging in their first steps at the full learning rate."""
-    warmup = max(1, total // 10)
-
-    def factor(step: int) -> float:
-        if step < warmup:
-            return (step + 1) / warmup
-        progress = min(step - warmup, total - warmup) / max(total - warmup, 1)
-        return 0.5 * (1 + math.cos(math.pi * progress))
-    return factor
+    lr_schedule: str = "cosine-step"
+    warmup_fraction: float = 0.1
 
 
 def _shard_sampler(dataset: Dataset, shards: int, shard: int, seed: int, balanced: bool):
@@ -138,7 +126,8 @@ class Trainer:
         self.optimizer = torch.optim.SGD(params, lr=stage.lr, momentum=settings.momentum,
                                          weight_decay=settings.weight_decay)
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(
-            self.optimizer, warmup_cosine(stage.epochs * self.steps_per_epoch))
+            self.optimizer, lr_factor(settings.lr_schedule, settings.warmup_fraction,
+                                      self.steps_per_epoch, stage.epochs))
         # Buffers are kept equal by ShardedRunningStats, not by rank 0's broadcast.
         self.train_model = (DistributedDataParallel(stage.model, broadcast_buffers=False)
                             if context.enabled else stage.model)

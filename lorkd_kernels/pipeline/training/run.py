@@ -12,7 +12,7 @@ from __future__ import annotations
 import time
 import warnings
 from pathlib import Path
-from typing import Dict, List, Optional
+from typing import Dict, List, Optional, Tuple
 
 from torch import nn
 from torch.utils.data import Subset
@@ -40,7 +40,8 @@ class Pipeline:
             momentum=config.momentum, weight_decay=config.weight_decay,
             balanced=config.balanced, seed=config.seed, amp=config.amp,
             workers=config.workers, progress=config.progress, resume=config.resume,
-            augment=config.augment)
+            augment=config.augment, lr_schedule=config.lr_schedule,
+            warmup_fraction=config.warmup_fraction)
         self.log = reporting.EpochLog(self.run_dir) if context.is_main else (lambda row: None)
 
     # ------------------------------------------------------------------ stages
@@ -49,13 +50,20 @@ class Pipeline:
         stage = Stage(name, FeaturesAndLogits(model), objective, train_set, epochs, lr)
         train_stage(stage, self.settings, self.context, self.run_dir, self.log, self.stop)
 
-    def teacher(self, train_set: MultiTaskDataset) -> nn.Module:
+    def initial_teacher(self, train_set: MultiTaskDataset) -> Tuple[nn.Module, bool]:
+        """The teacher before any training, and whether it was loaded ready-trained. Runs
+        before the run folder is touched: a teacher checkpoint that cannot be read or does not
+        fit stops the run with the folder as it was."""
         config = self.config
         if config.teacher_ckpt is not None:
-            return artifacts.load_teacher(Path(config.teacher_ckpt), train_set.num_classes)
+            return artifacts.load_teacher(Path(config.teacher_ckpt), train_set.num_classes), True
         rng.seed_for(config.seed, "teacher")
-        model = multitask_teacher(train_set.num_classes, arch=config.teacher_arch,
-                                  checkpoint=config.teacher_backbone)
+        return multitask_teacher(train_set.num_classes, arch=config.teacher_arch,
+                                 checkpoint=config.teacher_backbone), False
+
+    def train_teacher(self, train_set: MultiTaskDataset, model: nn.Module) -> nn.Module:
+        """Train the initial teacher (unless loaded ready-trained) and save it."""
+        config = self.config
         if config.teacher_epochs > 0:
             self._train("teacher", model, Objective(train_set.num_classes,
                                                     multilabel=multilabel_flags(train_set)),
@@ -136,8 +144,10 @@ class Pipeline:
         # set that cannot fill one batch stops the run before config.json is written.
         train_set, test_set = self._load_data()
         check_fits_one_batch([len(d) for d in train_set.datasets], self.config)
+        teacher, trained = self.initial_teacher(train_set)
         self._prepare_run_dir()
-        teacher = self.teacher(train_set)
+        if not trained:
+            teacher = self.train_teacher(train_set, teacher)
         experts = self.students(train_set, teacher)
         summary = None
         if self.context.is_main:

@@ -85,3 +85,21 @@ def test_single_task_model_ignores_task_ids():
     model = build_model("resnet18", 6).eval()
     x = torch.randn(2, 3, 32, 32)
     torch.testing.assert_close(model(x, torch.tensor([1, 0])), model(x))
+
+
+def test_dense_experts_of_shufflenet_v2_x1_0_are_on_every_groups_1_conv():
+    """The released code's placement (--experts-on dense, the official preset's): the stem, every
+    pointwise conv of the units and the final 1x1 conv; never a depthwise conv or a head."""
+    from lorkd_kernels import EKSConv2d, EKSLinear, convert
+    model = build_model("shufflenet_v2_x1_0", NUM_CLASSES)
+    converted = {name for name, m in convert(model, len(NUM_CLASSES), experts_on="dense")
+                 .model.named_modules() if isinstance(m, (EKSConv2d, EKSLinear))}
+    expected = {"conv1.0", "conv5.0"}
+    for stage, units in (("stage2", 4), ("stage3", 8), ("stage4", 4)):
+        expected |= {f"{stage}.0.branch1.2"}                     # the stride-2 unit's shortcut
+        expected |= {f"{stage}.{u}.branch2.{i}" for u in range(units) for i in (0, 5)}
+    assert converted == expected
+    depthwise = {name for name, m in model.named_modules()
+                 if isinstance(m, torch.nn.Conv2d) and m.groups > 1}
+    assert len(depthwise) == 3 + 16 and not depthwise & converted
+    assert not any(name.startswith("fc") for name in converted)

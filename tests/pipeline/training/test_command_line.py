@@ -10,21 +10,13 @@ import pytest
 
 from lorkd_kernels.pipeline.training import TrainConfig, parse_args, run_folder
 from lorkd_kernels.pipeline.training.settings_file import WRITTEN_BY
+from tests.pipeline.training.tiny import usage_error
 
 
 def _earlier_run(out, **settings) -> TrainConfig:
     config = TrainConfig(out=str(out), **settings)
     run_folder.prepare(config, "test")
     return config
-
-
-def _usage_error(argv, capsys) -> str:
-    with pytest.raises(SystemExit) as exit_info:
-        parse_args(argv)
-    assert exit_info.value.code == 2
-    err = capsys.readouterr().err
-    assert len(err.strip().splitlines()) == 1, err
-    return err
 
 
 def test_a_saved_config_json_reruns_as_is(tmp_path):
@@ -47,7 +39,7 @@ def test_yaml_config_files(tmp_path, monkeypatch, capsys):
     path.write_text("epochs: 3\ntasks: [tissue, blood]\n")
     with monkeypatch.context() as patch:       # (undo() would also undo the chdir)
         patch.setitem(sys.modules, "yaml", None)          # PyYAML not installed
-        assert "PyYAML is not installed" in _usage_error(["--config", str(path)], capsys)
+        assert "PyYAML is not installed" in usage_error(["--config", str(path)], capsys)
     pytest.importorskip("yaml")
     config = parse_args(["--config", str(path)])
     assert (config.epochs, config.tasks) == (3, ["tissue", "blood"])
@@ -62,8 +54,8 @@ def test_yaml_config_files(tmp_path, monkeypatch, capsys):
 def test_bad_config_files_are_named(content, message, tmp_path, capsys):
     path = tmp_path / "settings.json"
     path.write_text(content)
-    assert message in _usage_error(["--config", str(path)], capsys)
-    assert "no/such.json" in _usage_error(["--config", "no/such.json"], capsys)
+    assert message in usage_error(["--config", str(path)], capsys)
+    assert "no/such.json" in usage_error(["--config", "no/such.json"], capsys)
 
 
 def test_resume_takes_the_runs_settings(tmp_path):
@@ -85,7 +77,7 @@ def test_resume_of_a_moved_run_folder_keeps_its_new_place(tmp_path, monkeypatch)
 def test_resume_with_other_settings_is_refused_and_touches_nothing(tmp_path, capsys):
     _earlier_run(tmp_path, student_arch="shufflenet_v2_x0_5", rank=2)
     before = (tmp_path / "config.json").read_bytes()
-    err = _usage_error(["--out", str(tmp_path), "--resume", "--student-arch",
+    err = usage_error(["--out", str(tmp_path), "--resume", "--student-arch",
                         "shufflenet_v2_x1_0", "--rank", "2"], capsys)
     assert "--student-arch 'shufflenet_v2_x1_0' (the run has 'shufflenet_v2_x0_5')" in err
     assert "--rank" not in err                          # the same value is no mismatch
@@ -94,10 +86,10 @@ def test_resume_with_other_settings_is_refused_and_touches_nothing(tmp_path, cap
 
 
 def test_resume_needs_a_run(tmp_path, capsys):
-    assert "holds no run to resume" in _usage_error(["--out", str(tmp_path), "--resume"],
+    assert "holds no run to resume" in usage_error(["--out", str(tmp_path), "--resume"],
                                                     capsys)
     (tmp_path / "config.json").write_text('{"epochs": 3}')
-    assert "was not written by lorkd_kernels.train" in _usage_error(
+    assert "was not written by lorkd_kernels.train" in usage_error(
         ["--out", str(tmp_path), "--resume"], capsys)
 
 
@@ -105,7 +97,7 @@ def test_resume_needs_a_run(tmp_path, capsys):
 def test_files_the_tool_did_not_write_are_never_replaced(overwrite, tmp_path, capsys):
     (tmp_path / "config.json").write_text('{"mine": true}\n')
     (tmp_path / "notes.txt").write_text("mine")
-    err = _usage_error(["--out", str(tmp_path), *overwrite], capsys)
+    err = usage_error(["--out", str(tmp_path), *overwrite], capsys)
     assert "did not write (config.json, notes.txt)" in err
     assert (tmp_path / "config.json").read_text() == '{"mine": true}\n'
 

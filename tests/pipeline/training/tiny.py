@@ -1,4 +1,5 @@
-"""A pipeline run small enough for tests: three synthetic tasks, 16×16 images, small models."""
+"""A pipeline run small enough for tests: three synthetic tasks, 16×16 images, small models;
+and the check of a usage error of the command line."""
 
 from __future__ import annotations
 
@@ -8,7 +9,10 @@ import sys
 from pathlib import Path
 from typing import List, Sequence
 
+import pytest
 import torch
+
+from lorkd_kernels.pipeline.training import parse_args
 
 REPO = Path(__file__).resolve().parents[3]
 TASKS = ["tissue", "blood", "chest"]
@@ -39,3 +43,13 @@ def run_cli(args: Sequence[str], module: str = "lorkd_kernels.train", launcher=(
 def saved_state(path: Path) -> dict:
     """The state dict of a saved teacher or student."""
     return torch.load(path, weights_only=True)["state_dict"]
+
+
+def usage_error(argv: Sequence[str], capsys) -> str:
+    """The one line a refused command line prints (exit status 2)."""
+    with pytest.raises(SystemExit) as exit_info:
+        parse_args(argv)
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err
+    assert len(err.strip().splitlines()) == 1, err
+    return err
