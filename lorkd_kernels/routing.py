@@ -34,9 +34,9 @@ _TRACED_TASK_IDS: List[torch.Tensor] = []
 def task_ids_context(task_ids: torch.Tensor) -> Iterator[torch.Tensor]:
     """Make ``task_ids`` the ids every EKS layer and task head uses inside the ``with`` block.
 
-    Under ``torch.compile`` the block must be inside the compiled function (as it is when the
-    compiled module is a :class:`TaskRouter` or a model given ``task_ids``): ids set by an eager
-    block around a compiled function are not seen inside it.
+    Under ``torch.compile(fullgraph=True)`` the block must be inside the compiled function (as it
+    is when the compiled module is a :class:`TaskRouter` or a model given ``task_ids``); reading
+    ids set by an eager block around it is a graph break.
     """
     if not isinstance(task_ids, torch.Tensor) or task_ids.dim() != 1:
         raise TypeError("task_ids_context expects a 1-D int64 tensor of task ids")
@@ -54,10 +54,20 @@ def task_ids_context(task_ids: torch.Tensor) -> Iterator[torch.Tensor]:
         _CURRENT_TASK_IDS.reset(token)
 
 
+# Read from traced code only when no traced block holds ids: the ids were set by eager code
+# around the compiled function (or at a graph break dynamo cannot resume inside a block). The
+# read is a graph break: without fullgraph the layer runs eagerly with those ids, as before;
+# with fullgraph the error carries this reason.
+@torch.compiler.disable(reason="the task ids were set outside the compiled function: compile "
+                        "the TaskRouter, or pass task_ids to the compiled model")
+def _eager_task_ids() -> Optional[torch.Tensor]:
+    return _CURRENT_TASK_IDS.get()
+
+
 def current_task_ids() -> Optional[torch.Tensor]:
     """The ids set by the innermost :func:`task_ids_context`, or None outside one."""
     if torch.compiler.is_compiling():
-        return _TRACED_TASK_IDS[-1] if _TRACED_TASK_IDS else None
+        return _TRACED_TASK_IDS[-1] if _TRACED_TASK_IDS else _eager_task_ids()
     return _CURRENT_TASK_IDS.get()
 
 

@@ -46,11 +46,6 @@ def check_task_index(task: int, num_tasks: int) -> int:
     return task
 
 
-# Under torch.compile only a task_ids_context inside the compiled function is seen.
-_COMPILE_HINT = ("; under torch.compile, compile the TaskRouter (or pass task_ids to the "
-                 "compiled model): a task_ids_context around the compiled call is not seen")
-
-
 def as_task_ids(task_ids, x: torch.Tensor) -> torch.Tensor:
     """Accept a task tensor ``(N,)``, one int for the whole batch, or None: the ids of the
     enclosing :func:`lorkd_kernels.routing.task_ids_context` (set by ``TaskRouter``)."""
@@ -59,8 +54,7 @@ def as_task_ids(task_ids, x: torch.Tensor) -> torch.Tensor:
         if task_ids is None:
             raise ValueError("task_ids is required: pass an int64 tensor (N,) or an int for the "
                              "whole batch, or call the model through lorkd_kernels.TaskRouter "
-                             "(or inside lorkd_kernels.task_ids_context)"
-                             + (_COMPILE_HINT if torch.compiler.is_compiling() else ""))
+                             "(or inside lorkd_kernels.task_ids_context)")
         if task_ids.shape[0] != x.shape[0]:
             raise ValueError(f"the routed task ids are for a batch of {task_ids.shape[0]} but "
                              f"this layer got a batch of {x.shape[0]}")
