@@ -17,7 +17,7 @@ from lorkd_kernels import backends, convert, task_ids_context
 from lorkd_kernels.pipeline.models import BasicBlock, ResNet, shufflenet_v2_x0_5
 from lorkd_kernels.task_ids import task_order
 
-from .toy_models import randomize_experts, rel_error
+from .toy_models import ToyNet, randomize_experts, rel_error
 
 NUM_CLASSES = [3, 4, 2]
 # mixed and unsorted; already sorted; task 1 absent
@@ -30,11 +30,16 @@ ARCHS = {
     "shufflenet_v2_x0_5": lambda: shufflenet_v2_x0_5(NUM_CLASSES),
     "resnet_1111": lambda: ResNet(BasicBlock, [1, 1, 1, 1], NUM_CLASSES),
 }
+# The default tier's model: every kind of layer the backbones have (dense, strided, depthwise,
+# grouped, reflect-padded convs, BatchNorm, a hidden linear, task heads) in a graph that
+# compiles in seconds.
+QUICK = "toynet"
+BUILDERS = {**ARCHS, QUICK: lambda: ToyNet(NUM_CLASSES)}
 
 
 def _converted(arch: str) -> torch.nn.Module:
     torch.manual_seed(0)
-    router = convert(ARCHS[arch](), len(NUM_CLASSES), rank=2)
+    router = convert(BUILDERS[arch](), len(NUM_CLASSES), rank=2)
     randomize_experts(router, seed=1)       # experts that differ, so a wrong task shows
     return router.double().train()
 
@@ -124,17 +129,10 @@ def test_inductor_compile_matches_eager_for_every_batch_composition():
     _check_every_composition("shufflenet_v2_x0_5", "routed", "inductor")
 
 
-def test_fullgraph_compile_of_a_converted_model_runs_and_matches_eager():
-    """The quick form of the tests above (default tier): ShuffleNet, forward only, eval mode."""
-    model = _converted("shufflenet_v2_x0_5").eval()
-    x, task_ids = _images(), torch.tensor(BATCHES["unsorted"])
-    compiled = torch.compile(model, fullgraph=True, backend="aot_eager")
-    with torch.no_grad():
-        torch.testing.assert_close(compiled(x, task_ids), model(x, task_ids), rtol=1e-9,
-                                   atol=1e-10)
-        with torch.compiler.set_stance("fail_on_recompile"):
-            ids = torch.tensor(BATCHES["absent task"])
-            torch.testing.assert_close(compiled(x, ids), model(x, ids), rtol=1e-9, atol=1e-10)
+def test_fullgraph_compile_of_a_small_converted_model_matches_eager():
+    """The default tier's form of the tests above: the small model, forward and backward, every
+    batch composition on one graph."""
+    _check_every_composition(QUICK, "routed", "aot_eager")
 
 
 @pytest.mark.slow
@@ -155,7 +153,7 @@ def test_a_new_batch_size_compiles_one_dynamic_graph():
 def test_bad_task_id_under_compile_is_a_clear_error():
     """The CPU backends range-check the ids inside the op, also when a compiled graph calls it:
     the same IndexError as in eager, never garbage."""
-    model = _converted("shufflenet_v2_x0_5").eval()
+    model = _converted(QUICK).eval()
     compiled = torch.compile(model, fullgraph=True, backend="aot_eager")
     with torch.no_grad(), pytest.raises(IndexError, match="task_ids contains 3"):
         compiled(_images(), torch.tensor([0, 1, 3, 0, 2, 1]))
@@ -164,7 +162,7 @@ def test_bad_task_id_under_compile_is_a_clear_error():
 def test_ids_set_outside_the_compiled_function_are_a_clear_error():
     """A fullgraph-compiled inner model cannot read ids an eager task_ids_context set around
     it: the error says what to compile instead (dynamo reports it as the graph break's reason)."""
-    inner = _converted("shufflenet_v2_x0_5").model.eval()
+    inner = _converted(QUICK).model.eval()
     compiled = torch.compile(inner, fullgraph=True, backend="eager")
     with torch.no_grad(), task_ids_context(torch.zeros(6, dtype=torch.int64)):
         with pytest.raises(RuntimeError, match="compile the TaskRouter"):
@@ -174,7 +172,7 @@ def test_ids_set_outside_the_compiled_function_are_a_clear_error():
 def test_ids_set_outside_reach_a_compiled_model_through_a_graph_break():
     """Without fullgraph, a model compiled inside an eager task_ids_context still sees the ids
     (each read is a graph break, as before whole-model compile), so the results are eager's."""
-    inner = _converted("shufflenet_v2_x0_5").model.eval()
+    inner = _converted(QUICK).model.eval()
     compiled = torch.compile(inner, backend="eager")
     x, ids = _images(), torch.tensor(BATCHES["sorted"])
     with torch.no_grad(), task_ids_context(ids):
