@@ -2,8 +2,9 @@
 results (forward and every gradient), one graph for every batch composition, and the task-id
 contract for bad ids.
 
-The models are tiny (ShuffleNetV2 x0.5 and a one-block-per-stage ResNet at 16 px, batch 6) and
-float64, so compiled and eager agree to rounding. Compiling is what takes the time.
+The models are tiny (ShuffleNetV2 x0.5 and a one-block-per-stage ResNet at 16 px, batch 6;
+the default tier uses the small test network) and float64, so compiled and eager agree to
+rounding. Compiling is what takes the time: the backbone tests are marked slow.
 """
 
 from __future__ import annotations
