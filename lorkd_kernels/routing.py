@@ -12,22 +12,41 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
-from typing import Any, Iterator, Optional
+from typing import Any, Iterator, List, Optional
 
 import torch
 from torch import nn
 
 from .task_ids import batch_task_ids, sort_by_task
 
+# Eager: a context variable, so threads and async tasks each see their own ids.
 _CURRENT_TASK_IDS: contextvars.ContextVar[Optional[torch.Tensor]] = contextvars.ContextVar(
     "lorkd_task_ids", default=None)
+
+# Under torch.compile / torch.export: a plain stack. Dynamo cannot trace a ContextVar (a graph
+# break), but it traces a list's appends and pops as side effects of the traced frame, so the ids
+# reach the layers as graph values. The stack is only non-empty while a frame is being traced
+# (tracing holds dynamo's compile lock); the compiled code's net change to it is nothing.
+_TRACED_TASK_IDS: List[torch.Tensor] = []
 
 
 @contextlib.contextmanager
 def task_ids_context(task_ids: torch.Tensor) -> Iterator[torch.Tensor]:
-    """Make ``task_ids`` the ids every EKS layer and task head uses inside the ``with`` block."""
+    """Make ``task_ids`` the ids every EKS layer and task head uses inside the ``with`` block.
+
+    Under ``torch.compile(fullgraph=True)`` the block must be inside the compiled function (as it
+    is when the compiled module is a :class:`TaskRouter` or a model given ``task_ids``); reading
+    ids set by an eager block around it is a graph break.
+    """
     if not isinstance(task_ids, torch.Tensor) or task_ids.dim() != 1:
         raise TypeError("task_ids_context expects a 1-D int64 tensor of task ids")
+    if torch.compiler.is_compiling():
+        _TRACED_TASK_IDS.append(task_ids)
+        try:
+            yield task_ids
+        finally:
+            _TRACED_TASK_IDS.pop()
+        return
     token = _CURRENT_TASK_IDS.set(task_ids)
     try:
         yield task_ids
@@ -35,8 +54,20 @@ def task_ids_context(task_ids: torch.Tensor) -> Iterator[torch.Tensor]:
         _CURRENT_TASK_IDS.reset(token)
 
 
+# Read from traced code only when no traced block holds ids: the ids were set by eager code
+# around the compiled function (or at a graph break dynamo cannot resume inside a block). The
+# read is a graph break: without fullgraph the layer runs eagerly with those ids, as before;
+# with fullgraph the error carries this reason.
+@torch.compiler.disable(reason="the task ids were set outside the compiled function: compile "
+                        "the TaskRouter, or pass task_ids to the compiled model")
+def _eager_task_ids() -> Optional[torch.Tensor]:
+    return _CURRENT_TASK_IDS.get()
+
+
 def current_task_ids() -> Optional[torch.Tensor]:
     """The ids set by the innermost :func:`task_ids_context`, or None outside one."""
+    if torch.compiler.is_compiling():
+        return _TRACED_TASK_IDS[-1] if _TRACED_TASK_IDS else _eager_task_ids()
     return _CURRENT_TASK_IDS.get()
 
 

@@ -40,13 +40,21 @@ def is_sorted(task_ids: torch.Tensor) -> bool:
 
 def task_order(task_ids: torch.Tensor) -> Optional[torch.Tensor]:
     """The stable permutation that sorts the batch by task, or None when it already is sorted
-    (so callers can use views instead of copies)."""
+    (so callers can use views instead of copies).
+
+    Under ``torch.compile`` / ``torch.export`` the permutation is always returned: whether the
+    batch is sorted is a fact about the ids' values, which a traced graph cannot branch on
+    without a graph break (and a guard per batch composition). Sorting a sorted batch is cheap
+    and gives the identity permutation.
+    """
+    if torch.compiler.is_compiling():
+        return torch.argsort(task_ids, stable=True)
     return None if is_sorted(task_ids) else torch.argsort(task_ids, stable=True)
 
 
 def sort_by_task(task_ids: torch.Tensor) -> Tuple[Optional[torch.Tensor], Optional[torch.Tensor]]:
     """``(order, inverse)``: ``task_ids[order]`` is sorted (stable), ``sorted[inverse]`` undoes it;
-    ``(None, None)`` when the ids are already sorted."""
+    ``(None, None)`` when the ids are already sorted (never under ``torch.compile``)."""
     order = task_order(task_ids)
     if order is None:
         return None, None

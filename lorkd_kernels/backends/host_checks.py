@@ -3,7 +3,8 @@
 The ``cuda``, ``cuda_emu`` and ``triton`` kernels never index memory with a task id outside
 ``[0, T)``: such a sample gets NaN outputs and input gradients, and every weight gradient of its
 batch is NaN. The readable ``IndexError`` comes from a check on the host, which reads the ids:
-a device sync on a GPU, and impossible while a CUDA graph is being captured, where it is skipped.
+a device sync on a GPU, and impossible while a CUDA graph is being captured or while
+``torch.compile`` traces a launcher, where it is skipped.
 :func:`host_task_id_checks` turns it off (or back on) for those three backends; the ``cpu``,
 ``torch`` and ``reference`` backends index with the ids and always check.
 """
@@ -23,6 +24,11 @@ _enabled = True
 def may_read(task_ids: torch.Tensor) -> bool:
     """Whether a GPU-kernel backend range-checks ``task_ids`` on the host for this call."""
     if not _enabled:
+        return False
+    # While torch.compile / torch.export trace a kernel launcher (the triton backend's
+    # triton_ops), the ids are symbolic: reading them would break the graph, and the compiled
+    # graph later launches the kernels without this Python. The kernels' NaN contract holds.
+    if torch.compiler.is_compiling():
         return False
     return not (task_ids.is_cuda and torch.cuda.is_current_stream_capturing())
 

@@ -50,6 +50,8 @@ class TaskHeads(nn.Module):
         if task_ids.shape != features.shape[:1]:
             raise ValueError(f"task_ids must have shape ({features.shape[0]},), got "
                              f"{tuple(task_ids.shape)}")
+        if torch.compiler.is_compiling():
+            return self._traced_logits(features, task_ids)
         logits = features.new_full((features.shape[0], max(self.num_classes)), _PADDING)
         present = torch.unique(task_ids).tolist()
         if present and not 0 <= min(present) <= max(present) < self.num_tasks:
@@ -62,6 +64,19 @@ class TaskHeads(nn.Module):
             padded = F.pad(task_logits, (0, logits.shape[1] - task_logits.shape[1]),
                            value=_PADDING)
             logits = logits.index_copy(0, rows, padded)
+        return logits
+
+    def _traced_logits(self, features: torch.Tensor, task_ids: torch.Tensor) -> torch.Tensor:
+        """The same logits in a form ``torch.compile`` traces without a graph break: which tasks
+        are present and which rows they own are data, so every head runs on every row and each
+        row keeps its own task's logits. Heads are small, and the gradients are the eager ones
+        (a row adds nothing to another task's head). The host cannot range-check the ids here, so
+        a row whose id is outside ``[0, T)`` is NaN (the ops' contract for unchecked ids)."""
+        width = max(self.num_classes)
+        logits = features.new_full((features.shape[0], width), float("nan"))
+        for task, head in enumerate(self.heads):
+            padded = F.pad(head(features), (0, width - self.num_classes[task]), value=_PADDING)
+            logits = torch.where((task_ids == task).unsqueeze(1), padded, logits)
         return logits
 
     def extra_repr(self) -> str:

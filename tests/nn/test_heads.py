@@ -68,3 +68,39 @@ def test_bad_task_ids_and_class_counts_are_named():
         TaskHeads(4, [])
     with pytest.raises(ValueError, match="num_classes"):
         TaskHeads(4, [3, 0])
+
+
+def _heads_step(fn, heads, features, task_ids):
+    heads.zero_grad(set_to_none=True)
+    logits = fn(features, task_ids)
+    torch.where(logits.isfinite(), logits, 0).square().sum().backward()
+    return logits.detach(), {n: p.grad.clone() for n, p in heads.named_parameters()}
+
+
+def test_compiled_heads_match_eager_without_graph_break():
+    """Under torch.compile(fullgraph=True) the heads take a traced form (no unique/tolist):
+    the same logits and padding, and exactly zero gradient for an absent task's head."""
+    torch.manual_seed(0)
+    heads = TaskHeads(6, [2, 5, 3]).double()
+    features = torch.randn(7, 6, dtype=torch.float64)
+    task_ids = torch.tensor([2, 0, 2, 0, 0, 2, 2])          # task 1 absent
+    compiled = torch.compile(heads, fullgraph=True, backend="aot_eager")
+    eager_logits, eager_grads = _heads_step(heads, heads, features, task_ids)
+    traced_logits, traced_grads = _heads_step(compiled, heads, features, task_ids)
+    torch.testing.assert_close(traced_logits, eager_logits, rtol=1e-12, atol=1e-12)
+    for name, grad in eager_grads.items():
+        torch.testing.assert_close(traced_grads[name], grad, rtol=1e-12, atol=1e-12)
+    assert torch.count_nonzero(traced_grads["heads.1.weight"]) == 0
+
+
+def test_compiled_heads_give_nan_rows_for_bad_ids():
+    """A traced graph cannot range-check the ids on the host; as the ops' contract for
+    unchecked ids, a bad id's row is NaN and the other rows are exact."""
+    torch.manual_seed(0)
+    heads = TaskHeads(4, [2, 3])
+    features = torch.randn(4, 4)
+    compiled = torch.compile(heads, fullgraph=True, backend="aot_eager")
+    logits = compiled(features, torch.tensor([0, 2, 1, -1]))
+    assert logits[[1, 3]].isnan().all()
+    good = torch.tensor([0, 2])
+    torch.testing.assert_close(logits[good], heads(features[good], torch.tensor([0, 1])))

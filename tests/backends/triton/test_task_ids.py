@@ -36,3 +36,25 @@ def test_cuda_inputs_get_the_host_check_too(backend):
     cuda_input = SimpleNamespace(device=torch.device("cuda"))
     with pytest.raises(IndexError, match=r"task_ids contains 3, outside \[0, 2\)"):
         backend._check_device(cuda_input, torch.tensor([0, 3]), 2)
+
+
+def test_bad_task_id_in_a_traced_graph_is_an_error_or_nan(backend):
+    """torch.compile traces the launchers without reading the ids (``host_checks.may_read``).
+    A bad id is then the eager IndexError where the graph runs the op whole, or NaN rows where
+    the graph launches the kernels itself (inductor on a GPU); the other rows stay exact."""
+    from lorkd_kernels import EKSConv2d, backends
+
+    torch.manual_seed(0)
+    conv = EKSConv2d(2, 4, 3, padding=1, num_tasks=2, rank=2).to(DEVICE)
+    torch.nn.init.normal_(conv.lora_B)
+    x = torch.randn(3, 2, 5, 5, device=DEVICE)
+    traced = torch.compile(conv, fullgraph=True, backend="aot_eager")
+    with backends.use("triton", DEVICE):
+        expected = conv(x, torch.tensor([0, 0, 1], device=DEVICE))
+        try:
+            y = traced(x, torch.tensor([0, 5, 1], device=DEVICE))
+        except IndexError as error:
+            assert "task_ids contains 5" in str(error)
+            return
+    assert y[1].isnan().all()
+    torch.testing.assert_close(y[[0, 2]], expected[[0, 2]])
