@@ -11,7 +11,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from lorkd_kernels.pipeline.data.tasks import MEDMNIST_SIZES, MEDMNIST_TASKS
+from lorkd_kernels.pipeline.data.tasks import (MEDMNIST_SIZES, MEDMNIST_TASKS,
+                                               MEDMNIST_TRAIN_SIZES)
 from lorkd_kernels.pipeline.metrics import classification_metrics, multilabel_metrics
 from tests import requirements
 
@@ -59,6 +60,7 @@ def test_the_task_list_agrees_with_medmnist_info():
         assert task in info, task
         assert len(info[task]["label"]) == num_classes, task
         assert info[task]["task"] == ("binary-class" if num_classes == 2 else "multi-class")
+        assert info[task]["n_samples"]["train"] == MEDMNIST_TRAIN_SIZES[task], task
         # the file names the reader expects are the ones medmnist publishes
         assert info[task]["url"].split("?")[0].endswith(f"/{task}.npz")
         for size in MEDMNIST_SIZES[1:]:

@@ -1,6 +1,6 @@
-"""What both commands share: one-line errors and exit statuses, ``--debug``, logging levels,
-``--version``, and help that shows only meaningful defaults. Light on imports: ``--help`` must
-answer without torch."""
+"""What the commands share: one-line errors and exit statuses, ``--debug``, logging levels,
+``--version``, help that shows only meaningful defaults, results written as JSON or markdown.
+Light on imports: ``--help`` must answer without torch."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ import os
 import signal
 import sys
 import traceback
+from pathlib import Path
 from typing import Callable, NoReturn, Tuple, Type
 
 from ..training.config import ConfigError
@@ -98,3 +99,14 @@ def run_command(name: str, body: Callable[[], int], runtime_errors: Tuple[Type[B
     message = "interrupted" if isinstance(error, KeyboardInterrupt) else one_line(error)
     print(f"{name}: error: {message}", file=sys.stderr, flush=True)
     return status
+
+
+def write_results(path: Path, results: dict, markdown: str) -> None:
+    """A command's results written to ``path``: the markdown table if it ends in .md, else the
+    JSON."""
+    from ..atomic_files import atomic_open, write_json
+    if path.suffix == ".md":
+        with atomic_open(path) as handle:
+            handle.write((markdown + "\n").encode())
+    else:
+        write_json(path, results)

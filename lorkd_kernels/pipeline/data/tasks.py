@@ -16,6 +16,21 @@ MEDMNIST_TASKS: dict[str, int] = {
     "pneumoniamnist": 2,
 }
 
+# Training-split sizes (images) of those tasks as MedMNIST publishes them: an epoch's length
+# when a cost estimate has no data at hand (the model cost command's --tasks mode).
+MEDMNIST_TRAIN_SIZES: dict[str, int] = {
+    "pathmnist": 89996,
+    "octmnist": 97477,
+    "organcmnist": 12975,
+    "bloodmnist": 11959,
+    "breastmnist": 546,
+    "tissuemnist": 165466,
+    "dermamnist": 7007,
+    "organamnist": 34561,
+    "organsmnist": 13932,
+    "pneumoniamnist": 4708,
+}
+
 # Sizes the MedMNIST+ release ships; 28 is the original release and carries no file suffix.
 MEDMNIST_SIZES: tuple[int, ...] = (28, 64, 128, 224)
 
