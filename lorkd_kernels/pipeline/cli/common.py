@@ -19,6 +19,7 @@ USAGE_ERROR = 2          # argparse's status for a bad command line
 RUNTIME_ERROR = 1
 DEBUG_ENV = "LORKD_DEBUG"      # =1: tracebacks of run-time errors, as with --debug
 COMMAND_FLAGS = ("config", "debug", "quiet", "verbose")
+FORMATS = ("markdown", "json")       # what a command that reports results prints
 
 
 def program_name(module: str) -> str:
@@ -61,6 +62,22 @@ def add_command_flags(parser: argparse.ArgumentParser, version: str) -> None:
     loud.add_argument("--quiet", action="store_true",
                       help="log warnings only (results and where they are are still printed)")
     loud.add_argument("--verbose", action="store_true", help="log debugging details too")
+
+
+def add_format_flag(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--format", choices=FORMATS, default="markdown",
+                        help="what to print: the markdown table or the JSON results")
+
+
+def check_numbers(parser: argparse.ArgumentParser, args: argparse.Namespace,
+                  counts: Tuple[str, ...] = (), rates: Tuple[str, ...] = ()) -> None:
+    """Usage errors for the flags given among ``counts`` (must be >= 1) and ``rates`` (> 0)."""
+    for name in counts + rates:
+        value = getattr(args, name)
+        if value is None or (value >= 1 if name in counts else value > 0):
+            continue
+        parser.error(f"--{name.replace('_', '-')} must be "
+                     f"{'positive' if name in counts else '> 0'}, got {value}")
 
 
 def configure_logging(quiet: bool, verbose: bool) -> None:

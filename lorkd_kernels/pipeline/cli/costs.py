@@ -19,12 +19,11 @@ from typing import Optional, Sequence
 from ... import __version__
 from ..training.config import (DATA_SOURCES, EXPERTS_ON, METHODS, MODEL_NAMES, ConfigError,
                                TrainConfig)
-from .common import CommandParser, DefaultsFormatter, add_command_flags, configure_logging, \
-    debugging, run_command, write_results
+from .common import (CommandParser, DefaultsFormatter, add_command_flags, add_format_flag,
+                     check_numbers, configure_logging, debugging, run_command, write_results)
 from .run_dir import RunFolderError, data_config, run_config, training_run
 
 NAME = "lorkd_kernels.costs"
-FORMATS = ("markdown", "json")
 # the flags that describe a setting without a run; a run's own come from its config.json
 SETTING_FLAGS = ("method", "student_arch", "teacher_arch", "experts_on", "rank", "alpha",
                  "image_size", "data", "tasks")
@@ -70,8 +69,7 @@ def build_parser() -> CommandParser:
                    help="assumed fraction of the peak a training step achieves")
     p.add_argument("--out", metavar="FILE",
                    help="also write the results to FILE: markdown if it ends in .md, else JSON")
-    p.add_argument("--format", choices=FORMATS, default="markdown",
-                   help="what to print: the markdown table or the JSON results")
+    add_format_flag(p)
     add_command_flags(p, __version__)
     return p
 
@@ -85,14 +83,8 @@ def _check_flags(parser: CommandParser, args) -> None:
                          f"leave DIR out to describe another setting")
     elif args.image_size is None:
         parser.error("--image-size is required without DIR")
-    for name in ("rank", "image_size", "samples_per_epoch"):
-        value = getattr(args, name)
-        if value is not None and value < 1:
-            parser.error(f"--{name.replace('_', '-')} must be positive, got {value}")
-    for name in ("alpha", "peak_tflops"):
-        value = getattr(args, name)
-        if value is not None and not value > 0:
-            parser.error(f"--{name.replace('_', '-')} must be > 0, got {value}")
+    check_numbers(parser, args, counts=("rank", "image_size", "samples_per_epoch"),
+                  rates=("alpha", "peak_tflops"))
     if not 0 < args.utilisation <= 1:
         parser.error(f"--utilisation must be in (0, 1], got {args.utilisation}")
     if args.out is not None and not Path(args.out).parent.is_dir():

@@ -17,13 +17,12 @@ from typing import Optional, Sequence
 
 from ... import __version__
 from ..training.config import ConfigError, TrainConfig, check_device
-from .common import CommandParser, DefaultsFormatter, add_command_flags, configure_logging, \
-    debugging, run_command, write_results
+from .common import (CommandParser, DefaultsFormatter, add_command_flags, add_format_flag,
+                     configure_logging, debugging, run_command, write_results)
 from .run_dir import RunFolderError, data_config, run_config, teacher_path, training_run
 
 NAME = "lorkd_kernels.evaluate"
 SPLITS = ("train", "val", "test")      # pipeline.data.SPLITS, copied: --help loads no torch
-FORMATS = ("markdown", "json")
 
 
 def build_parser() -> CommandParser:
@@ -42,8 +41,7 @@ def build_parser() -> CommandParser:
     p.add_argument("--out", metavar="FILE",
                    help="write the results to FILE: markdown if it ends in .md, else JSON "
                         "(default: DIR/evaluation-<split>.json)")
-    p.add_argument("--format", choices=FORMATS, default="markdown",
-                   help="what to print: the markdown table or the JSON results")
+    add_format_flag(p)
     p.add_argument("--device", default=TrainConfig.device,
                    help="auto (a GPU if there is one), cpu, cuda or cuda:N")
     p.add_argument("--batch-size", type=int,
