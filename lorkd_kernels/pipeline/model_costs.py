@@ -182,29 +182,29 @@ def _millions(count: int) -> str:
 
 
 def format_costs(costs: Dict, estimate: Optional[Dict] = None) -> str:
-    """The markdown table (and the GPU estimate's lines when given)."""
+    """Markdown: a title line, the table, then the notes (and the GPU estimate when given)."""
     setting = costs["setting"]
-    lines = [f"model costs: {setting['method']}, student {setting['student_arch']}, teacher "
-             f"{setting['teacher_arch']}, {len(setting['tasks'])} tasks, "
-             f"{setting['image_size']}×{setting['image_size']} input",
-             "| model | parameters (M) | forward GFLOPs / sample | forward+backward GFLOPs / "
+    table = ["| model | parameters (M) | forward GFLOPs / sample | forward+backward GFLOPs / "
              "sample |", "|---|---:|---:|---:|"]
     for row in costs["rows"]:
-        lines.append(f"| {row['model']} | {_millions(row['parameters'])} | "
+        table.append(f"| {row['model']} | {_millions(row['parameters'])} | "
                      f"{_giga(row['forward_flops'])} | {_giga(row.get('training_flops'))} |")
     stages = costs["stage_flops_per_sample"]
-    lines.append(f"training GFLOPs per sample: teacher stage {_giga(stages['teacher'])}, "
-                 f"student stage {_giga(stages['student'])}"
-                 + (" (with the frozen teacher's forward)" if setting["method"] in
-                    ("lorkd", "stl-kd", "mtl-kd") else ""))
-    lines.append(costs["convention"])
+    notes = [f"training GFLOPs per sample: teacher stage {_giga(stages['teacher'])}, student "
+             f"stage {_giga(stages['student'])}" + (" (with the frozen teacher's forward)"
+                                                    if CostSetting(**setting).distils else ""),
+             costs["convention"]]
     if estimate is not None:
-        lines.append(f"estimated time per epoch on one GPU ({estimate['samples_per_epoch']} "
+        notes.append(f"estimated time per epoch on one GPU ({estimate['samples_per_epoch']} "
                      f"samples): " + ", ".join(
                          f"{stage} stage {values['seconds_per_epoch']:.3g} s"
                          for stage, values in estimate["stages"].items()))
-        lines.append(f"ESTIMATE: {estimate['assumption']}")
-    return "\n".join(lines)
+        notes.append(f"ESTIMATE: {estimate['assumption']}")
+    title = (f"model costs: {setting['method']}, student {setting['student_arch']}, teacher "
+             f"{setting['teacher_arch']}, {len(setting['tasks'])} tasks, "
+             f"{setting['image_size']}×{setting['image_size']} input")
+    # blank lines around the table: a line right after it would render as one of its rows
+    return "\n\n".join([title, "\n".join(table), "\n".join(f"- {n}" for n in notes)])
 
 
 def write_costs(run_dir: Path, costs: Dict) -> str:
