@@ -54,8 +54,12 @@ class CostSetting:
 def run_setting(config, train_set) -> CostSetting:
     """The setting of a run from its ``TrainConfig`` and training set: tasks, class counts,
     the size images reach the model at, the epoch's length in samples."""
+    teacher_arch = config.teacher_arch
+    if config.teacher_ckpt is not None:     # a given teacher is what its file says it is
+        from .training.artifacts import saved_arch
+        teacher_arch = saved_arch(Path(config.teacher_ckpt))
     return CostSetting(method=config.method, student_arch=config.student_arch,
-                       teacher_arch=config.teacher_arch, tasks=list(train_set.task_names),
+                       teacher_arch=teacher_arch, tasks=list(train_set.task_names),
                        num_classes=list(train_set.num_classes),
                        image_size=int(train_set[0][0].shape[-1]), rank=config.rank,
                        alpha=config.alpha, experts_on=config.experts_on,

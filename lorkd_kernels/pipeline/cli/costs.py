@@ -123,8 +123,9 @@ def _flag_setting(args):
 
 
 def _run_setting(run_dir: Path, root: Optional[str]):
-    """A run's setting: its config.json, with its data's facts from the costs.json training
-    wrote or, for a run without one, from its training set."""
+    """A run's setting: its config.json, with its data's facts and its teacher's architecture
+    from the costs.json training wrote or, for a run without one, from its training set and
+    teacher file."""
     from ..model_costs import CostSetting, run_setting
     from ..training.splits import load_split
     config = run_config(run_dir)
@@ -132,14 +133,14 @@ def _run_setting(run_dir: Path, root: Optional[str]):
     if written.is_file() and root is None:
         try:
             saved = json.loads(written.read_text())["setting"]
-            facts = {k: saved[k] for k in ("tasks", "num_classes", "image_size",
-                                           "samples_per_epoch")}
+            facts = {k: saved[k] for k in ("teacher_arch", "tasks", "num_classes",
+                                           "image_size", "samples_per_epoch")}
         except (ValueError, KeyError, TypeError) as err:
             raise RunFolderError(f"{written} is not a cost table written by "
                                  f"lorkd_kernels.train ({type(err).__name__}: {err})") from None
         return CostSetting(method=config.method, student_arch=config.student_arch,
-                           teacher_arch=config.teacher_arch, rank=config.rank,
-                           alpha=config.alpha, experts_on=config.experts_on, **facts)
+                           rank=config.rank, alpha=config.alpha, experts_on=config.experts_on,
+                           **facts)
     return run_setting(config, load_split(data_config(config, run_dir, root), "train"))
 
 
@@ -151,6 +152,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     _check_flags(parser, args)
 
     from ..data import DataError
+    from ..training.checkpoint import CheckpointError
 
     def costs_command() -> int:
         from .. import model_costs
@@ -174,8 +176,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
               flush=True)
         return 0
 
-    return run_command(NAME, costs_command, (RunFolderError, DataError, OSError),
-                       debugging(args.debug))
+    return run_command(NAME, costs_command, (RunFolderError, DataError, CheckpointError,
+                                             OSError), debugging(args.debug))
 
 
 if __name__ == "__main__":

@@ -101,6 +101,15 @@ def load_teacher(path: Path, num_classes: Optional[Sequence[int]]) -> nn.Module:
     return model
 
 
+def saved_arch(path: Path) -> str:
+    """The architecture a saved teacher (or student) file was built as."""
+    state = _read(Path(path))
+    if "arch" not in state:
+        raise checkpoint.CheckpointError(f"{path} lacks 'arch': not a model file written by "
+                                         f"lorkd_kernels.train")
+    return state["arch"]
+
+
 def freeze(model: nn.Module) -> nn.Module:
     for p in model.parameters():
         p.requires_grad_(False)

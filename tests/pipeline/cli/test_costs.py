@@ -8,9 +8,9 @@ import shutil
 
 import pytest
 
-from lorkd_kernels import costs
+from lorkd_kernels import costs, train
 from lorkd_kernels.pipeline.data.tasks import MEDMNIST_TRAIN_SIZES
-from tests.pipeline.training.tiny import TASKS
+from tests.pipeline.training.tiny import TASKS, tiny_args
 
 
 def _rows(table: dict) -> dict:
@@ -95,3 +95,20 @@ def test_settings_that_cannot_work_are_one_line(argv, message, capsys):
     assert costs.main(argv) == 2
     err = capsys.readouterr().err
     assert err.startswith(f"lorkd_kernels.costs: error: {message}") and err.count("\n") == 1
+
+
+def test_a_given_teacher_is_counted_as_its_files_architecture(tiny_run, data_root, tmp_path,
+                                                              capsys):
+    """--teacher-arch does not describe a teacher loaded with --teacher-ckpt: its file does."""
+    run = tmp_path / "run"
+    assert train.main(tiny_args(run, data_root, "--tasks", *TASKS[:2], "--epochs", "1",
+                                "--teacher-ckpt", str(tiny_run / "teacher.pt"),
+                                "--teacher-arch", "resnet34", "--quiet")) == 0
+    written = json.loads((run / "costs.json").read_text())
+    assert written["setting"]["teacher_arch"] == "resnet18"
+    assert _rows(written)["teacher"] == _rows(json.loads(
+        (tiny_run / "costs.json").read_text()))["teacher"]
+    (run / "costs.json").unlink()
+    capsys.readouterr()                           # the training command's output
+    assert costs.main([str(run), "--format", "json"]) == 0
+    assert json.loads(capsys.readouterr().out)["setting"]["teacher_arch"] == "resnet18"
