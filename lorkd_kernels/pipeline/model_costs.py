@@ -132,7 +132,8 @@ def _student_models(setting: CostSetting) -> List[ImageClassifier]:
 
 
 def count_costs(setting: CostSetting) -> Dict:
-    """The cost table of ``setting`` as a JSON-ready dict (``rows``, ``stages``, the settings)."""
+    """The cost table of ``setting``, JSON-ready: ``rows`` (one per model), training FLOPs per
+    sample of each stage (``stage_flops_per_sample``), the ``setting`` and the ``convention``."""
     tasks, size = len(setting.tasks), setting.image_size
     # two samples of each task: BatchNorm cannot train on one sample with a 1×1 map
     every_task = (2 * tasks, torch.arange(tasks).repeat(2))
