@@ -85,6 +85,8 @@ def _check_flags(parser: CommandParser, args) -> None:
         parser.error("--image-size is required without DIR")
     check_numbers(parser, args, counts=("rank", "image_size", "samples_per_epoch"),
                   rates=("alpha", "peak_tflops"))
+    if args.samples_per_epoch is not None and not args.gpu_estimate:
+        parser.error("--samples-per-epoch only applies with --gpu-estimate")
     if not 0 < args.utilisation <= 1:
         parser.error(f"--utilisation must be in (0, 1], got {args.utilisation}")
     if args.out is not None and not Path(args.out).parent.is_dir():

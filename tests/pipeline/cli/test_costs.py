@@ -71,6 +71,8 @@ def test_no_estimate_unless_asked(capsys):
     (["--tasks", "tissue"], "--image-size is required without DIR"),
     (["--image-size", "0"], "--image-size must be positive"),
     (["--image-size", "16", "--utilisation", "2"], "--utilisation must be in (0, 1]"),
+    (["--image-size", "16", "--samples-per-epoch", "9"],
+     "--samples-per-epoch only applies with --gpu-estimate"),
 ])
 def test_usage_errors_are_one_line(argv, message, capsys):
     with pytest.raises(SystemExit) as stop:
