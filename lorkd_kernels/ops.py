@@ -168,7 +168,10 @@ def _autocast(*tensors: Optional[torch.Tensor]) -> tuple:
     device where autocast lets the user pick bf16 or fp16.
     """
     device_type = tensors[0].device.type
-    if not torch.is_autocast_enabled(device_type):
+    # a device without autocast (meta: shapes only, as in FLOP counting) has none to apply;
+    # torch.is_autocast_enabled raises for it
+    if not torch.amp.is_autocast_available(device_type) or \
+            not torch.is_autocast_enabled(device_type):
         return tensors
     dtype = torch.get_autocast_dtype(device_type)
     return tuple(t.to(dtype) if t is not None and t.is_floating_point() else t for t in tensors)

@@ -12,7 +12,8 @@ import numpy as np
 import pytest
 
 from lorkd_kernels.pipeline.data.tasks import (MEDMNIST_2D_TASKS, MEDMNIST_3D_TASKS,
-                                               MEDMNIST_SIZES, MEDMNIST_TASKS, MULTILABEL_TASKS)
+                                               MEDMNIST_SIZES, MEDMNIST_TASKS,
+                                               MEDMNIST_TRAIN_SIZES, MULTILABEL_TASKS)
 from lorkd_kernels.pipeline.metrics import classification_metrics, multilabel_metrics
 from tests import requirements
 
@@ -63,6 +64,7 @@ def test_the_task_list_agrees_with_medmnist_info():
                 "ordinal-regression" if task == "retinamnist" else
                 "binary-class" if num_classes == 2 else "multi-class")
         assert info[task]["task"] == kind, task
+        assert info[task]["n_samples"]["train"] == MEDMNIST_TRAIN_SIZES[task], task
         # the file names the reader expects are the ones medmnist publishes
         assert info[task]["url"].split("?")[0].endswith(f"/{task}.npz")
         for size in MEDMNIST_SIZES[1:]:

@@ -1,6 +1,6 @@
-"""What both commands share: one-line errors and exit statuses, ``--debug``, logging levels,
-``--version``, and help that shows only meaningful defaults. Light on imports: ``--help`` must
-answer without torch."""
+"""What the commands share: one-line errors and exit statuses, ``--debug``, logging levels,
+``--version``, help that shows only meaningful defaults, results written as JSON or markdown.
+Light on imports: ``--help`` must answer without torch."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ import os
 import signal
 import sys
 import traceback
+from pathlib import Path
 from typing import Callable, NoReturn, Tuple, Type
 
 from ..training.config import ConfigError
@@ -18,6 +19,7 @@ USAGE_ERROR = 2          # argparse's status for a bad command line
 RUNTIME_ERROR = 1
 DEBUG_ENV = "LORKD_DEBUG"      # =1: tracebacks of run-time errors, as with --debug
 COMMAND_FLAGS = ("config", "debug", "quiet", "verbose")
+FORMATS = ("markdown", "json")       # what a command that reports results prints
 
 
 def program_name(module: str) -> str:
@@ -62,6 +64,22 @@ def add_command_flags(parser: argparse.ArgumentParser, version: str) -> None:
     loud.add_argument("--verbose", action="store_true", help="log debugging details too")
 
 
+def add_format_flag(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--format", choices=FORMATS, default="markdown",
+                        help="what to print: the markdown table or the JSON results")
+
+
+def check_numbers(parser: argparse.ArgumentParser, args: argparse.Namespace,
+                  counts: Tuple[str, ...] = (), rates: Tuple[str, ...] = ()) -> None:
+    """Usage errors for the flags given among ``counts`` (must be >= 1) and ``rates`` (> 0)."""
+    for name in counts + rates:
+        value = getattr(args, name)
+        if value is None or (value >= 1 if name in counts else value > 0):
+            continue
+        parser.error(f"--{name.replace('_', '-')} must be "
+                     f"{'positive' if name in counts else '> 0'}, got {value}")
+
+
 def configure_logging(quiet: bool, verbose: bool) -> None:
     level = logging.WARNING if quiet else logging.DEBUG if verbose else logging.INFO
     handler = logging.StreamHandler(sys.stderr)
@@ -98,3 +116,14 @@ def run_command(name: str, body: Callable[[], int], runtime_errors: Tuple[Type[B
     message = "interrupted" if isinstance(error, KeyboardInterrupt) else one_line(error)
     print(f"{name}: error: {message}", file=sys.stderr, flush=True)
     return status
+
+
+def write_results(path: Path, results: dict, markdown: str) -> None:
+    """A command's results written to ``path``: the markdown table if it ends in .md, else the
+    JSON."""
+    from ..atomic_files import atomic_open, write_json
+    if path.suffix == ".md":
+        with atomic_open(path) as handle:
+            handle.write((markdown + "\n").encode())
+    else:
+        write_json(path, results)

@@ -29,6 +29,23 @@ MULTILABEL_TASKS: frozenset[str] = frozenset({"chestmnist"})
 MEDMNIST_3D_TASKS: tuple[str, ...] = ("organmnist3d", "nodulemnist3d", "adrenalmnist3d",
                                       "fracturemnist3d", "vesselmnist3d", "synapsemnist3d")
 
+# Training-split sizes (images) of the 2D tasks as MedMNIST publishes them: an epoch's length
+# when a cost estimate has no data at hand (the model cost command's --tasks mode).
+MEDMNIST_TRAIN_SIZES: dict[str, int] = {
+    "pathmnist": 89996,
+    "octmnist": 97477,
+    "organcmnist": 12975,
+    "bloodmnist": 11959,
+    "breastmnist": 546,
+    "tissuemnist": 165466,
+    "dermamnist": 7007,
+    "organamnist": 34561,
+    "organsmnist": 13932,
+    "pneumoniamnist": 4708,
+    "chestmnist": 78468,
+    "retinamnist": 1080,
+}
+
 # Sizes the MedMNIST+ release ships; 28 is the original release and carries no file suffix.
 MEDMNIST_SIZES: tuple[int, ...] = (28, 64, 128, 224)
 

@@ -90,14 +90,24 @@ def save_teacher(path: Path, arch: str, num_classes: Sequence[int], model: nn.Mo
     _save_model(path, arch, list(num_classes), model, tasks=list(tasks))
 
 
-def load_teacher(path: Path, num_classes: Sequence[int]) -> nn.Module:
-    """A saved multi-task teacher; its label spaces must match the run's tasks."""
+def load_teacher(path: Path, num_classes: Optional[Sequence[int]]) -> nn.Module:
+    """A saved multi-task teacher; its label spaces must match the run's tasks (unchecked for
+    ``num_classes=None``: a use that replaces the heads)."""
     model = _load_model(Path(path))
-    if list(model.fc.num_classes) != list(num_classes):
+    if num_classes is not None and list(model.fc.num_classes) != list(num_classes):
         raise checkpoint.CheckpointError(
             f"teacher {path} was trained for class counts {model.fc.num_classes}, but the "
             f"chosen tasks have {list(num_classes)}")
     return model
+
+
+def saved_arch(path: Path) -> str:
+    """The architecture a saved teacher (or student) file was built as."""
+    state = _read(Path(path))
+    if "arch" not in state:
+        raise checkpoint.CheckpointError(f"{path} lacks 'arch': not a model file written by "
+                                         f"lorkd_kernels.train")
+    return state["arch"]
 
 
 def freeze(model: nn.Module) -> nn.Module:

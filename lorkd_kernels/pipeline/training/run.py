@@ -4,7 +4,8 @@
 2. student(s) by method — lorkd: one student with an expert per task, distilled from the
    teacher; mtl / mtl-kd: one shared student; stl / stl-kd: one student per task;
 3. decompose into one plain expert per task, saved under ``DIR/experts``;
-4. evaluate experts and teacher on every task's test split → ``DIR/metrics.json``.
+4. evaluate experts and teacher on every task's test split → ``DIR/metrics.json``;
+5. count the models' parameters and FLOPs → ``DIR/costs.json`` and ``costs.md``.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from .splits import load_split
 from .distributed import Distributed
 from ..evaluation import evaluate_run
 from ..label_kinds import multilabel_flags, multilabel_tasks
+from .. import model_costs
 from .loop import LoopSettings, Stage, train_stage
 from .objectives import FeaturesAndLogits, Objective, Teacher
 from .signals import StopRequest, stop_on_signals
@@ -159,6 +161,8 @@ class Pipeline:
                                               time.perf_counter() - start,
                                               multilabel_tasks(test_set))
             print(reporting.format_table(summary), flush=True)
+            costs = model_costs.count_costs(model_costs.run_setting(self.config, train_set))
+            print(model_costs.write_costs(self.run_dir, costs), flush=True)
         self.context.barrier()
         return summary
 

@@ -16,10 +16,12 @@ from .settings_file import read_settings, saved_form, written_by_training
 # What a run writes into DIR besides its data: removed by --overwrite.
 RUN_OUTPUTS = ("checkpoints", "experts", "tensorboard", "teacher.pt", "teacher.prev.pt",
                "student.pt", "student.prev.pt", "metrics.json", "metrics.csv", "epochs.csv",
-               "config.json")
+               "costs.json", "costs.md", "config.json")
 # Also the tools': the generated synthetic benchmark (kept by --overwrite, it is only data),
-# the evaluation command's default outputs, and temporary files of interrupted atomic writes.
-OTHER_OWN_FILES = ("synthetic", "evaluation-*.json", "evaluation-*.md", ".*.tmp")
+# the evaluation and transfer commands' default outputs, and temporary files of interrupted
+# atomic writes.
+OTHER_OWN_FILES = ("synthetic", "evaluation-*.json", "evaluation-*.md", "transfer-*.json",
+                   ".*.tmp")
 CONFIG = "config.json"
 
 

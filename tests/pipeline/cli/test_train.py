@@ -17,7 +17,8 @@ from tests.pipeline.training.tiny import REPO, TASKS, tiny_args
 
 PYPROJECT = REPO / "pyproject.toml"
 ENTRY_POINTS = {"lorkd-train": "lorkd_kernels.train", "lorkd-evaluate": "lorkd_kernels.evaluate",
-                "lorkd-compare": "lorkd_kernels.compare"}
+                "lorkd-compare": "lorkd_kernels.compare", "lorkd-costs": "lorkd_kernels.costs",
+                "lorkd-transfer": "lorkd_kernels.transfer"}
 
 
 def _python(code: str, cwd: Path) -> subprocess.CompletedProcess:

@@ -111,3 +111,14 @@ def test_overwrite_keeps_the_generated_data(tmp_path):
     run_folder.prepare(config, "test")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["config.json", "synthetic"]
     assert json.loads((tmp_path / "config.json").read_text())["epochs"] == 2
+
+
+def test_overwrite_removes_the_cost_table_and_keeps_transfer_results_as_the_tools(tmp_path):
+    """costs.json / costs.md are the run's outputs; transfer-<name>.json the transfer
+    command's, which the run never removes but does not count as foreign either."""
+    _earlier_run(tmp_path)
+    for name in ("costs.json", "costs.md", "transfer-derm.json"):
+        (tmp_path / name).write_text("{}")
+    config = parse_args(["--out", str(tmp_path), "--overwrite"])
+    run_folder.prepare(config, "test")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["config.json", "transfer-derm.json"]
