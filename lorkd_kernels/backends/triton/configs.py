@@ -108,3 +108,38 @@ def wgrad_tiles(c_out_per_group: int, depth: int, rows: int, groups: int) -> Wgr
     # enough programs to fill ~132 SMs a few times over, each still reducing >= 4 row blocks
     split = max(1, min(512 // max(tiles, 1), rows // (4 * block_p)))
     return WgradTiles(block_co, block_k, block_p, split, 8)
+
+
+# The split form's branch kernels (split.py): rank-r shrink and expand over rows = (sample,
+# pixel), and the per-task segment reductions of dA/dB.
+
+@dataclass(frozen=True)
+class BranchTiles:
+    block_m: int
+    block_cols: int     # the shrink's K step; the expand's output channels per tile
+    num_warps: int
+    num_stages: int
+
+
+# (BLOCK_M, BLOCK_COLS, warps, stages) of the shrink and expand kernels on a GPU: their
+# accumulators are (64 x 16) and (64 x 32), far from the fused kernels' register pressure
+BRANCH_TILES = (64, 32, 4, 2)
+
+
+def branch_tiles(rows: int, cols: int) -> BranchTiles:
+    if INTERPRETING:
+        return BranchTiles(_pow2(rows), _pow2(cols), 4, 1)
+    return BranchTiles(*BRANCH_TILES)
+
+
+def segment_tiles(rows_per_output: int, depth: int, rows: int, segments: int) -> WgradTiles:
+    """Tiles of the segment reduction ``out[t] += left_t^T im2col(right)_t`` (dA: r x K, dB:
+    C_out/groups x r) over ``rows`` rows split into ``segments`` (task, group) runs."""
+    if INTERPRETING:
+        return WgradTiles(_pow2(rows_per_output), _pow2(depth), _pow2(rows), 1, 4)
+    block_a, block_k, block_p = _pow2(rows_per_output, high=32), 32, 32
+    tiles = triton.cdiv(rows_per_output, block_a) * triton.cdiv(depth, block_k) * segments
+    # as wgrad_tiles: fill the SMs a few times over, each program reducing >= 4 row blocks of
+    # an average segment
+    split = max(1, min(512 // max(tiles, 1), rows // max(1, 4 * block_p * segments)))
+    return WgradTiles(block_a, block_k, block_p, split, 4)
