@@ -88,9 +88,9 @@ def conv2d_forward(x, weight, bias, lora_A, lora_B, task_ids, stride, padding, d
 def conv2d_backward(grad_out, x, weight, lora_A, lora_B, task_ids, stride, padding, dilation,
                     groups, scaling, output_mask):
     _check_device(x, task_ids, lora_A.shape[0])
-    return tuple(_conv_form().conv2d_backward(grad_out, x, weight, lora_A, lora_B, task_ids, list(stride),
-                                      list(padding), list(dilation), int(groups),
-                                      float(scaling), [bool(m) for m in output_mask]))
+    return tuple(_conv_form().conv2d_backward(
+        grad_out, x, weight, lora_A, lora_B, task_ids, list(stride), list(padding),
+        list(dilation), int(groups), float(scaling), [bool(m) for m in output_mask]))
 
 
 def linear_forward(x, weight, bias, lora_A, lora_B, task_ids, scaling):

@@ -121,9 +121,11 @@ class BranchTiles:
     num_stages: int
 
 
-# (BLOCK_M, BLOCK_COLS, warps, stages) of the shrink and expand kernels on a GPU: their
-# accumulators are (64 x 16) and (64 x 32), far from the fused kernels' register pressure
-BRANCH_TILES = (64, 32, 4, 2)
+# (BLOCK_M, BLOCK_COLS, warps, stages) of the shrink and expand kernels on a GPU. Their
+# accumulators are small ((64 x 16) each), but the gathers' index math is not: with 4 warps
+# (64, 32) took 246-255 registers and spilled (bf16 shrink, one stage; every expand), and (64, 16)
+# spilled 248 bytes in the 3x3 expand; 8 warps halve the per-thread tiles (96-201 registers).
+BRANCH_TILES = (64, 16, 8, 2)
 
 
 def branch_tiles(rows: int, cols: int) -> BranchTiles:
@@ -137,7 +139,9 @@ def segment_tiles(rows_per_output: int, depth: int, rows: int, segments: int) ->
     C_out/groups x r) over ``rows`` rows split into ``segments`` (task, group) runs."""
     if INTERPRETING:
         return WgradTiles(_pow2(rows_per_output), _pow2(depth), _pow2(rows), 1, 4)
-    block_a, block_k, block_p = _pow2(rows_per_output, high=32), 32, 32
+    # (32, 32, 32) with 4 warps took 212-221 registers, and 12 bytes of spills in dB (fp16,
+    # sm_90); 16-row blocks bring it to about 160
+    block_a, block_k, block_p = _pow2(rows_per_output, high=32), _pow2(depth, high=32), MIN_DOT
     tiles = triton.cdiv(rows_per_output, block_a) * triton.cdiv(depth, block_k) * segments
     # as wgrad_tiles: fill the SMs a few times over, each program reducing >= 4 row blocks of
     # an average segment

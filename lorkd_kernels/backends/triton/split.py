@@ -178,8 +178,10 @@ def _options(tiles) -> dict:
                                                 num_stages=tiles.num_stages)
 
 
-def _dtype_flags(dtype: torch.dtype) -> dict:
-    return conv._dtype_flags(dtype)
+def _acc_flags(dtype: torch.dtype) -> dict:
+    """ACC and PRECISION of ``conv._dtype_flags``: the kernels whose dots run on upcast tiles."""
+    flags = conv._dtype_flags(dtype)
+    return dict(ACC=flags["ACC"], PRECISION=flags["PRECISION"])
 
 
 def _scale(scaling: float, like: torch.Tensor) -> torch.Tensor:
@@ -209,8 +211,9 @@ def shrink(x: torch.Tensor, m: torch.Tensor, m_strides: Sequence[int], task_ids:
         c_in // groups, height, width, out_w, positions, depth, rank, *m_strides,
         stride[0], stride[1], padding[0], padding[1], dilation[0], dilation[1],
         *x.stride(), *u.stride(),
-        KH=kernel_size[0], KW=kernel_size[1], R=configs.rank_block(rank), **_dtype_flags(x.dtype),
-        BLOCK_M=tiles.block_m, BLOCK_K=tiles.block_cols, **_options(tiles))
+        KH=kernel_size[0], KW=kernel_size[1], R=configs.rank_block(rank),
+        **conv._dtype_flags(x.dtype), BLOCK_M=tiles.block_m, BLOCK_K=tiles.block_cols,
+        **_options(tiles))
     return u
 
 
@@ -234,8 +237,8 @@ def expand_into(out: torch.Tensor, u: torch.Tensor, m: torch.Tensor, m_strides: 
         stride[0], stride[1], padding[0], padding[1], dilation[0], dilation[1],
         *u.stride(), *out.stride(),
         KH=kernel_size[0], KW=kernel_size[1], R=configs.rank_block(rank),
-        ACC=_dtype_flags(out.dtype)["ACC"], PRECISION=_dtype_flags(out.dtype)["PRECISION"],
-        BLOCK_M=tiles.block_m, BLOCK_N=tiles.block_cols, **_options(tiles))
+        **_acc_flags(out.dtype), BLOCK_M=tiles.block_m, BLOCK_N=tiles.block_cols,
+        **_options(tiles))
     return out
 
 
@@ -262,8 +265,8 @@ def segment_outer(out: torch.Tensor, left: torch.Tensor, left_g: int, right: tor
         stride[0], stride[1], padding[0], padding[1], dilation[0], dilation[1],
         *left.stride(), *right.stride(),
         KH=kernel_size[0], KW=kernel_size[1], SPLIT=tiles.split,
-        ACC=_dtype_flags(out.dtype)["ACC"], PRECISION=_dtype_flags(out.dtype)["PRECISION"],
-        BLOCK_A=tiles.block_co, BLOCK_K=tiles.block_k, BLOCK_P=tiles.block_p,
+        **_acc_flags(out.dtype), BLOCK_A=tiles.block_co, BLOCK_K=tiles.block_k,
+        BLOCK_P=tiles.block_p,
         **({} if configs.INTERPRETING else dict(num_warps=tiles.num_warps, num_stages=2)))
     return out
 
@@ -292,8 +295,8 @@ def conv2d_forward(x, weight, bias, lora_A, lora_B, task_ids, stride, padding, d
     u = shrink(x, lora_A, _a_strides(lora_A), task_ids, num_tasks, rank, y.shape[2:],
                weight.shape[2:], stride, padding, dilation, groups, 1.0)
     # y += s B_t u: the expand is a 1x1 "transposed conv" of u with B_t
-    return expand_into(y, u, lora_B, _b_strides(lora_B, weight.shape[0] // groups), task_ids, num_tasks, rank, _ONE, _ONE, _ZERO,
-                       _ONE, groups, scaling)
+    return expand_into(y, u, lora_B, _b_strides(lora_B, weight.shape[0] // groups), task_ids,
+                       num_tasks, rank, _ONE, _ONE, _ZERO, _ONE, groups, scaling)
 
 
 def conv2d_backward(grad_out, x, weight, lora_A, lora_B, task_ids, stride, padding, dilation,
