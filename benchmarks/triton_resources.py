@@ -23,14 +23,32 @@ from typing import Dict, List, Optional, Sequence, Tuple
 
 from benchmarks import occupancy
 
-KERNELS = {"forward": "conv_forward_kernel", "dgrad": "conv_dgrad_kernel",
-           "wgrad": "conv_wgrad_kernel"}
+@dataclass(frozen=True)
+class KernelUse:
+    module: str                     # under lorkd_kernels.backends.triton
+    name: str                       # the @triton.jit function
+    fp32_pointers: Tuple[str, ...] = ()   # accumulation-dtype buffers besides gpu_compile's
+
+
+# The fused kernels (conv.py) and the split form's branch kernels (split.py). The segment
+# reduction compiles to two binaries: dA reads v (fp32) and x, dB reads dy and u (fp32).
+KERNELS = {
+    "forward": KernelUse("conv", "conv_forward_kernel"),
+    "dgrad": KernelUse("conv", "conv_dgrad_kernel"),
+    "wgrad": KernelUse("conv", "conv_wgrad_kernel"),
+    "split shrink": KernelUse("split", "branch_shrink_kernel", ("u_ptr",)),
+    "split expand": KernelUse("split", "branch_expand_kernel", ("u_ptr",)),
+    "split dA": KernelUse("split", "segment_outer_kernel", ("left_ptr", "out_ptr")),
+    "split dB": KernelUse("split", "segment_outer_kernel", ("right_ptr", "out_ptr")),
+}
 DTYPES = ("fp16", "bf16", "fp32")
 CAPABILITIES = (80, 90)
 # 3x3 convs carry the im2col index math; 1x1 convs and the linear layers (linear.py runs them
 # as 1x1 convs of a channels-last view) are other binaries, where that math folds away
 KERNEL_SIZES = (3, 1)
 RANK_BLOCK = 16     # configs.rank_block(rank) for every rank <= 16 (the paper's ranks)
+SPLIT_RANK = 8      # the rank of the split form's dB cases (its K = r), any r <= 16 alike
+SPLIT_TASKS = 4     # tasks in the batch of the split form's segment-reduction cases
 WGRAD_STAGES = 2    # what conv.fused_weight_grads launches with
 
 # Shapes whose heuristic tiles (LORKD_TRITON_AUTOTUNE=0 for forward/dgrad; always for wgrad)
@@ -107,23 +125,55 @@ def _heuristic_cases(kernel: str, dtype: str) -> List[Case]:
     return cases
 
 
+def _split_cases() -> List[Case]:
+    """The split form's kernels: shrink and expand with their one tile set (3x3: x's shrink and
+    dx's transposed conv; 1x1: 1x1 convs, dy's shrink and y's expand), and the segment
+    reductions with the tiles ``segment_tiles`` gives HEURISTIC_SHAPES."""
+    from lorkd_kernels.backends.triton import configs
+    cases = []
+    branch = configs.branch_tiles(1, 1)
+    for kernel, inner in (("split shrink", "BLOCK_K"), ("split expand", "BLOCK_N")):
+        for kernel_size in KERNEL_SIZES:
+            tiles = (("BLOCK_M", branch.block_m), (inner, branch.block_cols))
+            cases.append(Case(kernel, kernel_size, "branch tiles", tiles, branch.num_warps,
+                              branch.num_stages))
+    for name, batch, c_in, c_out, groups, size, k in HEURISTIC_SHAPES:
+        rows, segments = batch * size * size, SPLIT_TASKS * groups
+        for kernel, a, depth, kernel_size in (
+                ("split dA", SPLIT_RANK, c_in // groups * k * k, k),
+                ("split dB", c_out // groups, SPLIT_RANK, 1)):
+            t = configs.segment_tiles(a, depth, rows, segments)
+            tiles = (("SPLIT", t.split), ("BLOCK_A", t.block_co), ("BLOCK_K", t.block_k),
+                     ("BLOCK_P", t.block_p))
+            cases.append(Case(kernel, kernel_size, f"heuristic: {name}", tiles, t.num_warps,
+                              WGRAD_STAGES))
+    return cases
+
+
 def shipped_cases(dtype: str) -> List[Case]:
-    """Every autotune config (with each BLOCK_M the launcher gives it) of forward and dgrad, and
-    the heuristic tiles of HEURISTIC_SHAPES for all three kernels."""
+    """Every autotune config (with each BLOCK_M the launcher gives it) of forward and dgrad, the
+    heuristic tiles of HEURISTIC_SHAPES for all three fused kernels, and the split form's
+    kernels (:func:`_split_cases`)."""
     cases = []
     for kernel in ("forward", "dgrad"):
         cases += _gemm_cases(kernel) + _heuristic_cases(kernel, dtype)
-    return cases + _heuristic_cases("wgrad", dtype)
+    return cases + _heuristic_cases("wgrad", dtype) + _split_cases()
 
 
 def _measure(kernel: str, dtype: str, capability: int, num_warps: int, num_stages: int,
              constants: dict) -> dict:
     """Compile one case and read its resources (runs in a worker process)."""
-    from lorkd_kernels.backends.triton import conv
+    import importlib
+
     from lorkd_kernels.backends.triton.gpu_compile import compile_kernel, ptxas_usage
 
-    compiled = compile_kernel(getattr(conv, KERNELS[kernel]), capability, dtype, constants,
-                              num_warps, num_stages)
+    use = KERNELS[kernel]
+    function = getattr(importlib.import_module(f"lorkd_kernels.backends.triton.{use.module}"),
+                       use.name)
+    # each kernel gets the constexprs it declares (the split kernels take fewer)
+    constants = {k: v for k, v in constants.items() if k in function.arg_names}
+    compiled = compile_kernel(function, capability, dtype, constants, num_warps, num_stages,
+                              fp32_pointers=use.fp32_pointers)
     usage = ptxas_usage(compiled)
     # metadata.shared: the dynamic shared memory Triton's allocator gives the kernel (the
     # module's "ttg.shared" attribute; the launcher passes it as the launch's dynamic smem)
@@ -138,14 +188,16 @@ def _measure(kernel: str, dtype: str, capability: int, num_warps: int, num_stage
 
 
 def kernel_keys() -> Dict[str, str]:
-    """A hash of each kernel's source and of the ``conv.py`` JIT helpers it names (not Triton's
-    ``cache_key``, which also hashes the line the kernel starts on)."""
+    """A hash of each kernel's source and of the ``conv.py``/``split.py`` JIT helpers it names
+    (not Triton's ``cache_key``, which also hashes the line the kernel starts on)."""
     from triton.runtime.jit import JITFunction
 
-    from lorkd_kernels.backends.triton import conv
-    jitted = {name: f for name, f in vars(conv).items() if isinstance(f, JITFunction)}
+    from lorkd_kernels.backends.triton import conv, split
+    jitted = {name: f for module in (conv, split) for name, f in vars(module).items()
+              if isinstance(f, JITFunction)}
     keys = {}
-    for kernel, name in KERNELS.items():
+    for kernel, use in KERNELS.items():
+        name = use.name
         source = jitted[name].src
         helpers = [jitted[h].src for h in sorted(jitted) if h != name and h in source]
         keys[kernel] = hashlib.sha256("\n".join([source] + helpers).encode()).hexdigest()
@@ -242,7 +294,10 @@ def markdown(table: dict) -> str:
         "Autotune configs for 3x3 and 1x1 kernels (column `k`): the linear layers run the 1x1 "
         "binaries (`linear.py` views them as 1x1 convs), where the im2col index math folds "
         f"away. Rank block R={RANK_BLOCK} (ranks up to 16), bias on, wgrad computing dW0, dA/dB "
-        "and dbias, fp32 without TF32.",
+        "and dbias, fp32 without TF32. The split form's branch kernels (`split.py`): shrink and "
+        "expand with `branch_tiles` (3x3: x's shrink, dx's transposed conv; 1x1: dy's shrink, "
+        f"y's expand), and the dA/dB segment reductions with `segment_tiles` for the shapes "
+        f"above ({SPLIT_TASKS} tasks, rank {SPLIT_RANK}).",
         "",
         f"**{len(spilling(rows))} of {len(rows)} rows spill.**",
         "",

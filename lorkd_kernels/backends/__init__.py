@@ -13,6 +13,8 @@ to add one). This module applies it:
 * :func:`explicit` calls one backend's private ops directly (with autograd), whatever the routes;
 * :func:`measuring` lets the ``cpu`` backend choose each conv shape's algorithm by timing the
   candidates on this machine (``measured.py``);
+* :func:`triton_strategy` chooses the form of the ``triton`` backend's convs, ``fused`` or
+  ``split`` (``triton_forms.py``);
 * :func:`host_task_id_checks` turns the host's task-id range check of the GPU kernels off or on
   (``host_checks.py``).
 """
@@ -29,11 +31,12 @@ import torch
 from . import library, measured, registry, torch_ops
 from .host_checks import host_task_id_checks
 from .measured import measuring
+from .triton_forms import forced as triton_strategy
 from .registry import BACKENDS, FALLBACK, BackendUnavailableError, forced_backend
 
 __all__ = ["BACKENDS", "BackendUnavailableError", "active_backend", "available_backends",
            "availability", "compiled_loaded", "conv_strategy", "explicit", "forced_backend",
-           "host_task_id_checks", "load", "measuring", "use"]
+           "host_task_id_checks", "load", "measuring", "triton_strategy", "use"]
 
 #: device types the compiled library routes itself (other devices use the Python router)
 ROUTED_IN_CPP = ("cpu", "cuda")

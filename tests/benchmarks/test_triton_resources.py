@@ -79,7 +79,8 @@ def test_out_must_be_markdown(capsys):
 
 @pytest.mark.slow
 def test_no_shipped_config_spills():
-    """Compiles every case of the table (54 distinct binaries today: about 75 s on 2 cores)."""
+    """Compiles every case of the table (114 distinct binaries today: about 65 s with one compiler
+    process on 2 shared cores)."""
     jobs = max(1, min(8, (os.cpu_count() or 2) // 2))
     rows = triton_resources.measure_all(jobs=jobs, log=lambda line: None)
     spills = [f"{r['kernel']} {r['kernel_size']}x{r['kernel_size']} {r['source']} {r['tiles']} "

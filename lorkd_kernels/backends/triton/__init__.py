@@ -15,6 +15,13 @@ Kernels (``conv.py``; ``linear.py`` runs linear layers on them as 1x1 channels-l
   ``dA_t = s B_t^T G_t`` and ``dB_t = s G_t A_t^T``; dbias comes from the same ``dy`` tiles.
   Partial sums meet through atomics in fp32 buffers (fp64 for fp64 inputs), cast at the end.
 
+Split form (``split.py``, chosen with ``LORKD_TRITON_STRATEGY=split`` or
+``backends.triton_strategy("split")``): the base convolution and its gradients through
+``F.conv2d``/``convolution_backward`` (cuDNN on a GPU), and Triton kernels for the expert branch
+only: the rank-r shrink ``u = A_t im2col(x)``, the expand ``y += s B_t u`` in place, the input
+gradient's ``v = s B_t^T dy`` and transposed conv of v accumulated into cuDNN's dx, and dA_t/dB_t
+per task segment. Its cost is the plain layer's plus the branch's by construction.
+
 Tasks: samples are ordered by task with a device-side stable argsort; a tile table padded to the
 static size ``cdiv(rows, BLOCK_M) + T + 1`` lists ``(task, row range)`` per tile, so each tile
 reads one ``A_t``/``B_t`` and tiles past the end exit at once. The grid depends on shapes only and the
@@ -46,9 +53,9 @@ import torch
 
 from ..._autograd import register_python_autograd
 from ..._checks import check_task_id_range, validated_backend
-from .. import host_checks
+from .. import host_checks, triton_forms
 from ..registry import BackendUnavailableError
-from . import configs, conv, linear
+from . import configs, conv, linear, split
 
 Tensor = torch.Tensor
 
@@ -66,19 +73,24 @@ def _check_device(x: Tensor, task_ids: Tensor, num_tasks: int) -> None:
 
 # The backend's four functions (the interface every backend module shares).
 
+def _conv_form():
+    """``conv`` (fused kernels) or ``split`` (base conv + branch kernels): ``triton_strategy``."""
+    return split if triton_forms.current() == "split" else conv
+
+
 def conv2d_forward(x, weight, bias, lora_A, lora_B, task_ids, stride, padding, dilation, groups,
                    scaling):
     _check_device(x, task_ids, lora_A.shape[0])
-    return conv.conv2d_forward(x, weight, bias, lora_A, lora_B, task_ids, list(stride),
+    return _conv_form().conv2d_forward(x, weight, bias, lora_A, lora_B, task_ids, list(stride),
                                list(padding), list(dilation), int(groups), float(scaling))
 
 
 def conv2d_backward(grad_out, x, weight, lora_A, lora_B, task_ids, stride, padding, dilation,
                     groups, scaling, output_mask):
     _check_device(x, task_ids, lora_A.shape[0])
-    return tuple(conv.conv2d_backward(grad_out, x, weight, lora_A, lora_B, task_ids, list(stride),
-                                      list(padding), list(dilation), int(groups),
-                                      float(scaling), [bool(m) for m in output_mask]))
+    return tuple(_conv_form().conv2d_backward(
+        grad_out, x, weight, lora_A, lora_B, task_ids, list(stride), list(padding),
+        list(dilation), int(groups), float(scaling), [bool(m) for m in output_mask]))
 
 
 def linear_forward(x, weight, bias, lora_A, lora_B, task_ids, scaling):

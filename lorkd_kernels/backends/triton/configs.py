@@ -108,3 +108,42 @@ def wgrad_tiles(c_out_per_group: int, depth: int, rows: int, groups: int) -> Wgr
     # enough programs to fill ~132 SMs a few times over, each still reducing >= 4 row blocks
     split = max(1, min(512 // max(tiles, 1), rows // (4 * block_p)))
     return WgradTiles(block_co, block_k, block_p, split, 8)
+
+
+# The split form's branch kernels (split.py): rank-r shrink and expand over rows = (sample,
+# pixel), and the per-task segment reductions of dA/dB.
+
+@dataclass(frozen=True)
+class BranchTiles:
+    block_m: int
+    block_cols: int     # the shrink's K step; the expand's output channels per tile
+    num_warps: int
+    num_stages: int
+
+
+# (BLOCK_M, BLOCK_COLS, warps, stages) of the shrink and expand kernels on a GPU. Their
+# accumulators are small ((64 x 16) each), but the gathers' index math is not: with 4 warps
+# (64, 32) took 246-255 registers and spilled (bf16 shrink, one stage; every expand), and (64, 16)
+# spilled 248 bytes in the 3x3 expand; 8 warps halve the per-thread tiles (96-201 registers).
+BRANCH_TILES = (64, 16, 8, 2)
+
+
+def branch_tiles(rows: int, cols: int) -> BranchTiles:
+    if INTERPRETING:
+        return BranchTiles(_pow2(rows), _pow2(cols), 4, 1)
+    return BranchTiles(*BRANCH_TILES)
+
+
+def segment_tiles(rows_per_output: int, depth: int, rows: int, segments: int) -> WgradTiles:
+    """Tiles of the segment reduction ``out[t] += left_t^T im2col(right)_t`` (dA: r x K, dB:
+    C_out/groups x r) over ``rows`` rows split into ``segments`` (task, group) runs."""
+    if INTERPRETING:
+        return WgradTiles(_pow2(rows_per_output), _pow2(depth), _pow2(rows), 1, 4)
+    # (32, 32, 32) with 4 warps took 212-221 registers, and 12 bytes of spills in dB (fp16,
+    # sm_90); 16-row blocks bring it to about 160
+    block_a, block_k, block_p = _pow2(rows_per_output, high=32), _pow2(depth, high=32), MIN_DOT
+    tiles = triton.cdiv(rows_per_output, block_a) * triton.cdiv(depth, block_k) * segments
+    # as wgrad_tiles: fill the SMs a few times over, each program reducing >= 4 row blocks of
+    # an average segment
+    split = max(1, min(512 // max(tiles, 1), rows // max(1, 4 * block_p * segments)))
+    return WgradTiles(block_a, block_k, block_p, split, 4)

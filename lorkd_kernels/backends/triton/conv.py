@@ -49,6 +49,36 @@ def _tile_rows(tiles_ptr, order_ptr, tile, positions, BLOCK_M: tl.constexpr):
 
 
 @triton.jit
+def _im2col_tile(x_rows, k, depth, oh, ow, row_ok, sxc, sxh, sxw, height, width,
+                 stride_h, stride_w, pad_h, pad_w, dil_h, dil_w, KH: tl.constexpr,
+                 KW: tl.constexpr):
+    """The (rows x K) tile of im2col(x) at output pixels (oh, ow) of the samples whose group's
+    first channel is at ``x_rows``, columns k = (input channel, tap); zero in the padding."""
+    k_ok = k < depth
+    ci, tap = k // (KH * KW), k % (KH * KW)
+    ih = oh[:, None] * stride_h - pad_h + (tap // KW)[None, :] * dil_h
+    iw = ow[:, None] * stride_w - pad_w + (tap % KW)[None, :] * dil_w
+    x_ok = (row_ok[:, None] & k_ok[None, :] & (ih >= 0) & (ih < height) & (iw >= 0)
+            & (iw < width))
+    return tl.load(x_rows[:, None] + ci[None, :] * sxc + ih * sxh + iw * sxw, mask=x_ok,
+                   other=0.0)
+
+
+@triton.jit
+def _tap_source(h, w, row_ok, tap, src_h, src_w, stride_h, stride_w, pad_h, pad_w, dil_h,
+                dil_w, KW: tl.constexpr):
+    """The pixel (sh, sw) of a conv's output that pixel (h, w) of its input meets through
+    kernel tap ``tap``, and whether there is one (stride and dilation as divisibility)."""
+    sh_num = h + pad_h - (tap // KW) * dil_h
+    sw_num = w + pad_w - (tap % KW) * dil_w
+    sh = tl.where(sh_num >= 0, sh_num, 0) // stride_h
+    sw = tl.where(sw_num >= 0, sw_num, 0) // stride_w
+    ok = (row_ok & (sh_num >= 0) & (sw_num >= 0) & (sh_num % stride_h == 0)
+          & (sw_num % stride_w == 0) & (sh < src_h) & (sw < src_w))
+    return sh, sw, ok
+
+
+@triton.jit
 def conv_forward_kernel(
         x_ptr, w_ptr, bias_ptr, a_ptr, b_ptr, y_ptr, order_ptr, tiles_ptr, scale_ptr,
         c_in_g, c_out_g, c_out, height, width, out_w, out_positions, depth, rank,
@@ -80,13 +110,8 @@ def conv_forward_kernel(
     for k0 in range(0, depth, BLOCK_K):
         k = k0 + tl.arange(0, BLOCK_K)
         k_ok = k < depth
-        ci, tap = k // (KH * KW), k % (KH * KW)
-        ih = oh[:, None] * stride_h - pad_h + (tap // KW)[None, :] * dil_h
-        iw = ow[:, None] * stride_w - pad_w + (tap % KW)[None, :] * dil_w
-        x_ok = (row_ok[:, None] & k_ok[None, :] & (ih >= 0) & (ih < height) & (iw >= 0)
-                & (iw < width))
-        x_tile = tl.load(x_rows[:, None] + ci[None, :] * sxc + ih * sxh + iw * sxw,
-                         mask=x_ok, other=0.0)
+        x_tile = _im2col_tile(x_rows, k, depth, oh, ow, row_ok, sxc, sxh, sxw, height, width,
+                              stride_h, stride_w, pad_h, pad_w, dil_h, dil_w, KH, KW)
         w_tile = tl.load(w_ptr + co_abs[None, :] * depth + k[:, None],
                          mask=k_ok[:, None] & co_ok[None, :], other=0.0)
         a_tile = tl.load(a_task + r[None, :] * depth + k[:, None],
@@ -134,13 +159,8 @@ def conv_dgrad_kernel(
     scale = tl.load(scale_ptr)
     acc = tl.zeros((BLOCK_M, BLOCK_N), dtype=ACC)
     for tap in range(0, KH * KW):
-        # output pixel this input pixel meets through kernel tap (i, j), if any
-        oh_num = h + pad_h - (tap // KW) * dil_h
-        ow_num = w + pad_w - (tap % KW) * dil_w
-        oh = tl.where(oh_num >= 0, oh_num, 0) // stride_h
-        ow = tl.where(ow_num >= 0, ow_num, 0) // stride_w
-        pix_ok = (row_ok & (oh_num >= 0) & (ow_num >= 0) & (oh_num % stride_h == 0)
-                  & (ow_num % stride_w == 0) & (oh < out_h) & (ow < out_w))
+        oh, ow, pix_ok = _tap_source(h, w, row_ok, tap, out_h, out_w, stride_h, stride_w,
+                                     pad_h, pad_w, dil_h, dil_w, KW)
         shrink = tl.zeros((BLOCK_M, R), dtype=ACC)
         for c0 in range(0, c_out_g, BLOCK_K):
             co = c0 + tl.arange(0, BLOCK_K)

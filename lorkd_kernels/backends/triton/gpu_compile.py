@@ -1,5 +1,5 @@
-"""Compile the kernels of ``conv.py`` for a GPU architecture on a machine without a GPU, and read
-what ptxas reports about the result (registers, spills).
+"""Compile the kernels of ``conv.py`` and ``split.py`` for a GPU architecture on a machine
+without a GPU, and read what ptxas reports about the result (registers, spills).
 
 Without a GPU, Triton cannot load the binary, so the driver's ``n_regs``/``n_spills`` are not
 available; ptxas, which Triton ships, reports them when run with ``-v``. Used by the GPU-build
@@ -26,30 +26,33 @@ def dtype_constants() -> dict:
     return dict(ACC=tl.float32, PRECISION="ieee", UPCAST=False)
 
 
-def signature(kernel, dtype: str, constants: dict) -> dict:
+def signature(kernel, dtype: str, constants: dict, fp32_pointers=()) -> dict:
     """Triton's signature of ``kernel`` for ``dtype`` ("fp32", "fp16", "bf16") data: constexprs
-    for the names in ``constants``, the types the launchers pass for the rest."""
+    for the names in ``constants``, the types the launchers pass for the rest;
+    ``fp32_pointers`` names the kernel's other accumulation-dtype buffers (the split form's
+    rank-r intermediates)."""
     types = {}
+    fp32 = _FP32_BUFFERS | set(fp32_pointers)
     for arg in kernel.arg_names:
         if arg in constants:
             types[arg] = "constexpr"
         elif arg in _INDEX_BUFFERS:
             types[arg] = "*i64"
         elif arg.endswith("_ptr"):
-            types[arg] = "*fp32" if arg in _FP32_BUFFERS else f"*{dtype}"
+            types[arg] = "*fp32" if arg in fp32 else f"*{dtype}"
         else:
             types[arg] = "i32"
     return types
 
 
 def compile_kernel(kernel, capability: int, dtype: str, constants: dict, num_warps: int,
-                   num_stages: int):
+                   num_stages: int, fp32_pointers=()):
     """``triton.compile`` of ``kernel`` for ``sm_<capability>``: PTX and, through ptxas, a cubin."""
     import triton
     from triton.backends.compiler import GPUTarget
     from triton.compiler import ASTSource
 
-    source = ASTSource(fn=kernel, signature=signature(kernel, dtype, constants),
+    source = ASTSource(fn=kernel, signature=signature(kernel, dtype, constants, fp32_pointers),
                        constexprs=constants)
     return triton.compile(source, target=GPUTarget("cuda", capability, 32),
                           options=dict(num_warps=num_warps, num_stages=num_stages))
