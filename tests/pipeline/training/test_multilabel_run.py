@@ -18,6 +18,11 @@ from lorkd_kernels.pipeline.comparison import runner
 from lorkd_kernels.pipeline.training import artifacts, run, splits
 from tests.pipeline.multilabel_data import NUM_CLASSES, TASK_NAMES, tiny_multilabel_tasks
 
+# Three training runs: the slow tier (CI step 'slow'). The default tier trains ChestMNIST next to a
+# single-label task end to end in test_data_sources.py, and checks the losses and metrics in
+# tests/pipeline/test_losses.py and test_evaluation.py.
+pytestmark = pytest.mark.slow
+
 DATA = {"train": tiny_multilabel_tasks(48, seed=0), "test": tiny_multilabel_tasks(24, seed=7)}
 DATA["val"] = DATA["test"]
 

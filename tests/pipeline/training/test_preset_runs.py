@@ -29,13 +29,17 @@ def backbone(tmp_path_factory):
     return path
 
 
+# demo runs in the default tier; official and paper (the paper-size student at 16 px, feature
+# distillation, micro-batches) in the slow one (CI step 'slow').
 @pytest.mark.parametrize("preset, checkpoint, expected", [
     ("demo", False, {"experts_on": "all", "kd_on": "logits", "beta": 1.0,
                      "lr_schedule": "cosine-step", "warmup_fraction": 0.1, "lr": 0.01}),
-    ("official", True, {"experts_on": "dense", "kd_on": "features", "beta": 0.0,
-                        "lr_schedule": "cosine-epoch", "warmup_fraction": 0.0, "lr": 0.05}),
-    ("paper", True, {"experts_on": "dense", "kd_on": "features", "beta": 1.0,
-                     "lr_schedule": "cosine-epoch", "warmup_fraction": 0.0, "lr": 0.05}),
+    pytest.param("official", True, {"experts_on": "dense", "kd_on": "features", "beta": 0.0,
+                                    "lr_schedule": "cosine-epoch", "warmup_fraction": 0.0,
+                                    "lr": 0.05}, marks=pytest.mark.slow),
+    pytest.param("paper", True, {"experts_on": "dense", "kd_on": "features", "beta": 1.0,
+                                 "lr_schedule": "cosine-epoch", "warmup_fraction": 0.0,
+                                 "lr": 0.05}, marks=pytest.mark.slow),
 ])
 def test_each_preset_runs_end_to_end(preset, checkpoint, expected, backbone, data_root,
                                      tmp_path):
