@@ -8,7 +8,8 @@ import zlib
 import pytest
 import torch
 
-from tests.backends.triton.checks import DEVICE, check_against_reference
+from tests.backends.triton.checks import (DEVICE, check_against_reference,
+                                          check_channels_last_matches_contiguous)
 from tests.eks_cases import CONV_CASES, conv_problem
 
 DTYPES = [torch.float32, torch.float16, torch.bfloat16]
@@ -61,13 +62,8 @@ def test_conv2d_without_bias(backend, poisoned_outputs, record_error):
 
 
 def test_conv2d_noncontiguous_input(backend):
-    problem = conv_problem(CONV_CASES[1], seed=8)
-    x, weight, bias, lora_A, lora_B = problem.tensors(torch.float32)
-    x_cl = x.to(device=DEVICE, memory_format=torch.channels_last)
-    args = [t.to(DEVICE) for t in (weight, bias, lora_A, lora_B, problem.task_ids)]
-    y_cl = backend.conv2d_forward(x_cl, *args, *problem.config)
-    y = backend.conv2d_forward(x.to(DEVICE), *args, *problem.config)
-    torch.testing.assert_close(y_cl, y, rtol=1e-5, atol=1e-5)
+    check_channels_last_matches_contiguous(backend, conv_problem(CONV_CASES[1], seed=8),
+                                           backward=False)
 
 
 @pytest.mark.skipif(os.environ.get("LORKD_BACKEND") != "triton",

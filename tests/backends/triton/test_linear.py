@@ -8,7 +8,7 @@ import zlib
 import pytest
 import torch
 
-from tests.backends.triton.checks import DEVICE, check_against_reference
+from tests.backends.triton.checks import DEVICE, check_against_reference, record_launches
 from tests.backends.triton.test_conv import DTYPES, MASKS
 from tests.eks_cases import LINEAR_CASES, LinearCase, linear_problem
 
@@ -73,10 +73,8 @@ def test_public_op_runs_triton_kernels(backend, monkeypatch):
     from lorkd_kernels.backends.triton import linear
 
     launched = []
-    for name in ("fused_forward", "fused_input_grad", "fused_weight_grads"):
-        real = getattr(linear, name)
-        monkeypatch.setattr(linear, name, lambda *a, _real=real, _name=name, **k:
-                            launched.append(_name) or _real(*a, **k))
+    record_launches(monkeypatch, linear, ("fused_forward", "fused_input_grad",
+                                          "fused_weight_grads"), launched)
     problem = linear_problem(LINEAR_CASES[2], seed=4)
     inputs = [t.to(DEVICE) for t in problem.tensors(torch.float32, requires_grad=True)]
     y = eks_linear(*inputs, problem.task_ids.to(DEVICE), *problem.config)

@@ -11,7 +11,8 @@ import torch
 
 from lorkd_kernels.backends import triton_strategy
 from tests.backends.task_id_contract import check_index_error, check_nan_contract
-from tests.backends.triton.checks import DEVICE, check_against_reference
+from tests.backends.triton.checks import (DEVICE, check_against_reference,
+                                          check_channels_last_matches_contiguous, record_launches)
 from tests.backends.triton.test_conv import DTYPES, MASKS
 from tests.eks_cases import CONV_CASES, conv_problem
 
@@ -80,20 +81,8 @@ def test_split_conv2d_without_bias(backend, poisoned_outputs, record_error):
 def test_split_conv2d_channels_last_input(backend):
     """cuDNN's outputs follow the input's memory format; the branch kernels address them
     through their strides."""
-    problem = conv_problem(CONV_CASES[1], seed=8)
-    x, weight, bias, lora_A, lora_B = problem.tensors(torch.float32)
-    x_cl = x.to(device=DEVICE, memory_format=torch.channels_last)
-    args = [t.to(DEVICE) for t in (weight, bias, lora_A, lora_B, problem.task_ids)]
-    y_cl = backend.conv2d_forward(x_cl, *args, *problem.config)
-    y = backend.conv2d_forward(x.to(DEVICE), *args, *problem.config)
-    torch.testing.assert_close(y_cl, y, rtol=1e-5, atol=1e-5)
-    grad_out = problem.grad_out.float().to(DEVICE)
-    grads_cl = backend.conv2d_backward(grad_out.to(memory_format=torch.channels_last), x_cl,
-                                       *args[:1], *args[2:], *problem.config, [True] * 5)
-    grads = backend.conv2d_backward(grad_out, x.to(DEVICE), *args[:1], *args[2:],
-                                    *problem.config, [True] * 5)
-    for got, want in zip(grads_cl, grads):
-        torch.testing.assert_close(got, want, rtol=1e-5, atol=1e-5)
+    check_channels_last_matches_contiguous(backend, conv_problem(CONV_CASES[1], seed=8),
+                                           backward=True)
 
 
 @pytest.mark.parametrize("bad_id", [2, -1])
@@ -119,10 +108,7 @@ def test_public_op_runs_the_split_kernels(backend, monkeypatch):
 
     launched = []
     for module, names in ((split, SPLIT_LAUNCHERS), (conv, FUSED_LAUNCHERS)):
-        for name in names:
-            real = getattr(module, name)
-            monkeypatch.setattr(module, name, lambda *a, _real=real, _name=name, **k:
-                                launched.append(_name) or _real(*a, **k))
+        record_launches(monkeypatch, module, names, launched)
     problem = conv_problem(CONV_CASES[8], seed=4)
     inputs = [t.to(DEVICE) for t in problem.tensors(torch.float32, requires_grad=True)]
     y = eks_conv2d(*inputs, problem.task_ids.to(DEVICE), *problem.config)
