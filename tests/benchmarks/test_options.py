@@ -26,11 +26,19 @@ def test_configure_parses_every_option():
     assert settings.tiny and settings.scope_label == "tiny"
 
 
+def test_every_provider_a_suite_runs_can_be_selected():
+    # each name the layer suites time (plus the measured cpu form) is one --bench-providers takes
+    from benchmarks.names import MEASURED
+    settings = BenchSettings()
+    settings.configure("quick", "cpu", f"plain,cpu,{MEASURED},paper,per_task_loop", True)
+    assert MEASURED in settings.providers
+
+
 @pytest.mark.parametrize("args,message", [
     (("bogus", "cpu", None), "--bench-scope 'bogus': expected one of quick, standard, full"),
     (("quick", "nodevice", None), "--bench-device 'nodevice' is not a torch device"),
     (("quick", "cpu", "plain,cpu2"), "--bench-providers 'plain,cpu2': unknown cpu2"),
-    (("quick", "cpu", ","), "--bench-providers ',': no name; expected names from cpu, cuda"),
+    (("quick", "cpu", ","), "--bench-providers ',': no name; expected names from cpu, cpu_measured, cuda"),
 ])
 def test_a_bad_value_names_its_option_and_changes_nothing(args, message):
     settings = BenchSettings()
