@@ -3,7 +3,7 @@ many rounds, or peak memory in one."""
 
 from __future__ import annotations
 
-from typing import Callable, Dict
+from typing import Callable, Dict, Optional
 
 import torch
 
@@ -22,11 +22,16 @@ class Step:
         self.compute()
 
 
-def time_step(benchmark, step: Step, device: torch.device, info: Dict) -> None:
-    """Time ``step`` over pytest-benchmark's rounds; ``info`` goes into ``extra_info``."""
+def time_step(benchmark, step: Step, device: torch.device, info: Dict,
+              rounds: Optional[int] = None) -> None:
+    """Time ``step`` over pytest-benchmark's rounds, or exactly ``rounds`` (for steps so slow
+    that the usual minimum would take minutes); ``info`` goes into ``extra_info``."""
     step()                          # warm-up: oneDNN primitives, lazy inits, optimizer state
     benchmark.extra_info.update(info, metric="time")
-    benchmark(timed(step, device))
+    if rounds is None:
+        benchmark(timed(step, device))
+    else:
+        benchmark.pedantic(timed(step, device), rounds=rounds, iterations=1)
 
 
 def record_peak_memory(benchmark, step: Step, device: torch.device, info: Dict) -> None:

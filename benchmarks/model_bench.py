@@ -1,11 +1,12 @@
 """Model-level problems: a LoRKD student's training step and a deployed expert's inference.
 
-The student is ShuffleNetV2 x1.0 with one head per MedMNIST task (10 tasks), converted with
+The students are ShuffleNetV2 x1.0 and ResNet-18 with one head per MedMNIST task (10 tasks), converted with
 :func:`lorkd_kernels.convert` (rank 4, every conv) and called through its
 :class:`~lorkd_kernels.TaskRouter`; the baseline is the same network unconverted (same heads,
 task ids routed the same way), and the paper's formulation is the converted network with its EKS
-layers swapped (:mod:`benchmarks.paper_model`). Inference compares ``decompose(student, task)``
-with the plain single-task ShuffleNetV2 it is deployed as, and the student itself on a mixed batch.
+layers swapped (:mod:`benchmarks.paper_model`). Inference (ShuffleNetV2) compares
+``decompose(student, task)`` with the plain single-task network it is deployed as, and the student
+itself on a mixed batch.
 """
 
 from __future__ import annotations
@@ -21,22 +22,28 @@ from torch import nn
 from lorkd_kernels import active_backend, backends, convert, decompose
 from lorkd_kernels.pipeline.data.tasks import MEDMNIST_TASKS
 from lorkd_kernels.pipeline.losses import task_cross_entropy
-from lorkd_kernels.pipeline.models import shufflenet_v2_x1_0
+from lorkd_kernels.pipeline.models import build_model
 
 from .common import NUM_TASKS, RANK, SETTINGS, device_name
 from .measure import Step, record_peak_memory, time_step
+from .names import MEASURED_TRAIN, MEASURING_TRAIN
 from .paper_model import paper_formulation
 from .task_mixes import task_ids as make_task_ids
 
-MODEL = "shufflenet_v2_x1_0"
+#: the students whose training step is timed; inference is timed on the first
+TRAIN_MODELS = ("shufflenet_v2_x1_0", "resnet18")
+MODEL = TRAIN_MODELS[0]
 CLASSES = list(MEDMNIST_TASKS.values())[:NUM_TASKS]
 #: (batch, image size) of the model problems, and of a --bench-tiny run's
 SIZE, TINY_SIZE = (128, 64), (4, 16)
 # eks_measured: the student with the cpu backend's conv algorithms chosen by timing on this
-# machine (lorkd_kernels.backends.measuring; CPU only)
-TRAIN_PROVIDERS = ("plain", "eks", "eks_measured", "paper")
+# machine (lorkd_kernels.backends.measuring; CPU only), the choices kept from the warm-up;
+# eks_measuring: the same with the choices cleared before every round, so each round is a first
+# step that measures every conv shape (what measuring costs, once per shape)
+TRAIN_PROVIDERS = ("plain", "eks", MEASURED_TRAIN, MEASURING_TRAIN, "paper")
 INFERENCE_PROVIDERS = ("plain", "expert", "eks")
 EXPERT_TASK = 0
+PAPER_ROUNDS = 3
 
 
 def problem_size() -> Tuple[int, int]:
@@ -44,9 +51,9 @@ def problem_size() -> Tuple[int, int]:
     return TINY_SIZE if SETTINGS.tiny else SIZE
 
 
-def _train_model(provider: str, device: torch.device) -> nn.Module:
+def _train_model(provider: str, device: torch.device, model: str = MODEL) -> nn.Module:
     torch.manual_seed(0)
-    plain = shufflenet_v2_x1_0(num_classes=CLASSES).to(device)
+    plain = build_model(model, CLASSES).to(device)
     if provider == "plain":
         return plain
     student = convert(plain, NUM_TASKS, RANK)
@@ -66,10 +73,11 @@ def _batch(device: torch.device):
     return images, ids, labels
 
 
-def train_step(provider: str, device: torch.device) -> Step:
-    """Forward, per-task cross-entropy, backward and an SGD step (momentum 0.9, as the paper)."""
-    measuring = provider == "eks_measured"
-    model = _train_model("eks" if measuring else provider, device).train()
+def train_step(provider: str, device: torch.device, arch: str = MODEL) -> Step:
+    """Forward, per-task cross-entropy, backward and an SGD step (momentum 0.9, as the paper)
+    of student ``arch``."""
+    measuring = provider in (MEASURED_TRAIN, MEASURING_TRAIN)
+    model = _train_model("eks" if measuring else provider, device, arch).train()
     optimizer = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9, weight_decay=1e-4)
     images, ids, labels = _batch(device)
 
@@ -79,7 +87,12 @@ def train_step(provider: str, device: torch.device) -> Step:
             loss.backward()
         optimizer.step()
 
-    return Step(compute, lambda: optimizer.zero_grad(set_to_none=True))
+    def clear() -> None:
+        optimizer.zero_grad(set_to_none=True)
+        if provider == MEASURING_TRAIN:
+            backends.measured.clear_choices()
+
+    return Step(compute, clear)
 
 
 def inference_step(provider: str, device: torch.device) -> Step:
@@ -88,7 +101,7 @@ def inference_step(provider: str, device: torch.device) -> Step:
     images, ids, _ = _batch(device)
     if provider == "plain":
         torch.manual_seed(0)
-        model = shufflenet_v2_x1_0(num_classes=CLASSES[EXPERT_TASK]).to(device)
+        model = build_model(MODEL, CLASSES[EXPERT_TASK]).to(device)
         run = lambda: model(images)                                     # noqa: E731
     else:
         student = _train_model("eks", device)
@@ -107,11 +120,11 @@ def inference_step(provider: str, device: torch.device) -> Step:
     return Step(compute)
 
 
-def model_info(what: str, provider: str, device: torch.device) -> Dict:
+def model_info(what: str, provider: str, device: torch.device, arch: str = MODEL) -> Dict:
     """``benchmark.extra_info`` of a model benchmark (``what``: "train" or "inference")."""
     batch, image_size = problem_size()
     return {
-        "suite": "model", "model": MODEL, "what": what, "provider": provider,
+        "suite": "model", "model": arch, "what": what, "provider": provider,
         "batch": batch, "image_size": image_size, "num_tasks": NUM_TASKS, "rank": RANK,
         "mix": "uniform",
         "backend": active_backend(device.type) if provider.startswith("eks") else None,
@@ -119,27 +132,34 @@ def model_info(what: str, provider: str, device: torch.device) -> Dict:
     }
 
 
-def benchmark_group(what: str) -> str:
-    """The pytest-benchmark group of ``what`` ("train" or "inference"): its providers side by
-    side."""
+def benchmark_group(what: str, arch: str = MODEL) -> str:
+    """The pytest-benchmark group of ``what`` ("train" or "inference") of student ``arch``: its
+    providers side by side."""
     batch, image_size = problem_size()
     label = "train step" if what == "train" else what
-    return f"{MODEL} {label} b{batch}@{image_size}"
+    return f"{arch} {label} b{batch}@{image_size}"
 
 
-def run_model_benchmark(benchmark, what: str, provider: str) -> None:
-    """Time ``provider``'s training step (``what="train"``) or inference."""
+def run_model_benchmark(benchmark, what: str, provider: str, arch: str = MODEL) -> None:
+    """Time ``provider``'s training step (``what="train"``) of student ``arch``, or its
+    inference."""
     device = SETTINGS.device
-    if provider == "eks_measured" and (device.type != "cpu" or not backends.compiled_loaded()):
+    if provider in (MEASURED_TRAIN, MEASURING_TRAIN) and (device.type != "cpu" or
+                                                          not backends.compiled_loaded()):
         pytest.skip("measured conv choices belong to the compiled cpu backend")
-    make_step = train_step if what == "train" else inference_step
-    benchmark.group = benchmark_group(what)
-    time_step(benchmark, make_step(provider, device), device, model_info(what, provider, device))
+    step = train_step(provider, device, arch) if what == "train" else inference_step(provider,
+                                                                                     device)
+    benchmark.group = benchmark_group(what, arch)
+    # the paper's ResNet-18 step takes about a minute on a 2-core CPU: three rounds are enough
+    # for a ratio that is far from its target either way
+    rounds = PAPER_ROUNDS if provider == "paper" and not SETTINGS.tiny else None
+    time_step(benchmark, step, device, model_info(what, provider, device, arch), rounds)
 
 
-def run_model_memory(benchmark, provider: str) -> None:
-    """Record the peak memory of one training step of ``provider`` (``extra_info``)."""
+def run_model_memory(benchmark, provider: str, arch: str = MODEL) -> None:
+    """Record the peak memory of one training step of ``provider`` on student ``arch``
+    (``extra_info``)."""
     device = SETTINGS.device
-    benchmark.group = f"memory {benchmark_group('train')}"
-    record_peak_memory(benchmark, train_step(provider, device), device,
-                       model_info("train", provider, device))
+    benchmark.group = f"memory {benchmark_group('train', arch)}"
+    record_peak_memory(benchmark, train_step(provider, device, arch), device,
+                       model_info("train", provider, device, arch))

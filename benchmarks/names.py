@@ -12,3 +12,8 @@ COMPETITORS = ("paper", "per_task_loop")
 #: the cpu backend with its conv algorithm chosen by timing on this machine
 #: (lorkd_kernels.backends.measuring): timed next to "cpu", which uses the cost model
 MEASURED = "cpu_measured"
+
+#: the model-level training step with measured conv choices already in the table, and the same
+#: step starting every round from an empty table (every conv shape measured: the first-call cost)
+MEASURED_TRAIN = "eks_measured"
+MEASURING_TRAIN = "eks_measuring"

@@ -1,7 +1,7 @@
 """Peak memory of forward+backward per provider (:mod:`benchmarks.peak_memory`).
 
-Layer level: every main-setting forward+backward problem of the layer suites; model level: the
-student's training step. The peak is stored in ``extra_info["peak_bytes"]`` of a one-round
+Layer level: every main-setting forward+backward problem of the layer suites; model level: each
+student's training step (plain, EKS, paper). The peak is stored in ``extra_info["peak_bytes"]`` of a one-round
 benchmark, so it lands in the same JSON as the timings (the round's time is not a measurement).
 """
 
@@ -11,7 +11,7 @@ import pytest
 
 from benchmarks.common import SETTINGS
 from benchmarks.layer_bench import run_layer_memory
-from benchmarks.model_bench import TRAIN_PROVIDERS, run_model_memory
+from benchmarks.model_bench import TRAIN_MODELS, run_model_memory
 from benchmarks.providers import available_providers
 from benchmarks.scopes import layer_cases
 
@@ -25,6 +25,7 @@ def test_layer_peak_memory(benchmark, case, provider):
     run_layer_memory(benchmark, case, provider)
 
 
-@pytest.mark.parametrize("provider", TRAIN_PROVIDERS)
-def test_model_train_step_peak_memory(benchmark, provider):
-    run_model_memory(benchmark, provider)
+@pytest.mark.parametrize("provider", ("plain", "eks", "paper"))
+@pytest.mark.parametrize("arch", TRAIN_MODELS)
+def test_model_train_step_peak_memory(benchmark, arch, provider):
+    run_model_memory(benchmark, provider, arch)

@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import pytest
 
-from benchmarks.model_bench import INFERENCE_PROVIDERS, TRAIN_PROVIDERS, run_model_benchmark
+from benchmarks.model_bench import (INFERENCE_PROVIDERS, TRAIN_MODELS, TRAIN_PROVIDERS,
+                                    run_model_benchmark)
 
 
 @pytest.mark.parametrize("provider", TRAIN_PROVIDERS)
-def test_model_train_step(benchmark, provider):
-    run_model_benchmark(benchmark, "train", provider)
+@pytest.mark.parametrize("arch", TRAIN_MODELS)
+def test_model_train_step(benchmark, arch, provider):
+    run_model_benchmark(benchmark, "train", provider, arch)
 
 
 @pytest.mark.parametrize("provider", INFERENCE_PROVIDERS)

@@ -15,7 +15,7 @@ def plot(run: Run, path: str) -> None:
     import numpy as np
 
     layer = [r for r in records_of(run, "layer", "time") if r["setting"] == "main"]
-    model = {r["provider"]: r.median for r in records_of(run, "model", "time")
+    model = {(r["model"], r["provider"]): r.median for r in records_of(run, "model", "time")
              if r["what"] == "train"}
     cases = list(dict.fromkeys(r["case"] for r in layer))
     providers = [p for p in providers_in(layer) if p != BASELINE]
@@ -39,10 +39,13 @@ def plot(run: Run, path: str) -> None:
     ax.set_ylabel("time / plain (median, log scale)")
     ax.set_title("layers, main setting")
     ax.legend(fontsize=8)
-    if model.get(BASELINE):
-        names = list(model)
-        ax_model.bar(names, [model[n] / model[BASELINE] for n in names],
-                     color=[colors.get(n, "C9") for n in names])
+    # each student's bars against its own plain step
+    bars = [(arch, p) for arch, p in model if (arch, BASELINE) in model]
+    if bars:
+        ax_model.bar([f"{p}\n{arch.split('_')[0]}" for arch, p in bars],
+                     [model[b] / model[(b[0], BASELINE)] for b in bars],
+                     color=[colors.get(p, "C9") for _, p in bars])
+        ax_model.tick_params(axis="x", labelsize=7, rotation=90)
         ax_model.axhline(1.0, color="black", linewidth=0.8)
         ax_model.set_title("training step / plain")
     else:

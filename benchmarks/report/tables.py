@@ -46,24 +46,26 @@ def layer_time_table(records: Sequence[Record], eks: Optional[str]) -> List[str]
 
 
 def model_table(run: Run) -> List[str]:
-    """The model-level problem in one sentence, then median ms and / plain per provider of the
-    training step and of inference; nothing when the run has no model timings."""
-    times = {(r["what"], r["provider"]): r.median for r in records_of(run, "model", "time")}
+    """The model-level problem in one sentence, then median ms and / plain (the same student's
+    plain) per student and provider of the training step and of inference; nothing when the run
+    has no model timings."""
+    times = {(r["model"], r["what"], r["provider"]): r.median
+             for r in records_of(run, "model", "time")}
     if not times:
         return []
     model = [r for r in run.records if r["suite"] == "model"]
     sample = model[0]
     backend = next((r["backend"] for r in model if r["backend"]), None) or "?"
-    lines = [f"{sample['model']}, batch {sample['batch']} at "
-             f"{sample['image_size']}×{sample['image_size']}, {sample['num_tasks']} tasks, rank "
-             f"{sample['rank']}, uniform mix; the EKS layers run on the `{backend}` backend.", ""]
+    lines = [f"Batch {sample['batch']} at {sample['image_size']}×{sample['image_size']}, "
+             f"{sample['num_tasks']} tasks, rank {sample['rank']}, uniform mix; the EKS layers "
+             f"run on the `{backend}` backend.", ""]
     rows = []
     for what in ("train", "inference"):
-        for provider in dict.fromkeys(p for w, p in times if w == what):
-            seconds = times[(what, provider)]
-            rows.append([what, provider, ms(seconds),
-                         fmt(ratio(seconds, times.get((what, BASELINE))))])
-    return lines + table(["what", "provider", "median ms", "/ plain"], rows)
+        for arch, provider in dict.fromkeys((m, p) for m, w, p in times if w == what):
+            seconds = times[(arch, what, provider)]
+            rows.append([arch, what, provider, ms(seconds),
+                         fmt(ratio(seconds, times.get((arch, what, BASELINE))))])
+    return lines + table(["student", "what", "provider", "median ms", "/ plain"], rows)
 
 
 def memory_table(records: Sequence[Record]) -> List[str]:

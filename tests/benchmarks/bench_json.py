@@ -24,11 +24,12 @@ def layer(case, provider, median, setting="main", kind="conv", peak=None):
     return _entry(f"{'mem' if peak else 'time'}[{case}-{provider}]", case, info, median, peak)
 
 
-def model(what, provider, median, peak=None):
-    """A model-suite benchmark; ``peak`` makes it a peak-memory one."""
-    info = {"suite": "model", "model": "shufflenet_v2_x1_0", "what": what, "provider": provider,
+def model(what, provider, median, peak=None, arch="shufflenet_v2_x1_0"):
+    """A model-suite benchmark of student ``arch``; ``peak`` makes it a peak-memory one."""
+    info = {"suite": "model", "model": arch, "what": what, "provider": provider,
             "batch": 128, "image_size": 64, "num_tasks": 10, "rank": 4, "backend": "cpu"}
-    return _entry(f"{what}{'-mem' if peak else ''}[{provider}]", what, info, median, peak)
+    return _entry(f"{what}{'-mem' if peak else ''}[{arch}-{provider}]", f"{arch} {what}", info,
+                  median, peak)
 
 
 def write(path, benchmarks, machine=MACHINE, datetime="2026-01-02T03:04:05",

@@ -42,12 +42,22 @@ def test_model_table_lists_train_then_inference(tmp_path):
     run = _run(tmp_path, [model("inference", "plain", 0.10), model("train", "plain", 0.30),
                           model("train", "eks", 0.45), model("inference", "expert", 0.12)])
     lines = model_table(run)
-    assert lines[0].startswith("shufflenet_v2_x1_0, batch 128 at 64×64, 10 tasks, rank 4")
+    assert lines[0].startswith("Batch 128 at 64×64, 10 tasks, rank 4")
     assert "`cpu` backend" in lines[0]
-    assert lines[-4:] == ["| train | plain | 300 | 1.00 |", "| train | eks | 450 | 1.50 |",
-                          "| inference | plain | 100 | 1.00 |",
-                          "| inference | expert | 120 | 1.20 |"]
+    s = "shufflenet_v2_x1_0"
+    assert lines[-4:] == [f"| {s} | train | plain | 300 | 1.00 |",
+                          f"| {s} | train | eks | 450 | 1.50 |",
+                          f"| {s} | inference | plain | 100 | 1.00 |",
+                          f"| {s} | inference | expert | 120 | 1.20 |"]
     assert model_table(_run(tmp_path, [layer(A, "plain", 0.01)])) == []
+
+
+def test_model_table_compares_each_student_with_its_own_plain(tmp_path):
+    run = _run(tmp_path, [model("train", "plain", 0.30), model("train", "eks", 0.45),
+                          model("train", "plain", 1.00, arch="resnet18"),
+                          model("train", "eks", 1.10, arch="resnet18")])
+    assert model_table(run)[-2:] == ["| resnet18 | train | plain | 1000 | 1.00 |",
+                                     "| resnet18 | train | eks | 1100 | 1.10 |"]
 
 
 def test_memory_table_is_mib_of_plain_and_ratios(tmp_path):
