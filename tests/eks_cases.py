@@ -36,6 +36,10 @@ class ConvCase:
 
 CONV_CASES = [
     ConvCase("1x1", kernel=(1, 1), padding=(0, 0)),
+    # a strided 1x1 reads every stride-th pixel; 7x5 with strides (2, 3) leaves ragged edges
+    ConvCase("1x1_stride", kernel=(1, 1), padding=(0, 0), stride=(2, 3)),
+    ConvCase("1x1_groups_stride2", c_in=6, c_out=4, groups=2, kernel=(1, 1), padding=(0, 0),
+             stride=(2, 2)),
     ConvCase("3x3"),
     ConvCase("7x7", kernel=(7, 7), padding=(3, 3), size=(9, 8)),
     ConvCase("stride2", stride=(2, 2)),
@@ -78,6 +82,10 @@ LINEAR_CASES = [
     LinearCase("one_task", mix="one"),
     LinearCase("per_sample", mix="per_sample", num_tasks=8, batch=7),
     LinearCase("wide_rank", in_features=5, out_features=3, rank=8),
+    # T*r small against out_features: the cpu backend's stacked form
+    LinearCase("stacked_experts", in_features=11, out_features=29, num_tasks=3, rank=2,
+               inner=(3,)),
+    LinearCase("stacked_one_task", out_features=20, num_tasks=4, rank=2, mix="one"),
 ]
 
 

@@ -132,16 +132,25 @@ namespace {
 
 // ---------------------------------------------------------------------------- split
 
-// A 1x1 conv without stride or padding is a GEMM over the pixels: its shrink runs as one batched
-// GEMM, much cheaper than oneDNN's grouped convolution with r channels per group.
+// A 1x1 conv without padding is a GEMM over the pixels it reads (every stride-th one): its
+// shrink runs as one batched GEMM on those pixels, much cheaper than oneDNN's grouped
+// convolution with r channels per group.
 bool shrink_is_gemm(const at::Tensor& weight, const ConvConfig& c) {
-  return weight.size(2) == 1 && weight.size(3) == 1 && c.stride[0] == 1 && c.stride[1] == 1 &&
-         c.padding[0] == 0 && c.padding[1] == 0;
+  return weight.size(2) == 1 && weight.size(3) == 1 && c.padding[0] == 0 && c.padding[1] == 0;
 }
 
-// x as (N*g, C_in/g, H*W), for the GEMM form of a 1x1 shrink.
-at::Tensor pixels_by_group(const at::Tensor& x, int64_t groups) {
-  return x.reshape({x.size(0) * groups, x.size(1) / groups, -1});
+bool strided(const ConvConfig& c) { return c.stride[0] > 1 || c.stride[1] > 1; }
+
+// The pixels a padding-free 1x1 conv reads: x itself, or every stride-th row and column.
+at::Tensor read_pixels(const at::Tensor& x, const ConvConfig& c) {
+  if (!strided(c)) return x;
+  return x.slice(2, 0, x.size(2), c.stride[0]).slice(3, 0, x.size(3), c.stride[1]).contiguous();
+}
+
+// The pixels of a padding-free 1x1 conv as (N*g, C_in/g, OH*OW), for the GEMM form of its shrink.
+at::Tensor pixels_by_group(const at::Tensor& x, const ConvConfig& c) {
+  const at::Tensor pixels = read_pixels(x, c);
+  return pixels.reshape({x.size(0) * c.groups, x.size(1) / c.groups, -1});
 }
 
 // u = each sample's shrink conv (N*g, r, OH*OW); `shrink` is per_sample_shrink's result.
@@ -149,7 +158,7 @@ at::Tensor shrink_all(const at::Tensor& x, const at::Tensor& shrink, const ConvC
                       const at::Tensor& weight) {
   const int64_t n = x.size(0), rank = shrink.size(0) / (n * cfg.groups);
   if (shrink_is_gemm(weight, cfg)) {
-    return at::bmm(shrink.reshape({n * cfg.groups, rank, -1}), pixels_by_group(x, cfg.groups));
+    return at::bmm(shrink.reshape({n * cfg.groups, rank, -1}), pixels_by_group(x, cfg));
   }
   const at::Tensor u = conv(as_one_image(x), shrink, std::nullopt, per_sample_config(cfg, n));
   return u.reshape({n * cfg.groups, rank, -1});
@@ -321,11 +330,16 @@ void backward_split(const at::Tensor& grad_out, const at::Tensor& x, const at::T
     at::Tensor gx, g_shrink;
     if (shrink_is_gemm(weight, cfg)) {
       const at::Tensor a3 = shrink.reshape({n * cfg.groups, rank, -1});
-      if (need_x) {   // added straight into the base layer's dX
+      if (need_x && !strided(cfg)) {   // added straight into the base layer's dX
         at::Tensor gx3 = out.grad_x.view({n * cfg.groups, -1, v.size(2)});
         gx3.baddbmm_(a3.transpose(1, 2), v);
+      } else if (need_x) {   // into the pixels the conv read, every stride-th one
+        const auto out_hw = output_shape(x, weight, cfg);
+        out.grad_x.slice(2, 0, x.size(2), cfg.stride[0])
+            .slice(3, 0, x.size(3), cfg.stride[1])
+            .add_(at::bmm(a3.transpose(1, 2), v).view({n, x.size(1), out_hw[2], out_hw[3]}));
       }
-      if (need_A) g_shrink = at::bmm(v, pixels_by_group(x, cfg.groups).transpose(1, 2));
+      if (need_A) g_shrink = at::bmm(v, pixels_by_group(x, cfg).transpose(1, 2));
     } else {
       const auto out_hw = output_shape(x, weight, cfg);
       const at::Tensor gu = v.reshape({1, n * cfg.groups * rank, out_hw[2], out_hw[3]});
