@@ -121,12 +121,19 @@ def gpu_visible() -> bool:
 
 def cuda_toolkit() -> Optional[str]:
     """The toolkit torch's extension builder would use (CUDA_HOME, CUDA_PATH, nvcc on PATH,
-    /usr/local/cuda), or None; only a CUDA build of torch can build the kernels."""
-    import torch
-    if torch.version.cuda is None:
-        return None
+    /usr/local/cuda), or None."""
     from torch.utils.cpp_extension import CUDA_HOME
     return CUDA_HOME
+
+
+def cannot_build() -> Optional[str]:
+    """Why the CUDA kernels cannot be built here, or None."""
+    import torch
+    if torch.version.cuda is None:
+        return "torch is a CPU-only build: nothing to build the CUDA kernels against"
+    if cuda_toolkit() is None:
+        return "no CUDA toolkit found (set CUDA_HOME to the folder holding bin/nvcc)"
+    return None
 
 
 def environment() -> str:
@@ -139,8 +146,9 @@ def environment() -> str:
         triton_version = "not installed"
     gpu = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "none visible"
     return (f"torch {torch.__version__}, CUDA {torch.version.cuda or 'none (CPU build)'}, "
-            f"GPU {gpu}, toolkit {cuda_toolkit() or 'none'}, nvcc "
-            f"{shutil.which('nvcc') or 'not on PATH'}, triton {triton_version}, "
+            f"GPU {gpu}, toolkit {cuda_toolkit() or 'none found by torch'}, nvcc "
+            f"{shutil.which('nvcc') or 'not on PATH'}, triton {triton_version}, ninja "
+            f"{'found' if shutil.which('ninja') else 'not found (the build runs one job)'}, "
             f"{os.cpu_count()} CPUs")
 
 
@@ -201,10 +209,12 @@ def run(out: str, overwrite: bool, skip_build: bool, jobs: int,
         log = os.path.join(out, LOGS, f"{step.name}.log")
         if step.name == "environment":
             record["detail"] = environment()
+            with open(log, "w") as handle:
+                handle.write(record["detail"] + "\n")
+            record["log"] = log
             status, code = "passed", 0
-        elif step.name == "build" and (skip_build or (not has_gpu and cuda_toolkit() is None)):
-            record["detail"] = ("--skip-build" if skip_build else
-                                "no CUDA toolkit or a CPU-only torch: nothing to build")
+        elif step.name == "build" and (skip_build or (not has_gpu and cannot_build())):
+            record["detail"] = "--skip-build" if skip_build else cannot_build()
             status, code = "skipped", 0
         else:
             code = run_command(step, log)
