@@ -13,7 +13,8 @@ Steps, each timed and printed as one line, its output in ``DIR/logs/<step>.log``
 ``DIR/summary.json`` (rewritten atomically after every step) holds each step's status, seconds
 and command. Exit status: 0 when every step passed, 1 when one failed (or bad arguments), 2 when
 no GPU is visible: the steps that need none (the environment, and the build where a toolkit and
-a CUDA build of torch exist) run, then the run stops with one line. ``--plan`` prints the steps,
+a CUDA build of torch exist) run, then the run stops with one line; 130 when interrupted
+(Ctrl-C). ``--plan`` prints the steps,
 their commands and estimated seconds (:mod:`benchmarks.gpu_estimate`) and runs nothing.
 """
 
@@ -39,7 +40,7 @@ BENCH_JSON, REPORT_MD, REPORT_PNG = "bench-cuda.json", "results-cuda.md", "resul
 SUMMARY, LOGS = "summary.json", "logs"
 #: what a run leaves in --out; their presence is what "already holds results" means
 RESULTS = (SUMMARY, LOGS, BENCH_JSON, REPORT_MD, REPORT_PNG)
-EXIT_FAILED, EXIT_NO_GPU = 1, 2
+EXIT_FAILED, EXIT_NO_GPU, EXIT_INTERRUPTED = 1, 2, 130
 
 
 class UsageError(Exception):
@@ -189,6 +190,23 @@ def prepare_out(out: str, overwrite: bool) -> None:
     os.makedirs(os.path.join(out, LOGS), exist_ok=True)
 
 
+def run_step(step: Step, record: dict, out: str, has_gpu: bool, skip_build: bool) -> None:
+    """Run one step and fill its summary ``record`` (status, seconds, exit code, log)."""
+    start = time.monotonic()
+    log = os.path.join(out, LOGS, f"{step.name}.log")
+    if step.name == "environment":
+        record["detail"] = environment()
+        with open(log, "w") as handle:
+            handle.write(record["detail"] + "\n")
+        record.update(log=log, status="passed", exit_code=0)
+    elif step.name == "build" and (skip_build or (not has_gpu and cannot_build())):
+        record.update(detail="--skip-build" if skip_build else cannot_build(), status="skipped")
+    else:
+        code = run_command(step, log)
+        record.update(log=log, status="passed" if code == 0 else "failed", exit_code=code)
+    record["seconds"] = round(time.monotonic() - start, 1)
+
+
 def run(out: str, overwrite: bool, skip_build: bool, jobs: int,
         say: Callable[[str], None] = print) -> int:
     prepare_out(out, overwrite)
@@ -205,29 +223,20 @@ def run(out: str, overwrite: bool, skip_build: bool, jobs: int,
             say(f"no CUDA GPU is visible: stopped before {step.name}; run this on a machine "
                 "with a CUDA GPU")
             return EXIT_NO_GPU
-        start = time.monotonic()
-        log = os.path.join(out, LOGS, f"{step.name}.log")
-        if step.name == "environment":
-            record["detail"] = environment()
-            with open(log, "w") as handle:
-                handle.write(record["detail"] + "\n")
-            record["log"] = log
-            status, code = "passed", 0
-        elif step.name == "build" and (skip_build or (not has_gpu and cannot_build())):
-            record["detail"] = "--skip-build" if skip_build else cannot_build()
-            status, code = "skipped", 0
-        else:
-            code = run_command(step, log)
-            record["log"] = log
-            status = "passed" if code == 0 else "failed"
-        record.update(status=status, seconds=round(time.monotonic() - start, 1), exit_code=code)
+        try:
+            run_step(step, record, out, has_gpu, skip_build)
+        except KeyboardInterrupt:
+            summary["status"] = f"interrupted in {step.name}"
+            write_summary(out, summary)
+            raise
         write_summary(out, summary)
         detail = f": {record['detail']}" if "detail" in record else ""
-        say(f"{step.name}: {status} ({record['seconds']} s){detail}")
-        if status == "failed":
+        say(f"{step.name}: {record['status']} ({record['seconds']} s){detail}")
+        if record["status"] == "failed":
             summary["status"] = f"failed at {step.name}"
             write_summary(out, summary)
-            say(f"GPU acceptance failed: {step.name} exited with code {code}; log: {log}")
+            say(f"GPU acceptance failed: {step.name} exited with code {record['exit_code']}; "
+                f"log: {record['log']}")
             return EXIT_FAILED
     summary["status"] = "passed"
     write_summary(out, summary)
@@ -278,6 +287,10 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     except (UsageError, OSError, RuntimeError) as err:
         print(f"gpu_acceptance: {err}", file=sys.stderr)
         return EXIT_FAILED
+    except KeyboardInterrupt:
+        print("gpu_acceptance: interrupted; summary.json in --out holds the steps done",
+              file=sys.stderr)
+        return EXIT_INTERRUPTED
 
 
 if __name__ == "__main__":

@@ -126,6 +126,21 @@ def test_an_out_folder_with_results_is_kept_without_overwrite(tmp_path, no_gpu, 
     assert (out / "notes.txt").read_text() == "mine"      # only the run's own files go
 
 
+def test_an_interrupted_run_leaves_a_whole_summary(tmp_path, commands, monkeypatch, capsys):
+    monkeypatch.setattr(acceptance, "gpu_visible", lambda: True)
+
+    def interrupted(step, log):
+        raise KeyboardInterrupt
+    monkeypatch.setattr(acceptance, "run_command", interrupted)
+    out = tmp_path / "acceptance"
+    assert acceptance.main(["--out", str(out), "--skip-build"]) == 130
+    assert capsys.readouterr().err.strip() == (
+        "gpu_acceptance: interrupted; summary.json in --out holds the steps done")
+    summary = _summary(out)
+    assert summary["status"] == "interrupted in kernels"
+    assert [s["status"] for s in summary["steps"][:3]] == ["passed", "skipped", "not run"]
+
+
 def test_bad_arguments_are_one_line_and_exit_status_1(capsys):
     assert acceptance.main(["--jobs", "0"]) == 1
     assert capsys.readouterr().err.strip() == "gpu_acceptance: --jobs 0: expected a positive count"

@@ -6,7 +6,7 @@ import os
 
 import pytest
 
-from benchmarks import gpu_estimate
+from benchmarks import gpu_acceptance, gpu_estimate
 from benchmarks.gpu_estimate import Costs, Counts, estimate
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -30,8 +30,7 @@ def test_estimate_per_step_from_counts():
         "gpu-tests": 10 + (100 * 0.2 + 10 * 2 + 2 * 6) / 4 + 30,
         "benchmarks": 10 + 5 * 2 + 30 * (0.5 + 0.5) + 10 * 0.5,
         "report": 7})
-    assert list(seconds) == [s.name for s in __import__(
-        "benchmarks.gpu_acceptance", fromlist=["steps"]).steps("out", 8)]
+    assert list(seconds) == [step.name for step in gpu_acceptance.steps("out", 8)]
 
 
 def test_more_workers_shorten_the_tests_only():
