@@ -12,6 +12,7 @@ import sys
 import pytest
 
 from benchmarks import gpu_acceptance as acceptance
+from benchmarks import gpu_estimate
 
 STOP_LINE = ("no CUDA GPU is visible: stopped before kernels; run this on a machine with a "
              "CUDA GPU")
@@ -41,7 +42,15 @@ def _summary(out) -> dict:
         return json.load(handle)
 
 
-def test_plan_lists_every_step_with_command_and_estimate(capsys):
+@pytest.fixture
+def counted(monkeypatch):
+    """Fixed counts instead of collecting (``count`` is tested in test_gpu_estimate.py)."""
+    counts = gpu_estimate.Counts(1, 10, 100, 100, 50, 10, 2, 1, 30, 5, 20)
+    monkeypatch.setattr(gpu_estimate, "count", lambda root, providers: counts)
+    return counts
+
+
+def test_plan_lists_every_step_with_command_and_estimate(counted, capsys):
     assert acceptance.main(["--plan", "--jobs", "16"]) == 0
     lines = capsys.readouterr().out.splitlines()
     for i, name in enumerate(STEP_NAMES, 1):
@@ -49,10 +58,12 @@ def test_plan_lists_every_step_with_command_and_estimate(capsys):
     assert "MAX_JOBS=16 python setup.py -q build_ext --inplace" in lines[1]
     assert "--bench-device cuda --bench-scope quick" in lines[5]
     assert "--bench-providers plain,triton,triton_split,cuda,torch,paper" in lines[5]
-    assert lines[-1].startswith("estimated total: ")
+    total = sum(gpu_estimate.estimate(counted, gpu_estimate.Costs(
+        jobs=16, workers=acceptance.workers(16))).values())
+    assert lines[-1].startswith(f"estimated total: {total:.0f} s")
 
 
-def test_plan_runs_nothing(tmp_path, commands, capsys):
+def test_plan_runs_nothing(tmp_path, commands, counted, capsys):
     out = tmp_path / "acceptance"
     assert acceptance.main(["--plan", "--out", str(out)]) == 0
     assert commands[0] == [] and not out.exists()
