@@ -8,7 +8,7 @@ from typing import NoReturn, Set
 
 import pytest
 
-FEATURES = ("triton", "cuda-build", "torchvision", "cmake", "medmnist")
+FEATURES = ("triton", "cuda-build", "torchvision", "cmake", "medmnist", "gpu")
 _required: Set[str] = set()
 
 

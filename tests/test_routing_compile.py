@@ -57,7 +57,8 @@ def _forward_backward(fn, model, x, task_ids):
     out = fn(x, task_ids)
     # weights per logit (padding columns are -inf: keep them out of the loss)
     finite = torch.where(out.isfinite(), out, torch.zeros_like(out))
-    (finite * torch.linspace(-1, 1, out.shape[1], dtype=out.dtype)).square().sum().backward()
+    weights = torch.linspace(-1, 1, out.shape[1], dtype=out.dtype, device=out.device)
+    (finite * weights).square().sum().backward()
     grads = {name: p.grad.clone() for name, p in model.named_parameters() if p.grad is not None}
     return out.detach(), x.grad, grads
 
@@ -96,14 +97,15 @@ def _assert_same(compiled, eager, what: str) -> None:
         assert rel_error(actual, expected) <= 1e-9, f"{what}: {label}"
 
 
-def _check_every_composition(arch: str, backend: str, compiler: str) -> None:
-    """The first batch compiles; the others must run the same graph (the ids are data)."""
-    model = _converted(arch)
-    x = _images()
+def _check_every_composition(arch: str, route, compiler: str, device: str = "cpu") -> None:
+    """The first batch compiles; the others must run the same graph (the ids are data).
+    ``route``: the context the model runs in (a backend choice), entered once for all batches."""
+    model = _converted(arch).to(device)
+    x = _images().to(device)
     compiled = torch.compile(model, fullgraph=True, backend=compiler)
-    with _route(backend):
+    with route:
         for i, (name, ids) in enumerate(BATCHES.items()):
-            task_ids = torch.tensor(ids)
+            task_ids = torch.tensor(ids, device=device)
             eager = _forward_backward(model, model, x, task_ids)
             with torch.compiler.set_stance("default" if i == 0 else "fail_on_recompile"):
                 try:
@@ -123,18 +125,18 @@ def _check_every_composition(arch: str, backend: str, compiler: str) -> None:
 @pytest.mark.parametrize("backend", ["routed", "torch"])
 @pytest.mark.parametrize("arch", list(ARCHS))
 def test_fullgraph_compile_matches_eager_for_every_batch_composition(arch, backend):
-    _check_every_composition(arch, backend, "aot_eager")
+    _check_every_composition(arch, _route(backend), "aot_eager")
 
 
 @pytest.mark.slow
 def test_inductor_compile_matches_eager_for_every_batch_composition():
-    _check_every_composition(QUICK, "routed", "inductor")
+    _check_every_composition(QUICK, _route("routed"), "inductor")
 
 
 def test_fullgraph_compile_of_a_small_converted_model_matches_eager():
     """The default tier's form of the tests above: the small model, forward and backward, every
     batch composition on one graph."""
-    _check_every_composition(QUICK, "routed", "aot_eager")
+    _check_every_composition(QUICK, _route("routed"), "aot_eager")
 
 
 @pytest.mark.slow
