@@ -12,3 +12,9 @@ COMPETITORS = ("paper", "per_task_loop")
 #: the cpu backend with its conv algorithm chosen by timing on this machine
 #: (lorkd_kernels.backends.measuring): timed next to "cpu", which uses the cost model
 MEASURED = "cpu_measured"
+
+#: the triton backend's conv forms side by side (GPU only): "triton" is forced to the fused
+#: kernels, TRITON_SPLIT to the split form (cuDNN base + Triton branch), TRITON_MEASURED is the
+#: default strategy auto with measuring on (each conv shape runs the faster form)
+TRITON_SPLIT = "triton_split"
+TRITON_MEASURED = "triton_measured"
