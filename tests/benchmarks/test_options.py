@@ -23,7 +23,7 @@ def test_configure_parses_every_option():
     settings.configure(" Quick", "cpu", "plain, cpu,,paper,cpu_measured,triton_measured", True)
     assert settings.scope == "quick" and settings.device == torch.device("cpu")
     assert settings.providers == frozenset({"plain", "cpu", "paper", "cpu_measured",
-                                  "triton_measured"})
+                                            "triton_measured"})
     assert settings.tiny and settings.scope_label == "tiny"
 
 
