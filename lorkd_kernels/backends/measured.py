@@ -89,7 +89,8 @@ def measuring(enabled: bool = True) -> Iterator[None]:
 
 
 def choices() -> torch.Tensor:
-    """The cpu backend's measured choices so far (the triton backend's: ``triton_choices.rows``): one int64 row per key, columns :data:`COLUMNS`."""
+    """The cpu backend's measured choices so far: one int64 row per key, columns
+    :data:`COLUMNS` (the triton backend's: ``triton_choices.rows``)."""
     _require_library()
     return torch.ops.lorkd._cpu_measured_table()
 

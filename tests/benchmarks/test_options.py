@@ -31,7 +31,8 @@ def test_configure_parses_every_option():
     (("bogus", "cpu", None), "--bench-scope 'bogus': expected one of quick, standard, full"),
     (("quick", "nodevice", None), "--bench-device 'nodevice' is not a torch device"),
     (("quick", "cpu", "plain,cpu2"), "--bench-providers 'plain,cpu2': unknown cpu2"),
-    (("quick", "cpu", ","), "--bench-providers ',': no name; expected names from cpu, cpu_measured, cuda"),
+    (("quick", "cpu", ","),
+     "--bench-providers ',': no name; expected names from cpu, cpu_measured, cuda"),
 ])
 def test_a_bad_value_names_its_option_and_changes_nothing(args, message):
     settings = BenchSettings()
