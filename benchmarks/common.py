@@ -24,11 +24,12 @@ import torch
 
 from lorkd_kernels.backends import BACKENDS
 
-from .names import BASELINE, COMPETITORS, MEASURED
+from .names import BASELINE, COMPETITORS, MEASURED, TRITON_MEASURED, TRITON_SPLIT
 
 SCOPES = ("quick", "standard", "full")
 #: every name --bench-providers accepts: whether a backend runs depends on the machine
-PROVIDER_NAMES = frozenset((BASELINE, *BACKENDS, MEASURED, *COMPETITORS))
+PROVIDER_NAMES = frozenset((BASELINE, *BACKENDS, MEASURED, TRITON_SPLIT, TRITON_MEASURED,
+                            *COMPETITORS))
 
 #: the paper's setting the layer and model suites centre on
 NUM_TASKS = 10

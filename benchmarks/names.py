@@ -17,3 +17,9 @@ MEASURED = "cpu_measured"
 #: step starting every round from an empty table (every conv shape measured: the first-call cost)
 MEASURED_TRAIN = "eks_measured"
 MEASURING_TRAIN = "eks_measuring"
+
+#: the triton backend's conv forms side by side (GPU only): "triton" is forced to the fused
+#: kernels, TRITON_SPLIT to the split form (cuDNN base + Triton branch), TRITON_MEASURED is the
+#: default strategy auto with measuring on (each conv shape runs the faster form)
+TRITON_SPLIT = "triton_split"
+TRITON_MEASURED = "triton_measured"

@@ -5,7 +5,9 @@
 * one provider per lorkd backend of the registry that runs on the device (``cpu`` and ``torch``
   on CPU; ``triton``, ``cuda`` and ``torch`` on a GPU), each called through its private ops
   (``lorkd_kernels.backends.explicit``) with the autograd registered for them, so every backend is
-  timed side by side in one run;
+  timed side by side in one run; next to ``cpu``, ``cpu_measured`` (its conv algorithm chosen by
+  timing); on a GPU ``triton`` runs the fused kernels and ``triton_split`` the split form of its
+  convs, and ``triton_measured`` the default ``auto`` with measuring on;
 * ``paper``: the official LoRKD formulation (per-sample weights, one ``groups = N`` conv),
   :func:`lorkd_kernels.reference.eks_conv2d_paper`;
 * ``per_task_loop``: how peft serves a mixed batch of adapters: the base layer over the whole
@@ -19,7 +21,7 @@ forward+backward step produces (cleared before every step).
 from __future__ import annotations
 
 import contextlib
-from typing import Callable, ContextManager, List, Optional, Tuple
+from typing import Callable, ContextManager, Iterator, List, Optional, Tuple
 
 import torch
 import torch.nn.functional as F
@@ -28,7 +30,7 @@ from torch import nn
 from lorkd_kernels import EKSConv2d, EKSLinear, backends, reference
 
 from .common import SETTINGS
-from .names import BASELINE, COMPETITORS, MEASURED
+from .names import BASELINE, COMPETITORS, MEASURED, TRITON_MEASURED, TRITON_SPLIT
 
 Provider = Tuple[Callable[[torch.Tensor, torch.Tensor], torch.Tensor], List[torch.Tensor]]
 
@@ -45,11 +47,17 @@ def backend_providers(device: torch.device) -> List[str]:
     return [name for name in backends.available_backends(device.type) if _timed(name, device)]
 
 
+#: the providers timed next to a backend, run on it in another configuration
+_VARIANTS = {"cpu": [MEASURED], "triton": [TRITON_SPLIT, TRITON_MEASURED]}
+
+
 def available_providers(device: torch.device) -> List[str]:
     """Every provider for ``device``, narrowed by ``--bench-providers`` when given."""
     lorkd = backend_providers(device)
-    if "cpu" in lorkd:
-        lorkd.insert(lorkd.index("cpu") + 1, MEASURED)
+    for backend, variants in _VARIANTS.items():
+        if backend in lorkd:
+            at = lorkd.index(backend) + 1
+            lorkd[at:at] = variants
     names = [BASELINE, *lorkd, *COMPETITORS]
     if SETTINGS.providers is not None:
         names = [n for n in names if n in SETTINGS.providers]
@@ -86,10 +94,24 @@ def _per_task_loop(base: Callable, branch: Callable, layer: nn.Module):
 # ----------------------------------------------------------------------------- providers
 
 
+@contextlib.contextmanager
+def _triton_measured() -> Iterator[None]:
+    with backends.triton_strategy("auto"), backends.measuring():
+        yield
+
+
+#: what those, and triton itself, run inside
+_CONTEXTS = {MEASURED: backends.measuring,
+             "triton": lambda: backends.triton_strategy("fused"),
+             TRITON_SPLIT: lambda: backends.triton_strategy("split"),
+             TRITON_MEASURED: _triton_measured}
+
+
 def provider_context(name: str) -> ContextManager:
     """What a provider's whole step (forward and backward) runs inside: measured conv choices
-    for ``cpu_measured`` (its first call measures; the benchmark's warm-up takes it)."""
-    return backends.measuring() if name == MEASURED else contextlib.nullcontext()
+    for ``cpu_measured`` and ``triton_measured`` (the first call of a shape measures; the
+    benchmark's warm-up takes it), the triton form for ``triton`` and ``triton_split``."""
+    return _CONTEXTS.get(name, contextlib.nullcontext)()
 
 
 def _backend_ops(name: str, device: torch.device):
@@ -141,7 +163,8 @@ def linear_provider(name: str, layer: EKSLinear) -> Provider:
 
 def backend_of(provider: str, device: torch.device) -> Optional[str]:
     """The lorkd backend a provider runs on, or None for plain / paper / per_task_loop."""
-    if provider == MEASURED:
-        return "cpu"
+    for backend, variants in _VARIANTS.items():
+        if provider in variants:
+            return backend
     return provider if provider in backends.BACKENDS else None
 

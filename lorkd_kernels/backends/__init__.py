@@ -11,10 +11,11 @@ to add one). This module applies it:
 * :func:`use` re-routes a device inside a ``with`` block, so tests and benchmarks run the public
   ops (and the layers) through every backend in one process;
 * :func:`explicit` calls one backend's private ops directly (with autograd), whatever the routes;
-* :func:`measuring` lets the ``cpu`` backend choose each conv shape's algorithm by timing the
-  candidates on this machine (``measured.py``);
-* :func:`triton_strategy` chooses the form of the ``triton`` backend's convs, ``fused`` or
-  ``split`` (``triton_forms.py``);
+* :func:`measuring` lets the ``cpu`` backend choose each conv shape's algorithm, and the
+  ``triton`` backend each conv shape's form, by timing the candidates on this machine
+  (``measured.py``, ``triton_choices.py``);
+* :func:`triton_strategy` chooses the form of the ``triton`` backend's convs, ``auto`` (the
+  default: measured, else ``split``), ``fused`` or ``split`` (``triton_forms.py``);
 * :func:`host_task_id_checks` turns the host's task-id range check of the GPU kernels off or on
   (``host_checks.py``).
 """

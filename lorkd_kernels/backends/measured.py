@@ -13,6 +13,10 @@ Off by default: with measuring on, which form runs depends on timings, so the ro
 results may differ between processes (every form is exact up to float rounding). Turn it on with
 :func:`measuring`, :func:`set_measuring`, or ``LORKD_MEASURE=1``; with ``LORKD_STRATEGY_CACHE=FILE``
 the choices are loaded from FILE when the backends load and saved back to it at exit.
+
+The same switch lets the ``triton`` backend choose, per conv key, between its fused kernels and
+its split form (``triton_choices.py``); one file holds both tables (format 2, below). Files of
+format 1 (the cpu table alone) still load.
 """
 
 from __future__ import annotations
@@ -28,12 +32,16 @@ from typing import Iterator, Union
 import torch
 
 from .._atomic import write_bytes_atomically
-from . import library
+from . import library, triton_choices
 
 ENV_MEASURE = "LORKD_MEASURE"
 ENV_CACHE = "LORKD_STRATEGY_CACHE"
-FORMAT = "lorkd-cpu-conv-choices"
-FORMAT_VERSION = 1
+#: the file: {"format": FORMAT, "version": 2, <machine>, "cpu": TABLE, "triton": TABLE}, where
+#: TABLE = {"columns": [...], "rows": [[...], ...]}
+FORMAT = "lorkd-conv-choices"
+FORMAT_VERSION = 2
+#: the earlier file, the cpu table alone: {"format": ..., "version": 1, "columns", "rows"}
+FORMAT_1 = ("lorkd-cpu-conv-choices", 1)
 #: what each column of a saved row holds (the table's key, then the chosen form)
 COLUMNS = ("direction", "dtype", "batch", "in_channels", "height", "width", "out_channels",
            "kernel_h", "kernel_w", "stride_h", "stride_w", "padding_h", "padding_w",
@@ -52,11 +60,22 @@ def _require_library() -> None:
                            " which is not loaded")
 
 
+_measuring = False   # the switch; the compiled cpu backend holds a copy set from here
+
+
 def set_measuring(enabled: bool) -> bool:
     """Turn measuring on or off for later calls in this process; returns the previous setting.
-    It applies while the conv strategy is ``auto`` (see :func:`conv_strategy`)."""
-    _require_library()
-    return bool(torch.ops.lorkd._set_cpu_conv_measuring(bool(enabled)))
+    It applies to the cpu backend while its conv strategy is ``auto`` (see
+    :func:`conv_strategy`) and to the triton backend while its strategy is ``auto``."""
+    global _measuring
+    previous, _measuring = _measuring, bool(enabled)
+    if library.loaded():
+        torch.ops.lorkd._set_cpu_conv_measuring(_measuring)
+    return previous
+
+
+def is_measuring() -> bool:
+    return _measuring
 
 
 @contextlib.contextmanager
@@ -70,28 +89,63 @@ def measuring(enabled: bool = True) -> Iterator[None]:
 
 
 def choices() -> torch.Tensor:
-    """The measured choices so far: one int64 row per key, columns :data:`COLUMNS`."""
+    """The cpu backend's measured choices so far: one int64 row per key, columns
+    :data:`COLUMNS` (the triton backend's: ``triton_choices.rows``)."""
     _require_library()
     return torch.ops.lorkd._cpu_measured_table()
 
 
 def clear_choices() -> None:
-    _require_library()
-    torch.ops.lorkd._cpu_clear_measured_table()
+    """Forget the measured choices of both backends."""
+    triton_choices.clear_choices()
+    if library.loaded():
+        torch.ops.lorkd._cpu_clear_measured_table()
 
 
 def save_choices(path: Union[str, os.PathLike]) -> int:
-    """Write the measured choices to ``path`` (JSON, atomically); returns how many."""
-    rows = choices().tolist()
+    """Write both backends' measured choices to ``path`` (JSON, atomically); returns how many."""
+    cpu_rows, triton_rows = choices().tolist(), triton_choices.rows()
     record = {"format": FORMAT, "version": FORMAT_VERSION, "torch": torch.__version__,
               "machine": platform.machine(), "processor": platform.processor(),
-              "columns": list(COLUMNS), "rows": rows}
+              "cpu": {"columns": list(COLUMNS), "rows": cpu_rows},
+              "triton": {"columns": list(triton_choices.COLUMNS), "rows": triton_rows}}
     write_bytes_atomically(path, (json.dumps(record) + "\n").encode())
-    return len(rows)
+    return len(cpu_rows) + len(triton_rows)
+
+
+def _cpu_row_malformed(row) -> bool:
+    return not (isinstance(row, list) and len(row) == len(COLUMNS)
+                and all(isinstance(v, int) and not isinstance(v, bool) for v in row)
+                and 0 <= row[-1] < len(PATHS))
+
+
+def _checked_rows(path, table, columns, malformed, name: str) -> list:
+    """The rows of one table of the file, or :class:`StrategyCacheError` naming the file."""
+    if not isinstance(table, dict) or table.get("columns") != list(columns):
+        raise StrategyCacheError(f"{path}: the {name} table of measured conv choices has other "
+                                 "columns than this version's; delete the file to measure again")
+    rows = table.get("rows")
+    if not isinstance(rows, list) or any(malformed(row) for row in rows):
+        raise StrategyCacheError(f"{path}: malformed rows of measured conv choices ({name})")
+    return rows
+
+
+def _tables(path, record) -> tuple:
+    """(cpu table, triton table) of a file's record, of format 2 or 1."""
+    if not isinstance(record, dict) or record.get("format") not in (FORMAT, FORMAT_1[0]):
+        raise StrategyCacheError(f"{path}: not a file of measured conv choices")
+    version = (record.get("format"), record.get("version"))
+    if version == FORMAT_1:
+        return record, {"columns": list(triton_choices.COLUMNS), "rows": []}
+    if version != (FORMAT, FORMAT_VERSION):
+        raise StrategyCacheError(f"{path}: measured conv choices of another version "
+                                 f"({record.get('version')}); delete it to measure again")
+    return record.get("cpu"), record.get("triton")
 
 
 def load_choices(path: Union[str, os.PathLike]) -> int:
-    """Add the choices saved in ``path`` to this process's table; returns how many.
+    """Add the choices saved in ``path`` (both backends' tables) to this process's; returns how
+    many.
 
     A file of another format or version, or with malformed rows, raises
     :class:`StrategyCacheError` naming it; nothing is loaded then."""
@@ -100,28 +154,23 @@ def load_choices(path: Union[str, os.PathLike]) -> int:
         record = json.loads(Path(path).read_text())
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
         raise StrategyCacheError(f"{path}: not a file of measured conv choices ({err})") from None
-    if not isinstance(record, dict) or record.get("format") != FORMAT:
-        raise StrategyCacheError(f"{path}: not a file of measured conv choices")
-    if record.get("version") != FORMAT_VERSION or record.get("columns") != list(COLUMNS):
-        raise StrategyCacheError(f"{path}: measured conv choices of another version "
-                                 f"({record.get('version')}); delete it to measure again")
-    rows = record.get("rows")
-    if not isinstance(rows, list) or not all(
-            isinstance(row, list) and len(row) == len(COLUMNS)
-            and all(isinstance(v, int) and not isinstance(v, bool) for v in row)
-            and 0 <= row[-1] < len(PATHS) for row in rows):
-        raise StrategyCacheError(f"{path}: malformed rows of measured conv choices")
+    cpu_table, triton_table = _tables(path, record)
+    rows = _checked_rows(path, cpu_table, COLUMNS, _cpu_row_malformed, "cpu")
+    triton_rows = _checked_rows(path, triton_table, triton_choices.COLUMNS,
+                                triton_choices.malformed, "triton")
     table = torch.tensor(rows, dtype=torch.int64).reshape(len(rows), len(COLUMNS))
     torch.ops.lorkd._cpu_load_measured_table(table)
-    return len(rows)
+    triton_choices.load_rows(triton_rows)
+    return len(rows) + len(triton_rows)
 
 
 def apply_environment() -> None:
-    """``LORKD_MEASURE`` and ``LORKD_STRATEGY_CACHE``, read when the backends load."""
-    if not library.loaded():
-        return
+    """``LORKD_MEASURE`` and ``LORKD_STRATEGY_CACHE``, read when the backends load (the file
+    needs the compiled library, which holds the cpu table)."""
     if os.environ.get(ENV_MEASURE, "").lower() in ("1", "on", "true", "yes"):
         set_measuring(True)
+    if not library.loaded():
+        return
     cache = os.environ.get(ENV_CACHE)
     if cache:
         if Path(cache).is_file():
@@ -131,7 +180,7 @@ def apply_environment() -> None:
 
 def _save_at_exit(path: str) -> None:
     try:
-        if len(choices()):
+        if len(choices()) or triton_choices.rows():
             save_choices(path)
     except (OSError, RuntimeError):
         pass   # at exit nothing can report it; the next process measures again

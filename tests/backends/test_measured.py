@@ -13,7 +13,7 @@ import pytest
 import torch
 
 from lorkd_kernels import EKSConv2d, backends
-from lorkd_kernels.backends import conv_strategy, measured
+from lorkd_kernels.backends import conv_strategy, measured, triton_choices
 
 pytestmark = pytest.mark.skipif(not backends.compiled_loaded(),
                                 reason="measured choices belong to the compiled cpu backend")
@@ -106,7 +106,8 @@ def test_a_loaded_choice_decides_the_path(tmp_path, path):
     table[:, -1] = path                      # 0 split, 1 merged per task
     rows = table.tolist()
     file = tmp_path / "choices.json"
-    file.write_text(json.dumps({"format": measured.FORMAT, "version": measured.FORMAT_VERSION,
+    format_1, version_1 = measured.FORMAT_1     # the earlier file, the cpu table alone
+    file.write_text(json.dumps({"format": format_1, "version": version_1,
                                 "columns": list(measured.COLUMNS), "rows": rows}))
     measured.clear_choices()
     assert measured.load_choices(file) == 1
@@ -135,16 +136,26 @@ def test_save_and_load_round_trip(tmp_path):
      "malformed rows"),
     ('{"format": "lorkd-cpu-conv-choices", "version": 1, "columns": COLUMNS, "rows": [ROW9]}',
      "malformed rows"),
+    ('{"format": "lorkd-conv-choices", "version": 2, "cpu": {"columns": COLUMNS, "rows": []}',
+     "not a file of measured conv choices"),                      # cut short
+    ('{"format": "lorkd-conv-choices", "version": 2, "cpu": {"columns": COLUMNS, "rows": []}}',
+     "the triton table of measured conv choices has other columns"),
+    ('{"format": "lorkd-conv-choices", "version": 2, "cpu": {"columns": COLUMNS, "rows": []}, '
+     '"triton": {"columns": TRITON, "rows": [TRITON_ROW]}}', r"malformed rows .*\(triton\)"),
+    ('{"format": "lorkd-conv-choices", "version": 3}', "another version"),
 ])
 def test_a_bad_file_is_an_error_naming_it_and_loads_nothing(tmp_path, content, message):
     file = tmp_path / "choices.json"
     columns = json.dumps(list(measured.COLUMNS))
     row9 = json.dumps([0] * (len(measured.COLUMNS) - 1) + [9])
-    file.write_text(content.replace("COLUMNS", columns).replace("ROW9", row9))
+    triton_row = json.dumps([0] * (len(triton_choices.COLUMNS) - 1) + ["cudnn"])
+    file.write_text(content.replace("COLUMNS", columns).replace("ROW9", row9)
+                    .replace("TRITON_ROW", triton_row)
+                    .replace("TRITON", json.dumps(list(triton_choices.COLUMNS))))
     with pytest.raises(measured.StrategyCacheError, match=message) as err:
         measured.load_choices(file)
     assert str(file) in str(err.value)
-    assert len(measured.choices()) == 0
+    assert len(measured.choices()) == 0 and triton_choices.rows() == []
 
 
 def test_the_kernel_rejects_a_table_of_another_width():
@@ -170,7 +181,8 @@ def test_environment_switches_measure_and_keep_the_choices_in_a_file(tmp_path):
                            text=True, timeout=120)
     assert first.returncode == 0, first.stderr
     assert first.stdout.split() == ["0", "1"]
-    assert len(json.loads(file.read_text())["rows"]) == 1
+    saved = json.loads(file.read_text())
+    assert (len(saved["cpu"]["rows"]), saved["triton"]["rows"]) == (1, [])
     second = subprocess.run([sys.executable, "-c", PROBE], env=env, capture_output=True,
                             text=True, timeout=120)
     assert second.stdout.split() == ["1", "1"]           # loaded, and nothing new measured

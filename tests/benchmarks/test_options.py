@@ -20,9 +20,10 @@ ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 
 def test_configure_parses_every_option():
     settings = BenchSettings()
-    settings.configure(" Quick", "cpu", "plain, cpu,,paper", True)
+    settings.configure(" Quick", "cpu", "plain, cpu,,paper,cpu_measured,triton_measured", True)
     assert settings.scope == "quick" and settings.device == torch.device("cpu")
-    assert settings.providers == frozenset({"plain", "cpu", "paper"})
+    assert settings.providers == frozenset({"plain", "cpu", "paper", "cpu_measured",
+                                            "triton_measured"})
     assert settings.tiny and settings.scope_label == "tiny"
 
 
@@ -38,7 +39,8 @@ def test_every_provider_a_suite_runs_can_be_selected():
     (("bogus", "cpu", None), "--bench-scope 'bogus': expected one of quick, standard, full"),
     (("quick", "nodevice", None), "--bench-device 'nodevice' is not a torch device"),
     (("quick", "cpu", "plain,cpu2"), "--bench-providers 'plain,cpu2': unknown cpu2"),
-    (("quick", "cpu", ","), "--bench-providers ',': no name; expected names from cpu, cpu_measured, cuda"),
+    (("quick", "cpu", ","),
+     "--bench-providers ',': no name; expected names from cpu, cpu_measured, cuda"),
 ])
 def test_a_bad_value_names_its_option_and_changes_nothing(args, message):
     settings = BenchSettings()

@@ -69,3 +69,28 @@ def test_plain_provider_is_expert_zero(shape):
     fn, _ = make("plain", layer)
     torch.testing.assert_close(fn(x, ids), _reference(layer, x, ids), atol=1e-5, rtol=1e-5)
 
+
+
+def test_triton_forms_are_timed_side_by_side_on_a_gpu(monkeypatch):
+    from benchmarks import providers
+    from benchmarks.names import TRITON_MEASURED, TRITON_SPLIT
+    monkeypatch.setattr(providers, "backend_providers",
+                        lambda device: ["triton", "cuda", "torch"] if device.type == "cuda"
+                        else ["cpu", "torch"])
+    cuda = torch.device("cuda")
+    names = available_providers(cuda)
+    assert names[:5] == ["plain", "triton", TRITON_SPLIT, TRITON_MEASURED, "cuda"]
+    assert TRITON_SPLIT not in available_providers(CPU)
+    assert [providers.backend_of(n, cuda) for n in names[1:4]] == ["triton"] * 3
+
+
+@pytest.mark.parametrize("provider,strategy,measuring", [("triton", "fused", False),
+                                                         ("triton_split", "split", False),
+                                                         ("triton_measured", "auto", True)])
+def test_each_triton_provider_runs_its_form(monkeypatch, provider, strategy, measuring):
+    from benchmarks.providers import provider_context
+    from lorkd_kernels.backends import measured, triton_forms
+    monkeypatch.delenv(triton_forms.ENV, raising=False)
+    with provider_context(provider):
+        assert (triton_forms.current(), measured.is_measuring()) == (strategy, measuring)
+    assert (triton_forms.current(), measured.is_measuring()) == ("auto", False)

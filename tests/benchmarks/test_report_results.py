@@ -47,6 +47,13 @@ def test_providers_in_report_order():
     assert providers_in(_records("paper", "cpu")) == ["cpu", "paper"]
 
 
+def test_the_triton_forms_keep_their_run_order_among_the_backends():
+    records = _records("plain", "triton", "triton_split", "triton_measured", "cuda", "paper")
+    assert providers_in(records) == ["plain", "triton", "triton_split", "triton_measured",
+                                     "cuda", "paper"]
+    assert eks_provider(Run(records, {"lorkd_backend": "triton"}, []), records) == "triton"
+
+
 def test_eks_provider_prefers_the_backend_serving_the_device():
     records = _records("plain", "torch", "cpu", "paper")
     assert eks_provider(Run(records, {"lorkd_backend": "cpu"}, []), records) == "cpu"

@@ -15,12 +15,13 @@ Kernels (``conv.py``; ``linear.py`` runs linear layers on them as 1x1 channels-l
   ``dA_t = s B_t^T G_t`` and ``dB_t = s G_t A_t^T``; dbias comes from the same ``dy`` tiles.
   Partial sums meet through atomics in fp32 buffers (fp64 for fp64 inputs), cast at the end.
 
-Split form (``split.py``, chosen with ``LORKD_TRITON_STRATEGY=split`` or
-``backends.triton_strategy("split")``): the base convolution and its gradients through
-``F.conv2d``/``convolution_backward`` (cuDNN on a GPU), and Triton kernels for the expert branch
-only: the rank-r shrink ``u = A_t im2col(x)``, the expand ``y += s B_t u`` in place, the input
-gradient's ``v = s B_t^T dy`` and transposed conv of v accumulated into cuDNN's dx, and dA_t/dB_t
-per task segment. Its cost is the plain layer's plus the branch's by construction.
+Split form (``split.py``, run by the default strategy ``auto`` unless measuring chose the
+fused kernels for the call's key, and forced with ``LORKD_TRITON_STRATEGY=split`` or
+``backends.triton_strategy("split")``; ``triton_forms.py``): the base convolution and its
+gradients through ``F.conv2d``/``convolution_backward`` (cuDNN on a GPU), and Triton kernels for
+the expert branch only: the rank-r shrink ``u = A_t im2col(x)``, the expand ``y += s B_t u`` in
+place, the input gradient's ``v = s B_t^T dy`` and transposed conv of v accumulated into cuDNN's
+dx, and dA_t/dB_t per task segment. Its cost is the plain layer's plus the branch's by construction.
 
 Tasks: samples are ordered by task with a device-side stable argsort; a tile table padded to the
 static size ``cdiv(rows, BLOCK_M) + T + 1`` lists ``(task, row range)`` per tile, so each tile
@@ -53,7 +54,7 @@ import torch
 
 from ..._autograd import register_python_autograd
 from ..._checks import check_task_id_range, validated_backend
-from .. import host_checks, triton_forms
+from .. import host_checks, measured, triton_choices, triton_forms
 from ..registry import BackendUnavailableError
 from . import configs, conv, linear, split
 
@@ -73,24 +74,41 @@ def _check_device(x: Tensor, task_ids: Tensor, num_tasks: int) -> None:
 
 # The backend's four functions (the interface every backend module shares).
 
-def _conv_form():
-    """``conv`` (fused kernels) or ``split`` (base conv + branch kernels): ``triton_strategy``."""
-    return split if triton_forms.current() == "split" else conv
+_FORMS = {"fused": conv, "split": split}
+
+
+def _in_chosen_form(run, output_mask, x, weight, task_ids, stride, padding, dilation, groups):
+    """``run(form module)`` in the form ``triton_strategy`` names; under ``auto``, the form
+    measured for this call's key (``triton_choices.py``), or ``split`` without measuring."""
+    name = triton_forms.current()
+    if name != "auto":
+        return run(_FORMS[name])
+    key = (triton_choices.key_of(output_mask, x, weight, task_ids, stride, padding, dilation,
+                                 groups) if measured.is_measuring() else None)
+    if key is None:
+        return run(_FORMS[triton_choices.UNMEASURED])
+    return triton_choices.run_measured(key, lambda form: run(_FORMS[form]), x.device)
 
 
 def conv2d_forward(x, weight, bias, lora_A, lora_B, task_ids, stride, padding, dilation, groups,
                    scaling):
     _check_device(x, task_ids, lora_A.shape[0])
-    return _conv_form().conv2d_forward(x, weight, bias, lora_A, lora_B, task_ids, list(stride),
-                               list(padding), list(dilation), int(groups), float(scaling))
+    conf = (list(stride), list(padding), list(dilation), int(groups))
+    return _in_chosen_form(
+        lambda form: form.conv2d_forward(x, weight, bias, lora_A, lora_B, task_ids, *conf,
+                                         float(scaling)),
+        None, x, weight, task_ids, *conf)
 
 
 def conv2d_backward(grad_out, x, weight, lora_A, lora_B, task_ids, stride, padding, dilation,
                     groups, scaling, output_mask):
     _check_device(x, task_ids, lora_A.shape[0])
-    return tuple(_conv_form().conv2d_backward(
-        grad_out, x, weight, lora_A, lora_B, task_ids, list(stride), list(padding),
-        list(dilation), int(groups), float(scaling), [bool(m) for m in output_mask]))
+    conf = (list(stride), list(padding), list(dilation), int(groups))
+    mask = [bool(m) for m in output_mask]
+    return tuple(_in_chosen_form(
+        lambda form: form.conv2d_backward(grad_out, x, weight, lora_A, lora_B, task_ids, *conf,
+                                          float(scaling), mask),
+        mask, x, weight, task_ids, *conf))
 
 
 def linear_forward(x, weight, bias, lora_A, lora_B, task_ids, scaling):

@@ -1,4 +1,5 @@
-"""Triton EKS conv kernels (forward, dgrad, wgrad) against the float64 reference."""
+"""Triton EKS conv kernels (forward, dgrad, wgrad) against the float64 reference: the fused
+form, forced here (the default strategy ``auto`` runs split unless measuring chose fused)."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import zlib
 import pytest
 import torch
 
+from lorkd_kernels.backends import triton_strategy
 from tests.backends.triton.checks import (DEVICE, check_against_reference,
                                           check_channels_last_matches_contiguous)
 from tests.eks_cases import CONV_CASES, conv_problem
@@ -22,6 +24,12 @@ MASKS = [(True, False, False, False, False), (False, True, True, False, False),
 def backend():
     from lorkd_kernels.backends import triton
     return triton
+
+
+@pytest.fixture(autouse=True)
+def fused_form():
+    with triton_strategy("fused"):
+        yield
 
 
 def _seed(case):
