@@ -35,7 +35,7 @@ from typing import Callable, Dict, List, Optional, Sequence
 from benchmarks import gpu_estimate
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-PROVIDERS = "plain,triton,triton_split,cuda,torch,paper"
+PROVIDERS = "plain,triton,triton_split,triton_measured,cuda,torch,paper"
 BENCH_JSON, REPORT_MD, REPORT_PNG = "bench-cuda.json", "results-cuda.md", "results_cuda.png"
 SUMMARY, LOGS = "summary.json", "logs"
 #: what a run leaves in --out; their presence is what "already holds results" means

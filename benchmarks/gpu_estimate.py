@@ -140,11 +140,13 @@ def benchmark_cases(providers: Sequence[str]) -> Dict[str, int]:
 
     layer = [c for kind in ("conv", "linear") for c in layer_cases(kind, "quick", tiny=False)]
     memory = [c for c in layer if c.setting == "main" and c.pass_ == "fwd+bwd"]
-    model = len(model_bench.TRAIN_PROVIDERS) + len(model_bench.INFERENCE_PROVIDERS)
+    model = (len(model_bench.TRAIN_MODELS) * len(model_bench.TRAIN_PROVIDERS) +
+             len(model_bench.INFERENCE_PROVIDERS))
     peft = len(peft_bench.MODELS) * len(peft_bench.PROVIDERS)
     conv_keys = _conv_keys([(c.shape, torch.float32) for c in layer if c.shape.kind == "conv"])
     return {"timed": len(layer) * len(providers) + model + peft,
-            "memory": len(memory) * len(providers) + len(model_bench.TRAIN_PROVIDERS),
+            "memory": (len(memory) * len(providers) +
+                       len(model_bench.TRAIN_MODELS) * len(model_bench.MEMORY_PROVIDERS)),
             "kernels": len(conv_keys) * (3 + 4) + 2}
 
 

@@ -42,6 +42,8 @@ SIZE, TINY_SIZE = (128, 64), (4, 16)
 # step that measures every conv shape (what measuring costs, once per shape)
 TRAIN_PROVIDERS = ("plain", "eks", MEASURED_TRAIN, MEASURING_TRAIN, "paper")
 INFERENCE_PROVIDERS = ("plain", "expert", "eks")
+#: the training steps whose peak memory the memory suite records, per student
+MEMORY_PROVIDERS = ("plain", "eks", "paper")
 EXPERT_TASK = 0
 PAPER_ROUNDS = 3
 

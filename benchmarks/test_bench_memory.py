@@ -11,7 +11,7 @@ import pytest
 
 from benchmarks.common import SETTINGS
 from benchmarks.layer_bench import run_layer_memory
-from benchmarks.model_bench import TRAIN_MODELS, run_model_memory
+from benchmarks.model_bench import MEMORY_PROVIDERS, TRAIN_MODELS, run_model_memory
 from benchmarks.providers import available_providers
 from benchmarks.scopes import layer_cases
 
@@ -25,7 +25,7 @@ def test_layer_peak_memory(benchmark, case, provider):
     run_layer_memory(benchmark, case, provider)
 
 
-@pytest.mark.parametrize("provider", ("plain", "eks", "paper"))
+@pytest.mark.parametrize("provider", MEMORY_PROVIDERS)
 @pytest.mark.parametrize("arch", TRAIN_MODELS)
 def test_model_train_step_peak_memory(benchmark, arch, provider):
     run_model_memory(benchmark, provider, arch)

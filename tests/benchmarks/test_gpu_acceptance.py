@@ -57,7 +57,7 @@ def test_plan_lists_every_step_with_command_and_estimate(counted, capsys):
         assert lines[i - 1].startswith(f"{i}. {name} (~"), lines[i - 1]
     assert "MAX_JOBS=16 python setup.py -q build_ext --inplace" in lines[1]
     assert "--bench-device cuda --bench-scope quick" in lines[5]
-    assert "--bench-providers plain,triton,triton_split,cuda,torch,paper" in lines[5]
+    assert "--bench-providers plain,triton,triton_split,triton_measured,cuda,torch,paper" in lines[5]
     total = sum(gpu_estimate.estimate(counted, gpu_estimate.Costs(
         jobs=16, workers=acceptance.workers(16))).values())
     assert lines[-1].startswith(f"estimated total: {total:.0f} s")
