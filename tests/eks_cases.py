@@ -82,10 +82,9 @@ LINEAR_CASES = [
     LinearCase("one_task", mix="one"),
     LinearCase("per_sample", mix="per_sample", num_tasks=8, batch=7),
     LinearCase("wide_rank", in_features=5, out_features=3, rank=8),
-    # T*r small against out_features: the cpu backend's stacked form
-    LinearCase("stacked_experts", in_features=11, out_features=29, num_tasks=3, rank=2,
-               inner=(3,)),
-    LinearCase("stacked_one_task", out_features=20, num_tasks=4, rank=2, mix="one"),
+    # T*r small against out_features (every expert's rows fit beside the base GEMM's)
+    LinearCase("wide_out", in_features=11, out_features=29, num_tasks=3, rank=2, inner=(3,)),
+    LinearCase("wide_out_one_task", out_features=20, num_tasks=4, rank=2, mix="one"),
 ]
 
 
