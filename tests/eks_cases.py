@@ -36,10 +36,6 @@ class ConvCase:
 
 CONV_CASES = [
     ConvCase("1x1", kernel=(1, 1), padding=(0, 0)),
-    # a strided 1x1 reads every stride-th pixel; 7x5 with strides (2, 3) leaves ragged edges
-    ConvCase("1x1_stride", kernel=(1, 1), padding=(0, 0), stride=(2, 3)),
-    ConvCase("1x1_groups_stride2", c_in=6, c_out=4, groups=2, kernel=(1, 1), padding=(0, 0),
-             stride=(2, 2)),
     ConvCase("3x3"),
     ConvCase("7x7", kernel=(7, 7), padding=(3, 3), size=(9, 8)),
     ConvCase("stride2", stride=(2, 2)),
@@ -55,6 +51,12 @@ CONV_CASES = [
     ConvCase("per_sample", mix="per_sample", num_tasks=7, batch=6),
     ConvCase("sorted", mix="sorted", batch=9),
     ConvCase("no_padding", padding=(0, 0)),
+    # a strided 1x1 reads every stride-th pixel; 7x5 with strides (2, 3) leaves ragged edges
+    ConvCase("1x1_stride", kernel=(1, 1), padding=(0, 0), stride=(2, 3)),
+    ConvCase("1x1_groups_stride2", c_in=6, c_out=4, groups=2, kernel=(1, 1), padding=(0, 0),
+             stride=(2, 2)),
+    # 4 * T * r <= C_out: the cpu cost model takes the stacked split
+    ConvCase("wide_out", c_out=24, num_tasks=3, rank=2),
 ]
 
 

@@ -10,6 +10,9 @@
 //         sample's A (groups N * g, r channels per group), the expand one batched GEMM with each
 //         sample's B; backward likewise, with dA and dB summed per task by index_add. The extra
 //         work is O(r / C_out) of the layer, in a fixed number of calls whatever the task mix.
+// stacked split: as split, with the shrink as one dense conv over all tasks' A stacked
+//         (T * r channels), each sample keeping its own task's r; O(T r / C_out) extra work in
+//         plain convolutions, no per-sample copies of A (dense convs only).
 #include <ATen/ops/baddbmm.h>
 #include <ATen/ops/bmm.h>
 #include <ATen/ops/convolution.h>
@@ -63,10 +66,6 @@ at::Tensor conv(const at::Tensor& x, const at::Tensor& w, const std::optional<at
   return at::convolution(x, w, bias, c.stride, c.padding, c.dilation, false, kZero, c.groups);
 }
 
-at::Tensor conv1x1(const at::Tensor& x, const at::Tensor& w, int64_t groups) {
-  return at::convolution(x, w, std::nullopt, kOne, kZero, kOne, false, kZero, groups);
-}
-
 std::tuple<at::Tensor, at::Tensor, at::Tensor> conv_backward(
     const at::Tensor& grad, const at::Tensor& x, const at::Tensor& w, const ConvConfig& c,
     bool need_input, bool need_weight) {
@@ -117,13 +116,19 @@ std::vector<int64_t> output_shape(const at::Tensor& x, const at::Tensor& weight,
   return conv2d_output_shape(x, weight, c.stride, c.padding, c.dilation);
 }
 
+// The stacked split needs one conv weight for all tasks' A: a dense conv (groups == 1).
+bool stacked_applies(const ConvConfig& c) { return c.groups == 1; }
+
 ConvPath choose(const Segments& segments, const at::Tensor& x, const at::Tensor& weight,
-                const ConvConfig& c) {
+                const at::Tensor& lora_A, const ConvConfig& c) {
   const std::vector<int64_t> out = output_shape(x, weight, c);
   const bool strided = c.stride[0] > 1 || c.stride[1] > 1;
+  const bool stacked = stacked_applies(c);
   return choose_path(segments, {x.size(0), c.groups, weight.size(2) * weight.size(3),
                                 out[2] * out[3], strided,
-                                per_sample_weights_fit(x, weight, c.groups)});
+                                per_sample_weights_fit(x, weight, c.groups), stacked,
+                                stacked && weight.size(2) * weight.size(3) > 1 &&
+                                    4 * lora_A.size(0) * lora_A.size(1) <= weight.size(0)});
 }
 
 }  // namespace
@@ -180,6 +185,46 @@ at::Tensor forward_split(const at::Tensor& x, const at::Tensor& weight,
   const at::Tensor b_ps = expand_all(lora_B.index_select(0, ids), cfg.groups);
   at::Tensor y3 = y.view({u.size(0), b_ps.size(1), u.size(2)});
   y3.baddbmm_(b_ps, u, 1.0, scaling);
+  return y;
+}
+
+// ---------------------------------------------------------------------------- stacked split
+// As split, but the shrink runs for every task at once as one dense conv with all tasks' A
+// stacked into a (T*r, C_in, kh, kw) weight, and each sample keeps its own task's r channels;
+// backward scatters s B^T dY into those channels and runs that conv's backward, which sums dA
+// per task by itself. T*r/C_out of the layer's work in plain oneDNN calls, and no per-sample
+// copies of A (the grouped shrink's N*r*C_in*kh*kw weights and their gradient).
+
+at::Tensor stacked_shrink_weight(const at::Tensor& lora_A, const at::Tensor& weight) {
+  return lora_A.reshape({lora_A.size(0) * lora_A.size(1), weight.size(1), weight.size(2),
+                         weight.size(3)});
+}
+
+// Where each sample's own r channels sit in a (N, T, r*OH*OW) view of the stacked shrink.
+at::Tensor own_channels_index(const at::Tensor& ids, int64_t values) {
+  return ids.to(at::kLong).view({ids.size(0), 1, 1}).expand({ids.size(0), 1, values});
+}
+
+// u (N, r, OH*OW): each sample's own task's channels of the stacked shrink.
+at::Tensor stacked_shrink_own(const at::Tensor& x, const at::Tensor& lora_A,
+                              const at::Tensor& weight, const at::Tensor& ids,
+                              const ConvConfig& cfg) {
+  const int64_t n = x.size(0), tasks = lora_A.size(0), rank = lora_A.size(1);
+  const at::Tensor u_all = conv(x, stacked_shrink_weight(lora_A, weight), std::nullopt, cfg);
+  const int64_t values = rank * u_all.size(2) * u_all.size(3);
+  return u_all.reshape({n, tasks, values})
+      .gather(1, own_channels_index(ids, values))
+      .view({n, rank, -1});
+}
+
+at::Tensor forward_stacked_split(const at::Tensor& x, const at::Tensor& weight,
+                                 const std::optional<at::Tensor>& bias, const at::Tensor& lora_A,
+                                 const at::Tensor& lora_B, const at::Tensor& ids,
+                                 const ConvConfig& cfg, double scaling) {
+  at::Tensor y = conv(x, weight, bias, cfg).contiguous();
+  const at::Tensor u = stacked_shrink_own(x, lora_A, weight, ids, cfg);
+  at::Tensor y3 = y.view({x.size(0), weight.size(0), u.size(2)});
+  y3.baddbmm_(lora_B.index_select(0, ids), u, 1.0, scaling);
   return y;
 }
 
@@ -247,6 +292,7 @@ std::vector<ConvPath> candidate_paths(const at::Tensor& x, const at::Tensor& wei
                                       const ConvConfig& c) {
   std::vector<ConvPath> paths{ConvPath::kSplit, ConvPath::kMergedPerTask};
   if (per_sample_weights_fit(x, weight, c.groups)) paths.push_back(ConvPath::kMergedPerSample);
+  if (stacked_applies(c)) paths.push_back(ConvPath::kStackedSplit);
   return paths;
 }
 
@@ -259,6 +305,8 @@ at::Tensor forward_with(ConvPath path, const at::Tensor& x, const at::Tensor& we
       return forward_split(x, weight, bias, lora_A, lora_B, ids, cfg, scaling);
     case ConvPath::kMergedPerSample:
       return forward_merged_per_sample(x, weight, bias, lora_A, lora_B, ids, cfg, scaling);
+    case ConvPath::kStackedSplit:
+      return forward_stacked_split(x, weight, bias, lora_A, lora_B, ids, cfg, scaling);
     case ConvPath::kMergedPerTask:
       break;
   }
@@ -280,7 +328,7 @@ at::Tensor eks_conv2d_forward(const at::Tensor& x, const at::Tensor& weight,
   const std::function<at::Tensor(ConvPath)> run = [&](ConvPath path) {
     return forward_with(path, x, weight, bias, lora_A, lora_B, ids, segments, cfg, scaling);
   };
-  if (!conv_measuring()) return run(choose(segments, x, weight, cfg));
+  if (!conv_measuring()) return run(choose(segments, x, weight, lora_A, cfg));
   const MeasureKey key = measure_key(0, segments, x, weight, cfg);
   if (const auto known = measured_path(key)) return run(*known);
   auto [fastest, y] = time_candidates(candidate_paths(x, weight, cfg), run);
@@ -304,6 +352,15 @@ void lora_grads_from_task_grads(const at::Tensor& G, const at::Tensor& lora_A,
   if (need_A) out.grad_A = at::bmm(lora_B.to(acc).transpose(1, 2), G).mul_(scaling);
 }
 
+// The plain layer's backward over the whole batch (both split forms): dX, and dW0 into grad_w.
+void base_backward(const at::Tensor& grad_out, const at::Tensor& x, const at::Tensor& weight,
+                   const ConvConfig& cfg, bool need_x, bool need_w, GradState& out) {
+  if (!(need_x || need_w)) return;
+  auto [gx, gw, unused] = conv_backward(grad_out, x, weight, cfg, need_x, need_w);
+  if (need_x) out.grad_x = gx.contiguous();
+  if (need_w) out.grad_w.add_(gw.reshape({weight.size(0), -1}).to(out.grad_w.scalar_type()));
+}
+
 void backward_split(const at::Tensor& grad_out, const at::Tensor& x, const at::Tensor& weight,
                     const at::Tensor& lora_A, const at::Tensor& lora_B, const at::Tensor& ids,
                     const ConvConfig& cfg, double scaling, std::array<bool, 5> mask,
@@ -311,11 +368,7 @@ void backward_split(const at::Tensor& grad_out, const at::Tensor& x, const at::T
   const auto [need_x, need_w, need_bias, need_A, need_B] = mask;
   const int64_t n = x.size(0), c_out = weight.size(0), rank = lora_A.size(1);
   const auto acc = out.grad_w.scalar_type();
-  if (need_x || need_w) {   // the plain layer's backward, over the whole batch
-    auto [gx, gw, unused] = conv_backward(grad_out, x, weight, cfg, need_x, need_w);
-    if (need_x) out.grad_x = gx.contiguous();
-    if (need_w) out.grad_w.add_(gw.reshape({c_out, -1}).to(acc));
-  }
+  base_backward(grad_out, x, weight, cfg, need_x, need_w, out);
   if (!(need_x || need_A || need_B)) return;
   const at::Tensor shrink = per_sample_shrink(lora_A.index_select(0, ids), weight, cfg.groups);
   const at::Tensor b_ps = expand_all(lora_B.index_select(0, ids), cfg.groups);
@@ -355,6 +408,36 @@ void backward_split(const at::Tensor& grad_out, const at::Tensor& x, const at::T
   }
 }
 
+void backward_stacked_split(const at::Tensor& grad_out, const at::Tensor& x,
+                            const at::Tensor& weight, const at::Tensor& lora_A,
+                            const at::Tensor& lora_B, const at::Tensor& ids, const ConvConfig& cfg,
+                            double scaling, std::array<bool, 5> mask, GradState& out) {
+  const auto [need_x, need_w, need_bias, need_A, need_B] = mask;
+  const int64_t n = x.size(0), c_out = weight.size(0), tasks = lora_A.size(0);
+  const int64_t rank = lora_A.size(1);
+  const auto acc = out.grad_w.scalar_type();
+  base_backward(grad_out, x, weight, cfg, need_x, need_w, out);
+  if (!(need_x || need_A || need_B)) return;
+  const at::Tensor b_ps = lora_B.index_select(0, ids);                  // (N, C_out, r)
+  const at::Tensor gy3 = grad_out.reshape({n, c_out, -1});
+  if (need_B) {   // dB[t_n] += s dY u^T per sample, summed per task
+    const at::Tensor u = stacked_shrink_own(x, lora_A, weight, ids, cfg);
+    out.grad_B.index_add_(0, ids, at::bmm(gy3, u.transpose(1, 2)).to(acc), scaling);
+  }
+  if (need_x || need_A) {   // s B^T dY into each sample's own channels, back through the shrink
+    const at::Tensor v = at::bmm(b_ps.transpose(1, 2), gy3).mul_(scaling);   // (N, r, OHW)
+    const int64_t values = v.size(1) * v.size(2);
+    const at::Tensor v_all =
+        at::zeros({n, tasks, values}, v.options())
+            .scatter_(1, own_channels_index(ids, values), v.view({n, 1, values}))
+            .view({n, tasks * rank, grad_out.size(2), grad_out.size(3)});
+    auto [gx, ga, unused] = conv_backward(v_all, x, stacked_shrink_weight(lora_A, weight), cfg,
+                                          need_x, need_A);
+    if (need_x) out.grad_x.add_(gx);
+    if (need_A) out.grad_A.add_(ga.reshape(lora_A.sizes()).to(acc));
+  }
+}
+
 // G (T, C_out, K) in the accumulation type from per-sample weight gradients (N, C_out, K).
 at::Tensor task_grads_from_samples(const at::Tensor& g_ps, const at::Tensor& ids,
                                    int64_t num_tasks) {
@@ -380,6 +463,9 @@ GradState backward_with(ConvPath path, const at::Tensor& grad_out, const at::Ten
 
   if (path == ConvPath::kSplit) {
     backward_split(grad_out, x, weight, lora_A, lora_B, ids, cfg, scaling, output_mask, out);
+  } else if (path == ConvPath::kStackedSplit) {
+    backward_stacked_split(grad_out, x, weight, lora_A, lora_B, ids, cfg, scaling, output_mask,
+                           out);
   } else if (path == ConvPath::kMergedPerSample) {
     const at::Tensor w_ps = per_sample_merged_weights(weight, lora_A, lora_B, ids, scaling);
     auto [gx, g_ps, unused] = conv_backward(as_one_image(grad_out), as_one_image(x), w_ps,
@@ -434,7 +520,8 @@ Grads eks_conv2d_backward(const at::Tensor& grad_out_in, const at::Tensor& x,
 
   GradState out;
   if (x.size(0) == 0 || !conv_measuring()) {
-    out = run(x.size(0) > 0 ? choose(segments, x, weight, cfg) : ConvPath::kMergedPerTask);
+    out = run(x.size(0) > 0 ? choose(segments, x, weight, lora_A, cfg)
+                            : ConvPath::kMergedPerTask);
   } else {
     int64_t direction = 1;
     for (size_t i = 0; i < output_mask.size(); ++i) direction += int64_t{output_mask[i]} << (i + 1);

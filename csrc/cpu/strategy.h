@@ -16,22 +16,25 @@
 
 namespace lorkd::cpu {
 
-enum class ConvStrategy : int64_t { kAuto = 0, kMerged = 1, kSplit = 2 };
+enum class ConvStrategy : int64_t { kAuto = 0, kMerged = 1, kSplit = 2, kStacked = 3 };
 
 // Sets the strategy for later calls in this process; returns the previous one.
 int64_t set_conv_strategy(int64_t strategy);
 
 // How one call runs (see eks_conv2d.cpp).
-enum class ConvPath { kSplit = 0, kMergedPerTask = 1, kMergedPerSample = 2 };
+enum class ConvPath { kSplit = 0, kMergedPerTask = 1, kMergedPerSample = 2, kStackedSplit = 3 };
 
 struct ConvShape {
   int64_t batch, groups, kernel_area, output_area;
   bool strided;
   bool per_sample_weights_fit;   // N merged weights are small next to x (grouped convs)
+  bool stacked_applies;          // groups == 1: every task's A is one conv weight
+  bool stacked_cheap;            // ... with a spatial kernel, and T*r at most a quarter of C_out
 };
 
 // The forced strategy, or for "auto" the cost model below; "merged" takes the per-sample form
-// whenever it fits, so forcing it exercises the form auto would pick for that shape.
+// whenever it fits, and "stacked" the stacked split wherever it applies (else split), so forcing
+// them exercises the forms auto would pick.
 ConvPath choose_path(const Segments& segments, const ConvShape& shape);
 
 // ---------------------------------------------------------------------------- measuring

@@ -181,15 +181,21 @@ def explicit(name: str) -> SimpleNamespace:
     return SimpleNamespace(name=name, eks_conv2d=eks_conv2d, eks_linear=eks_linear)
 
 
+#: the strategies conv_strategy forces, in the compiled library's code order (csrc/cpu/strategy.h)
+CONV_STRATEGIES = torch_ops.STRATEGIES + ("stacked",)
+
+
 @contextlib.contextmanager
 def conv_strategy(name: str) -> Iterator[None]:
-    """Force the EKS conv algorithm (``auto``, ``merged`` or ``split``) of the ``torch`` and
-    ``cpu`` backends inside the block. Both are exact; this is for tests and benchmarks."""
-    if name not in torch_ops.STRATEGIES:
-        raise ValueError(f"unknown strategy {name!r}; expected one of {torch_ops.STRATEGIES}")
-    code = torch_ops.STRATEGIES.index(name)
+    """Force the EKS conv algorithm (``auto``, ``merged``, ``split`` or ``stacked``) of the
+    ``torch`` and ``cpu`` backends inside the block. All are exact; this is for tests and
+    benchmarks. ``stacked`` is the ``cpu`` backend's split with the shrink stacked over all tasks
+    (where it applies: dense convs); the ``torch`` backend runs ``split`` for it."""
+    if name not in CONV_STRATEGIES:
+        raise ValueError(f"unknown strategy {name!r}; expected one of {CONV_STRATEGIES}")
+    code = CONV_STRATEGIES.index(name)
     previous_python = torch_ops.default_strategy
-    torch_ops.default_strategy = name
+    torch_ops.default_strategy = "split" if name == "stacked" else name
     previous_cpu = torch.ops.lorkd._set_cpu_conv_strategy(code) if library.loaded() else None
     try:
         yield

@@ -1,7 +1,7 @@
 """The CPU conv algorithm chosen by measurement on this machine, as ``cudnn.benchmark`` does.
 
 The ``cpu`` backend has three exact forms of an EKS convolution (``csrc/cpu/eks_conv2d.cpp``):
-split, merged per task and merged per sample. By default a cost model picks one per call
+split, merged per task, merged per sample and split with the shrink stacked over all tasks. By default a cost model picks one per call
 (``csrc/cpu/strategy.cpp``), tuned on one CPU; which form wins differs by machine. With measuring
 on, the first call of each key (shapes, dtype, forward or backward with its gradient mask, the
 task mix: number of task runs and whether the batch is sorted, memory format) times every
@@ -47,7 +47,7 @@ COLUMNS = ("direction", "dtype", "batch", "in_channels", "height", "width", "out
            "kernel_h", "kernel_w", "stride_h", "stride_w", "padding_h", "padding_w",
            "dilation_h", "dilation_w", "groups", "task_runs", "sorted", "channels_last", "path")
 #: the forms, by the code in the ``path`` column
-PATHS = ("split", "merged per task", "merged per sample")
+PATHS = ("split", "merged per task", "merged per sample", "stacked split")
 
 
 class StrategyCacheError(ValueError):

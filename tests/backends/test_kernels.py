@@ -76,7 +76,8 @@ def _backend_params():
         functions = (module.conv2d_forward, module.conv2d_backward, module.linear_forward,
                      module.linear_backward)
         if name in ("torch", "cpu"):
-            for strategy in (("auto",) if name == "cpu" else ()) + ("merged", "split"):
+            extra = ("auto", "stacked") if name == "cpu" else ()   # stacked: cpu only
+            for strategy in extra + ("merged", "split"):
                 conv_fwd, conv_bwd = (_with_strategy(f, strategy) for f in functions[:2])
                 yield pytest.param(f"{name}-{strategy}", conv_fwd, conv_bwd, *functions[2:],
                                    id=f"{name}-{strategy}")
