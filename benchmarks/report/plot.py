@@ -20,9 +20,11 @@ def plot(run: Run, path: str) -> None:
     cases = list(dict.fromkeys(r["case"] for r in layer))
     providers = [p for p in providers_in(layer) if p != BASELINE]
     times = by_case(layer)
+    # each student's bars against its own plain step
+    bars = [(arch, p) for arch, p in model if (arch, BASELINE) in model]
     fig, (ax, ax_model) = plt.subplots(
-        1, 2, figsize=(max(8.0, 0.45 * len(cases) + 4), 5.5),
-        gridspec_kw={"width_ratios": [max(len(cases), 1), 3]})
+        1, 2, figsize=(max(8.0, 0.45 * len(cases) + 0.45 * len(bars) + 3), 5.5),
+        gridspec_kw={"width_ratios": [max(len(cases), 1), max(3, len(bars))]})
     # one colour per provider in both panels; the model level's "eks" runs on the EKS backend
     colors = {p: f"C{i}" for i, p in enumerate(providers)}
     colors.update({BASELINE: "0.6", "eks": colors.get(eks_provider(run, layer) or "", "C0")})
@@ -39,13 +41,12 @@ def plot(run: Run, path: str) -> None:
     ax.set_ylabel("time / plain (median, log scale)")
     ax.set_title("layers, main setting")
     ax.legend(fontsize=8)
-    # each student's bars against its own plain step
-    bars = [(arch, p) for arch, p in model if (arch, BASELINE) in model]
     if bars:
-        ax_model.bar([f"{p}\n{arch.split('_')[0]}" for arch, p in bars],
+        ax_model.bar([f"{arch.split('_')[0]} {p}" for arch, p in bars],
                      [model[b] / model[(b[0], BASELINE)] for b in bars],
                      color=[colors.get(p, "C9") for _, p in bars])
-        ax_model.tick_params(axis="x", labelsize=7, rotation=90)
+        ax_model.set_yscale("log")
+        ax_model.tick_params(axis="x", labelsize=7, rotation=75)
         ax_model.axhline(1.0, color="black", linewidth=0.8)
         ax_model.set_title("training step / plain")
     else:
