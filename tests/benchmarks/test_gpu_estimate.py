@@ -40,6 +40,7 @@ def test_more_workers_shorten_the_tests_only():
     assert many["benchmarks"] == one["benchmarks"] and many["build"] == one["build"]
 
 
+@pytest.mark.slow   # collects the GPU and triton test files in pytest processes of their own
 def test_counts_come_from_collection_and_the_quick_scope():
     from benchmarks.scopes import REPRESENTATIVE
     from tests.gpu import test_cuda_backends as gpu

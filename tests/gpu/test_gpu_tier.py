@@ -1,12 +1,17 @@
 """The ``gpu`` tier on a machine without a GPU: collected, left out of the default run, skipped
 when selected, and failed under ``--require gpu`` (each in a pytest process of its own with no
-GPU visible, so the checks hold on a GPU machine too)."""
+GPU visible, so the checks hold on a GPU machine too). Each starts pytest: the slow tier runs
+them."""
 
 from __future__ import annotations
 
 import os
 import subprocess
 import sys
+
+import pytest
+
+pytestmark = pytest.mark.slow
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 GPU_FILE = "tests/gpu/test_cuda_backends.py"
