@@ -1,12 +1,12 @@
 """Model-level problems: a LoRKD student's training step and a deployed expert's inference.
 
-The students are ShuffleNetV2 x1.0 and ResNet-18 with one head per MedMNIST task (10 tasks), converted with
-:func:`lorkd_kernels.convert` (rank 4, every conv) and called through its
-:class:`~lorkd_kernels.TaskRouter`; the baseline is the same network unconverted (same heads,
-task ids routed the same way), and the paper's formulation is the converted network with its EKS
-layers swapped (:mod:`benchmarks.paper_model`). Inference (ShuffleNetV2) compares
-``decompose(student, task)`` with the plain single-task network it is deployed as, and the student
-itself on a mixed batch.
+The students are ShuffleNetV2 x1.0 and ResNet-18 with one head per MedMNIST task (10 tasks),
+converted with :func:`lorkd_kernels.convert` (rank 4, every conv) and called through its
+:class:`~lorkd_kernels.TaskRouter`; the baseline is the same network unconverted (same heads, task
+ids routed the same way), and the paper's formulation is the converted network with its EKS layers
+swapped (:mod:`benchmarks.paper_model`). Inference (ShuffleNetV2) compares ``decompose(student,
+task)`` with the plain single-task network it is deployed as, and the student itself on a mixed
+batch.
 """
 
 from __future__ import annotations

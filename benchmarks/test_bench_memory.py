@@ -1,8 +1,9 @@
 """Peak memory of forward+backward per provider (:mod:`benchmarks.peak_memory`).
 
 Layer level: every main-setting forward+backward problem of the layer suites; model level: each
-student's training step (plain, EKS, paper). The peak is stored in ``extra_info["peak_bytes"]`` of a one-round
-benchmark, so it lands in the same JSON as the timings (the round's time is not a measurement).
+student's training step (plain, EKS, paper). The peak is stored in ``extra_info["peak_bytes"]`` of
+a one-round benchmark, so it lands in the same JSON as the timings (the round's time is not a
+measurement).
 """
 
 from __future__ import annotations

@@ -1,13 +1,13 @@
 """The CPU conv algorithm chosen by measurement on this machine, as ``cudnn.benchmark`` does.
 
-The ``cpu`` backend has three exact forms of an EKS convolution (``csrc/cpu/eks_conv2d.cpp``):
-split, merged per task, merged per sample and split with the shrink stacked over all tasks. By default a cost model picks one per call
-(``csrc/cpu/strategy.cpp``), tuned on one CPU; which form wins differs by machine. With measuring
-on, the first call of each key (shapes, dtype, forward or backward with its gradient mask, the
-task mix: number of task runs and whether the batch is sorted, memory format) times every
-candidate on that call's inputs (one warm-up and two timed runs each) and later calls reuse the
-fastest. The choices can be saved to a file and loaded in later processes, so a machine pays for
-the measurements once.
+The ``cpu`` backend has four exact forms of an EKS convolution (``csrc/cpu/eks_conv2d.cpp``):
+split, split with the shrink stacked over all tasks, merged per task and merged per sample. By
+default a cost model picks one per call (``csrc/cpu/strategy.cpp``), tuned on one CPU; which form
+wins differs by machine. With measuring on, the first call of each key (shapes, dtype, forward or
+backward with its gradient mask, the task mix: number of tasks present and whether the batch is
+sorted, memory format) times every candidate on that call's inputs (one warm-up and two timed runs
+each) and later calls reuse the fastest. The choices can be saved to a file and loaded in later
+processes, so a machine pays for the measurements once.
 
 Off by default: with measuring on, which form runs depends on timings, so the rounding of the
 results may differ between processes (every form is exact up to float rounding). Turn it on with

@@ -2,12 +2,12 @@
 
 With the triton strategy ``auto`` (``triton_forms.py``) and measuring on (the one switch,
 ``measured.is_measuring``), the first call of each key times both forms on its own inputs
-(``timing.fastest``) and later calls run the fastest. The key: direction (forward, or backward
-with its gradient mask, coded as the cpu backend codes it), dtype, device, the x and weight
-shapes, the conv configuration, the task mix (number of task runs, whether the ids are sorted,
-as in ``csrc/cpu/eks_conv2d.cpp``) and whether x is channels-last. Reading the task mix reads the
-ids on the host, so a call where the host may not read them (``host_checks.may_read``: CUDA-graph
-capture, ``torch.compile`` tracing, host checks off) is not measured and runs ``split``.
+(``timing.fastest``) and later calls run the fastest. The key: direction (forward, or backward with
+its gradient mask, coded as the cpu backend codes it), dtype, device, the x and weight shapes, the
+conv configuration, the task mix (number of tasks present, whether the ids are sorted, as in
+``csrc/cpu/eks_conv2d.cpp``) and whether x is channels-last. Reading the task mix reads the ids on
+the host, so a call where the host may not read them (``host_checks.may_read``: CUDA-graph capture,
+``torch.compile`` tracing, host checks off) is not measured and runs ``split``.
 
 The table lives in this process; ``measured.save_choices`` / ``load_choices`` keep it in the same
 file as the cpu backend's choices. This module imports no triton.
@@ -48,11 +48,12 @@ def direction_code(output_mask: Optional[Sequence[bool]]) -> int:
 
 
 def _task_mix(task_ids: torch.Tensor) -> Tuple[int, int]:
+    """(tasks present, sorted): a mixed batch's class, not its exact order, so the random
+    batches of training share a key instead of measuring again whenever the order changes."""
     ids = task_ids.cpu()
     if ids.numel() == 0:
         return 0, 1
-    steps = ids[1:] - ids[:-1]
-    return 1 + int(torch.count_nonzero(steps)), int(bool((steps >= 0).all()))
+    return int(torch.unique(ids).numel()), int(bool((ids[1:] >= ids[:-1]).all()))
 
 
 def key_of(output_mask, x: torch.Tensor, weight: torch.Tensor, task_ids: torch.Tensor,

@@ -48,6 +48,8 @@ def test_task_mix_mask_and_memory_format_are_parts_of_the_key():
     sorted_row = _row(_key([0, 1, 1, 2]))
     assert (sorted_row["task_runs"], sorted_row["sorted"]) == (3, 1)
     assert _key([0, 1, 1, 2]) != _key([1, 0, 2, 2])                 # same runs, unsorted
+    # unsorted batches with the same tasks present share a key, whatever their order
+    assert _key([0, 1, 0, 1, 2]) == _key([1, 0, 2, 2, 1])
     assert _row(_key([0, 1], channels_last=True))["channels_last"] == 1
     forward, backward = _key([0, 1]), _key([0, 1], [True, False, False, True, True])
     assert forward[0] == 0 and backward[0] == 1 + 2 + 16 + 32      # the cpu backend's code

@@ -15,13 +15,13 @@ Kernels (``conv.py``; ``linear.py`` runs linear layers on them as 1x1 channels-l
   ``dA_t = s B_t^T G_t`` and ``dB_t = s G_t A_t^T``; dbias comes from the same ``dy`` tiles.
   Partial sums meet through atomics in fp32 buffers (fp64 for fp64 inputs), cast at the end.
 
-Split form (``split.py``, run by the default strategy ``auto`` unless measuring chose the
-fused kernels for the call's key, and forced with ``LORKD_TRITON_STRATEGY=split`` or
-``backends.triton_strategy("split")``; ``triton_forms.py``): the base convolution and its
-gradients through ``F.conv2d``/``convolution_backward`` (cuDNN on a GPU), and Triton kernels for
-the expert branch only: the rank-r shrink ``u = A_t im2col(x)``, the expand ``y += s B_t u`` in
-place, the input gradient's ``v = s B_t^T dy`` and transposed conv of v accumulated into cuDNN's
-dx, and dA_t/dB_t per task segment. Its cost is the plain layer's plus the branch's by construction.
+Split form (``split.py``, run by the default strategy ``auto`` unless measuring chose the fused
+kernels for the call's key, and forced with ``LORKD_TRITON_STRATEGY=split`` or
+``backends.triton_strategy("split")``; ``triton_forms.py``): the base convolution and its gradients
+through ``F.conv2d``/``convolution_backward`` (cuDNN on a GPU), and Triton kernels for the expert
+branch only: the rank-r shrink ``u = A_t im2col(x)``, the expand ``y += s B_t u`` in place, the
+input gradient's ``v = s B_t^T dy`` and transposed conv of v accumulated into cuDNN's dx, and
+dA_t/dB_t per task segment. Its cost is the plain layer's plus the branch's by construction.
 
 Tasks: samples are ordered by task with a device-side stable argsort; a tile table padded to the
 static size ``cdiv(rows, BLOCK_M) + T + 1`` lists ``(task, row range)`` per tile, so each tile
