@@ -42,6 +42,40 @@ def test_opcheck_linear(case_index):
     torch.library.opcheck(OPS.eks_linear.default, _linear_args(case_index, torch.float32))
 
 
+def _backward_args(forward_args, channels_last=False):
+    """The backward op's arguments for a forward call: a random grad_out, every gradient asked."""
+    x, weight, _, lora_A, lora_B, task_ids, *config = forward_args
+    if channels_last:
+        x = x.to(memory_format=torch.channels_last)
+    grad_out = torch.randn_like(getattr(OPS, "eks_conv2d" if x.dim() == 4 else "eks_linear")(
+        x, weight, None, lora_A, lora_B, task_ids, *config))
+    return (grad_out, x, weight, lora_A, lora_B, task_ids, *config, [True] * 5)
+
+
+# Compiled graphs trust the fake kernels for every output's strides (inductor asserts them), so
+# each algorithm a backend may choose must return what the fake promises: dense gradients.
+_FAKE_CHECKS = ("test_schema", "test_faketensor")
+
+
+@pytest.mark.parametrize("strategy", backends.CONV_STRATEGIES)
+@pytest.mark.parametrize("channels_last", [False, True], ids=["nchw", "nhwc"])
+@pytest.mark.parametrize("case_index", range(len(CONV_CASES)), ids=lambda i: CONV_CASES[i].name)
+def test_conv_fake_kernels_match_every_algorithm(case_index, channels_last, strategy):
+    forward_args = _conv_args(case_index, torch.float32, requires_grad=False)
+    with backends.conv_strategy(strategy):
+        torch.library.opcheck(OPS.eks_conv2d_backward.default,
+                              _backward_args(forward_args, channels_last), test_utils=_FAKE_CHECKS)
+
+
+@pytest.mark.parametrize("case_index", range(len(LINEAR_CASES)),
+                         ids=lambda i: LINEAR_CASES[i].name)
+def test_linear_fake_kernels_match_every_algorithm(case_index):
+    forward_args = _linear_args(case_index, torch.float32, requires_grad=False)
+    torch.library.opcheck(OPS.eks_linear.default, forward_args, test_utils=_FAKE_CHECKS)
+    torch.library.opcheck(OPS.eks_linear_backward.default, _backward_args(forward_args),
+                          test_utils=_FAKE_CHECKS)
+
+
 def test_opcheck_without_bias():
     args = list(_conv_args(3, torch.float32))
     args[2] = None

@@ -109,7 +109,8 @@ Grads eks_linear_backward(const at::Tensor& grad_out, const at::Tensor& x,
     if (need_A) grad_A = gu.t().mm(x2).view(lora_A.sizes());
     if (need_B) {
       grad_B = gy2.t().mm(st.shrink(x2)).mul_(scaling)
-                   .view({out_f, lora_A.size(0), lora_A.size(1)}).permute({1, 0, 2});
+                   .view({out_f, lora_A.size(0), lora_A.size(1)}).permute({1, 0, 2})
+                   .contiguous();   // the op's contract (and its fake kernel): dense gradients
     }
   } else if (need_x || need_A || need_B) {
     const at::Tensor a_ps = lora_A.index_select(0, ids).to(acc);   // (N, r, in)
