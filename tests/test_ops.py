@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 
 import pytest
 import torch
@@ -42,11 +43,9 @@ def test_opcheck_linear(case_index):
     torch.library.opcheck(OPS.eks_linear.default, _linear_args(case_index, torch.float32))
 
 
-def _backward_args(forward_args, channels_last=False):
+def _backward_args(forward_args):
     """The backward op's arguments for a forward call: a random grad_out, every gradient asked."""
     x, weight, _, lora_A, lora_B, task_ids, *config = forward_args
-    if channels_last:
-        x = x.to(memory_format=torch.channels_last)
     grad_out = torch.randn_like(getattr(OPS, "eks_conv2d" if x.dim() == 4 else "eks_linear")(
         x, weight, None, lora_A, lora_B, task_ids, *config))
     return (grad_out, x, weight, lora_A, lora_B, task_ids, *config, [True] * 5)
@@ -57,14 +56,35 @@ def _backward_args(forward_args, channels_last=False):
 _FAKE_CHECKS = ("test_schema", "test_faketensor")
 
 
-@pytest.mark.parametrize("strategy", backends.CONV_STRATEGIES)
+def _forced_algorithms() -> list:
+    """(context, name) of each algorithm the active backend can be forced to choose."""
+    name = active_backend()
+    if name in ("cpu", "torch"):
+        return [(backends.conv_strategy, s) for s in backends.CONV_STRATEGIES]
+    if name == "triton":
+        return [(backends.triton_strategy, s) for s in ("fused", "split")]
+    return [(lambda _: contextlib.nullcontext(), "only")]
+
+
+# The emulated and interpreted backends take seconds a call: there, one case per kind of host
+# code (dense, depthwise, strided 1x1); their outputs' layout is set on the host.
+_FAKE_CASES = (range(len(CONV_CASES)) if active_backend() in ("cpu", "torch", "reference")
+               else [i for i, c in enumerate(CONV_CASES)
+                     if c.name in ("3x3", "depthwise_mult2", "1x1_stride")])
+
+
+@pytest.mark.parametrize("algorithm", _forced_algorithms(), ids=lambda a: a[1])
 @pytest.mark.parametrize("channels_last", [False, True], ids=["nchw", "nhwc"])
-@pytest.mark.parametrize("case_index", range(len(CONV_CASES)), ids=lambda i: CONV_CASES[i].name)
-def test_conv_fake_kernels_match_every_algorithm(case_index, channels_last, strategy):
-    forward_args = _conv_args(case_index, torch.float32, requires_grad=False)
-    with backends.conv_strategy(strategy):
-        torch.library.opcheck(OPS.eks_conv2d_backward.default,
-                              _backward_args(forward_args, channels_last), test_utils=_FAKE_CHECKS)
+@pytest.mark.parametrize("case_index", _FAKE_CASES, ids=lambda i: CONV_CASES[i].name)
+def test_conv_fake_kernels_match_every_algorithm(case_index, channels_last, algorithm):
+    forced, name = algorithm
+    x, *rest = _conv_args(case_index, torch.float32, requires_grad=False)
+    if channels_last:
+        x = x.to(memory_format=torch.channels_last)
+    with forced(name):
+        torch.library.opcheck(OPS.eks_conv2d.default, (x, *rest), test_utils=_FAKE_CHECKS)
+        torch.library.opcheck(OPS.eks_conv2d_backward.default, _backward_args((x, *rest)),
+                              test_utils=_FAKE_CHECKS)
 
 
 @pytest.mark.parametrize("case_index", range(len(LINEAR_CASES)),

@@ -294,7 +294,9 @@ def conv2d_forward(x, weight, bias, lora_A, lora_B, task_ids, stride, padding, d
     y = aten_conv.conv2d(x, weight, bias, stride, padding, dilation, groups)
     u = shrink(x, lora_A, _a_strides(lora_A), task_ids, num_tasks, rank, y.shape[2:],
                weight.shape[2:], stride, padding, dilation, groups, 1.0)
-    # y += s B_t u: the expand is a 1x1 "transposed conv" of u with B_t
+    # y += s B_t u: the expand is a 1x1 "transposed conv" of u with B_t. The ops return
+    # contiguous tensors (their fake kernels say so); cuDNN keeps a channels-last x's format.
+    y = y.contiguous()
     return expand_into(y, u, lora_B, _b_strides(lora_B, weight.shape[0] // groups), task_ids,
                        num_tasks, rank, _ONE, _ONE, _ZERO, _ONE, groups, scaling)
 
@@ -309,6 +311,8 @@ def conv2d_backward(grad_out, x, weight, lora_A, lora_B, task_ids, stride, paddi
     acc = conv._acc_dtype(x.dtype)
     dx, dw = aten_conv.conv2d_grads(grad_out, x, weight, stride, padding, dilation, groups,
                                     (need_x, need_w))
+    if need_x:
+        dx = dx.contiguous()   # as y in the forward: the op's contract, not cuDNN's format
     need_lora = need_A or need_B
     v = None
     if need_x or need_A:
