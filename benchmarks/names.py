@@ -23,3 +23,8 @@ MEASURING_TRAIN = "eks_measuring"
 #: default strategy auto with measuring on (each conv shape runs the faster form)
 TRITON_SPLIT = "triton_split"
 TRITON_MEASURED = "triton_measured"
+
+#: the provider that times what a backend serves by default, where that is not the provider named
+#: after the backend: triton's default strategy auto runs the split form unless measuring is on
+#: ("triton" is forced to the fused kernels)
+SERVED_BY_DEFAULT = {"triton": TRITON_SPLIT}

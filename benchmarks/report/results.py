@@ -7,7 +7,7 @@ import json
 from dataclasses import dataclass
 from typing import Dict, Iterable, List, Optional, Sequence, Tuple
 
-from ..names import BASELINE, COMPETITORS
+from ..names import BASELINE, COMPETITORS, SERVED_BY_DEFAULT
 
 
 @dataclass
@@ -87,7 +87,11 @@ def providers_in(records: Iterable[Record]) -> List[str]:
 
 
 def eks_provider(run: Run, records: Sequence[Record]) -> Optional[str]:
-    """The backend the targets are judged on: the one serving the device's op, if measured."""
+    """The provider the targets are judged on: the form that serves the device's op by
+    default, if measured, else the backend itself, else the first backend measured."""
     backends = [p for p in providers_in(records) if p != BASELINE and p not in COMPETITORS]
-    preferred = run.machine.get("lorkd_backend")
-    return preferred if preferred in backends else (backends[0] if backends else None)
+    serving = run.machine.get("lorkd_backend")
+    for preferred in (SERVED_BY_DEFAULT.get(serving), serving):
+        if preferred in backends:
+            return preferred
+    return backends[0] if backends else None

@@ -51,7 +51,10 @@ def test_the_triton_forms_keep_their_run_order_among_the_backends():
     records = _records("plain", "triton", "triton_split", "triton_measured", "cuda", "paper")
     assert providers_in(records) == ["plain", "triton", "triton_split", "triton_measured",
                                      "cuda", "paper"]
-    assert eks_provider(Run(records, {"lorkd_backend": "triton"}, []), records) == "triton"
+    # triton's default (auto without measuring) serves the split form: the targets judge it
+    assert eks_provider(Run(records, {"lorkd_backend": "triton"}, []), records) == "triton_split"
+    fused_only = _records("plain", "triton", "paper")
+    assert eks_provider(Run(fused_only, {"lorkd_backend": "triton"}, []), fused_only) == "triton"
 
 
 def test_eks_provider_prefers_the_backend_serving_the_device():
