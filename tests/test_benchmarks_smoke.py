@@ -7,11 +7,15 @@ import os
 import subprocess
 import sys
 
+import pytest
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 # one timed round per benchmark, no calibration beyond a single call: fast, but a real JSON
 ONE_ROUND = ["--benchmark-min-rounds=1", "--benchmark-max-time=0", "--benchmark-warmup=off"]
 
 
+# every suite collected and run in a subprocess (about 40 s): the slow tier
+@pytest.mark.slow
 def test_benchmarks_run_once_at_tiny_size_and_report(tmp_path):
     # one thread: tiny problems gain nothing from more, and a busy machine hurts spinning threads
     env = dict(os.environ, OMP_NUM_THREADS="1")

@@ -20,6 +20,8 @@ from __future__ import annotations
 import json
 import math
 
+import pytest
+
 from lorkd_kernels.pipeline.data import SYNTHETIC_TASKS
 from tests.pipeline.training.tiny import run_cli
 
@@ -43,6 +45,8 @@ def _variance(task: str) -> float:
     return _chance(task) * (1 - _chance(task)) / TEST_IMAGES
 
 
+# about a minute of training: the slow tier (.ci/run runs it as a step of its own)
+@pytest.mark.slow
 def test_the_shrunk_default_pipeline_ends_far_above_chance(tmp_path):
     out = tmp_path / "run"
     result = run_cli(["--out", str(out), "--root", str(tmp_path / "data"), *SHRUNK],
