@@ -81,6 +81,8 @@ def test_bad_option_is_a_pytest_usage_error():
     assert "ERROR: --bench-scope 'bogus': expected one of quick, standard, full" in result.stderr
 
 
+# collects the benchmark suites in a subprocess (about 10 s): the slow tier
+@pytest.mark.slow
 def test_options_reach_the_collected_suites():
     result = _collect(os.path.join("benchmarks", "test_bench_linear_layer.py"), "--bench-tiny",
                       "--bench-scope", "quick", "--bench-providers", "paper,plain")

@@ -28,6 +28,8 @@ def test_every_number_in_the_report_comes_from_the_record():
     assert report.markdown(record) != text
 
 
+# a subprocess rebuilding the report and its plot (about 10 s): the slow tier
+@pytest.mark.slow
 def test_report_only_rebuilds_the_files_from_the_json(tmp_path):
     record = random_record(4)
     (tmp_path / "comparison.json").write_text(json.dumps(record))

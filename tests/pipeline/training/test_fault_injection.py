@@ -95,6 +95,9 @@ def _on_disk(out: Path):
     return ckpt
 
 
+# a run per fault point: the slow tier (the truncated and missing checkpoint tests stay in the
+# default one)
+@pytest.mark.slow
 def test_a_run_killed_at_every_fault_point_resumes_to_the_uninterrupted_result(
         uninterrupted, data_root, tmp_path):
     out = tmp_path / "run"
