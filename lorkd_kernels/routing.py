@@ -17,7 +17,8 @@ from typing import Any, Iterator, List, Optional
 import torch
 from torch import nn
 
-from .task_ids import batch_task_ids, sort_by_task
+from .task_ids import batch_task_ids
+from .task_plan import carrying_plan, sorted_by_task
 
 # Eager: a context variable, so threads and async tasks each see their own ids.
 _CURRENT_TASK_IDS: contextvars.ContextVar[Optional[torch.Tensor]] = contextvars.ContextVar(
@@ -34,12 +35,18 @@ _TRACED_TASK_IDS: List[torch.Tensor] = []
 def task_ids_context(task_ids: torch.Tensor) -> Iterator[torch.Tensor]:
     """Make ``task_ids`` the ids every EKS layer and task head uses inside the ``with`` block.
 
+    The block's ids carry the batch's task plan (``lorkd_kernels/task_plan.py``): the ids are read
+    on the host once here (their range and whether they are sorted), and every EKS op of the
+    block, forward and backward, reuses that instead of reading them again. The value yielded is
+    the alias of ``task_ids`` that carries the plan.
+
     Under ``torch.compile(fullgraph=True)`` the block must be inside the compiled function (as it
     is when the compiled module is a :class:`TaskRouter` or a model given ``task_ids``); reading
     ids set by an eager block around it is a graph break.
     """
     if not isinstance(task_ids, torch.Tensor) or task_ids.dim() != 1:
         raise TypeError("task_ids_context expects a 1-D int64 tensor of task ids")
+    task_ids = carrying_plan(task_ids)
     if torch.compiler.is_compiling():
         _TRACED_TASK_IDS.append(task_ids)
         try:
@@ -106,9 +113,11 @@ class TaskRouter(nn.Module):
             raise TypeError("TaskRouter expects a batched input tensor as its first argument")
         batch = x.shape[0]
         task_ids = batch_task_ids(task_ids, batch, x.device)
-        order, inverse = sort_by_task(task_ids) if self.sort else (None, None)
+        order = inverse = None
+        if self.sort:
+            order, inverse, task_ids = sorted_by_task(task_ids)
         if order is not None:
-            x, task_ids = x.index_select(0, order), task_ids.index_select(0, order)
+            x = x.index_select(0, order)
             # Per-sample extra arguments (labels, masks, ...) must follow their samples.
             args, kwargs = _take_rows((args, kwargs), order, batch)
         with task_ids_context(task_ids):

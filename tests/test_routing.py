@@ -7,6 +7,7 @@ import torch
 from torch import nn
 
 from lorkd_kernels import EKSConv2d, TaskRouter, current_task_ids, task_ids_context
+from lorkd_kernels.task_plan import attached_plan
 
 
 class RecordIds(nn.Module):
@@ -21,14 +22,33 @@ class RecordIds(nn.Module):
         return {"out": x * 2, "pair": (x, torch.tensor(7.0))}
 
 
+def _is_alias_of(ids: torch.Tensor, of: torch.Tensor) -> bool:
+    """The context hands out an alias of the caller's ids carrying the batch's task plan."""
+    return (ids.data_ptr() == of.data_ptr() and torch.equal(ids, of)
+            and attached_plan(ids) is not None and attached_plan(of) is None)
+
+
 def test_context_nests_and_resets():
     outer, inner = torch.tensor([0, 1]), torch.tensor([2])
     assert current_task_ids() is None
-    with task_ids_context(outer):
-        with task_ids_context(inner):
-            assert current_task_ids() is inner
-        assert current_task_ids() is outer
+    with task_ids_context(outer) as outer_ids:
+        with task_ids_context(inner) as inner_ids:
+            assert current_task_ids() is inner_ids and _is_alias_of(inner_ids, inner)
+        assert current_task_ids() is outer_ids and _is_alias_of(outer_ids, outer)
     assert current_task_ids() is None
+
+
+def test_context_plans_the_batch_with_one_host_read():
+    ids = torch.tensor([0, 0, 2, 1])
+    with torch.profiler.profile() as trace:
+        with task_ids_context(ids) as planned:
+            plan = attached_plan(planned)
+    reads = [e for e in trace.events() if e.name == "lorkd::read_task_ids"]
+    assert len(reads) == 1
+    assert plan.id_range == (0, 2) and plan.is_sorted is False
+    assert plan.bounds(3).tolist() == [0, 0, 2, 3, 4, 4]
+    with pytest.raises(IndexError, match="task_ids contains 2, outside \\[0, 2\\)"):
+        plan.check_range(2)
 
 
 def test_context_resets_after_an_exception():

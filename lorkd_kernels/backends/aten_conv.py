@@ -42,14 +42,16 @@ def conv2d(x: torch.Tensor, weight: torch.Tensor, bias: Optional[torch.Tensor],
 def conv2d_grads(grad_out: torch.Tensor, x: torch.Tensor, weight: torch.Tensor,
                     stride: Sequence[int], padding: Sequence[int], dilation: Sequence[int],
                     groups: int, output_mask: Sequence[bool]) -> tuple:
-    """``(grad_x, grad_weight)`` of a bias-free convolution, with :func:`conv2d`'s workarounds;
-    an entry not asked for by ``output_mask`` is None."""
+    """``(grad_x, grad_weight)`` of a convolution, with :func:`conv2d`'s workarounds, and
+    ``grad_bias`` too when ``output_mask`` has a third entry (all in one call, as the plain
+    layer's backward); an entry not asked for by ``output_mask`` is None."""
     dilation = list(effective_dilation(dilation, weight.shape))
     if _bf16_on_cpu(x):
         grads = conv2d_grads(grad_out.float(), x.float(), weight.float(), stride, padding,
                                 dilation, groups, output_mask)
         return tuple(None if g is None else g.to(x.dtype) for g in grads)
-    grad_x, grad_w, _ = torch.ops.aten.convolution_backward(
-        grad_out, x, weight, None, list(stride), list(padding), dilation, False, [0, 0],
-        groups, [bool(output_mask[0]), bool(output_mask[1]), False])
-    return grad_x, grad_w
+    mask = [bool(m) for m in output_mask] + [False] * (3 - len(output_mask))
+    grads = torch.ops.aten.convolution_backward(
+        grad_out, x, weight, [weight.shape[0]] if mask[2] else None, list(stride), list(padding),
+        dilation, False, [0, 0], groups, mask)
+    return tuple(g if need else None for g, need in zip(grads, mask))[:len(output_mask)]

@@ -16,6 +16,7 @@ from typing import Iterator
 
 import torch
 
+from ..task_plan import host_may_read
 from . import library
 
 _enabled = True
@@ -23,14 +24,10 @@ _enabled = True
 
 def may_read(task_ids: torch.Tensor) -> bool:
     """Whether a GPU-kernel backend range-checks ``task_ids`` on the host for this call."""
-    if not _enabled:
-        return False
     # While torch.compile / torch.export trace a kernel launcher (the triton backend's
     # triton_ops), the ids are symbolic: reading them would break the graph, and the compiled
     # graph later launches the kernels without this Python. The kernels' NaN contract holds.
-    if torch.compiler.is_compiling():
-        return False
-    return not (task_ids.is_cuda and torch.cuda.is_current_stream_capturing())
+    return _enabled and host_may_read(task_ids)
 
 
 @contextlib.contextmanager

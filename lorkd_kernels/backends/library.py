@@ -48,6 +48,12 @@ def loaded() -> bool:
     return _loaded
 
 
+def has_range_notes() -> bool:
+    """Whether the loaded ``_C`` takes notes of checked task-id ranges (``_note_task_id_range``;
+    a library built from older sources does not)."""
+    return _loaded and hasattr(torch.ops.lorkd, "_note_task_id_range")
+
+
 def has_kernel(op_name: str, dispatch_key: str) -> bool:
     """Whether ``lorkd::<op_name>`` has a kernel for ``dispatch_key`` (e.g. a CUDA build's
     ``_cuda_eks_conv2d`` for ``CUDA``)."""

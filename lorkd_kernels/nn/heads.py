@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Sequence
+from typing import Dict, Sequence, Tuple
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..task_plan import host_may_read, plan_of
 from ._lora import as_task_ids
 
 # The logit of a class a task does not have (see the padding contract of TaskHeads).
@@ -40,6 +41,11 @@ class TaskHeads(nn.Module):
         self.num_classes = num_classes
         self.heads = nn.ModuleList(nn.Linear(in_features, c, bias, device=device, dtype=dtype)
                                    for c in num_classes)
+        self._width = max(num_classes)
+        # Per device: where each task's columns start among every head's stacked outputs, and
+        # how many it has. Not buffers: they follow from num_classes, and a model built on the
+        # meta device and materialised with to_empty would leave buffers uninitialised.
+        self._column_tables: Dict[torch.device, Tuple[torch.Tensor, torch.Tensor]] = {}
 
     @property
     def num_tasks(self) -> int:
@@ -50,34 +56,35 @@ class TaskHeads(nn.Module):
         if task_ids.shape != features.shape[:1]:
             raise ValueError(f"task_ids must have shape ({features.shape[0]},), got "
                              f"{tuple(task_ids.shape)}")
-        if torch.compiler.is_compiling():
-            return self._traced_logits(features, task_ids)
-        logits = features.new_full((features.shape[0], max(self.num_classes)), _PADDING)
-        present = torch.unique(task_ids).tolist()
-        if present and not 0 <= min(present) <= max(present) < self.num_tasks:
-            raise IndexError(f"task ids must be in [0, {self.num_tasks}), got {present}")
-        # Every head runs, on no rows when its task is absent: its parameters then stay in the
-        # graph with exactly zero gradient, so DDP never meets an unused parameter.
-        for task in range(self.num_tasks):
-            rows = (task_ids == task).nonzero().squeeze(1)
-            task_logits = self.heads[task](features.index_select(0, rows))
-            padded = F.pad(task_logits, (0, logits.shape[1] - task_logits.shape[1]),
-                           value=_PADDING)
-            logits = logits.index_copy(0, rows, padded)
-        return logits
+        if host_may_read(task_ids):
+            # from the batch's plan when it carries one: no second read of the ids
+            plan_of(task_ids, read_host=True).check_range(self.num_tasks)
+        # Every head at once: one GEMM over the heads' stacked weights, then each row takes its
+        # own task's columns. No data-dependent shapes, so no host read and no per-task launches;
+        # an absent task's head gets an exactly zero gradient (no row takes its columns).
+        weight = torch.cat([head.weight for head in self.heads])
+        bias = (torch.cat([head.bias for head in self.heads])
+                if self.heads[0].bias is not None else None)
+        every_head = F.linear(features, weight, bias)
+        first_column, class_counts = self._columns(features.device)
+        task = task_ids.clamp(0, self.num_tasks - 1)
+        column = torch.arange(self._width, device=features.device)
+        owned = column < class_counts[task].unsqueeze(1)
+        index = torch.where(owned, first_column[task].unsqueeze(1) + column, 0)
+        logits = torch.where(owned, every_head.gather(1, index), _PADDING)
+        # Where the host could not check the ids (torch.compile, CUDA-graph capture) a row with an
+        # id outside [0, T) is NaN, the ops' contract for unchecked ids.
+        bad = (task_ids < 0) | (task_ids >= self.num_tasks)
+        return torch.where(bad.unsqueeze(1), float("nan"), logits)
 
-    def _traced_logits(self, features: torch.Tensor, task_ids: torch.Tensor) -> torch.Tensor:
-        """The same logits in a form ``torch.compile`` traces without a graph break: which tasks
-        are present and which rows they own are data, so every head runs on every row and each
-        row keeps its own task's logits. Heads are small, and the gradients are the eager ones
-        (a row adds nothing to another task's head). The host cannot range-check the ids here, so
-        a row whose id is outside ``[0, T)`` is NaN (the ops' contract for unchecked ids)."""
-        width = max(self.num_classes)
-        logits = features.new_full((features.shape[0], width), float("nan"))
-        for task, head in enumerate(self.heads):
-            padded = F.pad(head(features), (0, width - self.num_classes[task]), value=_PADDING)
-            logits = torch.where((task_ids == task).unsqueeze(1), padded, logits)
-        return logits
+    def _columns(self, device: torch.device) -> Tuple[torch.Tensor, torch.Tensor]:
+        tables = self._column_tables.get(device)
+        if tables is None:
+            starts = [sum(self.num_classes[:t]) for t in range(self.num_tasks)]
+            tables = (torch.tensor(starts, device=device),
+                      torch.tensor(self.num_classes, device=device))
+            self._column_tables[device] = tables
+        return tables
 
     def extra_repr(self) -> str:
         return f"in_features={self.in_features}, num_classes={self.num_classes}"

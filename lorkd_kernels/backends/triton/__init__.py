@@ -53,7 +53,8 @@ from typing import List, Optional, Tuple
 import torch
 
 from ..._autograd import register_python_autograd
-from ..._checks import check_task_id_range, validated_backend
+from ... import task_plan
+from ..._checks import validated_backend
 from .. import host_checks, measured, triton_choices, triton_forms
 from ..registry import BackendUnavailableError
 from . import configs, conv, linear, split
@@ -61,15 +62,26 @@ from . import configs, conv, linear, split
 Tensor = torch.Tensor
 
 
-def _check_device(x: Tensor, task_ids: Tensor, num_tasks: int) -> None:
+def _planned(x: Tensor, task_ids: Tensor, num_tasks: int) -> Tensor:
+    """The ids carrying the batch's task plan (made here for a standalone call, shared by all the
+    kernels of the call), after the range check."""
     if x.device.type != "cuda" and not configs.INTERPRETING:
         raise BackendUnavailableError(
             f"the triton backend runs {x.device.type} tensors only under the Triton "
             "interpreter: set TRITON_INTERPRET=1 before importing lorkd_kernels")
-    # The same contract as the cuda backend: IndexError where the host may read the ids (a sync
-    # on CUDA), NaN from the kernels where it may not (CUDA-graph capture, checks turned off).
-    if host_checks.may_read(task_ids):
-        check_task_id_range(task_ids, num_tasks)
+    # The same contract as the cuda backend: IndexError where the host may read the ids (from
+    # the batch's plan: one read per batch), NaN from the kernels where it may not (CUDA-graph
+    # capture, torch.compile tracing, checks turned off).
+    may_read = host_checks.may_read(task_ids)
+    if torch.compiler.is_compiling():
+        return task_ids
+    plan = task_plan.attached_plan(task_ids)
+    if plan is None:
+        plan = task_plan.plan_batch(task_ids.detach(), read_host=may_read)
+        task_ids = task_plan.attach(plan)
+    if may_read:
+        plan.check_range(num_tasks)
+    return task_ids
 
 
 # The backend's four functions (the interface every backend module shares).
@@ -92,7 +104,7 @@ def _in_chosen_form(run, output_mask, x, weight, task_ids, stride, padding, dila
 
 def conv2d_forward(x, weight, bias, lora_A, lora_B, task_ids, stride, padding, dilation, groups,
                    scaling):
-    _check_device(x, task_ids, lora_A.shape[0])
+    task_ids = _planned(x, task_ids, lora_A.shape[0])
     conf = (list(stride), list(padding), list(dilation), int(groups))
     return _in_chosen_form(
         lambda form: form.conv2d_forward(x, weight, bias, lora_A, lora_B, task_ids, *conf,
@@ -102,7 +114,7 @@ def conv2d_forward(x, weight, bias, lora_A, lora_B, task_ids, stride, padding, d
 
 def conv2d_backward(grad_out, x, weight, lora_A, lora_B, task_ids, stride, padding, dilation,
                     groups, scaling, output_mask):
-    _check_device(x, task_ids, lora_A.shape[0])
+    task_ids = _planned(x, task_ids, lora_A.shape[0])
     conf = (list(stride), list(padding), list(dilation), int(groups))
     mask = [bool(m) for m in output_mask]
     return tuple(_in_chosen_form(
@@ -112,12 +124,12 @@ def conv2d_backward(grad_out, x, weight, lora_A, lora_B, task_ids, stride, paddi
 
 
 def linear_forward(x, weight, bias, lora_A, lora_B, task_ids, scaling):
-    _check_device(x, task_ids, lora_A.shape[0])
+    task_ids = _planned(x, task_ids, lora_A.shape[0])
     return linear.linear_forward(x, weight, bias, lora_A, lora_B, task_ids, float(scaling))
 
 
 def linear_backward(grad_out, x, weight, lora_A, lora_B, task_ids, scaling, output_mask):
-    _check_device(x, task_ids, lora_A.shape[0])
+    task_ids = _planned(x, task_ids, lora_A.shape[0])
     return tuple(linear.linear_backward(grad_out, x, weight, lora_A, lora_B, task_ids,
                                         float(scaling), [bool(m) for m in output_mask]))
 

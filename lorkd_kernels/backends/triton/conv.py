@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import List, Optional, Sequence
 
+import numpy as np
 import torch
 import triton
 import triton.language as tl
@@ -36,16 +37,43 @@ def _operand(t, UPCAST: tl.constexpr):
 
 
 @triton.jit
-def _tile_rows(tiles_ptr, order_ptr, tile, positions, BLOCK_M: tl.constexpr):
+def _plan_tile(bounds_ptr, order_ptr, num_tasks, tile, positions, HAS_ORDER: tl.constexpr,
+               BLOCK_M: tl.constexpr):
     """Task of a tile (-1: empty, -2: out-of-range ids), and its rows as (sample, position,
-    mask)."""
-    task = tl.load(tiles_ptr + tile * 3)
-    begin = tl.load(tiles_ptr + tile * 3 + 1)
-    end = tl.load(tiles_ptr + tile * 3 + 2)
+    mask), found from the plan's T + 3 segment bounds (``segments.py``): the segments' tiles
+    are numbered in order, ``cdiv(rows, BLOCK_M)`` per segment."""
+    zero = tl.load(bounds_ptr) * 0          # an int64 scalar: loop-carried values keep one type
+    seen, task, begin, end = zero, zero - 1, zero, zero
+    for s in range(0, num_tasks + 2):
+        lo = tl.load(bounds_ptr + s) * positions
+        hi = tl.load(bounds_ptr + s + 1) * positions
+        count = (hi - lo + BLOCK_M - 1) // BLOCK_M
+        hit = (tile >= seen) & (tile < seen + count)
+        bad = (s == 0) | (s == num_tasks + 1)
+        task = tl.where(hit, tl.where(bad, -2, s - 1), task)
+        begin = tl.where(hit, lo + (tile - seen) * BLOCK_M, begin)
+        end = tl.where(hit, hi, end)
+        seen += count
     rows = begin + tl.arange(0, BLOCK_M)
-    row_ok = rows < end
-    sample = tl.load(order_ptr + rows // positions, mask=row_ok, other=0)
+    row_ok = rows < tl.minimum(end, begin + BLOCK_M)
+    sample = rows // positions
+    if HAS_ORDER:
+        sample = tl.load(order_ptr + sample, mask=row_ok, other=0)
     return task, sample.to(tl.int64), rows % positions, row_ok
+
+
+@triton.jit
+def _scale(scale_hi, scale_lo, ACC: tl.constexpr):
+    """The layer's scaling in the accumulation dtype from two fp32 kernel arguments (hi + lo:
+    exact to about 2^-48, enough for fp64; no device tensor, so nothing is launched for it)."""
+    return tl.cast(scale_hi, ACC) + tl.cast(scale_lo, ACC)
+
+
+@triton.jit
+def _bad_ids(bounds_ptr, num_tasks):
+    """Whether the batch holds an out-of-range id (segment 0 or T + 1 is not empty)."""
+    return ((tl.load(bounds_ptr + 1) > 0)
+            | (tl.load(bounds_ptr + num_tasks + 1) < tl.load(bounds_ptr + num_tasks + 2)))
 
 
 @triton.jit
@@ -80,17 +108,17 @@ def _tap_source(h, w, row_ok, tap, src_h, src_w, stride_h, stride_w, pad_h, pad_
 
 @triton.jit
 def conv_forward_kernel(
-        x_ptr, w_ptr, bias_ptr, a_ptr, b_ptr, y_ptr, order_ptr, tiles_ptr, scale_ptr,
-        c_in_g, c_out_g, c_out, height, width, out_w, out_positions, depth, rank,
+        x_ptr, w_ptr, bias_ptr, a_ptr, b_ptr, y_ptr, order_ptr, bounds_ptr, num_tasks,
+        scale_hi, scale_lo, c_in_g, c_out_g, c_out, height, width, out_w, out_positions, depth, rank,
         stride_h, stride_w, pad_h, pad_w, dil_h, dil_w,
         sxn, sxc, sxh, sxw, syn, syc, syh, syw, rows,
         KH: tl.constexpr, KW: tl.constexpr, HAS_BIAS: tl.constexpr, R: tl.constexpr,
-        ACC: tl.constexpr, PRECISION: tl.constexpr, UPCAST: tl.constexpr,
+        ACC: tl.constexpr, PRECISION: tl.constexpr, UPCAST: tl.constexpr, HAS_ORDER: tl.constexpr,
         BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr, BLOCK_K: tl.constexpr):
     """y tile = x_col @ W0^T + s * (x_col @ A_t^T) @ B_t^T (+ bias): one K loop loads each x
     tile once for both the base GEMM and the rank-r shrink; the expand runs in the epilogue."""
-    task, n, p, row_ok = _tile_rows(tiles_ptr, order_ptr, tl.program_id(0), out_positions,
-                                    BLOCK_M)
+    task, n, p, row_ok = _plan_tile(bounds_ptr, order_ptr, num_tasks, tl.program_id(0),
+                                    out_positions, HAS_ORDER, BLOCK_M)
     if task == -1:
         return
     # Out-of-range ids (unchecked by the host): computed with expert 0, stored as NaN.
@@ -121,8 +149,7 @@ def conv_forward_kernel(
         shrink = tl.dot(x_tile, _operand(a_tile, UPCAST), shrink, input_precision=PRECISION)
     b_tile = tl.load(b_ptr + (task * c_out + co_abs[None, :]) * rank + r[:, None],
                      mask=r_ok[:, None] & co_ok[None, :], other=0.0).to(ACC)
-    scale = tl.load(scale_ptr)
-    acc += scale * tl.dot(shrink, b_tile, input_precision=PRECISION)
+    acc += _scale(scale_hi, scale_lo, ACC) * tl.dot(shrink, b_tile, input_precision=PRECISION)
     if HAS_BIAS:
         acc += tl.load(bias_ptr + co_abs, mask=co_ok, other=0.0).to(ACC)[None, :]
     acc = tl.where(bad_ids, float("nan"), acc)
@@ -133,18 +160,18 @@ def conv_forward_kernel(
 
 @triton.jit
 def conv_dgrad_kernel(
-        dy_ptr, w_ptr, a_ptr, b_ptr, dx_ptr, order_ptr, tiles_ptr, scale_ptr,
-        c_in_g, c_out_g, c_out, out_h, out_w, width, in_positions, depth, rank,
+        dy_ptr, w_ptr, a_ptr, b_ptr, dx_ptr, order_ptr, bounds_ptr, num_tasks,
+        scale_hi, scale_lo, c_in_g, c_out_g, c_out, out_h, out_w, width, in_positions, depth, rank,
         stride_h, stride_w, pad_h, pad_w, dil_h, dil_w,
         sdn, sdc, sdh, sdw, sxn, sxc, sxh, sxw, rows,
         KH: tl.constexpr, KW: tl.constexpr, R: tl.constexpr,
-        ACC: tl.constexpr, PRECISION: tl.constexpr, UPCAST: tl.constexpr,
+        ACC: tl.constexpr, PRECISION: tl.constexpr, UPCAST: tl.constexpr, HAS_ORDER: tl.constexpr,
         BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr, BLOCK_K: tl.constexpr):
     """dx tile = sum over taps of dy_tap @ (W0 + s B_t A_t)[:, :, tap]: per tap the loop over
     output channels feeds each dy tile to the base GEMM and to the shrink ``dy_tap @ B_t``; the
     expand ``@ A_t[:, :, tap]`` closes the tap."""
-    task, n, p, row_ok = _tile_rows(tiles_ptr, order_ptr, tl.program_id(0), in_positions,
-                                    BLOCK_M)
+    task, n, p, row_ok = _plan_tile(bounds_ptr, order_ptr, num_tasks, tl.program_id(0),
+                                    in_positions, HAS_ORDER, BLOCK_M)
     if task == -1:
         return
     bad_ids = task == -2      # as in the forward: expert 0, then NaN
@@ -156,7 +183,7 @@ def conv_dgrad_kernel(
     r = tl.arange(0, R)
     r_ok = r < rank
     dy_rows = dy_ptr + n * sdn + (group * c_out_g).to(tl.int64) * sdc
-    scale = tl.load(scale_ptr)
+    scale = _scale(scale_hi, scale_lo, ACC)
     acc = tl.zeros((BLOCK_M, BLOCK_N), dtype=ACC)
     for tap in range(0, KH * KW):
         oh, ow, pix_ok = _tap_source(h, w, row_ok, tap, out_h, out_w, stride_h, stride_w,
@@ -186,7 +213,7 @@ def conv_dgrad_kernel(
 
 @triton.jit
 def conv_wgrad_kernel(
-        x_ptr, dy_ptr, a_ptr, b_ptr, order_ptr, bounds_ptr, scale_ptr,
+        x_ptr, dy_ptr, a_ptr, b_ptr, order_ptr, bounds_ptr, scale_hi, scale_lo,
         dw_ptr, da_ptr, db_ptr, dbias_ptr,
         num_tasks, c_in_g, c_out_g, c_out, height, width, out_w, out_positions, depth, rank,
         total_rows, rows_per_split,
@@ -194,15 +221,15 @@ def conv_wgrad_kernel(
         sxn, sxc, sxh, sxw, sdn, sdc, sdh, sdw,
         KH: tl.constexpr, KW: tl.constexpr, R: tl.constexpr, SPLIT: tl.constexpr,
         NEED_W: tl.constexpr, NEED_LORA: tl.constexpr, NEED_BIAS: tl.constexpr,
-        ACC: tl.constexpr, PRECISION: tl.constexpr, UPCAST: tl.constexpr,
+        ACC: tl.constexpr, PRECISION: tl.constexpr, UPCAST: tl.constexpr, HAS_ORDER: tl.constexpr,
         BLOCK_CO: tl.constexpr, BLOCK_K: tl.constexpr, BLOCK_P: tl.constexpr):
     """Per (C_out tile, K tile, group, row split): for each task, G_t = dy_t^T @ x_col_t over the
     task's rows in the split, then dW0 += G_t, dA_t += s B_t^T G_t, dB_t += s G_t A_t^T.
 
     Sums across programs (row splits; C_out tiles for dA; K tiles for dB; groups) go through fp32
     (fp64) atomics into zeroed buffers; a task with no rows adds nothing, so its dA/dB stay zero.
-    Rows of out-of-range ids (the segment after the last task) are not read here; the launcher
-    makes the gradients NaN instead.
+    Rows of out-of-range ids (segments 0 and T + 1) are not read here: every program adds NaN to
+    every gradient tile it owns instead, so the whole batch's gradients are NaN.
     """
     group = tl.program_id(2) // SPLIT
     split = tl.program_id(2) % SPLIT
@@ -216,18 +243,22 @@ def conv_wgrad_kernel(
     r_ok = r < rank
     split_lo = split * rows_per_split
     split_hi = tl.minimum(split_lo + rows_per_split, total_rows)
-    scale = tl.load(scale_ptr)
+    scale = _scale(scale_hi, scale_lo, ACC)
+    bad = _bad_ids(bounds_ptr, num_tasks)
     dw = tl.zeros((BLOCK_CO, BLOCK_K), dtype=ACC)
     dbias = tl.zeros((BLOCK_CO,), dtype=ACC)
     for task in range(0, num_tasks):
-        lo = tl.maximum(tl.load(bounds_ptr + 2 * task), split_lo)
-        hi = tl.minimum(tl.load(bounds_ptr + 2 * task + 1), split_hi)
-        if lo < hi:
+        lo = tl.maximum(tl.load(bounds_ptr + task + 1) * out_positions, split_lo)
+        hi = tl.minimum(tl.load(bounds_ptr + task + 2) * out_positions, split_hi)
+        if (lo < hi) | bad:
             g_task = tl.zeros((BLOCK_CO, BLOCK_K), dtype=ACC)
             for q0 in range(lo, hi, BLOCK_P):
                 q = q0 + tl.arange(0, BLOCK_P)
                 q_ok = q < hi
-                n = tl.load(order_ptr + q // out_positions, mask=q_ok, other=0).to(tl.int64)
+                n = q // out_positions
+                if HAS_ORDER:
+                    n = tl.load(order_ptr + n, mask=q_ok, other=0)
+                n = n.to(tl.int64)
                 p = q % out_positions
                 oh, ow = p // out_w, p % out_w
                 dy_tile = tl.load(dy_ptr + n[None, :] * sdn + co_abs[:, None].to(tl.int64) * sdc
@@ -250,19 +281,22 @@ def conv_wgrad_kernel(
             if NEED_LORA:
                 bt_tile = tl.load(b_ptr + (task * c_out + co_abs[None, :]) * rank + r[:, None],
                                   mask=r_ok[:, None] & co_ok[None, :], other=0.0).to(ACC)
+                da_part = scale * tl.dot(bt_tile, g_task, input_precision=PRECISION)
                 tl.atomic_add(da_ptr + (task * rank + r[:, None]) * depth + k[None, :],
-                              scale * tl.dot(bt_tile, g_task, input_precision=PRECISION),
+                              tl.where(bad, float("nan"), da_part),
                               mask=r_ok[:, None] & k_ok[None, :])
                 at_tile = tl.load(a_ptr + (task * rank + r[None, :]) * depth + k[:, None],
                                   mask=k_ok[:, None] & r_ok[None, :], other=0.0).to(ACC)
+                db_part = scale * tl.dot(g_task, at_tile, input_precision=PRECISION)
                 tl.atomic_add(db_ptr + (task * c_out + co_abs[:, None]) * rank + r[None, :],
-                              scale * tl.dot(g_task, at_tile, input_precision=PRECISION),
+                              tl.where(bad, float("nan"), db_part),
                               mask=co_ok[:, None] & r_ok[None, :])
     if NEED_W:
-        tl.atomic_add(dw_ptr + co_abs[:, None] * depth + k[None, :], dw,
-                      mask=co_ok[:, None] & k_ok[None, :])
+        tl.atomic_add(dw_ptr + co_abs[:, None] * depth + k[None, :],
+                      tl.where(bad, float("nan"), dw), mask=co_ok[:, None] & k_ok[None, :])
     if NEED_BIAS:
-        tl.atomic_add(dbias_ptr + co_abs, dbias, mask=co_ok & (tl.program_id(1) == 0))
+        tl.atomic_add(dbias_ptr + co_abs, tl.where(bad, float("nan"), dbias),
+                      mask=co_ok & (tl.program_id(1) == 0))
 
 
 _forward_autotuned = triton.autotune(configs.gemm_configs(),
@@ -290,10 +324,16 @@ def _dtype_flags(dtype: torch.dtype) -> dict:
                 UPCAST=configs.INTERPRETING and dtype == torch.bfloat16)
 
 
-def _scale_tensor(scaling: float, dtype: torch.dtype, device) -> torch.Tensor:
-    # a device scalar in the accumulation dtype: a float kernel argument would be fp32 only,
-    # and torch.full stays capturable in a CUDA graph (no host-to-device copy)
-    return torch.full((1,), scaling, dtype=_acc_dtype(dtype), device=device)
+def scale_args(scaling: float) -> tuple:
+    """``scaling`` as two fp32 kernel arguments (hi, lo) whose sum is exact to about 2^-48: a
+    float argument is fp32 only, and a device scalar would cost a launch per kernel."""
+    hi = float(np.float32(scaling))
+    return hi, float(np.float32(scaling - hi))
+
+
+def plan_args(plan: segments.KernelPlan, num_tasks: int) -> tuple:
+    """The kernels' plan arguments: order, bounds, T."""
+    return plan.order, plan.bounds, num_tasks
 
 
 def _gemm_launch(rows: int, cols: int, depth: int, dtype: torch.dtype, autotuned, plain):
@@ -312,7 +352,7 @@ def _strides4(t: torch.Tensor) -> List[int]:
 
 
 def fused_forward(x: torch.Tensor, weight2d: torch.Tensor, bias: Optional[torch.Tensor],
-                  lora_A: torch.Tensor, lora_B: torch.Tensor, task_ids: torch.Tensor,
+                  lora_A: torch.Tensor, lora_B: torch.Tensor, plan: segments.KernelPlan,
                   y: torch.Tensor, kernel_size: Sequence[int], stride: Sequence[int],
                   padding: Sequence[int], dilation: Sequence[int], groups: int,
                   scaling: float) -> torch.Tensor:
@@ -327,26 +367,25 @@ def fused_forward(x: torch.Tensor, weight2d: torch.Tensor, bias: Optional[torch.
     c_out_g = c_out // groups
     kernel, block_m, options = _gemm_launch(rows, c_out_g, depth, x.dtype, _forward_autotuned,
                                             conv_forward_kernel)
-    order, bounds = segments.task_rows(task_ids, num_tasks, positions)
     num_tiles = segments.max_tiles(batch, positions, num_tasks, block_m)
-    table = segments.tile_table(bounds, num_tiles, block_m)
 
     def grid(meta):
         return (num_tiles, triton.cdiv(c_out_g, meta["BLOCK_N"]), groups)
 
     torch.library.wrap_triton(kernel)[grid](
-        x, weight2d, weight2d if bias is None else bias, lora_A, lora_B, y, order, table,
-        _scale_tensor(scaling, x.dtype, x.device),
+        x, weight2d, weight2d if bias is None else bias, lora_A, lora_B, y,
+        *plan_args(plan, num_tasks), *scale_args(scaling),
         c_in // groups, c_out_g, c_out, height, width, out_w, positions, depth, rank,
         stride[0], stride[1], padding[0], padding[1], dilation[0], dilation[1],
         *_strides4(x), *_strides4(y), rows,
         KH=kernel_size[0], KW=kernel_size[1], HAS_BIAS=bias is not None,
-        R=configs.rank_block(rank), BLOCK_M=block_m, **_dtype_flags(x.dtype), **options)
+        R=configs.rank_block(rank), BLOCK_M=block_m, HAS_ORDER=plan.has_order,
+        **_dtype_flags(x.dtype), **options)
     return y
 
 
 def fused_input_grad(grad_out: torch.Tensor, weight2d: torch.Tensor, lora_A: torch.Tensor,
-                     lora_B: torch.Tensor, task_ids: torch.Tensor, dx: torch.Tensor,
+                     lora_B: torch.Tensor, plan: segments.KernelPlan, dx: torch.Tensor,
                      kernel_size: Sequence[int], stride: Sequence[int], padding: Sequence[int],
                      dilation: Sequence[int], groups: int, scaling: float) -> torch.Tensor:
     """Write ``dx`` ((N, C_in, H, W) view) from ``grad_out`` ((N, C_out, H_out, W_out) view)."""
@@ -360,51 +399,47 @@ def fused_input_grad(grad_out: torch.Tensor, weight2d: torch.Tensor, lora_A: tor
     c_in_g, c_out_g = c_in // groups, c_out // groups
     kernel, block_m, options = _gemm_launch(rows, c_in_g, c_out_g, dx.dtype, _dgrad_autotuned,
                                             conv_dgrad_kernel)
-    order, bounds = segments.task_rows(task_ids, num_tasks, positions)
     num_tiles = segments.max_tiles(batch, positions, num_tasks, block_m)
-    table = segments.tile_table(bounds, num_tiles, block_m)
 
     def grid(meta):
         return (num_tiles, triton.cdiv(c_in_g, meta["BLOCK_N"]), groups)
 
     torch.library.wrap_triton(kernel)[grid](
-        grad_out, weight2d, lora_A, lora_B, dx, order, table,
-        _scale_tensor(scaling, dx.dtype, dx.device),
-        c_in_g, c_out_g, c_out, out_h, out_w, width, positions, depth, rank,
+        grad_out, weight2d, lora_A, lora_B, dx, *plan_args(plan, num_tasks),
+        *scale_args(scaling), c_in_g, c_out_g, c_out, out_h, out_w, width, positions, depth, rank,
         stride[0], stride[1], padding[0], padding[1], dilation[0], dilation[1],
         *_strides4(grad_out), *_strides4(dx), rows,
         KH=kernel_size[0], KW=kernel_size[1], R=configs.rank_block(rank), BLOCK_M=block_m,
-        **_dtype_flags(dx.dtype), **options)
+        HAS_ORDER=plan.has_order, **_dtype_flags(dx.dtype), **options)
     return dx
 
 
 def fused_weight_grads(grad_out: torch.Tensor, x: torch.Tensor, lora_A: torch.Tensor,
-                       lora_B: torch.Tensor, task_ids: torch.Tensor, kernel_size: Sequence[int],
+                       lora_B: torch.Tensor, plan: segments.KernelPlan, kernel_size: Sequence[int],
                        stride: Sequence[int], padding: Sequence[int], dilation: Sequence[int],
                        groups: int, scaling: float, need_w: bool, need_bias: bool,
                        need_lora: bool):
-    """(dW0 (C_out, K), dbias, dA, dB) in the accumulation dtype; None where not needed."""
+    """(dW0 (C_out, K), dbias, dA, dB) in the accumulation dtype; None where not needed. A batch
+    with an out-of-range id (unchecked by the host) gets NaN in all of them: rather than sums
+    that silently leave a sample out (the kernel adds the NaN, on the device)."""
     batch, c_in, height, width = x.shape
     _, c_out, out_h, out_w = grad_out.shape
     num_tasks, rank, depth = lora_A.shape
     acc = _acc_dtype(x.dtype)
 
-    def zeros(shape, need):
-        return torch.zeros(shape if need else (1,), dtype=acc, device=x.device)
-
-    dw, dbias = zeros((c_out, depth), need_w), zeros((c_out,), need_bias)
-    da, db = zeros(lora_A.shape, need_lora), zeros(lora_B.shape, need_lora)
+    dw, dbias, da, db = zeroed_buffers(
+        [(c_out, depth) if need_w else (1,), (c_out,) if need_bias else (1,),
+         lora_A.shape if need_lora else (1,), lora_B.shape if need_lora else (1,)], acc, x.device)
     positions = out_h * out_w
     rows = batch * positions
     if rows > 0 and (need_w or need_bias or need_lora):
         c_out_g = c_out // groups
         tiles = configs.wgrad_tiles(c_out_g, depth, rows, groups)
-        order, bounds = segments.task_rows(task_ids, num_tasks, positions)
         k_tiles = triton.cdiv(depth, tiles.block_k) if (need_w or need_lora) else 1
         options = {} if configs.INTERPRETING else dict(num_warps=tiles.num_warps, num_stages=2)
         torch.library.wrap_triton(conv_wgrad_kernel)[
             (triton.cdiv(c_out_g, tiles.block_co), k_tiles, groups * tiles.split)](
-            x, grad_out, lora_A, lora_B, order, bounds, _scale_tensor(scaling, x.dtype, x.device),
+            x, grad_out, lora_A, lora_B, plan.order, plan.bounds, *scale_args(scaling),
             dw, da, db, dbias,
             num_tasks, c_in // groups, c_out_g, c_out, height, width, out_w, positions, depth,
             rank, rows, triton.cdiv(rows, tiles.split),
@@ -412,14 +447,40 @@ def fused_weight_grads(grad_out: torch.Tensor, x: torch.Tensor, lora_A: torch.Te
             *_strides4(x), *_strides4(grad_out),
             KH=kernel_size[0], KW=kernel_size[1], R=configs.rank_block(rank), SPLIT=tiles.split,
             NEED_W=need_w, NEED_LORA=need_lora, NEED_BIAS=need_bias, BLOCK_CO=tiles.block_co,
-            BLOCK_K=tiles.block_k, BLOCK_P=tiles.block_p, **_dtype_flags(x.dtype), **options)
-    # A sample with an out-of-range id (unchecked by the host) belongs to no expert: rather than
-    # sums that silently leave it out, every weight gradient is NaN (a device-side fill, no sync).
-    bad_ids = segments.out_of_range(task_ids, num_tasks).any()
-    for grad in (dw, dbias, da, db):
-        grad.masked_fill_(bad_ids, float("nan"))
+            BLOCK_K=tiles.block_k, BLOCK_P=tiles.block_p, HAS_ORDER=plan.has_order,
+            **_dtype_flags(x.dtype), **options)
     return (dw if need_w else None, dbias if need_bias else None,
             da if need_lora else None, db if need_lora else None)
+
+
+@triton.jit
+def _zero_kernel(p0, n0, p1, n1, p2, n2, p3, n3, BLOCK: tl.constexpr):
+    """Zero up to four buffers in one launch: program (i, j) zeroes block i of buffer j."""
+    offsets = tl.program_id(0) * BLOCK + tl.arange(0, BLOCK)
+    which = tl.program_id(1)
+    if which == 0:
+        tl.store(p0 + offsets, tl.zeros((BLOCK,), p0.dtype.element_ty), mask=offsets < n0)
+    elif which == 1:
+        tl.store(p1 + offsets, tl.zeros((BLOCK,), p1.dtype.element_ty), mask=offsets < n1)
+    elif which == 2:
+        tl.store(p2 + offsets, tl.zeros((BLOCK,), p2.dtype.element_ty), mask=offsets < n2)
+    else:
+        tl.store(p3 + offsets, tl.zeros((BLOCK,), p3.dtype.element_ty), mask=offsets < n3)
+
+
+def zeroed_buffers(shapes, dtype: torch.dtype, device) -> List[torch.Tensor]:
+    """Zeroed accumulators (up to four) of the given shapes, filled by one launch where a
+    ``torch.zeros`` each would be a launch each. They are separate allocations: a custom op's
+    outputs may not alias one another."""
+    buffers = [torch.empty(shape, dtype=dtype, device=device) for shape in shapes]
+    padded = buffers + [buffers[0]] * (4 - len(buffers))
+    sizes = [b.numel() for b in padded[:len(buffers)]] + [0] * (4 - len(buffers))
+    block = 1024
+    grid = (triton.cdiv(max(max(sizes), 1), block), len(buffers))
+    torch.library.wrap_triton(_zero_kernel)[grid](
+        padded[0], sizes[0], padded[1], sizes[1], padded[2], sizes[2], padded[3], sizes[3],
+        BLOCK=block)
+    return buffers
 
 
 def empty_grad(like: torch.Tensor) -> torch.Tensor:
@@ -436,8 +497,9 @@ def cast_to(t: Optional[torch.Tensor], dtype: torch.dtype, shape=None) -> torch.
 def conv2d_forward(x, weight, bias, lora_A, lora_B, task_ids, stride, padding, dilation, groups,
                    scaling):
     y = empty_output(conv2d_output_size(x.shape, weight.shape, stride, padding, dilation), x)
+    plan = segments.kernel_plan(task_ids, lora_A.shape[0])
     return fused_forward(x, weight.reshape(weight.shape[0], -1).contiguous(), bias,
-                         lora_A.contiguous(), lora_B.contiguous(), task_ids.contiguous(), y,
+                         lora_A.contiguous(), lora_B.contiguous(), plan, y,
                          weight.shape[2:], stride, padding, dilation, groups, scaling)
 
 
@@ -445,13 +507,14 @@ def conv2d_backward(grad_out, x, weight, lora_A, lora_B, task_ids, stride, paddi
                     groups, scaling, output_mask):
     need_x, need_w, need_bias, need_A, need_B = output_mask
     weight2d = weight.reshape(weight.shape[0], -1).contiguous()
-    lora_A, lora_B, task_ids = lora_A.contiguous(), lora_B.contiguous(), task_ids.contiguous()
+    lora_A, lora_B = lora_A.contiguous(), lora_B.contiguous()
+    plan = segments.kernel_plan(task_ids, lora_A.shape[0])
     dx = empty_grad(x)
     if need_x:
-        dx = fused_input_grad(grad_out, weight2d, lora_A, lora_B, task_ids,
+        dx = fused_input_grad(grad_out, weight2d, lora_A, lora_B, plan,
                               empty_output(x.shape, x), weight.shape[2:], stride, padding,
                               dilation, groups, scaling)
-    dw, dbias, da, db = fused_weight_grads(grad_out, x, lora_A, lora_B, task_ids,
+    dw, dbias, da, db = fused_weight_grads(grad_out, x, lora_A, lora_B, plan,
                                            weight.shape[2:], stride, padding, dilation, groups,
                                            scaling, need_w, need_bias, need_A or need_B)
     return (dx,

@@ -15,15 +15,19 @@ import subprocess
 import tempfile
 from dataclasses import dataclass
 
-# the launchers' fp32 buffers whatever the data dtype: the scale and the wgrad accumulators
-_FP32_BUFFERS = {"scale_ptr", "dw_ptr", "da_ptr", "db_ptr", "dbias_ptr"}
-_INDEX_BUFFERS = {"order_ptr", "tiles_ptr", "bounds_ptr"}      # int64 task order and tile table
+# the launchers' fp32 buffers whatever the data dtype: the accumulators the kernels zero or sum
+# into with atomics
+_FP32_BUFFERS = {"dw_ptr", "da_ptr", "db_ptr", "dbias_ptr", "z0_ptr", "z1_ptr"}
+_INDEX_BUFFERS = {"order_ptr", "bounds_ptr"}      # the task plan: int64 order and bounds
+_FLOAT_SCALARS = {"scale_hi", "scale_lo"}        # the scaling as two fp32 arguments
 
 
 def dtype_constants() -> dict:
-    """The constexprs ``conv._dtype_flags`` gives fp32/fp16/bf16 data on a GPU (tf32 off)."""
+    """The constexprs ``conv._dtype_flags`` gives fp32/fp16/bf16 data on a GPU (tf32 off), and
+    the heavier choice of each plan flag (an unsorted batch's order; the split backward's
+    zeroing shrink)."""
     import triton.language as tl
-    return dict(ACC=tl.float32, PRECISION="ieee", UPCAST=False)
+    return dict(ACC=tl.float32, PRECISION="ieee", UPCAST=False, HAS_ORDER=True, ZERO=True)
 
 
 def signature(kernel, dtype: str, constants: dict, fp32_pointers=()) -> dict:
@@ -38,6 +42,8 @@ def signature(kernel, dtype: str, constants: dict, fp32_pointers=()) -> dict:
             types[arg] = "constexpr"
         elif arg in _INDEX_BUFFERS:
             types[arg] = "*i64"
+        elif arg in _FLOAT_SCALARS:
+            types[arg] = "fp32"
         elif arg.endswith("_ptr"):
             types[arg] = "*fp32" if arg in fp32 else f"*{dtype}"
         else:
@@ -52,6 +58,7 @@ def compile_kernel(kernel, capability: int, dtype: str, constants: dict, num_war
     from triton.backends.compiler import GPUTarget
     from triton.compiler import ASTSource
 
+    constants = {k: v for k, v in constants.items() if k in kernel.arg_names}
     source = ASTSource(fn=kernel, signature=signature(kernel, dtype, constants, fp32_pointers),
                        constexprs=constants)
     return triton.compile(source, target=GPUTarget("cuda", capability, 32),

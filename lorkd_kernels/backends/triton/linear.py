@@ -13,7 +13,7 @@ from __future__ import annotations
 import torch
 
 from ..._checks import rows_per_sample
-from . import conv
+from . import conv, segments
 from .conv import cast_to, empty_grad, fused_forward, fused_input_grad, fused_weight_grads
 
 _ONE = (1, 1)
@@ -33,8 +33,9 @@ def _as_image(t: torch.Tensor, positions: int) -> torch.Tensor:
 def linear_forward(x, weight, bias, lora_A, lora_B, task_ids, scaling):
     positions = rows_per_sample(x.shape)
     y = conv.empty_output((*x.shape[:-1], weight.shape[0]), x)
+    plan = segments.kernel_plan(task_ids, lora_A.shape[0])
     fused_forward(_as_image(x, positions), weight.contiguous(), bias, lora_A.contiguous(),
-                  lora_B.contiguous(), task_ids.contiguous(), _as_image(y, positions), _ONE, _ONE,
+                  lora_B.contiguous(), plan, _as_image(y, positions), _ONE, _ONE,
                   _ZERO, _ONE, 1, scaling)
     return y
 
@@ -43,14 +44,14 @@ def linear_backward(grad_out, x, weight, lora_A, lora_B, task_ids, scaling, outp
     need_x, need_w, need_bias, need_A, need_B = output_mask
     positions = rows_per_sample(x.shape)
     weight, lora_A, lora_B = weight.contiguous(), lora_A.contiguous(), lora_B.contiguous()
-    task_ids = task_ids.contiguous()
+    plan = segments.kernel_plan(task_ids, lora_A.shape[0])
     x_image, grad_image = _as_image(x, positions), _as_image(grad_out, positions)
     dx = empty_grad(x)
     if need_x:
         dx = conv.empty_output(x.shape, x)
-        fused_input_grad(grad_image, weight, lora_A, lora_B, task_ids, _as_image(dx, positions),
+        fused_input_grad(grad_image, weight, lora_A, lora_B, plan, _as_image(dx, positions),
                          _ONE, _ONE, _ZERO, _ONE, 1, scaling)
-    dw, dbias, da, db = fused_weight_grads(grad_image, x_image, lora_A, lora_B, task_ids, _ONE,
+    dw, dbias, da, db = fused_weight_grads(grad_image, x_image, lora_A, lora_B, plan, _ONE,
                                            _ONE, _ZERO, _ONE, 1, scaling, need_w, need_bias,
                                            need_A or need_B)
     return (dx,

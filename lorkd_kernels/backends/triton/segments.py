@@ -1,71 +1,71 @@
-"""Task segments and tile tables built on the device, with static sizes and no host sync.
+"""The batch's task plan as the kernels read it: the sort order and the per-task sample bounds.
 
 Rows are (sample, position) pairs: output pixels for the forward and weight-gradient kernels,
-input pixels for the input-gradient kernel, tokens for linear layers. Samples are put in task
-order by a stable argsort (``order``); in that order each task owns one contiguous run of rows.
-A tile of ``block_m`` rows never crosses a task boundary, so every tile reads exactly one
-``A_t``/``B_t``. The number of tiles is bounded by ``cdiv(rows, block_m) + num_tasks`` whatever
-the task mix, which sizes the grid from shapes alone; entries past the real tiles hold task -1 and
-their programs exit at once.
+input pixels for the input-gradient kernel, tokens for linear layers. In task order (``order``,
+or the batch's own order when it is already sorted) each task owns one contiguous run of rows.
+The plan's ``bounds`` ((T + 3,) sample bounds, ``lorkd_kernels/task_plan.py``) say where: segment
+0 holds ids below 0, segments 1..T tasks 0..T-1, segment T+1 ids >= T. Every kernel finds the task
+and rows of its tile from those T + 3 numbers on the device (``conv._plan_tile``); tiles never
+cross a segment, so each reads one ``A_t``/``B_t``. The number of tiles is bounded by
+``cdiv(rows, block_m) + T + 2`` whatever the task mix, which sizes the grid from shapes alone;
+programs past the real tiles exit at once, and the tiles of out-of-range ids (possible only where
+the host did not check them, e.g. under CUDA-graph capture) store NaN.
 
-Task ids outside ``[0, T)`` (possible only when the host did not check them, e.g. under CUDA-graph
-capture) are sorted after every task, as one more segment whose tiles hold task -2: the kernels
-write NaN there instead of reading an expert that does not exist.
+A batch's plan is made once (by ``task_ids_context`` for a model's forward pass, or by the op for
+a standalone call) and reused by every kernel of every layer, forward and backward: no launch
+builds a table.
 """
 
 from __future__ import annotations
 
-from typing import Tuple
+from typing import NamedTuple, Optional
 
 import torch
+
+from ...task_plan import attached_plan, segment_bounds
+
+EMPTY_TILE = -1      # a tile past the real ones
+BAD_IDS_TILE = -2    # a tile of samples whose task id is out of range
 
 
 def _cdiv(a: int, b: int) -> int:
     return -(-a // b)
 
 
-EMPTY_TILE = -1      # a tile past the real ones
-BAD_IDS_TILE = -2    # a tile of samples whose task id is out of range
+class KernelPlan(NamedTuple):
+    """What a launch needs of the batch's plan: ``order`` (or a placeholder when the batch is
+    sorted, ``has_order`` False), ``bounds``, and whether the host checked that every id is in
+    range (then no out-of-range segment can be non-empty)."""
+
+    order: torch.Tensor
+    has_order: bool
+    bounds: torch.Tensor
+    checked: bool
 
 
-def out_of_range(task_ids: torch.Tensor, num_tasks: int) -> torch.Tensor:
-    """(N,) bool: ids outside ``[0, num_tasks)``."""
-    return (task_ids < 0) | (task_ids >= num_tasks)
+def kernel_plan(task_ids: torch.Tensor, num_tasks: int) -> KernelPlan:
+    """The plan the ids carry, or one made here on the device (sorting always: without the plan
+    the host has not read whether the batch is sorted)."""
+    plan = attached_plan(task_ids)
+    checked = False
+    if plan is not None:
+        order: Optional[torch.Tensor] = plan.order
+        bounds = plan.bounds(num_tasks)
+        checked = plan.in_range(num_tasks)
+    else:
+        order = torch.argsort(task_ids, stable=True)
+        bounds = segment_bounds(task_ids, num_tasks, order)
+    if order is None:
+        return KernelPlan(bounds, False, bounds, checked)
+    return KernelPlan(order, True, bounds, checked)
 
 
-def task_rows(task_ids: torch.Tensor, num_tasks: int,
-              rows_per_sample: int) -> Tuple[torch.Tensor, torch.Tensor]:
-    """``order`` (N,) sorting samples by task, and ``bounds`` (T + 1, 2): each task's row range
-    ``[begin, end)`` in that order (empty ranges for absent tasks), then the range of the
-    samples with out-of-range ids (empty when the ids are valid)."""
-    buckets = torch.where(out_of_range(task_ids, num_tasks), num_tasks, task_ids)
-    counts = torch.zeros(num_tasks + 1, dtype=torch.int64, device=task_ids.device)
-    counts.scatter_add_(0, buckets, torch.ones_like(buckets))
-    order = torch.argsort(buckets, stable=True)
-    row_end = torch.cumsum(counts * rows_per_sample, 0)
-    bounds = torch.stack([row_end - counts * rows_per_sample, row_end], dim=1).contiguous()
-    return order, bounds
+def bad_ids_flag(plan: KernelPlan, num_tasks: int) -> torch.Tensor:
+    """A device bool: whether the batch holds an out-of-range id (no host read)."""
+    b = plan.bounds
+    return (b[1] > 0) | (b[num_tasks + 1] < b[num_tasks + 2])
 
 
 def max_tiles(batch: int, rows_per_sample: int, num_tasks: int, block_m: int) -> int:
-    """Static grid size: enough tiles for any assignment of the batch to tasks (and to the
-    segment of out-of-range ids)."""
-    return _cdiv(batch * rows_per_sample, block_m) + num_tasks + 1
-
-
-def tile_table(bounds: torch.Tensor, num_tiles: int, block_m: int) -> torch.Tensor:
-    """(num_tiles, 3) int64 rows ``(task, row_begin, row_end)`` from :func:`task_rows`'s
-    bounds; task -1 marks an empty tile, -2 a tile of out-of-range ids."""
-    rows = bounds[:, 1] - bounds[:, 0]
-    tiles_per_task = (rows + block_m - 1) // block_m
-    tile_end = torch.cumsum(tiles_per_task, 0)
-    index = torch.arange(num_tiles, device=bounds.device)
-    task = torch.searchsorted(tile_end, index, right=True)
-    valid = task < bounds.shape[0]
-    task = task.clamp(max=bounds.shape[0] - 1)
-    first_tile = tile_end[task] - tiles_per_task[task]
-    begin = bounds[task, 0] + (index - first_tile) * block_m
-    end = torch.minimum(begin + block_m, bounds[task, 1])
-    bad_ids = task == bounds.shape[0] - 1
-    task = torch.where(valid, torch.where(bad_ids, BAD_IDS_TILE, task), EMPTY_TILE)
-    return torch.stack([task, begin, end], dim=1).contiguous()
+    """Static grid size: enough tiles for any assignment of the batch to the T + 2 segments."""
+    return _cdiv(batch * rows_per_sample, block_m) + num_tasks + 2

@@ -32,24 +32,39 @@ import triton
 import triton.language as tl
 
 from .. import aten_conv
-from . import configs, conv, segments
-from .conv import _im2col_tile, _operand, _tap_source
+from . import configs, conv, limits, segments
+from .conv import _bad_ids, _im2col_tile, _operand, _plan_tile, _scale, _tap_source
+
+
+@triton.jit
+def _zero_share(z_ptr, z_n, BLOCK: tl.constexpr):
+    """This program's share of zeroing ``z_n`` elements at ``z_ptr``, spread over the grid."""
+    program = tl.program_id(0) * tl.num_programs(1) + tl.program_id(1)
+    programs = tl.num_programs(0) * tl.num_programs(1)
+    for start in range(program * BLOCK, z_n, programs * BLOCK):
+        offsets = start + tl.arange(0, BLOCK)
+        tl.store(z_ptr + offsets, tl.zeros((BLOCK,), z_ptr.dtype.element_ty), mask=offsets < z_n)
 
 
 @triton.jit
 def branch_shrink_kernel(
-        x_ptr, m_ptr, u_ptr, order_ptr, tiles_ptr, scale_ptr,
+        x_ptr, m_ptr, u_ptr, order_ptr, bounds_ptr, num_tasks, scale_hi, scale_lo,
+        z0_ptr, z0_n, z1_ptr, z1_n,
         c_in_g, height, width, out_w, out_positions, depth, rank,
         smt, smg, smj, smk,
         stride_h, stride_w, pad_h, pad_w, dil_h, dil_w,
         sxn, sxc, sxh, sxw, sun, suc, suh, suw,
         KH: tl.constexpr, KW: tl.constexpr, R: tl.constexpr,
-        ACC: tl.constexpr, PRECISION: tl.constexpr, UPCAST: tl.constexpr,
-        BLOCK_M: tl.constexpr, BLOCK_K: tl.constexpr):
+        ACC: tl.constexpr, PRECISION: tl.constexpr, UPCAST: tl.constexpr, HAS_ORDER: tl.constexpr,
+        ZERO: tl.constexpr, BLOCK_M: tl.constexpr, BLOCK_K: tl.constexpr):
     """u[n, g*rank + j, p] = scale * sum_k M_t[j, k] * im2col(x)[n, g, k, p]: each x tile is
-    loaded once and meets all r rows of M_t in one dot."""
-    task, n, p, row_ok = conv._tile_rows(tiles_ptr, order_ptr, tl.program_id(0), out_positions,
-                                         BLOCK_M)
+    loaded once and meets all r rows of M_t in one dot. With ``ZERO`` the grid also zeroes two
+    accumulators for a later kernel (the split backward's dA/dB): a fill without its own launch."""
+    if ZERO:
+        _zero_share(z0_ptr, z0_n, 256)
+        _zero_share(z1_ptr, z1_n, 256)
+    task, n, p, row_ok = _plan_tile(bounds_ptr, order_ptr, num_tasks, tl.program_id(0),
+                                    out_positions, HAS_ORDER, BLOCK_M)
     if task == -1:
         return
     bad_ids = task == -2        # out-of-range ids: expert 0, then NaN (as the fused kernels)
@@ -69,7 +84,7 @@ def branch_shrink_kernel(
                          mask=(k < depth)[:, None] & r_ok[None, :], other=0.0)
         acc = tl.dot(_operand(x_tile, UPCAST), _operand(m_tile, UPCAST), acc,
                      input_precision=PRECISION)
-    acc = tl.load(scale_ptr) * acc
+    acc = _scale(scale_hi, scale_lo, ACC) * acc
     acc = tl.where(bad_ids, float("nan"), acc)
     u_ptrs = (u_ptr + n[:, None] * sun + (group * rank + r[None, :]).to(tl.int64) * suc
               + oh[:, None] * suh + ow[:, None] * suw)
@@ -78,19 +93,19 @@ def branch_shrink_kernel(
 
 @triton.jit
 def branch_expand_kernel(
-        u_ptr, m_ptr, out_ptr, order_ptr, tiles_ptr, scale_ptr,
+        u_ptr, m_ptr, out_ptr, order_ptr, bounds_ptr, num_tasks, scale_hi, scale_lo,
         cols_g, u_h, u_w, width, positions, rank,
         smt, smg, smj, smc,
         stride_h, stride_w, pad_h, pad_w, dil_h, dil_w,
         sun, suc, suh, suw, son, soc, soh, sow,
         KH: tl.constexpr, KW: tl.constexpr, R: tl.constexpr,
-        ACC: tl.constexpr, PRECISION: tl.constexpr,
+        ACC: tl.constexpr, PRECISION: tl.constexpr, HAS_ORDER: tl.constexpr,
         BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr):
     """out[n, g*cols_g + c, h, w] += scale * sum_tap sum_j u[n, g*rank + j, pixel(tap)] *
     M_t[c, j, tap]: with 1x1 taps the expand ``y += s B_t u``; with the conv's taps the
     transposed conv ``dx += col2im(A_t^T v)`` (stride and dilation as a divisibility mask)."""
-    task, n, p, row_ok = conv._tile_rows(tiles_ptr, order_ptr, tl.program_id(0), positions,
-                                         BLOCK_M)
+    task, n, p, row_ok = _plan_tile(bounds_ptr, order_ptr, num_tasks, tl.program_id(0),
+                                    positions, HAS_ORDER, BLOCK_M)
     if task == -1:
         return
     bad_ids = task == -2
@@ -115,33 +130,34 @@ def branch_expand_kernel(
     out_ptrs = (out_ptr + n[:, None] * son + (group * cols_g + c[None, :]).to(tl.int64) * soc
                 + h[:, None] * soh + w[:, None] * sow)
     out_ok = row_ok[:, None] & c_ok[None, :]
-    total = tl.load(out_ptrs, mask=out_ok, other=0.0).to(ACC) + tl.load(scale_ptr) * acc
+    total = tl.load(out_ptrs, mask=out_ok, other=0.0).to(ACC) + _scale(scale_hi, scale_lo, ACC) * acc
     total = tl.where(bad_ids, float("nan"), total)
     tl.store(out_ptrs, total.to(out_ptr.dtype.element_ty), mask=out_ok)
 
 
 @triton.jit
 def segment_outer_kernel(
-        left_ptr, right_ptr, out_ptr, order_ptr, bounds_ptr, scale_ptr,
+        left_ptr, right_ptr, out_ptr, order_ptr, bounds_ptr, num_tasks, scale_hi, scale_lo,
         groups, left_g, right_cg, out_g, out_rows, height, width, out_w, positions, depth,
         stride_h, stride_w, pad_h, pad_w, dil_h, dil_w,
         sln, slc, slh, slw, srn, src, srh, srw,
         KH: tl.constexpr, KW: tl.constexpr, SPLIT: tl.constexpr,
-        ACC: tl.constexpr, PRECISION: tl.constexpr,
+        ACC: tl.constexpr, PRECISION: tl.constexpr, HAS_ORDER: tl.constexpr,
         BLOCK_A: tl.constexpr, BLOCK_K: tl.constexpr, BLOCK_P: tl.constexpr):
     """out[t, g*out_g + a, k] += scale * sum over task t's rows of left[n, g*left_g + a, p] *
     im2col(right)[n, g, k, p]: ``dA_t`` (left v, right x; out_g 0 sums the groups) and ``dB_t``
     (left dy, right u as a 1x1 image). One program per (a tile, k tile, task, group, row split);
-    partial sums meet through atomics in an accumulation-dtype buffer."""
-    a = tl.program_id(0) * BLOCK_A + tl.arange(0, BLOCK_A)
+    partial sums meet through atomics in an accumulation-dtype buffer. A batch with an
+    out-of-range id gets NaN everywhere (every program adds NaN to its tile)."""
+    a = tl.program_id(1) * BLOCK_A + tl.arange(0, BLOCK_A)
     a_ok = a < left_g
-    k = tl.program_id(1) * BLOCK_K + tl.arange(0, BLOCK_K)
+    k = tl.program_id(2) * BLOCK_K + tl.arange(0, BLOCK_K)
     k_ok = k < depth
-    split = tl.program_id(2) % SPLIT
-    group = (tl.program_id(2) // SPLIT) % groups
-    task = tl.program_id(2) // (SPLIT * groups)
-    begin = tl.load(bounds_ptr + 2 * task)
-    end = tl.load(bounds_ptr + 2 * task + 1)
+    split = tl.program_id(0) % SPLIT
+    group = (tl.program_id(0) // SPLIT) % groups
+    task = tl.program_id(0) // (SPLIT * groups)
+    begin = tl.load(bounds_ptr + task + 1) * positions
+    end = tl.load(bounds_ptr + task + 2) * positions
     chunk = tl.cdiv(end - begin, SPLIT)
     lo = begin + split * chunk
     hi = tl.minimum(lo + chunk, end)
@@ -150,7 +166,10 @@ def segment_outer_kernel(
     for q0 in range(lo, hi, BLOCK_P):
         q = q0 + tl.arange(0, BLOCK_P)
         q_ok = q < hi
-        n = tl.load(order_ptr + q // positions, mask=q_ok, other=0).to(tl.int64)
+        n = q // positions
+        if HAS_ORDER:
+            n = tl.load(order_ptr + n, mask=q_ok, other=0)
+        n = n.to(tl.int64)
         p = q % positions
         oh, ow = p // out_w, p % out_w
         left_tile = tl.load(left_ptr + n[None, :] * sln + (group * left_g + a)[:, None] * slc
@@ -160,17 +179,13 @@ def segment_outer_kernel(
                                   height, width, stride_h, stride_w, pad_h, pad_w, dil_h, dil_w,
                                   KH, KW)
         acc = tl.dot(left_tile.to(ACC), right_tile.to(ACC), acc, input_precision=PRECISION)
+    bad = _bad_ids(bounds_ptr, num_tasks)
+    acc = tl.where(bad, float("nan"), _scale(scale_hi, scale_lo, ACC) * acc)
     tl.atomic_add(out_ptr + (task * out_rows + group * out_g + a[:, None]) * depth + k[None, :],
-                  tl.load(scale_ptr) * acc, mask=a_ok[:, None] & k_ok[None, :] & (lo < hi))
+                  acc, mask=a_ok[:, None] & k_ok[None, :] & ((lo < hi) | bad))
 
 
 # ----------------------------------------------------------------------------- launchers
-
-
-def _table(task_ids: torch.Tensor, num_tasks: int, positions: int, block_m: int):
-    order, bounds = segments.task_rows(task_ids, num_tasks, positions)
-    num_tiles = segments.max_tiles(task_ids.shape[0], positions, num_tasks, block_m)
-    return order, bounds, num_tiles, segments.tile_table(bounds, num_tiles, block_m)
 
 
 def _options(tiles) -> dict:
@@ -184,16 +199,14 @@ def _acc_flags(dtype: torch.dtype) -> dict:
     return dict(ACC=flags["ACC"], PRECISION=flags["PRECISION"])
 
 
-def _scale(scaling: float, like: torch.Tensor) -> torch.Tensor:
-    return conv._scale_tensor(scaling, like.dtype, like.device)
-
-
-def shrink(x: torch.Tensor, m: torch.Tensor, m_strides: Sequence[int], task_ids: torch.Tensor,
-           num_tasks: int, rank: int, out_size: Sequence[int], kernel_size: Sequence[int],
-           stride: Sequence[int], padding: Sequence[int], dilation: Sequence[int], groups: int,
-           scaling: float) -> torch.Tensor:
+def shrink(x: torch.Tensor, m: torch.Tensor, m_strides: Sequence[int],
+           plan: segments.KernelPlan, num_tasks: int, rank: int, out_size: Sequence[int],
+           kernel_size: Sequence[int], stride: Sequence[int], padding: Sequence[int],
+           dilation: Sequence[int], groups: int, scaling: float,
+           zero: Sequence[torch.Tensor] = ()) -> torch.Tensor:
     """(N, groups * rank, H_out, W_out) in the accumulation dtype: ``scaling * M_t im2col(x)``
-    per group, with ``m_strides = (task, group, j, k)`` addressing M_t's (rank, K) rows."""
+    per group, with ``m_strides = (task, group, j, k)`` addressing M_t's (rank, K) rows. The
+    (up to two) tensors of ``zero`` are zeroed by the same launch."""
     batch, c_in, height, width = x.shape
     out_h, out_w = out_size
     # in the accumulation dtype: the rank-r intermediate keeps the precision the fused kernels'
@@ -202,25 +215,33 @@ def shrink(x: torch.Tensor, m: torch.Tensor, m_strides: Sequence[int], task_ids:
                           x.new_empty((0,), dtype=conv._acc_dtype(x.dtype)))
     positions = out_h * out_w
     if batch * positions == 0:
+        for t in zero:
+            t.zero_()
         return u
     depth = c_in // groups * kernel_size[0] * kernel_size[1]
     tiles = configs.branch_tiles(batch * positions, depth)
-    order, _, num_tiles, table = _table(task_ids, num_tasks, positions, tiles.block_m)
-    torch.library.wrap_triton(branch_shrink_kernel)[(num_tiles, groups)](
-        x, m, u, order, table, _scale(scaling, x),
-        c_in // groups, height, width, out_w, positions, depth, rank, *m_strides,
+    num_tiles = segments.max_tiles(batch, positions, num_tasks, tiles.block_m)
+    grid = limits.checked_grid((num_tiles, groups), "the split form's shrink")
+    torch.library.wrap_triton(branch_shrink_kernel)[grid](
+        x, m, u, *conv.plan_args(plan, num_tasks), *conv.scale_args(scaling),
+        *_zero_args(zero, u), c_in // groups, height, width, out_w, positions, depth, rank, *m_strides,
         stride[0], stride[1], padding[0], padding[1], dilation[0], dilation[1],
         *x.stride(), *u.stride(),
         KH=kernel_size[0], KW=kernel_size[1], R=configs.rank_block(rank),
-        **conv._dtype_flags(x.dtype), BLOCK_M=tiles.block_m, BLOCK_K=tiles.block_cols,
-        **_options(tiles))
+        **conv._dtype_flags(x.dtype), HAS_ORDER=plan.has_order, ZERO=bool(zero),
+        BLOCK_M=tiles.block_m, BLOCK_K=tiles.block_cols, **_options(tiles))
     return u
 
 
+def _zero_args(zero: Sequence[torch.Tensor], placeholder: torch.Tensor) -> tuple:
+    pairs = [(t, t.numel()) for t in zero] + [(placeholder, 0)] * (2 - len(zero))
+    return tuple(item for pair in pairs for item in pair)
+
+
 def expand_into(out: torch.Tensor, u: torch.Tensor, m: torch.Tensor, m_strides: Sequence[int],
-                task_ids: torch.Tensor, num_tasks: int, rank: int, kernel_size: Sequence[int],
-                stride: Sequence[int], padding: Sequence[int], dilation: Sequence[int],
-                groups: int, scaling: float) -> torch.Tensor:
+                plan: segments.KernelPlan, num_tasks: int, rank: int,
+                kernel_size: Sequence[int], stride: Sequence[int], padding: Sequence[int],
+                dilation: Sequence[int], groups: int, scaling: float) -> torch.Tensor:
     """``out += scaling * (transposed conv of u with M_t)`` in place, ``m_strides = (task, group,
     j, col)``, taps contiguous."""
     batch, cols, height, width = out.shape
@@ -229,23 +250,24 @@ def expand_into(out: torch.Tensor, u: torch.Tensor, m: torch.Tensor, m_strides: 
         return out
     cols_g = cols // groups
     tiles = configs.branch_tiles(batch * positions, cols_g)
-    order, _, num_tiles, table = _table(task_ids, num_tasks, positions, tiles.block_m)
-    grid = (num_tiles, triton.cdiv(cols_g, tiles.block_cols), groups)
+    num_tiles = segments.max_tiles(batch, positions, num_tasks, tiles.block_m)
+    grid = limits.checked_grid((num_tiles, triton.cdiv(cols_g, tiles.block_cols), groups),
+                               "the split form's expand")
     torch.library.wrap_triton(branch_expand_kernel)[grid](
-        u, m, out, order, table, _scale(scaling, out),
+        u, m, out, *conv.plan_args(plan, num_tasks), *conv.scale_args(scaling),
         cols_g, u.shape[2], u.shape[3], width, positions, rank, *m_strides,
         stride[0], stride[1], padding[0], padding[1], dilation[0], dilation[1],
         *u.stride(), *out.stride(),
         KH=kernel_size[0], KW=kernel_size[1], R=configs.rank_block(rank),
-        **_acc_flags(out.dtype), BLOCK_M=tiles.block_m, BLOCK_N=tiles.block_cols,
-        **_options(tiles))
+        **_acc_flags(out.dtype), HAS_ORDER=plan.has_order, BLOCK_M=tiles.block_m,
+        BLOCK_N=tiles.block_cols, **_options(tiles))
     return out
 
 
 def segment_outer(out: torch.Tensor, left: torch.Tensor, left_g: int, right: torch.Tensor,
-                  right_cg: int, out_g: int, task_ids: torch.Tensor, kernel_size: Sequence[int],
-                  stride: Sequence[int], padding: Sequence[int], dilation: Sequence[int],
-                  groups: int, scaling: float) -> torch.Tensor:
+                  right_cg: int, out_g: int, plan: segments.KernelPlan,
+                  kernel_size: Sequence[int], stride: Sequence[int], padding: Sequence[int],
+                  dilation: Sequence[int], groups: int, scaling: float) -> torch.Tensor:
     """``out[t] += scaling * sum over task t's rows of left x im2col(right)^T`` (see
     :func:`segment_outer_kernel`); ``out`` (T, rows, depth) in the accumulation dtype."""
     batch, _, out_h, out_w = left.shape
@@ -254,19 +276,18 @@ def segment_outer(out: torch.Tensor, left: torch.Tensor, left_g: int, right: tor
     if batch * positions == 0:
         return out
     tiles = configs.segment_tiles(left_g, depth, batch * positions, num_tasks * groups)
-    order, bounds = segments.task_rows(task_ids, num_tasks, positions)
-    grid = (triton.cdiv(left_g, tiles.block_co), triton.cdiv(depth, tiles.block_k),
-            num_tasks * groups * tiles.split)
+    # (task, group, split) on the grid's first axis, the only one allowed more than 65535
+    grid = limits.checked_grid((num_tasks * groups * tiles.split, triton.cdiv(left_g, tiles.block_co),
+                                triton.cdiv(depth, tiles.block_k)), "the split form's dA/dB")
     torch.library.wrap_triton(segment_outer_kernel)[grid](
-        left, right, out, order, bounds,
-        _scale(scaling, out),
+        left, right, out, *conv.plan_args(plan, num_tasks), *conv.scale_args(scaling),
         groups, left_g, right_cg, out_g, out_rows, right.shape[2], right.shape[3], out_w,
         positions, depth,
         stride[0], stride[1], padding[0], padding[1], dilation[0], dilation[1],
         *left.stride(), *right.stride(),
         KH=kernel_size[0], KW=kernel_size[1], SPLIT=tiles.split,
-        **_acc_flags(out.dtype), BLOCK_A=tiles.block_co, BLOCK_K=tiles.block_k,
-        BLOCK_P=tiles.block_p,
+        **_acc_flags(out.dtype), HAS_ORDER=plan.has_order, BLOCK_A=tiles.block_co,
+        BLOCK_K=tiles.block_k, BLOCK_P=tiles.block_p,
         **({} if configs.INTERPRETING else dict(num_warps=tiles.num_warps, num_stages=2)))
     return out
 
@@ -289,63 +310,63 @@ def _b_strides(lora_B: torch.Tensor, c_out_g: int) -> tuple:
 
 def conv2d_forward(x, weight, bias, lora_A, lora_B, task_ids, stride, padding, dilation, groups,
                    scaling):
-    lora_A, lora_B, task_ids = lora_A.contiguous(), lora_B.contiguous(), task_ids.contiguous()
+    lora_A, lora_B = lora_A.contiguous(), lora_B.contiguous()
     num_tasks, rank, _ = lora_A.shape
+    plan = segments.kernel_plan(task_ids, num_tasks)
     y = aten_conv.conv2d(x, weight, bias, stride, padding, dilation, groups)
-    u = shrink(x, lora_A, _a_strides(lora_A), task_ids, num_tasks, rank, y.shape[2:],
+    u = shrink(x, lora_A, _a_strides(lora_A), plan, num_tasks, rank, y.shape[2:],
                weight.shape[2:], stride, padding, dilation, groups, 1.0)
     # y += s B_t u: the expand is a 1x1 "transposed conv" of u with B_t. The ops return
     # contiguous tensors (their fake kernels say so); cuDNN keeps a channels-last x's format.
     y = y.contiguous()
-    return expand_into(y, u, lora_B, _b_strides(lora_B, weight.shape[0] // groups), task_ids,
+    return expand_into(y, u, lora_B, _b_strides(lora_B, weight.shape[0] // groups), plan,
                        num_tasks, rank, _ONE, _ONE, _ZERO, _ONE, groups, scaling)
 
 
 def conv2d_backward(grad_out, x, weight, lora_A, lora_B, task_ids, stride, padding, dilation,
                     groups, scaling, output_mask):
     need_x, need_w, need_bias, need_A, need_B = output_mask
-    lora_A, lora_B, task_ids = lora_A.contiguous(), lora_B.contiguous(), task_ids.contiguous()
+    lora_A, lora_B = lora_A.contiguous(), lora_B.contiguous()
     num_tasks, rank, depth = lora_A.shape
+    plan = segments.kernel_plan(task_ids, num_tasks)
     c_out = weight.shape[0]
     c_out_g = c_out // groups
     acc = conv._acc_dtype(x.dtype)
-    dx, dw = aten_conv.conv2d_grads(grad_out, x, weight, stride, padding, dilation, groups,
-                                    (need_x, need_w))
+    # the plain layer's backward, in one call: dx, dW0 and dbias
+    dx, dw, dbias = aten_conv.conv2d_grads(grad_out, x, weight, stride, padding, dilation,
+                                           groups, (need_x, need_w, need_bias))
     if need_x:
         dx = dx.contiguous()   # as y in the forward: the op's contract, not cuDNN's format
-    need_lora = need_A or need_B
+    # dA/dB accumulators, zeroed by the first shrink below (no launch of their own)
+    da = torch.empty(lora_A.shape, dtype=acc, device=x.device)
+    db = torch.empty(lora_B.shape, dtype=acc, device=x.device)
+    to_zero = [t for t, need in ((da, need_A), (db, need_B)) if need]
     v = None
     if need_x or need_A:
         # v = s B_t^T dy: the shrink kernel on dy as a 1x1 conv, M_t = B_t^T
-        v = shrink(grad_out, lora_B, _b_strides(lora_B, c_out_g), task_ids, num_tasks, rank,
-                   grad_out.shape[2:], _ONE, _ONE, _ZERO, _ONE, groups, scaling)
+        v = shrink(grad_out, lora_B, _b_strides(lora_B, c_out_g), plan, num_tasks, rank,
+                   grad_out.shape[2:], _ONE, _ONE, _ZERO, _ONE, groups, scaling, to_zero)
+        to_zero = []
     if need_x:
         # dx += col2im(A_t^T v): M_t[ci, j, tap] = A_t[j, ci * KH*KW + tap]
         taps = weight.shape[2] * weight.shape[3]
-        expand_into(dx, v, lora_A, (lora_A.stride(0), 0, lora_A.stride(1), taps), task_ids,
+        expand_into(dx, v, lora_A, (lora_A.stride(0), 0, lora_A.stride(1), taps), plan,
                     num_tasks, rank, weight.shape[2:], stride, padding, dilation, groups, 1.0)
-    da = db = None
-    if need_lora:
-        da = torch.zeros(lora_A.shape, dtype=acc, device=x.device)
-        db = torch.zeros(lora_B.shape, dtype=acc, device=x.device)
-        if need_A:
-            segment_outer(da, v, rank, x, x.shape[1] // groups, 0, task_ids, weight.shape[2:],
-                          stride, padding, dilation, groups, 1.0)
-        if need_B:
-            u = shrink(x, lora_A, _a_strides(lora_A), task_ids, num_tasks, rank,
-                       grad_out.shape[2:], weight.shape[2:], stride, padding, dilation, groups,
-                       1.0)
-            segment_outer(db, grad_out, c_out_g, u, rank, c_out_g, task_ids, _ONE, _ONE, _ZERO,
-                          _ONE, groups, scaling)
-    dbias = grad_out.sum(dim=(0, 2, 3), dtype=acc) if need_bias else None
-    # As the fused kernels: a sample with an out-of-range id (unchecked by the host) makes every
-    # weight gradient NaN (a device-side fill, no sync).
-    bad_ids = segments.out_of_range(task_ids, num_tasks).any()
-    grads = []
-    for grad, need, like in ((dw, need_w, weight), (dbias, need_bias, x), (da, need_A, lora_A),
-                             (db, need_B, lora_B)):
-        if not need:
-            grads.append(conv.empty_grad(x))
-            continue
-        grads.append(grad.masked_fill(bad_ids, float("nan")).to(like.dtype).contiguous())
+    if need_A:
+        segment_outer(da, v, rank, x, x.shape[1] // groups, 0, plan, weight.shape[2:],
+                      stride, padding, dilation, groups, 1.0)
+    if need_B:
+        u = shrink(x, lora_A, _a_strides(lora_A), plan, num_tasks, rank, grad_out.shape[2:],
+                   weight.shape[2:], stride, padding, dilation, groups, 1.0, to_zero)
+        segment_outer(db, grad_out, c_out_g, u, rank, c_out_g, plan, _ONE, _ONE, _ZERO,
+                      _ONE, groups, scaling)
+    # dA and dB are NaN for a batch with out-of-range ids (the kernels add it); dW0 and dbias,
+    # which cuDNN computed, are made so here, on the device, where the host did not check ids.
+    if not plan.checked and (need_w or need_bias):
+        bad = segments.bad_ids_flag(plan, num_tasks)
+        dw = dw.masked_fill(bad, float("nan")) if need_w else dw
+        dbias = dbias.masked_fill(bad, float("nan")) if need_bias else dbias
+    grads = [grad.to(like.dtype).contiguous() if need else conv.empty_grad(x)
+             for grad, need, like in ((dw, need_w, weight), (dbias, need_bias, x),
+                                      (da, need_A, lora_A), (db, need_B, lora_B))]
     return (dx if need_x else conv.empty_grad(x), *grads)

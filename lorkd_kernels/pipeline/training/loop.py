@@ -24,6 +24,7 @@ from torch.utils.data import DataLoader, Dataset, DistributedSampler
 
 from ..data import MultiTaskDataset, TaskBalancedSampler
 from ...task_ids import sort_by_task
+from ...task_plan import planned_on
 from . import checkpoint, faults, rng
 from .batchnorm import ShardedRunningStats
 from .distributed import Distributed
@@ -97,7 +98,8 @@ def _sorted_to(batch, device: torch.device):
     order, _ = sort_by_task(task_ids)
     if order is not None:     # one sort here; every EKS layer then sees contiguous tasks
         images, labels, task_ids = images[order], labels[order], task_ids[order]
-    return images.to(device), labels.to(device), task_ids.to(device)
+    # The ids' plan is read here, on the host, so no step syncs the device for it.
+    return images.to(device), labels.to(device), planned_on(task_ids, device)
 
 
 class Trainer:

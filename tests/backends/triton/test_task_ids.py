@@ -35,7 +35,7 @@ def test_cuda_inputs_get_the_host_check_too(backend):
     for them as well, outside CUDA-graph capture."""
     cuda_input = SimpleNamespace(device=torch.device("cuda"))
     with pytest.raises(IndexError, match=r"task_ids contains 3, outside \[0, 2\)"):
-        backend._check_device(cuda_input, torch.tensor([0, 3]), 2)
+        backend._planned(cuda_input, torch.tensor([0, 3]), 2)
 
 
 def test_bad_task_id_in_a_traced_graph_is_an_error_or_nan(backend):

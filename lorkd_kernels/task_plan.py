@@ -1,0 +1,202 @@
+"""The batch's task plan: what every EKS layer of a forward and backward pass needs to know about
+the task ids, worked out once per batch instead of once per layer call.
+
+A mixed batch reaches dozens of EKS layers, each with a forward and a backward op. Per call, the
+ops used to range-check the ids on the host (two device syncs on a GPU) and the GPU kernels to
+sort the ids and build a tile table from about thirty small tensor ops. A :class:`TaskPlan` holds
+the answers for the whole batch:
+
+* ``id_range``: the ids' ``(min, max)``, read on the host **once** (one sync for the batch, with
+  whether they are sorted). Every op's range check compares against it on the host, without
+  reading the device again. ``None`` where the host may not read the ids (``torch.compile``
+  tracing, CUDA-graph capture): there the kernels' NaN contract for bad ids holds.
+* ``order``: the stable permutation that sorts the batch by task (``None`` when it already is).
+* ``bounds(T)``: an int64 ``(T + 3,)`` tensor on the ids' device, computed once per number of
+  tasks: segment ``s`` of the sorted batch is samples ``[bounds[s], bounds[s + 1])``; segment 0
+  holds ids below 0, segments ``1..T`` tasks ``0..T-1``, segment ``T + 1`` ids ``>= T``. The GPU
+  kernels find each tile's task from it on the device, so no per-kernel table is built.
+
+:func:`~lorkd_kernels.routing.task_ids_context` (and so ``TaskRouter`` and the models' own
+``task_ids`` argument) makes the plan of its batch and hands the layers an alias of the ids that
+carries it; the layers pass that alias to the ops as usual, and autograd saves it for the
+backward, so the backward ops find the same plan. An op called with ids that carry no plan (a
+standalone call) makes one for itself, used by all the kernels of that call.
+
+A plan belongs to one version of its ids: an in-place change of the ids makes it stale, and it is
+then ignored (autograd refuses such a backward anyway).
+"""
+
+from __future__ import annotations
+
+from typing import Dict, Optional, Tuple
+
+import torch
+
+# The attribute of the ids alias that carries its plan (an alias the library made, never the
+# caller's own tensor, so nothing is added to a user's object or to what it pickles).
+_ATTRIBUTE = "_lorkd_task_plan"
+
+
+class TaskPlan:
+    """A batch's task ids, their range, their sort order and per-task bounds (module docstring).
+
+    Build one with :func:`plan_batch`; the ops find it with :func:`attached_plan`.
+    """
+
+    def __init__(self, task_ids: torch.Tensor, id_range: Optional[Tuple[int, int]],
+                 is_sorted: Optional[bool]) -> None:
+        self.task_ids = task_ids
+        self.id_range = id_range
+        self.is_sorted = is_sorted
+        self._version = task_ids._version
+        self._order: Optional[torch.Tensor] = None
+        self._bounds: Dict[int, torch.Tensor] = {}
+
+    @property
+    def order(self) -> Optional[torch.Tensor]:
+        """The stable permutation sorting the batch by task; None when it is known to be sorted."""
+        if self.is_sorted:
+            return None
+        if self._order is None:
+            self._order = torch.argsort(self.task_ids, stable=True)
+        return self._order
+
+    def bounds(self, num_tasks: int) -> torch.Tensor:
+        """(T + 3,) int64 sample bounds of the segments of the sorted batch (module docstring)."""
+        bounds = self._bounds.get(num_tasks)
+        if bounds is None:
+            bounds = segment_bounds(self.task_ids, num_tasks, self.order)
+            self._bounds[num_tasks] = bounds
+        return bounds
+
+    def check_range(self, num_tasks: int) -> None:
+        """IndexError if an id lies outside ``[0, num_tasks)``, from the range read once."""
+        if self.id_range is None or self.task_ids.numel() == 0:
+            return
+        low, high = self.id_range
+        if low < 0 or high >= num_tasks:
+            raise_out_of_range(low if low < 0 else high, num_tasks)
+
+    def in_range(self, num_tasks: int) -> bool:
+        """Whether the host read the ids and found every one in ``[0, num_tasks)``."""
+        if self.id_range is None:
+            return False
+        return self.task_ids.numel() == 0 or (self.id_range[0] >= 0
+                                               and self.id_range[1] < num_tasks)
+
+    def is_current(self) -> bool:
+        return self._version == self.task_ids._version
+
+
+def raise_out_of_range(bad: int, num_tasks: int) -> None:
+    raise IndexError(f"task_ids contains {bad}, outside [0, {num_tasks}) "
+                     f"(num_tasks = {num_tasks})")
+
+
+def segment_bounds(task_ids: torch.Tensor, num_tasks: int,
+                   order: Optional[torch.Tensor]) -> torch.Tensor:
+    """(T + 3,) int64 sample bounds of the segments ``ids < 0``, task 0, ..., task T-1,
+    ``ids >= T`` of the batch sorted by ``order`` (None: already sorted). Device ops only: no sync,
+    static shapes."""
+    buckets = task_ids.clamp(-1, num_tasks)
+    if order is not None:
+        buckets = buckets.index_select(0, order)
+    edges = torch.arange(-1, num_tasks + 2, dtype=torch.int64, device=task_ids.device)
+    return torch.searchsorted(buckets, edges)
+
+
+def _read_range(task_ids: torch.Tensor) -> Tuple[Tuple[int, int], bool]:
+    """``((min, max), sorted)`` in one host read (a single device sync)."""
+    if task_ids.numel() == 0:
+        return (0, 0), True
+    ascending = (task_ids[1:] >= task_ids[:-1]).all()
+    low, high = torch.aminmax(task_ids)
+    with torch.profiler.record_function("lorkd::read_task_ids"):
+        low, high, ascending = torch.stack([low, high, ascending.long()]).tolist()
+    return (int(low), int(high)), bool(ascending)
+
+
+def host_may_read(task_ids: torch.Tensor) -> bool:
+    """Whether the host may read ``task_ids`` now: not while ``torch.compile`` traces (the ids are
+    symbolic), not on the meta device (no data) and not while a CUDA graph is captured."""
+    if torch.compiler.is_compiling() or task_ids.is_meta:
+        return False
+    return not (task_ids.is_cuda and torch.cuda.is_current_stream_capturing())
+
+
+def plan_batch(task_ids: torch.Tensor, read_host: Optional[bool] = None) -> TaskPlan:
+    """The plan of a batch's ids (one host read where ``read_host``, by default where the host
+    may read: the range and whether the batch is sorted)."""
+    if read_host is None:
+        read_host = host_may_read(task_ids)
+    if read_host:
+        id_range, is_sorted = _read_range(task_ids)
+        return TaskPlan(task_ids, id_range, is_sorted)
+    return TaskPlan(task_ids, None, None)
+
+
+def carrying_plan(task_ids: torch.Tensor) -> torch.Tensor:
+    """An alias of ``task_ids`` (same memory, same version counter) that carries the batch's plan,
+    for the layers of one forward pass. Under ``torch.compile`` the ids themselves (the ops then
+    make their plans inside the graph)."""
+    if torch.compiler.is_compiling() or attached_plan(task_ids) is not None:
+        return task_ids
+    return attach(plan_batch(task_ids.detach()))
+
+
+def attach(plan: TaskPlan) -> torch.Tensor:
+    """``plan.task_ids`` (an alias the library made) carrying ``plan``."""
+    setattr(plan.task_ids, _ATTRIBUTE, plan)
+    _note_range_for_compiled_kernels(plan)
+    return plan.task_ids
+
+
+def sorted_by_task(task_ids: torch.Tensor
+                   ) -> Tuple[Optional[torch.Tensor], Optional[torch.Tensor], torch.Tensor]:
+    """``(order, inverse, sorted ids carrying their plan)``: ``order`` sorts the batch by task
+    (stable), ``inverse`` undoes it; both None when the batch is sorted. At most one host read
+    (none under ``torch.compile``, which always sorts)."""
+    if torch.compiler.is_compiling():
+        order = torch.argsort(task_ids, stable=True)
+        return order, _inverse(order), task_ids.index_select(0, order)
+    plan = attached_plan(task_ids) or plan_batch(task_ids.detach())
+    if plan.is_sorted:
+        return None, None, attach(plan) if attached_plan(plan.task_ids) is None else plan.task_ids
+    order = plan.order
+    sorted_ids = task_ids.index_select(0, order)
+    return order, _inverse(order), attach(TaskPlan(sorted_ids, plan.id_range, True))
+
+
+def planned_on(task_ids: torch.Tensor, device: torch.device) -> torch.Tensor:
+    """Host ids (a data loader's) moved to ``device``, carrying their plan: the range and order are
+    read on the host before the copy, so the device is never synced for them."""
+    plan = plan_batch(task_ids, read_host=True)
+    return attach(TaskPlan(task_ids.to(device).detach(), plan.id_range, plan.is_sorted))
+
+
+def _inverse(order: torch.Tensor) -> torch.Tensor:
+    inverse = torch.empty_like(order)
+    inverse[order] = torch.arange(order.numel(), device=order.device)
+    return inverse
+
+
+def attached_plan(task_ids: torch.Tensor) -> Optional[TaskPlan]:
+    """The current plan carried by ``task_ids``, or None."""
+    if torch.compiler.is_compiling():
+        return None
+    plan = getattr(task_ids, _ATTRIBUTE, None)
+    return plan if plan is not None and plan.is_current() else None
+
+
+def plan_of(task_ids: torch.Tensor, read_host: Optional[bool] = None) -> TaskPlan:
+    """The plan the ids carry, or a new one for this call (a standalone op call)."""
+    plan = attached_plan(task_ids)
+    return plan if plan is not None else plan_batch(task_ids, read_host)
+
+
+def _note_range_for_compiled_kernels(plan: TaskPlan) -> None:
+    """Tell the compiled library the range read for these ids, so its GPU kernels' host check
+    reads it instead of copying the ids to the host per call."""
+    from .backends import library
+    if plan.id_range is not None and library.loaded() and library.has_range_notes():
+        torch.ops.lorkd._note_task_id_range(plan.task_ids, *plan.id_range)
