@@ -260,6 +260,13 @@ TORCH_LIBRARY_FRAGMENT(lorkd, m) {
   // Turn the host's task-id range check of the GPU kernels off or on; returns the previous
   // setting. Use lorkd_kernels.backends.host_task_id_checks().
   m.def("_set_host_task_id_checks(bool enabled) -> bool", &lorkd::set_host_task_id_checks);
+  // The range of a batch's ids, read once by lorkd_kernels/task_plan.py, for the GPU kernels'
+  // host check (common/segments.h); and how often that check still copied ids to the host.
+  m.def("_note_task_id_range(Tensor task_ids, int low, int high) -> ()",
+        [](const at::Tensor& task_ids, int64_t low, int64_t high) {
+          lorkd::note_task_id_range(task_ids, low, high);
+        });
+  m.def("_host_task_id_reads() -> int", &lorkd::host_task_id_reads);
   // The emulation harness's own check: a throwing kernel thread fails the launch.
   m.def("_cuda_emu_fault_probe(int threads, int failing_thread) -> ()", &lorkd::emu::fault_probe);
 }

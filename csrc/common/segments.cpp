@@ -3,7 +3,10 @@
 #include <ATen/ops/empty.h>
 #include <c10/util/Exception.h>
 
+#include <algorithm>
 #include <atomic>
+#include <deque>
+#include <mutex>
 
 namespace lorkd {
 
@@ -19,11 +22,59 @@ void check_task_id_range(const at::Tensor& task_ids, int64_t num_tasks) {
 
 namespace {
 std::atomic<bool> host_checks{true};
+std::atomic<int64_t> host_reads{0};
+
+struct RangeNote {
+  c10::weak_intrusive_ptr<c10::TensorImpl> ids;
+  uint32_t version;
+  int64_t low, high;
+};
+
+// A few recent notes: a forward pass has one batch (two with a teacher), so eight is plenty;
+// the oldest is dropped first.
+constexpr size_t kMaxNotes = 8;
+std::mutex notes_mutex;
+std::deque<RangeNote> notes;
+
+uint32_t version_of(const at::Tensor& t) {
+  return t.unsafeGetTensorImpl()->version_counter().current_version();
+}
 }  // namespace
 
 bool host_task_id_checks() { return host_checks.load(); }
 
 bool set_host_task_id_checks(bool enabled) { return host_checks.exchange(enabled); }
+
+void note_task_id_range(const at::Tensor& task_ids, int64_t low, int64_t high) {
+  const std::lock_guard<std::mutex> lock(notes_mutex);
+  std::erase_if(notes, [](const RangeNote& note) { return note.ids.expired(); });
+  if (notes.size() >= kMaxNotes) notes.pop_front();
+  notes.push_back({c10::weak_intrusive_ptr<c10::TensorImpl>(task_ids.getIntrusivePtr()),
+                   version_of(task_ids), low, high});
+}
+
+bool check_noted_task_id_range(const at::Tensor& task_ids, int64_t num_tasks) {
+  int64_t low = 0, high = 0;
+  {
+    const std::lock_guard<std::mutex> lock(notes_mutex);
+    const auto it = std::find_if(notes.begin(), notes.end(), [&](const RangeNote& note) {
+      const auto ids = note.ids.lock();
+      return ids.get() == task_ids.unsafeGetTensorImpl() &&
+             note.version == version_of(task_ids);
+    });
+    if (it == notes.end()) return false;
+    low = it->low;
+    high = it->high;
+  }
+  const int64_t bad = low < 0 ? low : high;
+  TORCH_CHECK_INDEX(low >= 0 && high < num_tasks, "task_ids contains ", bad, ", outside [0, ",
+                    num_tasks, ") (num_tasks = ", num_tasks, ")");
+  return true;
+}
+
+int64_t host_task_id_reads() { return host_reads.load(); }
+
+void count_host_task_id_read() { ++host_reads; }
 
 Segments::Segments(const at::Tensor& task_ids, int64_t num_tasks) {
   check_task_id_range(task_ids, num_tasks);

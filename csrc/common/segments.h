@@ -17,6 +17,19 @@ void check_task_id_range(const at::Tensor& task_ids, int64_t num_tasks);
 bool host_task_id_checks();
 bool set_host_task_id_checks(bool enabled);   // returns the previous setting
 
+// The range of a batch's task ids as the host already read it. lorkd_kernels/task_plan.py reads
+// a batch's ids once (its task plan) and notes (min, max) here for the alias of the ids the
+// layers receive; the GPU kernels' host check then compares that range instead of copying the
+// ids to the host again (a device sync per op call). A note is for one tensor at one version: it
+// lapses when the ids change in place or the tensor is freed.
+void note_task_id_range(const at::Tensor& task_ids, int64_t low, int64_t high);
+// IndexError naming the offending id if the noted range of task_ids leaves [0, num_tasks);
+// returns false when there is no note for task_ids (the caller must read the ids).
+bool check_noted_task_id_range(const at::Tensor& task_ids, int64_t num_tasks);
+// How often the GPU kernels' host check has copied task ids to the host (tests count it).
+int64_t host_task_id_reads();
+void count_host_task_id_read();
+
 struct TaskRun {
   int64_t task;
   int64_t start;   // offset in the batch sorted by task

@@ -60,6 +60,9 @@ void check_task_ids(const at::Tensor& task_ids, int64_t num_tasks) {
       !Launcher::host_may_read(task_ids)) {
     return;
   }
+  // A batch planned by lorkd_kernels (task_ids_context) was read once; compare its range.
+  if (lorkd::check_noted_task_id_range(task_ids, num_tasks)) return;
+  lorkd::count_host_task_id_read();
   lorkd::check_task_id_range(task_ids.to(at::kCPU), num_tasks);
 }
 

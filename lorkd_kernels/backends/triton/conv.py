@@ -250,7 +250,7 @@ def conv_wgrad_kernel(
     for task in range(0, num_tasks):
         lo = tl.maximum(tl.load(bounds_ptr + task + 1) * out_positions, split_lo)
         hi = tl.minimum(tl.load(bounds_ptr + task + 2) * out_positions, split_hi)
-        if (lo < hi) | bad:
+        if lo < hi:
             g_task = tl.zeros((BLOCK_CO, BLOCK_K), dtype=ACC)
             for q0 in range(lo, hi, BLOCK_P):
                 q = q0 + tl.arange(0, BLOCK_P)
@@ -281,16 +281,23 @@ def conv_wgrad_kernel(
             if NEED_LORA:
                 bt_tile = tl.load(b_ptr + (task * c_out + co_abs[None, :]) * rank + r[:, None],
                                   mask=r_ok[:, None] & co_ok[None, :], other=0.0).to(ACC)
-                da_part = scale * tl.dot(bt_tile, g_task, input_precision=PRECISION)
                 tl.atomic_add(da_ptr + (task * rank + r[:, None]) * depth + k[None, :],
-                              tl.where(bad, float("nan"), da_part),
+                              scale * tl.dot(bt_tile, g_task, input_precision=PRECISION),
                               mask=r_ok[:, None] & k_ok[None, :])
                 at_tile = tl.load(a_ptr + (task * rank + r[None, :]) * depth + k[:, None],
                                   mask=k_ok[:, None] & r_ok[None, :], other=0.0).to(ACC)
-                db_part = scale * tl.dot(g_task, at_tile, input_precision=PRECISION)
                 tl.atomic_add(db_ptr + (task * c_out + co_abs[:, None]) * rank + r[None, :],
-                              tl.where(bad, float("nan"), db_part),
+                              scale * tl.dot(g_task, at_tile, input_precision=PRECISION),
                               mask=co_ok[:, None] & r_ok[None, :])
+    if NEED_LORA and bad:
+        # unchecked out-of-range ids: NaN into every dA/dB tile this program owns, all tasks
+        for task in range(0, num_tasks):
+            tl.atomic_add(da_ptr + (task * rank + r[:, None]) * depth + k[None, :],
+                          tl.full((R, BLOCK_K), float("nan"), ACC),
+                          mask=r_ok[:, None] & k_ok[None, :])
+            tl.atomic_add(db_ptr + (task * c_out + co_abs[:, None]) * rank + r[None, :],
+                          tl.full((BLOCK_CO, R), float("nan"), ACC),
+                          mask=co_ok[:, None] & r_ok[None, :])
     if NEED_W:
         tl.atomic_add(dw_ptr + co_abs[:, None] * depth + k[None, :],
                       tl.where(bad, float("nan"), dw), mask=co_ok[:, None] & k_ok[None, :])
