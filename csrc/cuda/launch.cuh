@@ -43,9 +43,24 @@ struct CudaLauncher {
     if (s.grid[0] == 0 || s.grid[1] == 0 || s.grid[2] == 0) return;
     const dim3 grid(static_cast<unsigned>(s.grid[0]), static_cast<unsigned>(s.grid[1]),
                     static_cast<unsigned>(s.grid[2]));
+    if (s.shared_bytes > 48 * 1024) opt_in_shared<Kernel, Args>(s.shared_bytes);
     entry<Kernel, Args><<<grid, s.threads, s.shared_bytes,
                           c10::cuda::getCurrentCUDAStream()>>>(args);
     C10_CUDA_KERNEL_LAUNCH_CHECK();
+  }
+
+  // Above 48 KiB of dynamic shared memory a kernel must opt in, up to the device's own limit.
+  template <class Kernel, class Args>
+  static void opt_in_shared(size_t bytes) {
+    int device = 0, limit = 0;
+    C10_CUDA_CHECK(cudaGetDevice(&device));
+    C10_CUDA_CHECK(cudaDeviceGetAttribute(&limit, cudaDevAttrMaxSharedMemoryPerBlockOptin, device));
+    TORCH_CHECK_VALUE(bytes <= static_cast<size_t>(limit), "an EKS kernel needs ", bytes,
+                      " bytes of shared memory per block, more than this GPU gives one (", limit,
+                      "); use a smaller rank");
+    C10_CUDA_CHECK(cudaFuncSetAttribute(entry<Kernel, Args>,
+                                        cudaFuncAttributeMaxDynamicSharedMemorySize,
+                                        static_cast<int>(bytes)));
   }
 
   // Reading task ids on the host syncs the stream, which a CUDA graph capture forbids.

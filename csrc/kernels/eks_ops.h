@@ -33,6 +33,17 @@ namespace detail {
 inline int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
 
 // CUDA limits gridDim.y and gridDim.z to 65535; the x dimension is not a concern here.
+// The most dynamic shared memory a block may use on the GPUs these kernels target (sm_90's opt-in
+// maximum, 227 KiB; sm_80 allows 163 KiB, and the CUDA launcher checks the device's own limit).
+// Above 48 KiB the CUDA launcher opts in with cudaFuncSetAttribute.
+inline constexpr size_t kMaxSharedBytes = 227 * 1024;
+
+inline void check_shared(const LaunchShape& s, const char* what) {
+  TORCH_CHECK_VALUE(s.shared_bytes <= kMaxSharedBytes, what, ": needs ", s.shared_bytes,
+                    " bytes of shared memory per block, more than a GPU gives one (",
+                    kMaxSharedBytes, "); use a smaller rank");
+}
+
 inline void check_grid(const LaunchShape& s, const char* what) {
   TORCH_CHECK_VALUE(s.grid[1] <= 65535 && s.grid[2] <= 65535, what, ": launch grid (", s.grid[0],
                     ", ", s.grid[1], ", ", s.grid[2], ") exceeds 65535 along y or z (batch, ",
@@ -48,6 +59,7 @@ LaunchShape shape_for(const Args& args, int64_t gx, int64_t gy, int64_t gz, cons
   s.threads = Kernel::kThreads;
   s.shared_bytes = Kernel::shared_bytes(args);
   check_grid(s, what);
+  check_shared(s, what);
   return s;
 }
 

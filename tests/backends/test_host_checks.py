@@ -10,7 +10,7 @@ from lorkd_kernels.backends import host_checks, host_task_id_checks
 
 
 def test_checks_run_unless_turned_off_or_capturing(monkeypatch):
-    cpu_ids, cuda_ids = torch.tensor([0]), SimpleNamespace(is_cuda=True)
+    cpu_ids, cuda_ids = torch.tensor([0]), SimpleNamespace(is_cuda=True, is_meta=False)
     monkeypatch.setattr(torch.cuda, "is_current_stream_capturing", lambda: False)
     assert host_checks.may_read(cpu_ids) and host_checks.may_read(cuda_ids)
     with host_task_id_checks(False):

@@ -57,7 +57,7 @@ from ... import task_plan
 from ..._checks import validated_backend
 from .. import host_checks, measured, triton_choices, triton_forms
 from ..registry import BackendUnavailableError
-from . import configs, conv, linear, split
+from . import configs, conv, limits, linear, split
 
 Tensor = torch.Tensor
 
@@ -117,6 +117,9 @@ def conv2d_backward(grad_out, x, weight, lora_A, lora_B, task_ids, stride, paddi
     task_ids = _planned(x, task_ids, lora_A.shape[0])
     conf = (list(stride), list(padding), list(dilation), int(groups))
     mask = [bool(m) for m in output_mask]
+    # both forms sum dA/dB with atomics; the fused one dW0 and dbias too
+    if any(mask[3:]) or (any(mask[1:3]) and triton_forms.current() != "split"):
+        limits.alert_nondeterministic("the EKS conv's weight gradient")
     return tuple(_in_chosen_form(
         lambda form: form.conv2d_backward(grad_out, x, weight, lora_A, lora_B, task_ids, *conf,
                                           float(scaling), mask),
@@ -130,6 +133,8 @@ def linear_forward(x, weight, bias, lora_A, lora_B, task_ids, scaling):
 
 def linear_backward(grad_out, x, weight, lora_A, lora_B, task_ids, scaling, output_mask):
     task_ids = _planned(x, task_ids, lora_A.shape[0])
+    if any(bool(m) for m in output_mask[1:]):
+        limits.alert_nondeterministic("the EKS linear's weight gradient")
     return tuple(linear.linear_backward(grad_out, x, weight, lora_A, lora_B, task_ids,
                                         float(scaling), [bool(m) for m in output_mask]))
 

@@ -17,7 +17,7 @@ import triton.language as tl
 
 from ..._checks import conv2d_output_size
 from ...expert_weights import accumulate_dtype
-from . import configs, segments
+from . import configs, limits, segments
 
 _TL_DTYPES = {torch.float32: tl.float32, torch.float64: tl.float64}
 
@@ -319,15 +319,16 @@ def _acc_dtype(dtype: torch.dtype) -> torch.dtype:
     return accumulate_dtype(dtype)
 
 
-def _precision(dtype: torch.dtype) -> str:
-    """fp32 operands follow torch's matmul TF32 switch (off by default: exact fp32 products)."""
-    if dtype == torch.float32 and not configs.INTERPRETING and torch.backends.cuda.matmul.allow_tf32:
+def _precision(dtype: torch.dtype, tf32: bool) -> str:
+    """fp32 operands as the plain layer computes them: TF32 where torch's switch for that layer
+    kind allows it (``segments.tf32_allowed``), exact fp32 products otherwise."""
+    if dtype == torch.float32 and not configs.INTERPRETING and tf32:
         return "tf32"
     return "ieee"
 
 
-def _dtype_flags(dtype: torch.dtype) -> dict:
-    return dict(ACC=_TL_DTYPES[_acc_dtype(dtype)], PRECISION=_precision(dtype),
+def _dtype_flags(dtype: torch.dtype, tf32: bool) -> dict:
+    return dict(ACC=_TL_DTYPES[_acc_dtype(dtype)], PRECISION=_precision(dtype, tf32),
                 UPCAST=configs.INTERPRETING and dtype == torch.bfloat16)
 
 
@@ -377,7 +378,8 @@ def fused_forward(x: torch.Tensor, weight2d: torch.Tensor, bias: Optional[torch.
     num_tiles = segments.max_tiles(batch, positions, num_tasks, block_m)
 
     def grid(meta):
-        return (num_tiles, triton.cdiv(c_out_g, meta["BLOCK_N"]), groups)
+        return limits.checked_grid((num_tiles, triton.cdiv(c_out_g, meta["BLOCK_N"]), groups),
+                                   "the fused forward")
 
     torch.library.wrap_triton(kernel)[grid](
         x, weight2d, weight2d if bias is None else bias, lora_A, lora_B, y,
@@ -387,7 +389,7 @@ def fused_forward(x: torch.Tensor, weight2d: torch.Tensor, bias: Optional[torch.
         *_strides4(x), *_strides4(y), rows,
         KH=kernel_size[0], KW=kernel_size[1], HAS_BIAS=bias is not None,
         R=configs.rank_block(rank), BLOCK_M=block_m, HAS_ORDER=plan.has_order,
-        **_dtype_flags(x.dtype), **options)
+        **_dtype_flags(x.dtype, plan.tf32), **options)
     return y
 
 
@@ -409,7 +411,8 @@ def fused_input_grad(grad_out: torch.Tensor, weight2d: torch.Tensor, lora_A: tor
     num_tiles = segments.max_tiles(batch, positions, num_tasks, block_m)
 
     def grid(meta):
-        return (num_tiles, triton.cdiv(c_in_g, meta["BLOCK_N"]), groups)
+        return limits.checked_grid((num_tiles, triton.cdiv(c_in_g, meta["BLOCK_N"]), groups),
+                                   "the fused input gradient")
 
     torch.library.wrap_triton(kernel)[grid](
         grad_out, weight2d, lora_A, lora_B, dx, *plan_args(plan, num_tasks),
@@ -417,7 +420,7 @@ def fused_input_grad(grad_out: torch.Tensor, weight2d: torch.Tensor, lora_A: tor
         stride[0], stride[1], padding[0], padding[1], dilation[0], dilation[1],
         *_strides4(grad_out), *_strides4(dx), rows,
         KH=kernel_size[0], KW=kernel_size[1], R=configs.rank_block(rank), BLOCK_M=block_m,
-        HAS_ORDER=plan.has_order, **_dtype_flags(dx.dtype), **options)
+        HAS_ORDER=plan.has_order, **_dtype_flags(dx.dtype, plan.tf32), **options)
     return dx
 
 
@@ -444,8 +447,10 @@ def fused_weight_grads(grad_out: torch.Tensor, x: torch.Tensor, lora_A: torch.Te
         tiles = configs.wgrad_tiles(c_out_g, depth, rows, groups)
         k_tiles = triton.cdiv(depth, tiles.block_k) if (need_w or need_lora) else 1
         options = {} if configs.INTERPRETING else dict(num_warps=tiles.num_warps, num_stages=2)
-        torch.library.wrap_triton(conv_wgrad_kernel)[
-            (triton.cdiv(c_out_g, tiles.block_co), k_tiles, groups * tiles.split)](
+        grid = limits.checked_grid(
+            (triton.cdiv(c_out_g, tiles.block_co), k_tiles, groups * tiles.split),
+            "the fused weight gradients")
+        torch.library.wrap_triton(conv_wgrad_kernel)[grid](
             x, grad_out, lora_A, lora_B, plan.order, plan.bounds, *scale_args(scaling),
             dw, da, db, dbias,
             num_tasks, c_in // groups, c_out_g, c_out, height, width, out_w, positions, depth,
@@ -455,7 +460,7 @@ def fused_weight_grads(grad_out: torch.Tensor, x: torch.Tensor, lora_A: torch.Te
             KH=kernel_size[0], KW=kernel_size[1], R=configs.rank_block(rank), SPLIT=tiles.split,
             NEED_W=need_w, NEED_LORA=need_lora, NEED_BIAS=need_bias, BLOCK_CO=tiles.block_co,
             BLOCK_K=tiles.block_k, BLOCK_P=tiles.block_p, HAS_ORDER=plan.has_order,
-            **_dtype_flags(x.dtype), **options)
+            **_dtype_flags(x.dtype, plan.tf32), **options)
     return (dw if need_w else None, dbias if need_bias else None,
             da if need_lora else None, db if need_lora else None)
 
@@ -504,7 +509,7 @@ def cast_to(t: Optional[torch.Tensor], dtype: torch.dtype, shape=None) -> torch.
 def conv2d_forward(x, weight, bias, lora_A, lora_B, task_ids, stride, padding, dilation, groups,
                    scaling):
     y = empty_output(conv2d_output_size(x.shape, weight.shape, stride, padding, dilation), x)
-    plan = segments.kernel_plan(task_ids, lora_A.shape[0])
+    plan = segments.kernel_plan(task_ids, lora_A.shape[0], "conv")
     return fused_forward(x, weight.reshape(weight.shape[0], -1).contiguous(), bias,
                          lora_A.contiguous(), lora_B.contiguous(), plan, y,
                          weight.shape[2:], stride, padding, dilation, groups, scaling)
@@ -515,7 +520,7 @@ def conv2d_backward(grad_out, x, weight, lora_A, lora_B, task_ids, stride, paddi
     need_x, need_w, need_bias, need_A, need_B = output_mask
     weight2d = weight.reshape(weight.shape[0], -1).contiguous()
     lora_A, lora_B = lora_A.contiguous(), lora_B.contiguous()
-    plan = segments.kernel_plan(task_ids, lora_A.shape[0])
+    plan = segments.kernel_plan(task_ids, lora_A.shape[0], "conv")
     dx = empty_grad(x)
     if need_x:
         dx = fused_input_grad(grad_out, weight2d, lora_A, lora_B, plan,

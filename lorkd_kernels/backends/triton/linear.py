@@ -33,7 +33,7 @@ def _as_image(t: torch.Tensor, positions: int) -> torch.Tensor:
 def linear_forward(x, weight, bias, lora_A, lora_B, task_ids, scaling):
     positions = rows_per_sample(x.shape)
     y = conv.empty_output((*x.shape[:-1], weight.shape[0]), x)
-    plan = segments.kernel_plan(task_ids, lora_A.shape[0])
+    plan = segments.kernel_plan(task_ids, lora_A.shape[0], "linear")
     fused_forward(_as_image(x, positions), weight.contiguous(), bias, lora_A.contiguous(),
                   lora_B.contiguous(), plan, _as_image(y, positions), _ONE, _ONE,
                   _ZERO, _ONE, 1, scaling)
@@ -44,7 +44,7 @@ def linear_backward(grad_out, x, weight, lora_A, lora_B, task_ids, scaling, outp
     need_x, need_w, need_bias, need_A, need_B = output_mask
     positions = rows_per_sample(x.shape)
     weight, lora_A, lora_B = weight.contiguous(), lora_A.contiguous(), lora_B.contiguous()
-    plan = segments.kernel_plan(task_ids, lora_A.shape[0])
+    plan = segments.kernel_plan(task_ids, lora_A.shape[0], "linear")
     x_image, grad_image = _as_image(x, positions), _as_image(grad_out, positions)
     dx = empty_grad(x)
     if need_x:

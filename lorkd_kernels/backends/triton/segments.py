@@ -35,17 +35,29 @@ def _cdiv(a: int, b: int) -> int:
 class KernelPlan(NamedTuple):
     """What a launch needs of the batch's plan: ``order`` (or a placeholder when the batch is
     sorted, ``has_order`` False), ``bounds``, and whether the host checked that every id is in
-    range (then no out-of-range segment can be non-empty)."""
+    range (then no out-of-range segment can be non-empty); with them the call's one setting,
+    whether fp32 dots may use TF32."""
 
     order: torch.Tensor
     has_order: bool
     bounds: torch.Tensor
     checked: bool
+    tf32: bool
 
 
-def kernel_plan(task_ids: torch.Tensor, num_tasks: int) -> KernelPlan:
+def tf32_allowed(layer_kind: str) -> bool:
+    """Whether an fp32 EKS layer's dots may use TF32: as the plain layer's would. A conv follows
+    ``torch.backends.cudnn.allow_tf32`` (on by default, as for ``nn.Conv2d``), a linear layer
+    ``torch.get_float32_matmul_precision()`` (``"highest"`` by default: exact fp32, as for
+    ``nn.Linear``; ``torch.backends.cuda.matmul.allow_tf32`` sets the same)."""
+    if layer_kind == "conv":
+        return torch.backends.cudnn.allow_tf32
+    return torch.get_float32_matmul_precision() != "highest"
+
+
+def kernel_plan(task_ids: torch.Tensor, num_tasks: int, layer_kind: str) -> KernelPlan:
     """The plan the ids carry, or one made here on the device (sorting always: without the plan
-    the host has not read whether the batch is sorted)."""
+    the host has not read whether the batch is sorted), for a ``"conv"`` or ``"linear"`` layer."""
     plan = attached_plan(task_ids)
     checked = False
     if plan is not None:
@@ -55,9 +67,10 @@ def kernel_plan(task_ids: torch.Tensor, num_tasks: int) -> KernelPlan:
     else:
         order = torch.argsort(task_ids, stable=True)
         bounds = segment_bounds(task_ids, num_tasks, order)
+    tf32 = tf32_allowed(layer_kind)
     if order is None:
-        return KernelPlan(bounds, False, bounds, checked)
-    return KernelPlan(order, True, bounds, checked)
+        return KernelPlan(bounds, False, bounds, checked, tf32)
+    return KernelPlan(order, True, bounds, checked, tf32)
 
 
 def bad_ids_flag(plan: KernelPlan, num_tasks: int) -> torch.Tensor:

@@ -193,9 +193,9 @@ def _options(tiles) -> dict:
                                                 num_stages=tiles.num_stages)
 
 
-def _acc_flags(dtype: torch.dtype) -> dict:
+def _acc_flags(dtype: torch.dtype, tf32: bool) -> dict:
     """ACC and PRECISION of ``conv._dtype_flags``: the kernels whose dots run on upcast tiles."""
-    flags = conv._dtype_flags(dtype)
+    flags = conv._dtype_flags(dtype, tf32)
     return dict(ACC=flags["ACC"], PRECISION=flags["PRECISION"])
 
 
@@ -228,7 +228,7 @@ def shrink(x: torch.Tensor, m: torch.Tensor, m_strides: Sequence[int],
         stride[0], stride[1], padding[0], padding[1], dilation[0], dilation[1],
         *x.stride(), *u.stride(),
         KH=kernel_size[0], KW=kernel_size[1], R=configs.rank_block(rank),
-        **conv._dtype_flags(x.dtype), HAS_ORDER=plan.has_order, ZERO=bool(zero),
+        **conv._dtype_flags(x.dtype, plan.tf32), HAS_ORDER=plan.has_order, ZERO=bool(zero),
         BLOCK_M=tiles.block_m, BLOCK_K=tiles.block_cols, **_options(tiles))
     return u
 
@@ -259,9 +259,17 @@ def expand_into(out: torch.Tensor, u: torch.Tensor, m: torch.Tensor, m_strides: 
         stride[0], stride[1], padding[0], padding[1], dilation[0], dilation[1],
         *u.stride(), *out.stride(),
         KH=kernel_size[0], KW=kernel_size[1], R=configs.rank_block(rank),
-        **_acc_flags(out.dtype), HAS_ORDER=plan.has_order, BLOCK_M=tiles.block_m,
+        **_acc_flags(out.dtype, plan.tf32), HAS_ORDER=plan.has_order, BLOCK_M=tiles.block_m,
         BLOCK_N=tiles.block_cols, **_options(tiles))
     return out
+
+
+def segment_grid(num_tasks: int, groups: int, left_g: int, depth: int, tiles) -> tuple:
+    """The dA/dB grid: (task, group, row split) on the first axis, the only one allowed more than
+    65535 programs (T = 64 tasks on a 1152-channel depthwise conv are 73728)."""
+    return limits.checked_grid((num_tasks * groups * tiles.split,
+                                triton.cdiv(left_g, tiles.block_co),
+                                triton.cdiv(depth, tiles.block_k)), "the split form's dA/dB")
 
 
 def segment_outer(out: torch.Tensor, left: torch.Tensor, left_g: int, right: torch.Tensor,
@@ -276,9 +284,7 @@ def segment_outer(out: torch.Tensor, left: torch.Tensor, left_g: int, right: tor
     if batch * positions == 0:
         return out
     tiles = configs.segment_tiles(left_g, depth, batch * positions, num_tasks * groups)
-    # (task, group, split) on the grid's first axis, the only one allowed more than 65535
-    grid = limits.checked_grid((num_tasks * groups * tiles.split, triton.cdiv(left_g, tiles.block_co),
-                                triton.cdiv(depth, tiles.block_k)), "the split form's dA/dB")
+    grid = segment_grid(num_tasks, groups, left_g, depth, tiles)
     torch.library.wrap_triton(segment_outer_kernel)[grid](
         left, right, out, *conv.plan_args(plan, num_tasks), *conv.scale_args(scaling),
         groups, left_g, right_cg, out_g, out_rows, right.shape[2], right.shape[3], out_w,
@@ -286,7 +292,7 @@ def segment_outer(out: torch.Tensor, left: torch.Tensor, left_g: int, right: tor
         stride[0], stride[1], padding[0], padding[1], dilation[0], dilation[1],
         *left.stride(), *right.stride(),
         KH=kernel_size[0], KW=kernel_size[1], SPLIT=tiles.split,
-        **_acc_flags(out.dtype), HAS_ORDER=plan.has_order, BLOCK_A=tiles.block_co,
+        **_acc_flags(out.dtype, plan.tf32), HAS_ORDER=plan.has_order, BLOCK_A=tiles.block_co,
         BLOCK_K=tiles.block_k, BLOCK_P=tiles.block_p,
         **({} if configs.INTERPRETING else dict(num_warps=tiles.num_warps, num_stages=2)))
     return out
@@ -312,7 +318,7 @@ def conv2d_forward(x, weight, bias, lora_A, lora_B, task_ids, stride, padding, d
                    scaling):
     lora_A, lora_B = lora_A.contiguous(), lora_B.contiguous()
     num_tasks, rank, _ = lora_A.shape
-    plan = segments.kernel_plan(task_ids, num_tasks)
+    plan = segments.kernel_plan(task_ids, num_tasks, "conv")
     y = aten_conv.conv2d(x, weight, bias, stride, padding, dilation, groups)
     u = shrink(x, lora_A, _a_strides(lora_A), plan, num_tasks, rank, y.shape[2:],
                weight.shape[2:], stride, padding, dilation, groups, 1.0)
@@ -328,7 +334,7 @@ def conv2d_backward(grad_out, x, weight, lora_A, lora_B, task_ids, stride, paddi
     need_x, need_w, need_bias, need_A, need_B = output_mask
     lora_A, lora_B = lora_A.contiguous(), lora_B.contiguous()
     num_tasks, rank, depth = lora_A.shape
-    plan = segments.kernel_plan(task_ids, num_tasks)
+    plan = segments.kernel_plan(task_ids, num_tasks, "conv")
     c_out = weight.shape[0]
     c_out_g = c_out // groups
     acc = conv._acc_dtype(x.dtype)

@@ -82,3 +82,21 @@ def test_a_training_step_of_a_converted_model_reads_the_ids_once():
 
     with backends.use("triton", DEVICE):
         check_one_read_per_step(DEVICE)
+
+
+def test_fp32_dots_follow_the_plain_layers_tf32_switches():
+    """A conv's fp32 dots may use TF32 as cuDNN's do (``cudnn.allow_tf32``), a linear layer's as
+    cuBLAS's do (the float32 matmul precision); the tests' oracle comparisons pin both off."""
+    from lorkd_kernels.backends.triton.segments import tf32_allowed
+
+    cudnn, matmul = torch.backends.cudnn.allow_tf32, torch.get_float32_matmul_precision()
+    try:
+        for conv_switch in (True, False):
+            for precision in ("highest", "high"):
+                torch.backends.cudnn.allow_tf32 = conv_switch
+                torch.set_float32_matmul_precision(precision)
+                assert tf32_allowed("conv") is conv_switch
+                assert tf32_allowed("linear") is (precision != "highest")
+    finally:
+        torch.backends.cudnn.allow_tf32 = cudnn
+        torch.set_float32_matmul_precision(matmul)
