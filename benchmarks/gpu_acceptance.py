@@ -3,19 +3,26 @@
 Steps, each timed and printed as one line, its output in ``DIR/logs/<step>.log``:
 
 1. ``environment``: torch, its CUDA version, the GPU, the CUDA toolkit and nvcc, triton;
-2. ``build``: the CUDA kernels built in place (``LORKD_BUILD_CUDA=1``, ``MAX_JOBS`` = CPUs);
-3. ``kernels``: the built ``lorkd_kernels._C`` holds the CUDA kernels;
-4. ``triton-tests``: ``tests/backends/triton`` on the GPU (not interpreting);
-5. ``gpu-tests``: ``-m gpu tests/gpu`` (every backend on the GPU against the reference);
-6. ``benchmarks``: the quick scope on the GPU, every provider, into ``bench-cuda.json``;
-7. ``report``: ``results-cuda.md`` and ``results_cuda.png`` from that JSON.
+2. ``dependencies``: in seconds, before anything is built: pytest-xdist, pytest-benchmark,
+   ninja, and an nvcc of torch's CUDA major version (where the build runs); a missing one stops
+   the run with one line naming it;
+3. ``build``: the CUDA kernels built in place (``LORKD_BUILD_CUDA=1``, ``MAX_JOBS`` = CPUs), for
+   the visible GPU's own architecture only;
+4. ``kernels``: the built ``lorkd_kernels._C`` holds the CUDA kernels;
+5. ``benchmarks``: the quick scope on the GPU, every provider that times a fixed form (the
+   measuring ones would time every shape's candidates first), into ``bench-cuda.json``;
+6. ``report``: ``results-cuda.md`` and ``results_cuda.png`` from that JSON;
+7. ``triton-tests``: ``tests/backends/triton`` on the GPU (not interpreting);
+8. ``gpu-tests``: ``-m gpu tests/gpu`` (every backend on the GPU against the reference).
 
-``DIR/summary.json`` (rewritten atomically after every step) holds each step's status, seconds
-and command. Exit status: 0 when every step passed, 1 when one failed (or bad arguments), 2 when
-no GPU is visible: the steps that need none (the environment, and the build where a toolkit and
-a CUDA build of torch exist) run, then the run stops with one line; 130 when interrupted
-(Ctrl-C). ``--plan`` prints the steps,
-their commands and estimated seconds (:mod:`benchmarks.gpu_estimate`) and runs nothing.
+The numbers come first: a failing test step cannot cost the benchmark results, and every step
+after ``dependencies`` runs whatever the ones before it gave. ``DIR/summary.json`` (rewritten
+atomically after every step) holds each step's status, seconds and command. Exit status: 0 when
+every step passed, 1 when one failed (or bad arguments, or a missing dependency), 2 when no GPU
+is visible: the steps that need none (the environment, the dependencies, and the build where a
+toolkit and a CUDA build of torch exist) run, then the run stops with one line; 130 when
+interrupted (Ctrl-C). ``--plan`` prints the steps, their commands and estimated seconds
+(:mod:`benchmarks.gpu_estimate`) and runs nothing.
 """
 
 from __future__ import annotations
@@ -25,6 +32,7 @@ import datetime
 import importlib.util
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -35,7 +43,7 @@ from typing import Callable, Dict, List, Optional, Sequence
 from benchmarks import gpu_estimate
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-PROVIDERS = "plain,triton,triton_split,triton_measured,cuda,torch,paper"
+PROVIDERS = "plain,triton,triton_split,cuda,torch,paper"
 BENCH_JSON, REPORT_MD, REPORT_PNG = "bench-cuda.json", "results-cuda.md", "results_cuda.png"
 SUMMARY, LOGS = "summary.json", "logs"
 #: what a run leaves in --out; their presence is what "already holds results" means
@@ -75,18 +83,16 @@ def steps(out: str, jobs: int) -> List[Step]:
                 "print('lorkd_kernels._C', 'holds' if ok else 'lacks', 'the CUDA kernels'); "
                 "sys.exit(0 if ok else 1)")
     no_interpreter = {"TRITON_INTERPRET": None, "LORKD_BACKEND": None}
+    build_env = {"LORKD_BUILD_CUDA": "1", "MAX_JOBS": str(jobs)}
+    arch = own_arch()
+    if arch is not None:
+        build_env["TORCH_CUDA_ARCH_LIST"] = arch
     return [
         Step("environment", needs_gpu=False),
+        Step("dependencies", needs_gpu=False),
         Step("build", needs_gpu=False,
-             command=python("setup.py", "-q", "build_ext", "--inplace"),
-             env={"LORKD_BUILD_CUDA": "1", "MAX_JOBS": str(jobs)}),
+             command=python("setup.py", "-q", "build_ext", "--inplace"), env=build_env),
         Step("kernels", needs_gpu=True, command=python("-c", has_cuda)),
-        Step("triton-tests", needs_gpu=True, env=no_interpreter,
-             command=python("-m", "pytest", "-q", "-p", "no:cacheprovider", *spread,
-                            gpu_estimate.TRITON_TESTS, "--require", "triton")),
-        Step("gpu-tests", needs_gpu=True, env=no_interpreter,
-             command=python("-m", "pytest", "-q", "-p", "no:cacheprovider", *spread, "-m", "gpu",
-                            gpu_estimate.GPU_TESTS, "--require", "gpu,triton,cuda-build")),
         Step("benchmarks", needs_gpu=True, env=no_interpreter,
              command=python("-m", "pytest", "benchmarks", "-q", "-p", "no:cacheprovider",
                             "--bench-device", "cuda", "--bench-scope", "quick",
@@ -99,6 +105,12 @@ def steps(out: str, jobs: int) -> List[Step]:
              command=python("-m", "benchmarks.report", bench_json,
                             "--markdown", os.path.join(out, REPORT_MD),
                             "--plot", os.path.join(out, REPORT_PNG))),
+        Step("triton-tests", needs_gpu=True, env=no_interpreter,
+             command=python("-m", "pytest", "-q", "-p", "no:cacheprovider", *spread,
+                            gpu_estimate.TRITON_TESTS, "--require", "triton")),
+        Step("gpu-tests", needs_gpu=True, env=no_interpreter,
+             command=python("-m", "pytest", "-q", "-p", "no:cacheprovider", *spread, "-m", "gpu",
+                            gpu_estimate.GPU_TESTS, "--require", "gpu,triton,cuda-build")),
     ]
 
 
@@ -125,6 +137,45 @@ def cuda_toolkit() -> Optional[str]:
     /usr/local/cuda), or None."""
     from torch.utils.cpp_extension import CUDA_HOME
     return CUDA_HOME
+
+
+def own_arch() -> Optional[str]:
+    """The visible GPU's architecture as ``TORCH_CUDA_ARCH_LIST`` names it ("9.0"), or None: the
+    build then compiles for that one only (each architecture is a full nvcc pass)."""
+    import torch
+    if not torch.cuda.is_available():
+        return None
+    major, minor = torch.cuda.get_device_capability(0)
+    return f"{major}.{minor}"
+
+
+def nvcc_release() -> Optional[str]:
+    """The CUDA release of the toolkit's nvcc ("13.0"), or None without one."""
+    toolkit = cuda_toolkit()
+    nvcc = os.path.join(toolkit, "bin", "nvcc") if toolkit else shutil.which("nvcc")
+    if not nvcc or not os.path.exists(nvcc):
+        return None
+    printed = subprocess.run([nvcc, "--version"], capture_output=True, text=True).stdout
+    match = re.search(r"release (\d+\.\d+)", printed)
+    return match.group(1) if match else None
+
+
+def missing_dependencies(building: bool) -> List[str]:
+    """What the later steps need and this machine lacks, one phrase each."""
+    import torch
+    missing = [f"{module} (pip install {package})" for module, package in
+               (("xdist", "pytest-xdist"), ("pytest_benchmark", "pytest-benchmark"))
+               if importlib.util.find_spec(module) is None]
+    if building:
+        if shutil.which("ninja") is None and importlib.util.find_spec("ninja") is None:
+            missing.append("ninja (pip install ninja)")
+        release = nvcc_release()
+        wanted = torch.version.cuda
+        if release is None:
+            missing.append("nvcc (set CUDA_HOME to the toolkit holding bin/nvcc)")
+        elif wanted and release.split(".")[0] != wanted.split(".")[0]:
+            missing.append(f"an nvcc of CUDA {wanted} (torch's; found {release})")
+    return missing
 
 
 def cannot_build() -> Optional[str]:
@@ -199,6 +250,13 @@ def run_step(step: Step, record: dict, out: str, has_gpu: bool, skip_build: bool
         with open(log, "w") as handle:
             handle.write(record["detail"] + "\n")
         record.update(log=log, status="passed", exit_code=0)
+    elif step.name == "dependencies":
+        missing = missing_dependencies(building=not skip_build and cannot_build() is None)
+        record["detail"] = "missing " + ", ".join(missing) if missing else "all found"
+        with open(log, "w") as handle:
+            handle.write(record["detail"] + "\n")
+        record.update(log=log, status="failed" if missing else "passed",
+                      exit_code=1 if missing else 0)
     elif step.name == "build" and (skip_build or (not has_gpu and cannot_build())):
         record.update(detail="--skip-build" if skip_build else cannot_build(), status="skipped")
     else:
@@ -232,15 +290,20 @@ def run(out: str, overwrite: bool, skip_build: bool, jobs: int,
         write_summary(out, summary)
         detail = f": {record['detail']}" if "detail" in record else ""
         say(f"{step.name}: {record['status']} ({record['seconds']} s){detail}")
-        if record["status"] == "failed":
-            summary["status"] = f"failed at {step.name}"
+        if record["status"] == "failed" and step.name == "dependencies":
+            summary["status"] = "failed at dependencies"
             write_summary(out, summary)
-            say(f"GPU acceptance failed: {step.name} exited with code {record['exit_code']}; "
-                f"log: {record['log']}")
+            say(f"GPU acceptance stopped before building: {record['detail']}")
             return EXIT_FAILED
-    summary["status"] = "passed"
+    failed = [r for r in summary["steps"] if r["status"] == "failed"]
+    summary["status"] = ("failed at " + ", ".join(r["name"] for r in failed)) if failed \
+        else "passed"
     write_summary(out, summary)
     total = sum(r["seconds"] for r in summary["steps"])
+    if failed:
+        say("GPU acceptance failed: " + "; ".join(
+            f"{r['name']} exited with code {r['exit_code']} (log: {r['log']})" for r in failed))
+        return EXIT_FAILED
     say(f"GPU acceptance passed: {len(plan)} steps in {total:.0f} s; "
         f"{os.path.join(out, SUMMARY)}, {os.path.join(out, REPORT_MD)}")
     return 0

@@ -16,8 +16,14 @@ from benchmarks import gpu_estimate
 
 STOP_LINE = ("no CUDA GPU is visible: stopped before kernels; run this on a machine with a "
              "CUDA GPU")
-STEP_NAMES = ["environment", "build", "kernels", "triton-tests", "gpu-tests", "benchmarks",
-              "report"]
+STEP_NAMES = ["environment", "dependencies", "build", "kernels", "benchmarks", "report",
+              "triton-tests", "gpu-tests"]
+
+
+@pytest.fixture(autouse=True)
+def dependencies_found(monkeypatch):
+    """The dependency check sees everything installed (its own tests below say otherwise)."""
+    monkeypatch.setattr(acceptance, "missing_dependencies", lambda building: [])
 
 
 @pytest.fixture
@@ -55,9 +61,9 @@ def test_plan_lists_every_step_with_command_and_estimate(counted, capsys):
     lines = capsys.readouterr().out.splitlines()
     for i, name in enumerate(STEP_NAMES, 1):
         assert lines[i - 1].startswith(f"{i}. {name} (~"), lines[i - 1]
-    assert "MAX_JOBS=16 python setup.py -q build_ext --inplace" in lines[1]
-    assert "--bench-device cuda --bench-scope quick" in lines[5]
-    assert "--bench-providers plain,triton,triton_split,triton_measured,cuda,torch,paper" in lines[5]
+    assert "MAX_JOBS=16 python setup.py -q build_ext --inplace" in lines[2]
+    assert "--bench-device cuda --bench-scope quick" in lines[4]
+    assert "--bench-providers plain,triton,triton_split,cuda,torch,paper" in lines[4]
     total = sum(gpu_estimate.estimate(counted, gpu_estimate.Costs(
         jobs=16, workers=acceptance.workers(16))).values())
     assert lines[-1].startswith(f"estimated total: {total:.0f} s")
@@ -78,8 +84,8 @@ def test_without_a_gpu_it_stops_with_one_line_and_exit_status_2(tmp_path, no_gpu
     summary = _summary(out)
     assert [s["name"] for s in summary["steps"]] == STEP_NAMES
     status = {s["name"]: s["status"] for s in summary["steps"]}
-    assert status == {"environment": "passed", "build": "skipped", **{
-        name: "not run" for name in STEP_NAMES[2:]}}
+    assert status == {"environment": "passed", "dependencies": "passed", "build": "skipped", **{
+        name: "not run" for name in STEP_NAMES[3:]}}
     assert summary["status"] == "stopped: no CUDA GPU is visible, before kernels"
     assert all("command" in s for s in summary["steps"])
     assert not (out / "summary.json.tmp").exists()
@@ -93,32 +99,64 @@ def test_with_a_toolkit_the_build_runs_before_the_stop(tmp_path, no_gpu, command
     [build] = commands[0]
     assert build.name == "build" and build.env == {"LORKD_BUILD_CUDA": "1", "MAX_JOBS": "3"}
     assert build.command[1:] == ["setup.py", "-q", "build_ext", "--inplace"]
-    assert _summary(out)["steps"][1]["status"] == "passed"
+    assert _summary(out)["steps"][2]["status"] == "passed"
     assert capsys.readouterr().out.splitlines()[-1] == STOP_LINE
 
 
-def test_a_failed_step_names_itself_its_exit_code_and_log(tmp_path, commands, monkeypatch,
-                                                          capsys):
+def test_a_failed_step_names_itself_and_the_run_goes_on(tmp_path, commands, monkeypatch,
+                                                        capsys):
+    """A failure (here the kernels and the triton tests) costs no later step's numbers."""
     monkeypatch.setattr(acceptance, "gpu_visible", lambda: True)
     ran, codes = commands
-    codes["gpu-tests"] = 3
+    codes["kernels"], codes["triton-tests"] = 1, 3
     out = tmp_path / "acceptance"
     assert acceptance.main(["--out", str(out), "--skip-build"]) == 1
-    log = os.path.join(str(out), "logs", "gpu-tests.log")
+    logs = [os.path.join(str(out), "logs", f"{name}.log") for name in ("kernels", "triton-tests")]
     assert capsys.readouterr().out.splitlines()[-1] == (
-        f"GPU acceptance failed: gpu-tests exited with code 3; log: {log}")
-    assert [s.name for s in ran] == ["kernels", "triton-tests", "gpu-tests"]
+        f"GPU acceptance failed: kernels exited with code 1 (log: {logs[0]}); triton-tests "
+        f"exited with code 3 (log: {logs[1]})")
+    assert [s.name for s in ran] == STEP_NAMES[3:]
     summary = _summary(out)
-    assert summary["status"] == "failed at gpu-tests"
+    assert summary["status"] == "failed at kernels, triton-tests"
     assert [s["status"] for s in summary["steps"]] == [
-        "passed", "skipped", "passed", "passed", "failed", "not run", "not run"]
+        "passed", "passed", "skipped", "failed", "passed", "passed", "failed", "passed"]
+
+
+def test_a_missing_dependency_stops_the_run_before_the_build(tmp_path, commands, monkeypatch,
+                                                              capsys):
+    monkeypatch.setattr(acceptance, "gpu_visible", lambda: True)
+    monkeypatch.setattr(acceptance, "missing_dependencies",
+                        lambda building: ["ninja (pip install ninja)"])
+    out = tmp_path / "acceptance"
+    assert acceptance.main(["--out", str(out)]) == 1
+    assert capsys.readouterr().out.splitlines()[-1] == (
+        "GPU acceptance stopped before building: missing ninja (pip install ninja)")
+    assert commands[0] == []
+    assert _summary(out)["status"] == "failed at dependencies"
+
+
+def test_the_dependency_check_names_what_is_missing(monkeypatch):
+    import importlib.util as util
+
+    monkeypatch.undo()      # the real check
+    real_find_spec = util.find_spec
+    monkeypatch.setattr(util, "find_spec",
+                        lambda name: None if name == "xdist" else real_find_spec(name))
+    monkeypatch.setattr(acceptance, "nvcc_release", lambda: "12.4")
+    monkeypatch.setattr(acceptance.shutil, "which", lambda name: "/bin/" + name)
+    import torch
+    monkeypatch.setattr(torch.version, "cuda", "13.0")
+    missing = acceptance.missing_dependencies(building=True)
+    assert missing == ["xdist (pip install pytest-xdist)",
+                       "an nvcc of CUDA 13.0 (torch's; found 12.4)"]
+    assert acceptance.missing_dependencies(building=False) == ["xdist (pip install pytest-xdist)"]
 
 
 def test_every_step_passing_exits_0(tmp_path, commands, monkeypatch, capsys):
     monkeypatch.setattr(acceptance, "gpu_visible", lambda: True)
     out = tmp_path / "acceptance"
     assert acceptance.main(["--out", str(out), "--skip-build"]) == 0
-    assert capsys.readouterr().out.splitlines()[-1].startswith("GPU acceptance passed: 7 steps")
+    assert capsys.readouterr().out.splitlines()[-1].startswith("GPU acceptance passed: 8 steps")
     assert _summary(out)["status"] == "passed"
 
 
@@ -149,7 +187,8 @@ def test_an_interrupted_run_leaves_a_whole_summary(tmp_path, commands, monkeypat
         "gpu_acceptance: interrupted; summary.json in --out holds the steps done")
     summary = _summary(out)
     assert summary["status"] == "interrupted in kernels"
-    assert [s["status"] for s in summary["steps"][:3]] == ["passed", "skipped", "not run"]
+    assert [s["status"] for s in summary["steps"][:4]] == ["passed", "passed", "skipped",
+                                                            "not run"]
 
 
 def test_bad_arguments_are_one_line_and_exit_status_1(capsys):

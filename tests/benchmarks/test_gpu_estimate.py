@@ -24,12 +24,13 @@ def test_estimate_per_step_from_counts():
     seconds = estimate(COUNTS, COSTS)
     assert seconds == pytest.approx({
         "environment": 1,
+        "dependencies": 1,
         "build": max(1 * 2 * 50, 3 * 20) + 5 + 10,                  # nvcc beside 3 C++ rounds
         "kernels": 10,
-        "triton-tests": 10 + (50 * 0.2 + 40 * 2) / 4,
-        "gpu-tests": 10 + (100 * 0.2 + 10 * 2 + 2 * 6) / 4 + 30,
         "benchmarks": 10 + 5 * 2 + 30 * (0.5 + 0.5) + 10 * 0.5,
-        "report": 7})
+        "report": 7,
+        "triton-tests": 10 + (50 * 0.2 + 40 * 2) / 4,
+        "gpu-tests": 10 + (100 * 0.2 + 10 * 2 + 2 * 6) / 4 + 30})
     assert list(seconds) == [step.name for step in gpu_acceptance.steps("out", 8)]
 
 
