@@ -318,6 +318,55 @@ def markdown(table: dict) -> str:
     return "\n".join(lines)
 
 
+# The layers of the cost section, at the paper's scale (224 px input, batch 256, rank 4, 10
+# tasks, bf16): (name, batch, C_in, C_out, groups, output size, kernel size), stride 1.
+COST_SHAPES = (
+    ("ShuffleNetV2 1x1 116->116 @28px", 256, 116, 116, 1, 28, 1),
+    ("ShuffleNetV2 depthwise 3x3 116 @28px", 256, 116, 116, 116, 28, 3),
+    ("ShuffleNetV2 1x1 232->232 @14px", 256, 232, 232, 1, 14, 1),
+    ("ShuffleNetV2 depthwise 3x3 232 @14px", 256, 232, 232, 232, 14, 3),
+    ("ShuffleNetV2 1x1 464->464 @7px", 256, 464, 464, 1, 7, 1),
+    ("ShuffleNetV2 depthwise 3x3 464 @7px", 256, 464, 464, 464, 7, 3),
+    ("ResNet-18 3x3 64->64 @56px", 256, 64, 64, 1, 56, 3),
+    ("ResNet-18 3x3 128->128 @28px", 256, 128, 128, 1, 28, 3),
+    ("ResNet-18 3x3 256->256 @14px", 256, 256, 256, 1, 14, 3),
+    ("ResNet-18 3x3 512->512 @7px", 256, 512, 512, 1, 7, 3),
+)
+COST_RANK, COST_TASKS, COST_ELEMENT = 4, 10, 2
+
+
+def cost_markdown() -> str:
+    """The counted cost of each form on COST_SHAPES (``lorkd_kernels/backends/triton/costs.py``),
+    forward + backward, with its roofline estimate: the section of the table that needs no
+    compiler, rendered from the cost model as it is now."""
+    from lorkd_kernels.backends.triton import costs
+
+    layers = [(name, costs.ConvLayer(batch, c_in, c_out, groups, (size, size), (size, size),
+                                     (k, k), COST_RANK, COST_TASKS, COST_ELEMENT))
+              for name, batch, c_in, c_out, groups, size, k in COST_SHAPES]
+    lines = ["## Counted cost per form (estimate)", "",
+             f"Forward + backward of one layer, batch 256 at the paper's 224 px input, rank "
+             f"{COST_RANK}, {COST_TASKS} tasks, bf16, from `costs.py`: FLOPs as executed (the "
+             f"rank padded to {costs.configs.rank_block(COST_RANK)}), each kernel's compulsory "
+             f"bytes, and the roofline estimate on an {costs.H100.name}: per kernel the larger of "
+             "FLOPs / peak and bytes / bandwidth, plus the launch. An estimate, not a timing: "
+             "the GPU acceptance run measures the same layers. `auto` marks the form the triton "
+             "backend runs without measuring (the cheaper one for grouped convs, split for dense "
+             "ones).", "",
+             "| layer | form | launches | GFLOP | MB | estimate µs | vs plain | auto |",
+             "|---|---|---:|---:|---:|---:|---:|---|"]
+    for name, layer in layers:
+        rows = costs.form_costs(layer)
+        plain_us = rows["plain"].seconds() * 1e6
+        chosen = costs.cheapest_form(layer)
+        for form, cost in rows.items():
+            us = cost.seconds() * 1e6
+            lines.append(f"| {name} | {form} | {cost.launches} | {cost.flops / 1e9:.2f} | "
+                         f"{cost.bytes / 1e6:.1f} | {us:.1f} | {us / plain_us:.2f}x | "
+                         f"{'yes' if form == chosen else ''} |")
+    return "\n".join(lines)
+
+
 def _parse_args(argv):
     parser = argparse.ArgumentParser(prog="python -m benchmarks.triton_resources",
                                      description=__doc__.split("\n\n")[0])

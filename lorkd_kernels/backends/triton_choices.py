@@ -29,8 +29,6 @@ COLUMNS = ("direction", "dtype", "device", "device_index", "batch", "in_channels
            "stride_w", "padding_h", "padding_w", "dilation_h", "dilation_w", "groups",
            "task_runs", "sorted", "channels_last", "form")
 FORMS = ("fused", "split")
-#: the form ``auto`` runs where nothing was measured: the plain conv's cost plus the branch's
-UNMEASURED = "split"
 _TEXT_COLUMNS = ("dtype", "device", "form")
 
 #: the clock the measurements read (a test replaces it to decide which form "is faster")

@@ -54,10 +54,10 @@ import torch
 
 from ..._autograd import register_python_autograd
 from ... import task_plan
-from ..._checks import validated_backend
+from ..._checks import conv2d_output_size, validated_backend
 from .. import host_checks, measured, triton_choices, triton_forms
 from ..registry import BackendUnavailableError
-from . import configs, conv, limits, linear, split
+from . import configs, conv, costs, limits, linear, split
 
 Tensor = torch.Tensor
 
@@ -89,16 +89,21 @@ def _planned(x: Tensor, task_ids: Tensor, num_tasks: int) -> Tensor:
 _FORMS = {"fused": conv, "split": split}
 
 
-def _in_chosen_form(run, output_mask, x, weight, task_ids, stride, padding, dilation, groups):
+def _in_chosen_form(run, output_mask, x, weight, lora_A, task_ids, stride, padding, dilation,
+                    groups):
     """``run(form module)`` in the form ``triton_strategy`` names; under ``auto``, the form
-    measured for this call's key (``triton_choices.py``), or ``split`` without measuring."""
+    measured for this call's key (``triton_choices.py``), or without measuring the counted
+    cost model's (``costs.py``: the cheaper form of a grouped conv, split for a dense one)."""
     name = triton_forms.current()
     if name != "auto":
         return run(_FORMS[name])
     key = (triton_choices.key_of(output_mask, x, weight, task_ids, stride, padding, dilation,
                                  groups) if measured.is_measuring() else None)
     if key is None:
-        return run(_FORMS[triton_choices.UNMEASURED])
+        out_size = conv2d_output_size(x.shape, weight.shape, stride, padding, dilation)[2:]
+        layer = costs.ConvLayer.of_call(x.shape, weight.shape, out_size, groups,
+                                        lora_A.shape[1], lora_A.shape[0], x.element_size())
+        return run(_FORMS[costs.cheapest_form(layer)])
     return triton_choices.run_measured(key, lambda form: run(_FORMS[form]), x.device)
 
 
@@ -109,7 +114,7 @@ def conv2d_forward(x, weight, bias, lora_A, lora_B, task_ids, stride, padding, d
     return _in_chosen_form(
         lambda form: form.conv2d_forward(x, weight, bias, lora_A, lora_B, task_ids, *conf,
                                          float(scaling)),
-        None, x, weight, task_ids, *conf)
+        None, x, weight, lora_A, task_ids, *conf)
 
 
 def conv2d_backward(grad_out, x, weight, lora_A, lora_B, task_ids, stride, padding, dilation,
@@ -123,7 +128,7 @@ def conv2d_backward(grad_out, x, weight, lora_A, lora_B, task_ids, stride, paddi
     return tuple(_in_chosen_form(
         lambda form: form.conv2d_backward(grad_out, x, weight, lora_A, lora_B, task_ids, *conf,
                                           float(scaling), mask),
-        mask, x, weight, task_ids, *conf))
+        mask, x, weight, lora_A, task_ids, *conf))
 
 
 def linear_forward(x, weight, bias, lora_A, lora_B, task_ids, scaling):

@@ -2,14 +2,12 @@
 interpreter (``tests/host_work.py``: each Triton launch and each ATen call that would launch on a
 GPU). The default test run runs this file in a subprocess (``tests/test_host_work.py``).
 
-With the batch's task plan (``task_ids_context``), a layer launches no more than:
-
-| form | forward | backward |
-|---|---|---|
-| fused (conv and linear) | 1 | 3 (input gradient, weight gradients, one zeroing) |
-| split (conv) | 3 (the plain conv, shrink, expand) | 6 (the plain conv's backward, shrink of dy, expand into dx, dA, shrink of x, dB) |
-
-and reads nothing on the host. A standalone call plans its own batch: one host read per op call.
+With the batch's task plan (``task_ids_context``), a layer launches no more than the kernels the
+cost model lists for its form (``lorkd_kernels/backends/triton/costs.py``): fused 1 forward and 3
+backward (zeroing, input gradient, weight gradients), split 3 forward (the plain conv, shrink,
+expand) and 6 backward (the plain conv's backward, shrink of dy, expand into dx, dA, shrink of
+x, dB); linear layers run the fused kernels. It reads nothing on the host. A standalone call
+plans its own batch: one host read per op call.
 """
 
 from __future__ import annotations
@@ -23,8 +21,16 @@ from lorkd_kernels import EKSConv2d, EKSLinear, backends, task_ids_context
 from tests.backends.triton.conftest import DEVICE
 from tests.host_work import count_host_work
 
-# (form, layer kind): (forward launches, backward launches)
-BUDGET = {("fused", "conv"): (1, 3), ("split", "conv"): (3, 6), ("fused", "linear"): (1, 3)}
+FORMS = [("fused", "conv"), ("split", "conv"), ("fused", "linear")]
+
+
+def _budget(form: str) -> tuple:
+    """(forward, backward) launches the cost model counts for ``form``."""
+    from lorkd_kernels.backends.triton import costs
+
+    layer = costs.ConvLayer(6, 6, 8, 1, (5, 5), (5, 5), (3, 3), 2, 3, 4)
+    cost = costs.FORMS[form](layer)
+    return cost.launches_of(backward=False), cost.launches_of(backward=True)
 
 
 def _layer(kind: str):
@@ -55,20 +61,21 @@ def _form(form: str, kind: str):
     return backends.triton_strategy(form) if kind == "conv" else contextlib.nullcontext()
 
 
-@pytest.mark.parametrize("form, kind", sorted(BUDGET))
+@pytest.mark.parametrize("form, kind", FORMS)
 @pytest.mark.parametrize("ids", [[0, 0, 1, 1, 2, 2], [2, 0, 1, 0, 2, 2]], ids=["sorted", "mixed"])
 def test_a_planned_layer_keeps_its_launch_budget_and_never_syncs(form, kind, ids):
     layer, x = _layer(kind)
     with backends.use("triton", DEVICE), _form(form, kind):
         with task_ids_context(torch.tensor(ids, device=DEVICE)) as planned:
             forward, backward = _counts(layer, x, planned)
-    budget_forward, budget_backward = BUDGET[(form, kind)]
+    budget_forward, budget_backward = _budget(form)
+    assert (budget_forward, budget_backward) == {"fused": (1, 3), "split": (3, 6)}[form]
     assert forward.launches <= budget_forward, forward
     assert backward.launches <= budget_backward, backward
     assert forward.syncs == backward.syncs == 0, (forward, backward)
 
 
-@pytest.mark.parametrize("form, kind", sorted(BUDGET))
+@pytest.mark.parametrize("form, kind", FORMS)
 def test_a_standalone_call_plans_its_batch_with_one_host_read(form, kind):
     layer, x = _layer(kind)
     with backends.use("triton", DEVICE), _form(form, kind):
