@@ -8,6 +8,7 @@ import torch
 from torch import nn
 
 from lorkd_kernels import EKSConv2d, EKSLinear
+from lorkd_kernels.task_plan import planned_on
 
 from .common import SETTINGS, device_name
 from .measure import Step, record_peak_memory, time_step
@@ -32,12 +33,14 @@ def make_layer(case: LayerCase, device: torch.device) -> nn.Module:
 
 
 def make_inputs(case: LayerCase, device: torch.device) -> Tuple[torch.Tensor, torch.Tensor]:
+    """The input and the task ids, planned once (``lorkd_kernels.task_plan``) as a model's
+    ``task_ids_context`` plans a batch: a layer inside a model never reads the ids itself."""
     shape = case.shape
     size = ((case.batch, shape.in_channels, shape.height, shape.width) if shape.kind == "conv"
             else (case.batch, shape.in_channels))
     gen = torch.Generator().manual_seed(1)
     x = torch.randn(size, generator=gen).to(device)
-    ids = make_task_ids(case.mix, case.batch, case.num_tasks).to(device)
+    ids = planned_on(make_task_ids(case.mix, case.batch, case.num_tasks), device)
     return x, ids
 
 

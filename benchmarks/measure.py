@@ -22,12 +22,39 @@ class Step:
         self.compute()
 
 
+#: rounds of the CUDA-event device time recorded beside pytest-benchmark's wall time
+DEVICE_ROUNDS = 10
+
+
+def device_seconds(step: Step, device: torch.device,
+                   rounds: int = DEVICE_ROUNDS) -> Optional[float]:
+    """Median seconds between CUDA events recorded on the stream around ``step.compute`` (the
+    GPU's time for the step, idle gaps while the host catches up included), or None off a
+    CUDA device."""
+    if device.type != "cuda":
+        return None
+    times = []
+    for _ in range(rounds):
+        step.clear()
+        start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+        start.record()
+        step.compute()
+        end.record()
+        end.synchronize()
+        times.append(start.elapsed_time(end) / 1e3)
+    return sorted(times)[len(times) // 2]
+
+
 def time_step(benchmark, step: Step, device: torch.device, info: Dict,
               rounds: Optional[int] = None) -> None:
     """Time ``step`` over pytest-benchmark's rounds, or exactly ``rounds`` (for steps so slow
-    that the usual minimum would take minutes); ``info`` goes into ``extra_info``."""
+    that the usual minimum would take minutes); ``info`` goes into ``extra_info``, with the
+    CUDA-event device time (``device_seconds``) on a GPU."""
     step()                          # warm-up: oneDNN primitives, lazy inits, optimizer state
     benchmark.extra_info.update(info, metric="time")
+    seconds = device_seconds(step, device, DEVICE_ROUNDS if rounds is None else rounds)
+    if seconds is not None:
+        benchmark.extra_info["device_seconds"] = seconds
     if rounds is None:
         benchmark(timed(step, device))
     else:
