@@ -122,9 +122,6 @@ def conv2d_backward(grad_out, x, weight, lora_A, lora_B, task_ids, stride, paddi
     task_ids = _planned(x, task_ids, lora_A.shape[0])
     conf = (list(stride), list(padding), list(dilation), int(groups))
     mask = [bool(m) for m in output_mask]
-    # both forms sum dA/dB with atomics; the fused one dW0 and dbias too
-    if any(mask[3:]) or (any(mask[1:3]) and triton_forms.current() != "split"):
-        limits.alert_nondeterministic("the EKS conv's weight gradient")
     return tuple(_in_chosen_form(
         lambda form: form.conv2d_backward(grad_out, x, weight, lora_A, lora_B, task_ids, *conf,
                                           float(scaling), mask),

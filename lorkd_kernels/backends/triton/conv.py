@@ -518,6 +518,8 @@ def conv2d_forward(x, weight, bias, lora_A, lora_B, task_ids, stride, padding, d
 def conv2d_backward(grad_out, x, weight, lora_A, lora_B, task_ids, stride, padding, dilation,
                     groups, scaling, output_mask):
     need_x, need_w, need_bias, need_A, need_B = output_mask
+    if need_w or need_bias or need_A or need_B:      # every weight gradient sums with atomics
+        limits.alert_nondeterministic("the EKS conv's weight gradient (fused form)")
     weight2d = weight.reshape(weight.shape[0], -1).contiguous()
     lora_A, lora_B = lora_A.contiguous(), lora_B.contiguous()
     plan = segments.kernel_plan(task_ids, lora_A.shape[0], "conv")

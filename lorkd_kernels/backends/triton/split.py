@@ -332,6 +332,8 @@ def conv2d_forward(x, weight, bias, lora_A, lora_B, task_ids, stride, padding, d
 def conv2d_backward(grad_out, x, weight, lora_A, lora_B, task_ids, stride, padding, dilation,
                     groups, scaling, output_mask):
     need_x, need_w, need_bias, need_A, need_B = output_mask
+    if need_A or need_B:        # dW0 and dbias come from cuDNN; dA and dB sum with atomics
+        limits.alert_nondeterministic("the EKS conv's expert gradients (split form)")
     lora_A, lora_B = lora_A.contiguous(), lora_B.contiguous()
     num_tasks, rank, depth = lora_A.shape
     plan = segments.kernel_plan(task_ids, num_tasks, "conv")

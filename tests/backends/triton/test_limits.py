@@ -48,3 +48,21 @@ def test_deterministic_mode_refuses_the_atomic_weight_gradients(kind):
                 layer(x, ids).sum().backward()
         finally:
             torch.use_deterministic_algorithms(previous)
+
+
+def test_deterministic_mode_lets_the_split_form_give_cudnns_gradients():
+    """With the experts frozen, the split form's dx, dW0 and dbias come from cuDNN (and the
+    branch's input gradient), none through atomics: deterministic mode lets them run."""
+    torch.manual_seed(0)
+    layer = EKSConv2d(4, 4, 3, padding=1, num_tasks=2, rank=2).to(DEVICE)
+    layer.lora_A.requires_grad_(False)
+    layer.lora_B.requires_grad_(False)
+    x = torch.randn(3, 4, 5, 5, device=DEVICE, requires_grad=True)
+    previous = torch.are_deterministic_algorithms_enabled()
+    with backends.use("triton", DEVICE), backends.triton_strategy("split"):
+        try:
+            torch.use_deterministic_algorithms(True)
+            layer(x, torch.tensor([0, 1, 1], device=DEVICE)).sum().backward()
+        finally:
+            torch.use_deterministic_algorithms(previous)
+    assert x.grad is not None and layer.weight.grad is not None
