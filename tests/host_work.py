@@ -4,8 +4,9 @@ would make on a GPU, the ATen calls it issues and its host reads of device data 
 * An ``aten::`` event counts when no ancestor is an ``aten::`` event (composite ops once) and no
   ancestor is a Triton launch (the interpreter's own tensor work). It is a **launch** unless it,
   and every ATen call under it, only makes or views tensor metadata (``METADATA_OPS``).
-* A **Triton launch** is one call of the interpreter's grid executor (``TRITON_INTERPRET=1``),
-  recorded as ``triton::launch``.
+* A **kernel launch** is one call of the Triton interpreter's grid executor
+  (``TRITON_INTERPRET=1``), recorded here as ``triton::launch``, or one launch of the emulated
+  CUDA C++ kernels, which the emulator records as ``cuda_emu::launch``.
 * A **sync** is an ATen call that reads device data on the host (``SYNC_OPS``) or the library's
   own one read of a batch's task ids (``lorkd::read_task_ids``, a single copy of three numbers).
   A ``TorchDispatchMode`` would not see the ATen calls made inside a custom op; the profiler does.
@@ -34,18 +35,19 @@ METADATA_OPS = frozenset({
     "aten::expand_as", "aten::detach_", "aten::set_", "aten::numpy_T", "aten::movedim",
 })
 TRITON_LAUNCH = "triton::launch"
+KERNEL_LAUNCHES = frozenset({TRITON_LAUNCH, "cuda_emu::launch"})
 
 
 @dataclass
 class HostWork:
-    launches: int = 0          # device launches on a GPU: Triton kernels plus launching ATen calls
-    triton_launches: int = 0
+    launches: int = 0          # device launches on a GPU: kernels plus launching ATen calls
+    triton_launches: int = 0   # Triton or emulated CUDA C++ kernels
     aten_calls: int = 0        # top-level ATen calls, metadata-only ones included
     syncs: int = 0
     ops: Counter = field(default_factory=Counter)   # launching ATen calls by name
 
     def __str__(self) -> str:
-        return (f"{self.launches} launches ({self.triton_launches} triton), {self.aten_calls} ATen "
+        return (f"{self.launches} launches ({self.triton_launches} kernels), {self.aten_calls} ATen "
                 f"calls, {self.syncs} syncs: {dict(self.ops)}")
 
 
@@ -96,9 +98,9 @@ def count_host_work(fn: Callable[[], object]) -> HostWork:
     work = HostWork()
     for event in trace.events():
         outer = [a.name for a in _ancestors(event)]
-        if TRITON_LAUNCH in outer:
+        if KERNEL_LAUNCHES.intersection(outer):
             continue
-        if event.name == TRITON_LAUNCH:
+        if event.name in KERNEL_LAUNCHES:
             work.triton_launches += 1
         if event.name in SYNC_OPS and not any(n in SYNC_OPS for n in outer):
             work.syncs += 1

@@ -83,6 +83,33 @@ def test_the_cuda_kernels_host_check_reads_planned_ids_never():
     assert standalone == 2 and planned_reads == 0
 
 
+# The CUDA C++ kernels per planned layer (the emulator records each launch; the plain conv's
+# cuDNN calls count as ATen calls): (forward, backward) launches. The split form meets the
+# budget of the issue that introduced it (3, 6); the fused backward is five kernels (dgrad, the
+# per-task wgrad, and the dW0, dA/dB and dbias reductions that keep it free of atomics).
+CUDA_LAUNCHES = {("conv", "split"): (3, 5), ("conv", "merged"): (1, 5),
+                 ("linear", "merged"): (1, 5)}
+
+
+@pytest.mark.skipif(backends.availability("cuda_emu") is not None,
+                    reason="the emulated CUDA kernels need the compiled library")
+@pytest.mark.parametrize("kind, strategy", sorted(CUDA_LAUNCHES))
+def test_the_cuda_kernels_launch_budget_per_planned_layer(kind, strategy):
+    torch.manual_seed(0)
+    layer = (EKSConv2d(6, 8, 3, padding=1, num_tasks=NUM_TASKS, rank=2) if kind == "conv"
+             else EKSLinear(6, 8, num_tasks=NUM_TASKS, rank=2))
+    x = torch.randn((6, 6, 5, 5) if kind == "conv" else (6, 4, 6), requires_grad=True)
+    with backends.use("cuda_emu", "cpu"), backends.conv_strategy(strategy), \
+            task_ids_context(torch.tensor([2, 0, 1, 0, 2, 2])) as planned:
+        y = layer(x, planned)
+        grad = torch.ones_like(y)
+        forward = count_host_work(lambda: layer(x, planned))
+        backward = count_host_work(lambda: y.backward(grad))
+    assert (forward.launches, backward.launches) == CUDA_LAUNCHES[(kind, strategy)], (
+        forward, backward)
+    assert forward.syncs == backward.syncs == 0
+
+
 # ATen calls that would launch on a GPU, beyond the plain layer's, forward + backward of one
 # layer on the cpu backend (cost model's choice, batch 6 of 3 tasks): ceilings, at today's counts.
 CPU_EXTRA_CALLS = {"conv3x3": 20, "conv1x1": 20, "depthwise": 23, "linear": 23}

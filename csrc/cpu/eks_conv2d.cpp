@@ -22,6 +22,7 @@
 
 #include <functional>
 
+#include "../common/base_conv.h"
 #include "../common/checks.h"
 #include "kernels.h"
 #include "../common/segments.h"
@@ -47,36 +48,16 @@ ConvConfig make_config(at::IntArrayRef stride, at::IntArrayRef padding,
 }
 
 constexpr std::array<int64_t, 2> kOne{1, 1};
-constexpr std::array<int64_t, 2> kZero{0, 0};
-
-// torch's CPU bfloat16 convolution (2.13) returns wrong values (forward: some shapes with
-// unequal strides; weight gradient: garbage where it should be zero), found by
-// tests/backends/test_fuzz.py: bfloat16 convolutions on CPU run in float32.
-bool bf16_on_cpu(const at::Tensor& x) {
-  return x.scalar_type() == at::kBFloat16 && x.device().is_cpu();
-}
-
 at::Tensor conv(const at::Tensor& x, const at::Tensor& w, const std::optional<at::Tensor>& bias,
                 const ConvConfig& c) {
-  if (bf16_on_cpu(x)) {
-    std::optional<at::Tensor> bias32;
-    if (bias.has_value() && bias->defined()) bias32 = bias->to(at::kFloat);
-    return conv(x.to(at::kFloat), w.to(at::kFloat), bias32, c).to(at::kBFloat16);
-  }
-  return at::convolution(x, w, bias, c.stride, c.padding, c.dilation, false, kZero, c.groups);
+  return base_conv(x, w, bias, c.stride, c.padding, c.dilation, c.groups);
 }
 
 std::tuple<at::Tensor, at::Tensor, at::Tensor> conv_backward(
     const at::Tensor& grad, const at::Tensor& x, const at::Tensor& w, const ConvConfig& c,
     bool need_input, bool need_weight) {
-  if (bf16_on_cpu(x)) {
-    auto [gx, gw, gb] = conv_backward(grad.to(at::kFloat), x.to(at::kFloat), w.to(at::kFloat),
-                                      c, need_input, need_weight);
-    return {gx.defined() ? gx.to(at::kBFloat16) : gx, gw.defined() ? gw.to(at::kBFloat16) : gw,
-            gb};
-  }
-  return at::convolution_backward(grad, x, w, std::nullopt, c.stride, c.padding, c.dilation,
-                                  false, kZero, c.groups, {need_input, need_weight, false});
+  return base_conv_backward(grad, x, w, c.stride, c.padding, c.dilation, c.groups,
+                            {need_input, need_weight, false});
 }
 
 at::Tensor merged_weight(const at::Tensor& weight, const at::Tensor& lora_A,

@@ -71,6 +71,8 @@ void clear_measured_table() {
   g_table.clear();
 }
 
+int64_t conv_strategy() { return g_strategy.load(); }
+
 int64_t set_conv_strategy(int64_t strategy) {
   TORCH_CHECK_VALUE(strategy >= 0 && strategy <= 3,
                     "strategy must be 0 (auto), 1 (merged), 2 (split) or 3 (stacked), got ",

@@ -20,6 +20,8 @@ enum class ConvStrategy : int64_t { kAuto = 0, kMerged = 1, kSplit = 2, kStacked
 
 // Sets the strategy for later calls in this process; returns the previous one.
 int64_t set_conv_strategy(int64_t strategy);
+// The strategy set now (a ConvStrategy code); the CUDA C++ kernels read it too (eks_ops.h).
+int64_t conv_strategy();
 
 // How one call runs (see eks_conv2d.cpp).
 enum class ConvPath { kSplit = 0, kMergedPerTask = 1, kMergedPerSample = 2, kStackedSplit = 3 };

@@ -9,6 +9,7 @@
 // must fail the test, not hang it).
 #pragma once
 
+#include <ATen/record_function.h>
 #include <ATen/core/Tensor.h>
 
 #include <condition_variable>
@@ -81,6 +82,10 @@ void fault_probe(int64_t threads, int64_t failing_thread);
 struct EmuLauncher {
   template <class Kernel, class Args>
   static void launch(const kernels::LaunchShape& shape, const Args& args) {
+    if (shape.grid[0] == 0 || shape.grid[1] == 0 || shape.grid[2] == 0) return;   // as on a GPU
+    // Named in profiler traces, so host-work counts see each launch a GPU would make
+    // (tests/host_work.py).
+    RECORD_FUNCTION("cuda_emu::launch", std::vector<c10::IValue>());
     run_grid(shape, [&args](EmuCtx& ctx) { Kernel::run(ctx, args); });
   }
   // The host may always read CPU tensors; host_task_id_checks(false) stands in for a CUDA-graph

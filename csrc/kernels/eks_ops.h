@@ -9,7 +9,12 @@
 
 #include <ATen/Dispatch.h>
 #include <ATen/core/Tensor.h>
+#include <ATen/ops/any.h>
 #include <ATen/ops/empty.h>
+#include <ATen/ops/ge.h>
+#include <ATen/ops/logical_or.h>
+#include <ATen/ops/lt.h>
+#include <ATen/ops/masked_fill.h>
 #include <ATen/ops/zeros.h>
 #include <c10/util/Exception.h>
 
@@ -19,11 +24,14 @@
 #include <tuple>
 #include <vector>
 
+#include "../common/base_conv.h"
 #include "../common/checks.h"
 #include "../common/segments.h"
 #include "../common/types.h"
+#include "../cpu/strategy.h"
 #include "eks_conv2d.h"
 #include "eks_linear.h"
+#include "eks_split.h"
 
 namespace lorkd::kernels {
 
@@ -63,19 +71,20 @@ LaunchShape shape_for(const Args& args, int64_t gx, int64_t gy, int64_t gz, cons
   return s;
 }
 
+// Returns whether every id was checked to lie in [0, num_tasks) (else the kernels' NaN contract
+// is all that guards them).
 template <class Launcher>
-void check_task_ids(const at::Tensor& task_ids, int64_t num_tasks) {
+bool check_task_ids(const at::Tensor& task_ids, int64_t num_tasks) {
   // Out-of-range ids get NaN outputs and gradients in the kernels; the readable error comes from
   // here, which needs the ids on the host and is skipped while a CUDA graph is being captured
   // (or when host_task_id_checks() is off).
-  if (task_ids.numel() == 0 || !lorkd::host_task_id_checks() ||
-      !Launcher::host_may_read(task_ids)) {
-    return;
-  }
+  if (task_ids.numel() == 0) return true;
+  if (!lorkd::host_task_id_checks() || !Launcher::host_may_read(task_ids)) return false;
   // A batch planned by lorkd_kernels (task_ids_context) was read once; compare its range.
-  if (lorkd::check_noted_task_id_range(task_ids, num_tasks)) return;
+  if (lorkd::check_noted_task_id_range(task_ids, num_tasks)) return true;
   lorkd::count_host_task_id_read();
   lorkd::check_task_id_range(task_ids.to(at::kCPU), num_tasks);
+  return true;
 }
 
 inline std::array<int64_t, 4> strides4(const at::Tensor& t) {
@@ -169,6 +178,122 @@ inline Grads allocate_grads(const at::Tensor& x, const at::Tensor& weight,
           make(mask[4], lora_B.sizes())};
 }
 
+// The conv's form: the fused kernels (ConvGemm) or the split form (the plain layer's cuDNN
+// convolution plus the branch kernels of eks_split.h). The strategy the cpu backend is forced to
+// (lorkd_kernels.backends.conv_strategy) forces it: "merged" the fused kernels, "split" and
+// "stacked" the split form; "auto" runs dense convs split (cuDNN carries the base GEMM, which the
+// scalar fused kernels cannot match) and grouped ones fused (split's rank-r intermediates have
+// groups * r channels, r times the output's for a depthwise conv: the split form's traffic,
+// lorkd_kernels/backends/triton/costs.py).
+inline bool split_form(int64_t groups) {
+  switch (static_cast<cpu::ConvStrategy>(cpu::conv_strategy())) {
+    case cpu::ConvStrategy::kMerged: return false;
+    case cpu::ConvStrategy::kSplit:
+    case cpu::ConvStrategy::kStacked: return true;
+    default: return groups == 1;
+  }
+}
+
+template <class T>
+SplitArgs<T> split_args(const ConvArgs<T>& a) {
+  SplitArgs<T> s;
+  static_cast<ConvArgs<T>&>(s) = a;
+  return s;
+}
+
+inline at::Tensor branch_buffer(const at::Tensor& x, int64_t groups, int64_t rank,
+                                at::IntArrayRef out_shape) {
+  const auto acc = x.scalar_type() == at::kDouble ? at::kDouble : at::kFloat;
+  return at::empty({out_shape[0], groups * rank, out_shape[2], out_shape[3]},
+                   x.options().dtype(acc));
+}
+
+template <class Launcher, class T, bool kDy>
+void split_shrink(const SplitArgs<T>& s) {
+  using K = SplitShrink<T, kDy>;
+  Launcher::template launch<K>(shape_for<K>(s, ceil_div(s.out_pixels(), kSplitThreads), s.groups,
+                                            s.batch, "eks split shrink"),
+                               s);
+}
+
+template <class Launcher>
+at::Tensor split_forward(const at::Tensor& x, const at::Tensor& weight, const at::Tensor& bias,
+                         const at::Tensor& lora_A, const at::Tensor& lora_B,
+                         const at::Tensor& task_ids, at::IntArrayRef shape,
+                         at::IntArrayRef stride, at::IntArrayRef padding,
+                         at::IntArrayRef dilation, int64_t groups, double scaling) {
+  std::optional<at::Tensor> base_bias;
+  if (bias.defined()) base_bias = bias;
+  at::Tensor y = base_conv(x, weight, base_bias, stride, padding, dilation, groups).contiguous();
+  at::Tensor u = branch_buffer(x, groups, lora_A.size(1), shape);
+  AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, x.scalar_type(), "eks_conv2d split",
+                                  [&] {
+    auto s = split_args(conv_args<scalar_t>(x, weight, lora_A, lora_B, task_ids, shape, stride,
+                                            padding, dilation, groups, scaling));
+    s.u = u.mutable_data_ptr<acc_t<scalar_t>>();
+    s.out = y.mutable_data_ptr<scalar_t>();
+    split_shrink<Launcher, scalar_t, false>(s);
+    using K = SplitExpandY<scalar_t>;
+    Launcher::template launch<K>(shape_for<K>(s, ceil_div(s.out_pixels(), kSplitThreads),
+                                              s.c_out, s.batch, "eks split expand"),
+                                 s);
+  });
+  return y;
+}
+
+template <class Launcher>
+Grads split_backward(const at::Tensor& grad_out, const at::Tensor& x, const at::Tensor& weight,
+                     const at::Tensor& lora_A, const at::Tensor& lora_B,
+                     const at::Tensor& task_ids, at::IntArrayRef shape, at::IntArrayRef stride,
+                     at::IntArrayRef padding, at::IntArrayRef dilation, int64_t groups,
+                     double scaling, std::array<bool, 5> mask, bool ids_checked) {
+  const auto [need_x, need_w, need_bias, need_A, need_B] = mask;
+  // The plain layer's backward in one call: dx, dW0, dbias.
+  auto [dx, dw, dbias] = base_conv_backward(grad_out, x, weight, stride, padding, dilation,
+                                            groups, {need_x, need_w, need_bias});
+  auto [none_x, none_w, none_b, dA, dB] = allocate_grads(x, weight, lora_A, lora_B, mask);
+  dx = need_x ? dx.contiguous() : none_x;
+  dw = need_w ? dw.contiguous() : none_w;
+  dbias = need_bias ? dbias.contiguous() : none_b;
+  if (!ids_checked && (need_w || need_bias) && task_ids.numel() > 0) {
+    // cuDNN's sums leave no sample out: unchecked out-of-range ids make them NaN on the device
+    const at::Tensor bad =
+        at::any(at::logical_or(at::lt(task_ids, 0), at::ge(task_ids, lora_A.size(0))));
+    if (need_w) dw.masked_fill_(bad, NAN);
+    if (need_bias) dbias.masked_fill_(bad, NAN);
+  }
+  if (!(need_x || need_A || need_B)) return {dx, dw, dbias, dA, dB};
+  at::Tensor u = branch_buffer(x, groups, lora_A.size(1), shape);
+  at::Tensor v = branch_buffer(x, groups, lora_A.size(1), shape);
+  AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, x.scalar_type(),
+                                  "eks_conv2d split backward", [&] {
+    auto s = split_args(conv_args<scalar_t>(x, weight, lora_A, lora_B, task_ids, shape, stride,
+                                            padding, dilation, groups, scaling));
+    s.grad_out = grad_out.const_data_ptr<scalar_t>();
+    s.u = u.mutable_data_ptr<acc_t<scalar_t>>();
+    s.v = v.mutable_data_ptr<acc_t<scalar_t>>();
+    if (need_x || need_A) split_shrink<Launcher, scalar_t, true>(s);
+    if (need_x && x.numel() > 0) {
+      s.out = dx.mutable_data_ptr<scalar_t>();
+      using K = SplitExpandDx<scalar_t>;
+      Launcher::template launch<K>(shape_for<K>(s, ceil_div(s.in_pixels(), kSplitThreads),
+                                                s.c_in, s.batch, "eks split expand dx"),
+                                   s);
+    }
+    if (need_B) split_shrink<Launcher, scalar_t, false>(s);
+    if (need_A || need_B) {
+      s.grad_A = need_A ? dA.mutable_data_ptr<scalar_t>() : nullptr;
+      s.grad_B = need_B ? dB.mutable_data_ptr<scalar_t>() : nullptr;
+      using K = SplitLoraGrads<scalar_t>;
+      const int64_t elems = std::max(s.rank * s.k_dim(), s.c_out * s.rank);
+      Launcher::template launch<K>(shape_for<K>(s, ceil_div(elems, kSplitThreads), 1,
+                                                s.num_tasks, "eks split dA/dB"),
+                                   s);
+    }
+  });
+  return {dx, dw, dbias, dA, dB};
+}
+
 }  // namespace detail
 
 template <class Launcher>
@@ -189,6 +314,10 @@ at::Tensor eks_conv2d_forward(const at::Tensor& x_in, const at::Tensor& weight_i
   if (y.numel() == 0) return y;
   at::Tensor bias;
   if (bias_in.has_value()) bias = bias_in->contiguous();
+  if (detail::split_form(groups)) {
+    return detail::split_forward<Launcher>(x, weight, bias, lora_A, lora_B, task_ids, shape,
+                                           stride, padding, dilation, groups, scaling);
+  }
   AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, x.scalar_type(), "eks_conv2d", [&] {
     auto a = detail::conv_args<scalar_t>(x, weight, lora_A, lora_B, task_ids, shape, stride,
                                          padding, dilation, groups, scaling);
@@ -214,10 +343,15 @@ Grads eks_conv2d_backward(const at::Tensor& grad_out_in, const at::Tensor& x_in,
                            stride, padding, dilation, groups);
   const auto shape = lorkd::conv2d_output_shape(x_in, weight_in, stride, padding, dilation);
   lorkd::check_grad_out(grad_out_in, shape, x_in);
-  detail::check_task_ids<Launcher>(task_ids_in, lora_A_in.size(0));
+  const bool ids_checked = detail::check_task_ids<Launcher>(task_ids_in, lora_A_in.size(0));
   const at::Tensor x = x_in.contiguous(), weight = weight_in.contiguous();
   const at::Tensor lora_A = lora_A_in.contiguous(), lora_B = lora_B_in.contiguous();
   const at::Tensor task_ids = task_ids_in.contiguous(), grad_out = grad_out_in.contiguous();
+  if (detail::split_form(groups) && x.size(0) > 0) {
+    return detail::split_backward<Launcher>(grad_out, x, weight, lora_A, lora_B, task_ids, shape,
+                                            stride, padding, dilation, groups, scaling, mask,
+                                            ids_checked);
+  }
   const auto [need_x, need_w, need_bias, need_A, need_B] = mask;
   auto [dx, dw, dbias, dA, dB] = detail::allocate_grads(x, weight, lora_A, lora_B, mask);
   AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, x.scalar_type(),

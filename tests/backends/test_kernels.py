@@ -86,8 +86,14 @@ def _backend_params():
                 yield pytest.param("cpu-measured", conv_fwd, conv_bwd, *functions[2:],
                                    id="cpu-measured")
         elif name == "cuda_emu":   # outputs allocated NaN-poisoned: unwritten elements show
-            yield pytest.param(name, *(_poisoned(f) for f in functions), id=name,
-                               marks=EMULATOR)
+            # both conv forms: the fused kernels ("merged") and the split form (cuDNN's conv and
+            # the branch kernels); auto picks one of them per layer
+            for form, strategy in (("fused", "merged"), ("split", "split")):
+                conv_fwd, conv_bwd = (_poisoned(_with_strategy(f, strategy))
+                                      for f in functions[:2])
+                yield pytest.param(f"{name}-{form}", conv_fwd, conv_bwd,
+                                   *(_poisoned(f) for f in functions[2:]),
+                                   id=f"{name}-{form}", marks=EMULATOR)
         else:
             yield pytest.param(name, *functions, id=name)
 
@@ -113,7 +119,7 @@ def test_every_cpu_backend_of_the_registry_is_tested():
 
 def _sized(name: str, case):
     """The emulated CUDA kernels run each conv case at its emulator size (eks_cases.py)."""
-    return emulator_sized(case) if name == "cuda_emu" else case
+    return emulator_sized(case) if name.startswith("cuda_emu") else case
 
 
 def _check(problem, kind, name, fwd, bwd, dtype, record_error, mask=(True,) * 5):
