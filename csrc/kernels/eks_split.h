@@ -45,18 +45,27 @@ LORKD_DEVICE bool bad_task(const SplitArgs<T>& p, int64_t task) {
   return task < 0 || task >= p.num_tasks;
 }
 
-// kDy false: u[n, g*r + j, pixel] = sum_k A_t[j, k] im2col(x)[n, g, k, pixel].
-// kDy true:  v[n, g*r + j, pixel] = s sum_c B_t[g*C_out/g + c, j] dy[n, g*C_out/g + c, pixel].
-// Grid: (pixel blocks, groups, batch).
-template <class T, bool kDy>
-struct SplitShrink {
+// What every branch kernel shares: 1-D blocks of kSplitThreads, no shared memory.
+template <class T>
+struct SplitKernel {
   using Acc = acc_t<T>;
   static constexpr int kThreads = kSplitThreads;
   static size_t shared_bytes(const SplitArgs<T>&) { return 0; }
 
   template <class Ctx>
+  LORKD_DEVICE static int64_t element(Ctx& ctx) { return ctx.block(0) * kThreads + ctx.thread(); }
+};
+
+// kDy false: u[n, g*r + j, pixel] = sum_k A_t[j, k] im2col(x)[n, g, k, pixel].
+// kDy true:  v[n, g*r + j, pixel] = s sum_c B_t[g*C_out/g + c, j] dy[n, g*C_out/g + c, pixel].
+// Grid: (pixel blocks, groups, batch).
+template <class T, bool kDy>
+struct SplitShrink : SplitKernel<T> {
+  using Acc = acc_t<T>;
+
+  template <class Ctx>
   LORKD_DEVICE static void run(Ctx& ctx, const SplitArgs<T>& p) {
-    const int64_t pixel = ctx.block(0) * kThreads + ctx.thread();
+    const int64_t pixel = SplitKernel<T>::element(ctx);
     const int64_t g = ctx.block(1), n = ctx.block(2);
     if (pixel >= p.out_pixels()) return;
     const int64_t task = p.task_ids[n];
@@ -91,14 +100,12 @@ struct SplitShrink {
 
 // y[n, co, pixel] += s sum_j B_t[co, j] u[n, g(co)*r + j, pixel]. Grid: (pixel blocks, C_out, N).
 template <class T>
-struct SplitExpandY {
+struct SplitExpandY : SplitKernel<T> {
   using Acc = acc_t<T>;
-  static constexpr int kThreads = kSplitThreads;
-  static size_t shared_bytes(const SplitArgs<T>&) { return 0; }
 
   template <class Ctx>
   LORKD_DEVICE static void run(Ctx& ctx, const SplitArgs<T>& p) {
-    const int64_t pixel = ctx.block(0) * kThreads + ctx.thread();
+    const int64_t pixel = SplitKernel<T>::element(ctx);
     const int64_t co = ctx.block(1), n = ctx.block(2);
     if (pixel >= p.out_pixels()) return;
     const int64_t task = p.task_ids[n];
@@ -119,14 +126,12 @@ struct SplitExpandY {
 // tap)]: the transposed conv of v with A_t (stride and dilation as divisibility, as in dgrad).
 // Grid: (input pixel blocks, C_in, N).
 template <class T>
-struct SplitExpandDx {
+struct SplitExpandDx : SplitKernel<T> {
   using Acc = acc_t<T>;
-  static constexpr int kThreads = kSplitThreads;
-  static size_t shared_bytes(const SplitArgs<T>&) { return 0; }
 
   template <class Ctx>
   LORKD_DEVICE static void run(Ctx& ctx, const SplitArgs<T>& p) {
-    const int64_t pixel = ctx.block(0) * kThreads + ctx.thread();
+    const int64_t pixel = SplitKernel<T>::element(ctx);
     const int64_t c = ctx.block(1), n = ctx.block(2);
     if (pixel >= p.in_pixels()) return;
     const int64_t task = p.task_ids[n];
@@ -156,14 +161,12 @@ struct SplitExpandDx {
 // k, p] (v carries s); dB_t[co, j] = s sum over task t's samples and pixels of dy[n, co, p]
 // u[n, g(co)*r + j, p]. Grid: (element blocks, 1, T); grad_A / grad_B null where not needed.
 template <class T>
-struct SplitLoraGrads {
+struct SplitLoraGrads : SplitKernel<T> {
   using Acc = acc_t<T>;
-  static constexpr int kThreads = kSplitThreads;
-  static size_t shared_bytes(const SplitArgs<T>&) { return 0; }
 
   template <class Ctx>
   LORKD_DEVICE static void run(Ctx& ctx, const SplitArgs<T>& p) {
-    const int64_t e = ctx.block(0) * kThreads + ctx.thread();
+    const int64_t e = SplitKernel<T>::element(ctx);
     const int64_t task = ctx.block(2), K = p.k_dim(), P = p.out_pixels();
     bool bad = false;
     for (int64_t n = 0; n < p.batch; ++n) bad = bad || bad_task(p, p.task_ids[n]);
