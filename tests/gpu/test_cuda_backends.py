@@ -234,3 +234,36 @@ def test_compiled_converted_model_matches_eager(form):
 def test_inductor_compiled_converted_model_matches_eager():
     """The same through inductor's code generation, on the GPU's default route."""
     _check_every_composition(QUICK, contextlib.nullcontext(), "inductor", DEVICE)
+
+
+@pytest.mark.parametrize("form", CAPTURABLE)
+def test_a_planned_training_step_never_syncs(form):
+    """The batch's ids are read once, on the host before they reach the GPU (``planned_on``, as
+    the training loop does): a whole training step of a converted model, every layer forward and
+    backward and the task heads, then runs under ``set_sync_debug_mode("error")``."""
+    import torch.nn.functional as F
+
+    from lorkd_kernels import task_ids_context
+    from lorkd_kernels.task_plan import planned_on
+    from tests.test_host_work import _converted_toy
+
+    reason = _unavailable(form)
+    if reason is not None:
+        requirements.unavailable(FORMS[form], reason)
+    router = _converted_toy(DEVICE)
+    x = torch.randn(6, 3, 8, 8, device=DEVICE)
+    labels = torch.tensor([0, 1, 0, 1, 2, 0], device=DEVICE)
+    ids = planned_on(torch.tensor([2, 0, 1, 0, 2, 1]), DEVICE)
+
+    def step():
+        with task_ids_context(ids):
+            F.cross_entropy(router.model(x), labels).backward()
+
+    with backends.use(form.split("-")[0], DEVICE), _entered(form):
+        step()                                   # first calls: compiles, cached tables
+        torch.cuda.synchronize()
+        torch.cuda.set_sync_debug_mode("error")
+        try:
+            step()
+        finally:
+            torch.cuda.set_sync_debug_mode(0)
