@@ -25,6 +25,7 @@ TRITON_SPLIT = "triton_split"
 TRITON_MEASURED = "triton_measured"
 
 #: the provider that times what a backend serves by default, where that is not the provider named
-#: after the backend: triton's default strategy auto runs the split form unless measuring is on
-#: ("triton" is forced to the fused kernels)
+#: after the backend: triton's default strategy auto runs dense convs in the split form unless
+#: measuring is on ("triton" is forced to the fused kernels); its grouped convs, which auto runs
+#: fused (backends/triton/costs.py), are judged on the split provider too
 SERVED_BY_DEFAULT = {"triton": TRITON_SPLIT}

@@ -12,7 +12,7 @@ from typing import Optional, Sequence
 
 import torch
 
-from .task_plan import plan_of
+from .task_plan import TaskPlan, attached_plan, read_ids
 
 FLOAT_DTYPES = (torch.float16, torch.bfloat16, torch.float32, torch.float64)
 
@@ -124,8 +124,11 @@ def check_grad_out(grad_out: torch.Tensor, expected_shape: Sequence[int], x: tor
 
 def check_task_id_range(task_ids: torch.Tensor, num_tasks: int) -> None:
     """Raise IndexError if any task id lies outside ``[0, num_tasks)``: from the range the
-    batch's task plan read once, or else by reading the ids (one host read)."""
-    plan_of(task_ids, read_host=True).check_range(num_tasks)
+    batch's task plan read once, or else by reading the ids' range (one host read)."""
+    plan = attached_plan(task_ids)
+    if plan is None or plan.id_range is None:
+        plan = TaskPlan(task_ids, read_ids(task_ids, with_order=False)[0], None)
+    plan.check_range(num_tasks)
 
 
 def conv2d_output_size(x_shape: Sequence[int], weight_shape: Sequence[int],

@@ -58,6 +58,11 @@ def sort_by_task(task_ids: torch.Tensor) -> Tuple[Optional[torch.Tensor], Option
     order = task_order(task_ids)
     if order is None:
         return None, None
+    return order, inverse_permutation(order)
+
+
+def inverse_permutation(order: torch.Tensor) -> torch.Tensor:
+    """The permutation that undoes ``order`` (``t[order][inverse] == t``)."""
     inverse = torch.empty_like(order)
     inverse[order] = torch.arange(order.numel(), device=order.device)
-    return order, inverse
+    return inverse

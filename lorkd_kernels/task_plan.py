@@ -32,6 +32,8 @@ from typing import Dict, Optional, Tuple
 
 import torch
 
+from .task_ids import inverse_permutation
+
 # The attribute of the ids alias that carries its plan (an alias the library made, never the
 # caller's own tensor, so nothing is added to a user's object or to what it pickles).
 _ATTRIBUTE = "_lorkd_task_plan"
@@ -75,7 +77,8 @@ class TaskPlan:
             return
         low, high = self.id_range
         if low < 0 or high >= num_tasks:
-            raise_out_of_range(low if low < 0 else high, num_tasks)
+            raise IndexError(f"task_ids contains {low if low < 0 else high}, outside "
+                             f"[0, {num_tasks}) (num_tasks = {num_tasks})")
 
     def in_range(self, num_tasks: int) -> bool:
         """Whether the host read the ids and found every one in ``[0, num_tasks)``."""
@@ -86,11 +89,6 @@ class TaskPlan:
 
     def is_current(self) -> bool:
         return self._version == self.task_ids._version
-
-
-def raise_out_of_range(bad: int, num_tasks: int) -> None:
-    raise IndexError(f"task_ids contains {bad}, outside [0, {num_tasks}) "
-                     f"(num_tasks = {num_tasks})")
 
 
 def segment_bounds(task_ids: torch.Tensor, num_tasks: int,
@@ -105,15 +103,18 @@ def segment_bounds(task_ids: torch.Tensor, num_tasks: int,
     return torch.searchsorted(buckets, edges)
 
 
-def _read_range(task_ids: torch.Tensor) -> Tuple[Tuple[int, int], bool]:
-    """``((min, max), sorted)`` in one host read (a single device sync)."""
+def read_ids(task_ids: torch.Tensor, with_order: bool = True
+             ) -> Tuple[Tuple[int, int], Optional[bool]]:
+    """``((min, max), sorted)`` in one host read (a single device sync, named
+    ``lorkd::read_task_ids`` in profiler traces); ``sorted`` is None unless ``with_order``."""
     if task_ids.numel() == 0:
         return (0, 0), True
-    ascending = (task_ids[1:] >= task_ids[:-1]).all()
-    low, high = torch.aminmax(task_ids)
+    values = list(torch.aminmax(task_ids))
+    if with_order:
+        values.append((task_ids[1:] >= task_ids[:-1]).all().long())
     with torch.profiler.record_function("lorkd::read_task_ids"):
-        low, high, ascending = torch.stack([low, high, ascending.long()]).tolist()
-    return (int(low), int(high)), bool(ascending)
+        read = torch.stack(values).tolist()
+    return (int(read[0]), int(read[1])), bool(read[2]) if with_order else None
 
 
 def host_may_read(task_ids: torch.Tensor) -> bool:
@@ -130,7 +131,7 @@ def plan_batch(task_ids: torch.Tensor, read_host: Optional[bool] = None) -> Task
     if read_host is None:
         read_host = host_may_read(task_ids)
     if read_host:
-        id_range, is_sorted = _read_range(task_ids)
+        id_range, is_sorted = read_ids(task_ids)
         return TaskPlan(task_ids, id_range, is_sorted)
     return TaskPlan(task_ids, None, None)
 
@@ -158,13 +159,14 @@ def sorted_by_task(task_ids: torch.Tensor
     (none under ``torch.compile``, which always sorts)."""
     if torch.compiler.is_compiling():
         order = torch.argsort(task_ids, stable=True)
-        return order, _inverse(order), task_ids.index_select(0, order)
-    plan = attached_plan(task_ids) or plan_batch(task_ids.detach())
+        return order, inverse_permutation(order), task_ids.index_select(0, order)
+    ids = carrying_plan(task_ids)
+    plan = attached_plan(ids)
     if plan.is_sorted:
-        return None, None, attach(plan) if attached_plan(plan.task_ids) is None else plan.task_ids
+        return None, None, ids
     order = plan.order
     sorted_ids = task_ids.index_select(0, order)
-    return order, _inverse(order), attach(TaskPlan(sorted_ids, plan.id_range, True))
+    return order, inverse_permutation(order), attach(TaskPlan(sorted_ids, plan.id_range, True))
 
 
 def planned_on(task_ids: torch.Tensor, device: torch.device) -> torch.Tensor:
@@ -174,10 +176,6 @@ def planned_on(task_ids: torch.Tensor, device: torch.device) -> torch.Tensor:
     return attach(TaskPlan(task_ids.to(device).detach(), plan.id_range, plan.is_sorted))
 
 
-def _inverse(order: torch.Tensor) -> torch.Tensor:
-    inverse = torch.empty_like(order)
-    inverse[order] = torch.arange(order.numel(), device=order.device)
-    return inverse
 
 
 def attached_plan(task_ids: torch.Tensor) -> Optional[TaskPlan]:
@@ -186,12 +184,6 @@ def attached_plan(task_ids: torch.Tensor) -> Optional[TaskPlan]:
         return None
     plan = getattr(task_ids, _ATTRIBUTE, None)
     return plan if plan is not None and plan.is_current() else None
-
-
-def plan_of(task_ids: torch.Tensor, read_host: Optional[bool] = None) -> TaskPlan:
-    """The plan the ids carry, or a new one for this call (a standalone op call)."""
-    plan = attached_plan(task_ids)
-    return plan if plan is not None else plan_batch(task_ids, read_host)
 
 
 def _note_range_for_compiled_kernels(plan: TaskPlan) -> None:

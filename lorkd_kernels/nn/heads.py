@@ -8,7 +8,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..task_plan import host_may_read, plan_of
+from .._checks import check_task_id_range
+from ..task_plan import host_may_read
 from ._lora import as_task_ids
 
 # The logit of a class a task does not have (see the padding contract of TaskHeads).
@@ -58,7 +59,7 @@ class TaskHeads(nn.Module):
                              f"{tuple(task_ids.shape)}")
         if host_may_read(task_ids):
             # from the batch's plan when it carries one: no second read of the ids
-            plan_of(task_ids, read_host=True).check_range(self.num_tasks)
+            check_task_id_range(task_ids, self.num_tasks)
         # Every head at once: one GEMM over the heads' stacked weights, then each row takes its
         # own task's columns. No data-dependent shapes, so no host read and no per-task launches;
         # an absent task's head gets an exactly zero gradient (no row takes its columns).

@@ -15,25 +15,27 @@ Kernels (``conv.py``; ``linear.py`` runs linear layers on them as 1x1 channels-l
   ``dA_t = s B_t^T G_t`` and ``dB_t = s G_t A_t^T``; dbias comes from the same ``dy`` tiles.
   Partial sums meet through atomics in fp32 buffers (fp64 for fp64 inputs), cast at the end.
 
-Split form (``split.py``, run by the default strategy ``auto`` unless measuring chose the fused
-kernels for the call's key, and forced with ``LORKD_TRITON_STRATEGY=split`` or
+Split form (``split.py``, run by the default strategy ``auto`` for dense convs unless measuring
+chose the fused kernels for the call's key; grouped convs take the cost model's cheaper form,
+``costs.py``; forced with ``LORKD_TRITON_STRATEGY=split`` or
 ``backends.triton_strategy("split")``; ``triton_forms.py``): the base convolution and its gradients
 through ``F.conv2d``/``convolution_backward`` (cuDNN on a GPU), and Triton kernels for the expert
 branch only: the rank-r shrink ``u = A_t im2col(x)``, the expand ``y += s B_t u`` in place, the
 input gradient's ``v = s B_t^T dy`` and transposed conv of v accumulated into cuDNN's dx, and
 dA_t/dB_t per task segment. Its cost is the plain layer's plus the branch's by construction.
 
-Tasks: samples are ordered by task with a device-side stable argsort; a tile table padded to the
-static size ``cdiv(rows, BLOCK_M) + T + 1`` lists ``(task, row range)`` per tile, so each tile
-reads one ``A_t``/``B_t`` and tiles past the end exit at once. The grid depends on shapes only and the
-launchers never read device data on the host: capturable in a CUDA graph. The task-id range
-check reads the ids on the host except under capture (``backends/host_checks.py``); unchecked
-out-of-range ids are sorted after every task, their tiles store NaN and the weight gradients of
-their batch are NaN. Groups (depthwise included) are a grid dimension; depthwise
+Tasks: the batch's task plan (``lorkd_kernels/task_plan.py``, read once per batch) gives the
+sort order and T + 3 segment bounds; each program finds its tile's task and rows from them on
+the device (``conv._plan_tile``), so each tile reads one ``A_t``/``B_t``, the grid has the static
+size ``cdiv(rows, BLOCK_M) + T + 2`` and programs past the real tiles exit at once. The launchers
+never read device data on the host: capturable in a CUDA graph. The task-id range check uses the
+plan's range except under capture (``backends/host_checks.py``); unchecked out-of-range ids fall
+into the plan's first and last segments, their tiles store NaN and the weight gradients of their
+batch are NaN. Groups (depthwise included) are a grid dimension; depthwise
 runs the same kernels with mostly masked tiles (correct, not tuned).
 
 Accumulation: every dot accumulates in fp32 (fp64 for fp64 inputs); the rank-r intermediates
-are fp32. fp32 operands use exact fp32 products unless ``torch.backends.cuda.matmul.allow_tf32``.
+are fp32. fp32 operands use TF32 only where the plain layer would (``segments.tf32_allowed``).
 
 Tiles: ``configs.py`` holds ``triton.autotune`` configs for A100/H100-class GPUs (forward, dgrad)
 and the heuristic used for wgrad, with ``LORKD_TRITON_AUTOTUNE=0``, and under the interpreter.

@@ -1,7 +1,7 @@
 """Tile sizes: autotune configs for A100/H100-class GPUs and the heuristic used without them.
 
 ``BLOCK_M`` (rows per tile) is always chosen here, not by the autotuner, because it sizes the
-tile table the launcher builds before the launch. The autotuner picks ``BLOCK_N``, ``BLOCK_K``,
+static grid (``segments.max_tiles``) the launcher computes before the launch. The autotuner picks ``BLOCK_N``, ``BLOCK_K``,
 warps and stages for the forward and input-gradient kernels. The weight-gradient kernel reduces
 with atomics, which a benchmarking autotuner would apply several times, so it always takes the
 heuristic. ``LORKD_TRITON_AUTOTUNE=0`` turns autotuning off; under ``TRITON_INTERPRET=1`` it is

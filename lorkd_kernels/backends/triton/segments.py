@@ -24,8 +24,6 @@ import torch
 
 from ...task_plan import attached_plan, segment_bounds
 
-EMPTY_TILE = -1      # a tile past the real ones
-BAD_IDS_TILE = -2    # a tile of samples whose task id is out of range
 
 
 def _cdiv(a: int, b: int) -> int:

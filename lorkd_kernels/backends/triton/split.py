@@ -14,8 +14,8 @@ This is the form of the multi-LoRA serving systems (SGMV): the base GEMM costs e
 
 u and v are (N, groups * r, H_out, W_out) images in the accumulation dtype: the only tensors
 beyond the plain conv's that reach global memory. Every kernel runs on rows = (sample, pixel) in
-task order with the tile table of ``segments.py`` (one expert per tile, a static grid, no host
-sync), and follows the task-id contract of the fused kernels: tiles of out-of-range ids store NaN
+task order from the batch's task plan (``segments.py``: one expert per tile, a static grid, no
+host sync), and follows the task-id contract of the fused kernels: tiles of out-of-range ids store NaN
 (into y, v and dx), and the weight gradients of such a batch are NaN.
 
 One kernel serves two uses through strides: the expert matrix ``M`` is addressed as

@@ -1,5 +1,6 @@
 """Triton EKS conv kernels (forward, dgrad, wgrad) against the float64 reference: the fused
-form, forced here (the default strategy ``auto`` runs split unless measuring chose fused)."""
+form, forced here (the default strategy ``auto`` runs dense convs split unless measuring chose
+fused)."""
 
 from __future__ import annotations
 

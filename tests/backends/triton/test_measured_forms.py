@@ -1,6 +1,7 @@
 """The triton strategy ``auto``: with measuring on, each conv key's first call times the fused
 and split forms and later calls reuse the faster (backends/triton_choices.py); with measuring
-off it runs split. Results against the float64 reference; the choice logic with fake forms and
+off it runs the counted cost model's form (split for a dense conv, fused for a depthwise one).
+Results against the float64 reference; the choice logic with fake forms and
 a fake clock that decide which form "is faster"."""
 
 from __future__ import annotations
@@ -105,13 +106,18 @@ def test_the_faster_form_is_recorded_once_and_reused(backend, monkeypatch, direc
     assert len(triton_choices.rows()) == 2
 
 
-def test_without_measuring_auto_runs_split_and_records_nothing(backend, monkeypatch):
+@pytest.mark.parametrize("case, form", [(CONV_CASES[3], "split"), (CONV_CASES[8], "fused")],
+                         ids=["dense", "depthwise"])
+def test_without_measuring_auto_runs_the_cost_models_form_and_records_nothing(
+        backend, monkeypatch, case, form):
+    """The timings (fused faster) do not matter: nothing is measured; a dense conv runs split,
+    a depthwise one fused (``costs.cheapest_form``)."""
     forms = FakeForms(monkeypatch, backend, {"fused": 1.0, "split": 3.0})
-    problem = conv_problem(CONV_CASES[3], seed=2)
+    problem = conv_problem(case, seed=2)
     assert not measured.is_measuring()
     for direction in ("forward", "backward", "forward"):
-        assert forms.made(_call(backend, direction, problem), "split")
-    assert forms.calls == ["split"] * 3 and triton_choices.rows() == []
+        assert forms.made(_call(backend, direction, problem), form)
+    assert forms.calls == [form] * 3 and triton_choices.rows() == []
 
 
 @pytest.mark.parametrize("forced", ["fused", "split"])
