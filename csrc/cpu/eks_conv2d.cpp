@@ -1,9 +1,10 @@
 // EKS convolution on CPU, built from ATen convolutions (oneDNN underneath) and batched GEMMs.
 //
 // merged: W_t = W0 + s * B_t A_t, then either one plain convolution per task present over that
-//         task's samples, or, when the weight is tiny next to the activations (depthwise and
-//         other grouped convs), one grouped convolution with a merged weight per sample (groups
-//         N * g), which runs at the cost of the plain layer. Backward gets dX and the per-task
+//         task's samples, or, when the weight is small next to the activations (depthwise and
+//         other grouped convs; dense ones with few channels on a large map), one grouped
+//         convolution with a merged weight per sample (groups N * g: the paper's formulation),
+//         which runs near the cost of the plain layer. Backward gets dX and the per-task
 //         weight gradient G_t, then dW0 = sum G_t, dB_t = s G_t A_t^T, dA_t = s B_t^T G_t.
 // split:  conv(x, W0) over the whole batch (exactly the plain layer's calls) plus the rank-r
 //         branch for every sample at once: the shrink is one grouped convolution with each
@@ -86,10 +87,13 @@ ConvConfig per_sample_config(const ConvConfig& c, int64_t batch) {
 }
 
 // The weight is small enough that one merged copy per sample costs little: depthwise and other
-// grouped convolutions whose N copies take at most twice the input, or under 4 MB of floats.
+// grouped convolutions whose N copies take at most twice the input, or under 4 MB of floats;
+// dense convolutions whose N copies take at most the input (C_out * kh * kw <= H * W: few
+// channels on a large map, where the paper's grouped form runs near the plain layer's speed).
 bool per_sample_weights_fit(const at::Tensor& x, const at::Tensor& weight, int64_t groups) {
   const int64_t copies = x.size(0) * weight.numel();
-  return groups > 1 && (copies <= 2 * x.numel() || copies <= (int64_t{1} << 20));
+  if (groups == 1) return copies <= x.numel();
+  return copies <= 2 * x.numel() || copies <= (int64_t{1} << 20);
 }
 
 std::vector<int64_t> output_shape(const at::Tensor& x, const at::Tensor& weight,
@@ -319,9 +323,15 @@ at::Tensor eks_conv2d_forward(const at::Tensor& x, const at::Tensor& weight,
 
 namespace {
 
-// Gradients in the accumulation type, before the final cast; grad_x in the input dtype.
+// Gradients in the accumulation type `acc`, before the final cast; grad_x in the input dtype.
+// A form sets the ones the mask asks for, allocating zeros only where it accumulates.
 struct GradState {
+  at::ScalarType acc;
   at::Tensor grad_x, grad_w, grad_A, grad_B;
+
+  at::Tensor zeros_like(const at::Tensor& t) const {
+    return at::zeros(t.sizes(), t.options().dtype(acc));
+  }
 };
 
 // dA_t = s B_t^T G_t and dB_t = s G_t A_t^T for every task at once, from G (T, C_out, K).
@@ -339,7 +349,7 @@ void base_backward(const at::Tensor& grad_out, const at::Tensor& x, const at::Te
   if (!(need_x || need_w)) return;
   auto [gx, gw, unused] = conv_backward(grad_out, x, weight, cfg, need_x, need_w);
   if (need_x) out.grad_x = gx.contiguous();
-  if (need_w) out.grad_w.add_(gw.reshape({weight.size(0), -1}).to(out.grad_w.scalar_type()));
+  if (need_w) out.grad_w = gw.reshape({weight.size(0), -1}).to(out.acc);
 }
 
 void backward_split(const at::Tensor& grad_out, const at::Tensor& x, const at::Tensor& weight,
@@ -348,7 +358,7 @@ void backward_split(const at::Tensor& grad_out, const at::Tensor& x, const at::T
                     GradState& out) {
   const auto [need_x, need_w, need_bias, need_A, need_B] = mask;
   const int64_t n = x.size(0), c_out = weight.size(0), rank = lora_A.size(1);
-  const auto acc = out.grad_w.scalar_type();
+  const auto acc = out.acc;
   base_backward(grad_out, x, weight, cfg, need_x, need_w, out);
   if (!(need_x || need_A || need_B)) return;
   const at::Tensor shrink = per_sample_shrink(lora_A.index_select(0, ids), weight, cfg.groups);
@@ -357,7 +367,7 @@ void backward_split(const at::Tensor& grad_out, const at::Tensor& x, const at::T
   if (need_B) {   // dB[t_n] += s dY u^T per sample, summed per task
     const at::Tensor u = shrink_all(x, shrink, cfg, weight);
     const at::Tensor db_ps = at::bmm(gy3, u.transpose(1, 2)).reshape({n, c_out, rank});
-    out.grad_B.index_add_(0, ids, db_ps.to(acc), scaling);
+    out.grad_B = out.zeros_like(lora_B).index_add_(0, ids, db_ps.to(acc), scaling);
   }
   if (need_x || need_A) {   // the shrink's gradient is s B^T dY; back through the shrink conv
     const at::Tensor v = at::bmm(b_ps.transpose(1, 2), gy3).mul_(scaling);   // (N*g, r, OHW)
@@ -384,7 +394,7 @@ void backward_split(const at::Tensor& grad_out, const at::Tensor& x, const at::T
     if (need_A) {
       const at::Tensor by_group = g_shrink.reshape({n, cfg.groups, rank, -1});
       const at::Tensor da_ps = (cfg.groups == 1 ? by_group.select(1, 0) : by_group.sum(1)).to(acc);
-      out.grad_A.index_add_(0, ids, da_ps);
+      out.grad_A = out.zeros_like(lora_A).index_add_(0, ids, da_ps);
     }
   }
 }
@@ -396,14 +406,16 @@ void backward_stacked_split(const at::Tensor& grad_out, const at::Tensor& x,
   const auto [need_x, need_w, need_bias, need_A, need_B] = mask;
   const int64_t n = x.size(0), c_out = weight.size(0), tasks = lora_A.size(0);
   const int64_t rank = lora_A.size(1);
-  const auto acc = out.grad_w.scalar_type();
+  const auto acc = out.acc;
   base_backward(grad_out, x, weight, cfg, need_x, need_w, out);
   if (!(need_x || need_A || need_B)) return;
   const at::Tensor b_ps = lora_B.index_select(0, ids);                  // (N, C_out, r)
   const at::Tensor gy3 = grad_out.reshape({n, c_out, -1});
   if (need_B) {   // dB[t_n] += s dY u^T per sample, summed per task
     const at::Tensor u = stacked_shrink_own(x, lora_A, weight, ids, cfg);
-    out.grad_B.index_add_(0, ids, at::bmm(gy3, u.transpose(1, 2)).to(acc), scaling);
+    out.grad_B = out.zeros_like(lora_B).index_add_(0, ids,
+                                                   at::bmm(gy3, u.transpose(1, 2)).to(acc),
+                                                   scaling);
   }
   if (need_x || need_A) {   // s B^T dY into each sample's own channels, back through the shrink
     const at::Tensor v = at::bmm(b_ps.transpose(1, 2), gy3).mul_(scaling);   // (N, r, OHW)
@@ -415,7 +427,7 @@ void backward_stacked_split(const at::Tensor& grad_out, const at::Tensor& x,
     auto [gx, ga, unused] = conv_backward(v_all, x, stacked_shrink_weight(lora_A, weight), cfg,
                                           need_x, need_A);
     if (need_x) out.grad_x.add_(gx);
-    if (need_A) out.grad_A.add_(ga.reshape(lora_A.sizes()).to(acc));
+    if (need_A) out.grad_A = ga.reshape(lora_A.sizes()).to(acc);
   }
 }
 
@@ -433,14 +445,10 @@ GradState backward_with(ConvPath path, const at::Tensor& grad_out, const at::Ten
                         const Segments& segments, const ConvConfig& cfg, double scaling,
                         std::array<bool, 5> output_mask) {
   const auto [need_x, need_w, need_bias, need_A, need_B] = output_mask;
-  const auto acc_opts = x.options().dtype(accumulate_type(x.scalar_type()));
+  const auto acc = accumulate_type(x.scalar_type());
   const int64_t c_out = weight.size(0), num_tasks = lora_A.size(0), n = x.size(0);
-  GradState out;
-  out.grad_w = at::zeros({c_out, lora_A.size(2)}, acc_opts);
-  out.grad_A = at::zeros(lora_A.sizes(), acc_opts);
-  out.grad_B = at::zeros(lora_B.sizes(), acc_opts);
+  GradState out{acc};
   const bool need_g = need_w || need_A || need_B;
-  const auto acc = acc_opts.dtype().toScalarType();
 
   if (path == ConvPath::kSplit) {
     backward_split(grad_out, x, weight, lora_A, lora_B, ids, cfg, scaling, output_mask, out);
@@ -459,8 +467,14 @@ GradState backward_with(ConvPath path, const at::Tensor& grad_out, const at::Ten
       lora_grads_from_task_grads(G, lora_A, lora_B, scaling, need_A, need_B, out);
     }
   } else {
-    // Every row of grad_x is written below (the runs cover the batch).
+    // Every row of grad_x is written below (the runs cover the batch); absent tasks' rows of
+    // grad_A and grad_B stay zero.
     if (need_x) out.grad_x = at::empty(x.sizes(), x.options());
+    if (need_g) {
+      out.grad_w = at::zeros({c_out, lora_A.size(2)}, x.options().dtype(acc));
+      out.grad_A = out.zeros_like(lora_A);
+      out.grad_B = out.zeros_like(lora_B);
+    }
     for (const TaskRun& run : segments.runs()) {
       const at::Tensor w_t = merged_weight(weight, lora_A, lora_B, scaling, run.task);
       auto [gx_t, g_t, unused] = conv_backward(segments.rows(grad_out, run),

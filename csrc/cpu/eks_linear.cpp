@@ -99,8 +99,7 @@ Grads eks_linear_backward(const at::Tensor& grad_out, const at::Tensor& x,
   const at::Tensor gy3 = grad_out.reshape({n, rows_per_sample, out_f}).to(acc);
 
   at::Tensor grad_x = need_x ? gy3.matmul(weight.to(acc)).contiguous() : at::Tensor();
-  at::Tensor grad_A = at::zeros(lora_A.sizes(), x.options().dtype(acc));
-  at::Tensor grad_B = at::zeros(lora_B.sizes(), x.options().dtype(acc));
+  at::Tensor grad_A, grad_B;   // set below where asked for
   if ((need_x || need_A || need_B) && use_stacked(lora_A, out_f)) {
     const Stacked st(lora_A, lora_B, ids, rows_per_sample, acc);
     const at::Tensor x2 = x3.reshape({-1, in_f}), gy2 = gy3.reshape({-1, out_f});
@@ -117,10 +116,14 @@ Grads eks_linear_backward(const at::Tensor& grad_out, const at::Tensor& x,
     const at::Tensor b_ps = lora_B.index_select(0, ids).to(acc);   // (N, out, r)
     const at::Tensor gu = at::bmm(gy3, b_ps).mul_(scaling);       // (N, L, r): d/du
     if (need_x) grad_x.baddbmm_(gu, a_ps);
-    if (need_A) grad_A.index_add_(0, ids, at::bmm(gu.transpose(1, 2), x3));
+    if (need_A) {
+      grad_A = at::zeros(lora_A.sizes(), x.options().dtype(acc))
+                   .index_add_(0, ids, at::bmm(gu.transpose(1, 2), x3));
+    }
     if (need_B) {
       const at::Tensor u = at::bmm(x3, a_ps.transpose(1, 2));     // (N, L, r)
-      grad_B.index_add_(0, ids, at::bmm(gy3.transpose(1, 2), u), scaling);
+      grad_B = at::zeros(lora_B.sizes(), x.options().dtype(acc))
+                   .index_add_(0, ids, at::bmm(gy3.transpose(1, 2), u), scaling);
     }
   }
 

@@ -29,7 +29,7 @@ enum class ConvPath { kSplit = 0, kMergedPerTask = 1, kMergedPerSample = 2, kSta
 struct ConvShape {
   int64_t batch, groups, kernel_area, output_area;
   bool strided;
-  bool per_sample_weights_fit;   // N merged weights are small next to x (grouped convs)
+  bool per_sample_weights_fit;   // N merged weights are small next to x
   bool stacked_applies;          // groups == 1: every task's A is one conv weight
   bool stacked_cheap;            // ... with a spatial kernel, and T*r at most a quarter of C_out
 };
