@@ -248,12 +248,16 @@ TORCH_LIBRARY_FRAGMENT(lorkd, m) {
   // Set by lorkd_kernels/backends; call backends.use() rather than these.
   m.def("_set_route(str device, str backend) -> str", &lorkd::set_route);
   m.def("_get_route(str device) -> str", &lorkd::get_route);
-  // Force the native conv strategy (0 auto, 1 merged, 2 split); returns the previous setting.
+  // Force the native conv strategy (0 auto, 1 merged, 2 split, 3 stacked); returns the previous
+  // setting.
   // Use lorkd_kernels.backends.conv_strategy().
   m.def("_set_cpu_conv_strategy(int strategy) -> int", &lorkd::cpu::set_conv_strategy);
   // Measured choice of the CPU conv path (strategy.h); use lorkd_kernels.backends.measuring()
   // and lorkd_kernels.backends.strategy_cache.
   m.def("_set_cpu_conv_measuring(bool enabled) -> bool", &lorkd::cpu::set_conv_measuring);
+  // The peak-memory cap of auto and measured choices (strategy.h); returns the previous cap.
+  // Use lorkd_kernels.backends.memory_cap().
+  m.def("_set_cpu_memory_cap(float cap) -> float", &lorkd::cpu::set_memory_cap);
   m.def("_cpu_measured_table() -> Tensor", &lorkd::cpu::measured_table);
   m.def("_cpu_load_measured_table(Tensor table) -> ()", &lorkd::cpu::load_measured_table);
   m.def("_cpu_clear_measured_table() -> ()", &lorkd::cpu::clear_measured_table);

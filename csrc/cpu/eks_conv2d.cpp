@@ -104,16 +104,22 @@ std::vector<int64_t> output_shape(const at::Tensor& x, const at::Tensor& weight,
 // The stacked split needs one conv weight for all tasks' A: a dense conv (groups == 1).
 bool stacked_applies(const ConvConfig& c) { return c.groups == 1; }
 
-ConvPath choose(const Segments& segments, const at::Tensor& x, const at::Tensor& weight,
-                const at::Tensor& lora_A, const ConvConfig& c) {
+ConvShape conv_shape(const Segments& segments, const at::Tensor& x, const at::Tensor& weight,
+                     const at::Tensor& lora_A, const ConvConfig& c) {
   const std::vector<int64_t> out = output_shape(x, weight, c);
   const bool strided = c.stride[0] > 1 || c.stride[1] > 1;
   const bool stacked = stacked_applies(c);
-  return choose_path(segments, {x.size(0), c.groups, weight.size(2) * weight.size(3),
-                                out[2] * out[3], strided,
-                                per_sample_weights_fit(x, weight, c.groups), stacked,
-                                stacked && weight.size(2) * weight.size(3) > 1 &&
-                                    4 * lora_A.size(0) * lora_A.size(1) <= weight.size(0)});
+  const int64_t kernel_area = weight.size(2) * weight.size(3);
+  return {x.size(0), c.groups, kernel_area, out[2] * out[3], strided,
+          per_sample_weights_fit(x, weight, c.groups), stacked,
+          stacked && kernel_area > 1 && 4 * lora_A.size(0) * lora_A.size(1) <= weight.size(0),
+          x.size(1), weight.size(0), x.size(2) * x.size(3), lora_A.size(0), lora_A.size(1),
+          static_cast<int64_t>(segments.runs().size()), segments.sorted()};
+}
+
+ConvPath choose(const Segments& segments, const at::Tensor& x, const at::Tensor& weight,
+                const at::Tensor& lora_A, const ConvConfig& c) {
+  return choose_path(segments, conv_shape(segments, x, weight, lora_A, c));
 }
 
 }  // namespace
@@ -272,13 +278,12 @@ MeasureKey measure_key(int64_t direction, const Segments& segments, const at::Te
   return key;
 }
 
-// The paths a measurement times: the per-sample form only where its N weight copies are small.
-std::vector<ConvPath> candidate_paths(const at::Tensor& x, const at::Tensor& weight,
+// The paths a measurement times: those that apply, within the memory cap.
+std::vector<ConvPath> candidate_paths(const Segments& segments, const at::Tensor& x,
+                                      const at::Tensor& weight, const at::Tensor& lora_A,
                                       const ConvConfig& c) {
-  std::vector<ConvPath> paths{ConvPath::kSplit, ConvPath::kMergedPerTask};
-  if (per_sample_weights_fit(x, weight, c.groups)) paths.push_back(ConvPath::kMergedPerSample);
-  if (stacked_applies(c)) paths.push_back(ConvPath::kStackedSplit);
-  return paths;
+  const ConvShape shape = conv_shape(segments, x, weight, lora_A, c);
+  return keep_within_memory_cap(applicable_paths(shape), shape);
 }
 
 at::Tensor forward_with(ConvPath path, const at::Tensor& x, const at::Tensor& weight,
@@ -316,7 +321,7 @@ at::Tensor eks_conv2d_forward(const at::Tensor& x, const at::Tensor& weight,
   if (!conv_measuring()) return run(choose(segments, x, weight, lora_A, cfg));
   const MeasureKey key = measure_key(0, segments, x, weight, cfg);
   if (const auto known = measured_path(key)) return run(*known);
-  auto [fastest, y] = time_candidates(candidate_paths(x, weight, cfg), run);
+  auto [fastest, y] = time_candidates(candidate_paths(segments, x, weight, lora_A, cfg), run);
   record_measured_path(key, fastest);
   return y;
 }
@@ -524,7 +529,7 @@ Grads eks_conv2d_backward(const at::Tensor& grad_out_in, const at::Tensor& x,
     if (const auto known = measured_path(key)) {
       out = run(*known);
     } else {
-      auto [fastest, grads] = time_candidates(candidate_paths(x, weight, cfg), run);
+      auto [fastest, grads] = time_candidates(candidate_paths(segments, x, weight, lora_A, cfg), run);
       record_measured_path(key, fastest);
       out = std::move(grads);
     }

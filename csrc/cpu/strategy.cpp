@@ -4,6 +4,7 @@
 
 #include <ATen/ops/empty.h>
 
+#include <algorithm>
 #include <atomic>
 #include <map>
 #include <mutex>
@@ -80,6 +81,83 @@ int64_t set_conv_strategy(int64_t strategy) {
   return g_strategy.exchange(strategy);
 }
 
+namespace {
+std::atomic<double> g_memory_cap{kDefaultMemoryCap};
+
+// Elements the plain layer allocates: output, input gradient, weight gradient.
+double plain_elements(const ConvShape& s) {
+  const double weight = double(s.out_channels) * (s.in_channels / s.groups) * s.kernel_area;
+  return double(s.batch) * (s.out_channels * s.output_area + s.in_channels * s.input_area) +
+         weight;
+}
+
+// Elements of the intermediates `path` allocates beyond the plain layer's (eks_conv2d.cpp).
+// Per-sample conv weights count twice (the copy and its gradient), four times for a dense
+// layer, whose per-sample weights oneDNN also reorders into copies of both (fitted to the
+// profiler-measured peaks of the students' layers, benchmarks/README.md).
+double extra_elements(ConvPath path, const ConvShape& s) {
+  const double kPerSampleWeightCopies = s.groups == 1 ? 4 : 2;
+  const double n = s.batch, r = s.rank, g = s.groups, c_out = s.out_channels;
+  const double k = double(s.in_channels / s.groups) * s.kernel_area;   // one group's A row
+  const double x = n * s.in_channels * s.input_area, y = n * c_out * s.output_area;
+  switch (path) {
+    case ConvPath::kSplit:   // A per sample per group, B per sample (and its gradient), u, v
+      return kPerSampleWeightCopies * n * g * r * k + 2 * n * c_out * r +
+             2 * n * g * r * s.output_area;
+    case ConvPath::kStackedSplit:   // every task's u and v, the own task's, B per sample, dX
+      return 2 * n * s.tasks * r * s.output_area + 2 * n * r * s.output_area +
+             n * c_out * r + x;
+    case ConvPath::kMergedPerSample:   // merged weights per sample, the per-task gradients
+      return kPerSampleWeightCopies * n * c_out * k + s.tasks * c_out * k;
+    case ConvPath::kMergedPerTask: {   // one task's rows at a time (gathered unless sorted)
+      const double rows = n / std::max<int64_t>(s.task_runs, 1);
+      const double per_row = (x + y) / std::max(n, 1.0);
+      return rows * per_row * (s.sorted ? 1 : 2) + 2 * c_out * k;
+    }
+  }
+  return 0;
+}
+}  // namespace
+
+double set_memory_cap(double cap) {
+  TORCH_CHECK_VALUE(cap == 0 || cap >= 1, "the memory cap is a ratio to the plain layer's peak, "
+                    "at least 1 (or 0: no cap), got ", cap);
+  return g_memory_cap.exchange(cap);
+}
+
+double memory_cap() { return g_memory_cap.load(); }
+
+double memory_ratio(ConvPath path, const ConvShape& shape) {
+  const double plain = std::max(plain_elements(shape), 1.0);
+  return (plain + extra_elements(path, shape)) / plain;
+}
+
+bool within_memory_cap(ConvPath path, const ConvShape& shape) {
+  // Under 2^16 extra elements (256 KiB of floats) a small layer may take any multiple of its own.
+  constexpr double kNegligibleElements = 1 << 16;
+  const double cap = memory_cap();
+  return cap == 0 || extra_elements(path, shape) < kNegligibleElements ||
+         memory_ratio(path, shape) <= cap;
+}
+
+std::vector<ConvPath> keep_within_memory_cap(const std::vector<ConvPath>& paths,
+                                             const ConvShape& shape) {
+  std::vector<ConvPath> kept;
+  for (const ConvPath path : paths) {
+    if (within_memory_cap(path, shape)) kept.push_back(path);
+  }
+  if (!kept.empty() || paths.empty()) return kept;
+  ConvPath smallest = paths.front();
+  for (const ConvPath path : paths) {
+    if (memory_ratio(path, shape) < memory_ratio(smallest, shape)) smallest = path;
+  }
+  return {smallest};
+}
+
+namespace {
+ConvPath cost_model_path(const Segments& segments, const ConvShape& shape);
+}  // namespace
+
 ConvPath choose_path(const Segments& segments, const ConvShape& shape) {
   const ConvPath merged =
       shape.per_sample_weights_fit ? ConvPath::kMergedPerSample : ConvPath::kMergedPerTask;
@@ -93,6 +171,20 @@ ConvPath choose_path(const Segments& segments, const ConvShape& shape) {
     case ConvStrategy::kAuto:
       break;
   }
+  const ConvPath modelled = cost_model_path(segments, shape);
+  if (within_memory_cap(modelled, shape)) return modelled;
+  return keep_within_memory_cap(applicable_paths(shape), shape).front();
+}
+
+std::vector<ConvPath> applicable_paths(const ConvShape& shape) {
+  std::vector<ConvPath> paths{ConvPath::kSplit, ConvPath::kMergedPerTask};
+  if (shape.per_sample_weights_fit) paths.push_back(ConvPath::kMergedPerSample);
+  if (shape.stacked_applies) paths.push_back(ConvPath::kStackedSplit);
+  return paths;
+}
+
+namespace {
+ConvPath cost_model_path(const Segments& segments, const ConvShape& shape) {
   // Cost model from fwd+bwd timings of the students' layers (batch 64, T = 10, 2 cores,
   // benchmarks/README.md). Running the convolution once per task pays off only on large feature
   // maps with several samples per task, where oneDNN runs faster on the smaller batches (1x1 at
@@ -128,5 +220,6 @@ ConvPath choose_path(const Segments& segments, const ConvShape& shape) {
   const bool large_map = shape.output_area >= (shape.kernel_area == 1 ? 784 : 100);
   return large_map ? ConvPath::kMergedPerTask : split;
 }
+}  // namespace
 
 }  // namespace lorkd::cpu

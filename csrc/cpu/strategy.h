@@ -32,12 +32,34 @@ struct ConvShape {
   bool per_sample_weights_fit;   // N merged weights are small next to x
   bool stacked_applies;          // groups == 1: every task's A is one conv weight
   bool stacked_cheap;            // ... with a spatial kernel, and T*r at most a quarter of C_out
+  // for the memory estimate below
+  int64_t in_channels, out_channels, input_area, tasks, rank, task_runs;
+  bool sorted;
 };
 
 // The forced strategy, or for "auto" the cost model below; "merged" takes the per-sample form
 // whenever it fits, and "stacked" the stacked split wherever it applies (else split), so forcing
-// them exercises the forms auto would pick.
+// them exercises the forms auto would pick. Auto keeps to the memory cap (below).
 ConvPath choose_path(const Segments& segments, const ConvShape& shape);
+// The forms that compute this shape: the per-sample form only where its N weight copies are
+// small, the stacked split only for dense convs. A measurement times these, within the cap.
+std::vector<ConvPath> applicable_paths(const ConvShape& shape);
+
+// ---------------------------------------------------------------------------- memory
+// A form's peak memory over a forward and backward, estimated from the elements of the
+// intermediates it allocates (per-sample copies of A, B or merged weights, rank-r activations,
+// gathered rows) plus what the plain layer allocates (output, input gradient, weight gradient),
+// relative to the plain layer's. Auto and the measured choice skip forms whose estimate exceeds
+// the cap (unless they add under 2^16 elements), taking the form with the smallest estimate when
+// none is within it; forced strategies ignore it. Default 2; 0 turns the cap off.
+inline constexpr double kDefaultMemoryCap = 2.0;
+double set_memory_cap(double cap);   // returns the previous cap
+double memory_cap();
+double memory_ratio(ConvPath path, const ConvShape& shape);
+bool within_memory_cap(ConvPath path, const ConvShape& shape);
+// Of `paths`, those within the cap, or the one with the smallest estimate when none is.
+std::vector<ConvPath> keep_within_memory_cap(const std::vector<ConvPath>& paths,
+                                             const ConvShape& shape);
 
 // ---------------------------------------------------------------------------- measuring
 // With measuring on and the strategy "auto", the first call of each key (the call's shapes,

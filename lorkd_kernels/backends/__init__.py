@@ -14,6 +14,9 @@ to add one). This module applies it:
 * :func:`measuring` lets the ``cpu`` backend choose each conv shape's algorithm, and the
   ``triton`` backend each conv shape's form, by timing the candidates on this machine
   (``measured.py``, ``triton_choices.py``);
+* :func:`memory_cap` bounds the ``cpu`` backend's conv forms, chosen by its cost model or by
+  measurement, to an estimated peak memory of at most that many times the plain layer's
+  (default 2; ``csrc/cpu/strategy.h``);
 * :func:`triton_strategy` chooses the form of the ``triton`` backend's convs, ``auto`` (the
   default: measured, else ``split``), ``fused`` or ``split`` (``triton_forms.py``);
 * :func:`host_task_id_checks` turns the host's task-id range check of the GPU kernels off or on
@@ -37,7 +40,8 @@ from .registry import BACKENDS, FALLBACK, BackendUnavailableError, forced_backen
 
 __all__ = ["BACKENDS", "BackendUnavailableError", "active_backend", "available_backends",
            "availability", "compiled_loaded", "conv_strategy", "explicit", "forced_backend",
-           "host_task_id_checks", "load", "measuring", "triton_strategy", "use"]
+           "host_task_id_checks", "load", "measuring", "memory_cap", "set_memory_cap",
+           "triton_strategy", "use"]
 
 #: device types the compiled library routes itself (other devices use the Python router)
 ROUTED_IN_CPP = ("cpu", "cuda")
@@ -203,3 +207,27 @@ def conv_strategy(name: str) -> Iterator[None]:
         torch_ops.default_strategy = previous_python
         if previous_cpu is not None:
             torch.ops.lorkd._set_cpu_conv_strategy(previous_cpu)
+
+
+def set_memory_cap(cap: float) -> float:
+    """Cap the estimated peak memory (forward + backward) of the ``cpu`` backend's conv forms at
+    ``cap`` times the plain layer's, for its cost model and its measured choices; returns the
+    previous cap. ``0`` removes the cap; forced strategies (:func:`conv_strategy`) ignore it.
+    Choices measured earlier under another cap are kept until :func:`measured.clear_choices`."""
+    if isinstance(cap, bool) or not isinstance(cap, (int, float)) or not (cap == 0 or cap >= 1):
+        raise ValueError(f"memory cap must be a number >= 1 (a ratio to the plain layer's peak) "
+                         f"or 0 (no cap), got {cap!r}")
+    if not library.loaded():
+        raise RuntimeError("the memory cap belongs to the compiled cpu backend "
+                           "(lorkd_kernels._C), which is not loaded")
+    return torch.ops.lorkd._set_cpu_memory_cap(float(cap))
+
+
+@contextlib.contextmanager
+def memory_cap(cap: float) -> Iterator[None]:
+    """:func:`set_memory_cap` inside the block."""
+    previous = set_memory_cap(cap)
+    try:
+        yield
+    finally:
+        set_memory_cap(previous)
