@@ -101,9 +101,9 @@ double extra_elements(ConvPath path, const ConvShape& s) {
   const double k = double(s.in_channels / s.groups) * s.kernel_area;   // one group's A row
   const double x = n * s.in_channels * s.input_area, y = n * c_out * s.output_area;
   switch (path) {
-    case ConvPath::kSplit:   // A per sample per group, B per sample (and its gradient), u, v
-      return kPerSampleWeightCopies * n * g * r * k + 2 * n * c_out * r +
-             2 * n * g * r * s.output_area;
+    case ConvPath::kSplit:   // A and B per sample, u (a 1x1 shrink is a GEMM: no reorder)
+      return (s.kernel_area == 1 ? 1 : kPerSampleWeightCopies) * n * g * r * k +
+             n * c_out * r + n * g * r * s.output_area;
     case ConvPath::kStackedSplit:   // every task's u and v, the own task's, B per sample, dX
       return 2 * n * s.tasks * r * s.output_area + 2 * n * r * s.output_area +
              n * c_out * r + x;
