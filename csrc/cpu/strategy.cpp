@@ -94,7 +94,7 @@ double plain_elements(const ConvShape& s) {
 // Elements of the intermediates `path` allocates beyond the plain layer's (eks_conv2d.cpp).
 // Per-sample conv weights count twice (the copy and its gradient), four times for a dense
 // layer, whose per-sample weights oneDNN also reorders into copies of both (fitted to the
-// profiler-measured peaks of the students' layers, benchmarks/README.md).
+// profiler-measured peaks of the students' layers: docs/design.md, "Memory cap").
 double extra_elements(ConvPath path, const ConvShape& s) {
   const double kPerSampleWeightCopies = s.groups == 1 ? 4 : 2;
   const double n = s.batch, r = s.rank, g = s.groups, c_out = s.out_channels;
