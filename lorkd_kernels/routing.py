@@ -12,6 +12,9 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
+import copy
+import dataclasses
+from collections.abc import Mapping
 from typing import Any, Iterator, List, Optional
 
 import torch
@@ -78,18 +81,48 @@ def current_task_ids() -> Optional[torch.Tensor]:
     return _CURRENT_TASK_IDS.get()
 
 
-def _take_rows(output: Any, index: torch.Tensor, batch: int) -> Any:
-    """Apply ``index`` to dim 0 of every batch-sized tensor in a (nested) argument or output."""
+# Values that hold no per-sample rows: returned as they are.
+_SCALARS = (type(None), bool, int, float, complex, str, bytes, torch.dtype, torch.device)
+
+
+def _take_rows(output: Any, index: torch.Tensor, batch: int, strict: bool = True) -> Any:
+    """Apply ``index`` to dim 0 of every batch-sized tensor in a (nested) argument or output,
+    keeping every container's type: tuples, named tuples and lists, dicts and their subclasses
+    (``OrderedDict``, transformers' ``ModelOutput``), and dataclasses. Any other object that
+    could hide per-sample tensors is refused (``strict``, outputs) rather than passed back in the
+    wrong order, or passed as it is (arguments: a callable, a module, a config)."""
+    def take(value: Any) -> Any:
+        return _take_rows(value, index, batch, strict)
+
     if isinstance(output, torch.Tensor):
         return output.index_select(0, index) if output.dim() and output.shape[0] == batch \
             else output
+    if isinstance(output, _SCALARS):
+        return output
     if isinstance(output, tuple) and hasattr(output, "_fields"):     # namedtuple
-        return type(output)(*(_take_rows(o, index, batch) for o in output))
+        return type(output)(*(take(o) for o in output))
+    if type(output) in (list, tuple, dict):
+        if isinstance(output, dict):
+            return {k: take(v) for k, v in output.items()}
+        return type(output)(take(o) for o in output)
+    if isinstance(output, Mapping):     # OrderedDict, ModelOutput, ...: a copy, items replaced
+        taken = copy.copy(output)
+        for key, value in output.items():
+            taken[key] = take(value)
+        return taken
     if isinstance(output, (list, tuple)):
-        return type(output)(_take_rows(o, index, batch) for o in output)
-    if isinstance(output, dict):
-        return {k: _take_rows(v, index, batch) for k, v in output.items()}
-    return output
+        return type(output)(take(o) for o in output)
+    if dataclasses.is_dataclass(output) and not isinstance(output, type):
+        taken = copy.copy(output)
+        for f in dataclasses.fields(output):     # frozen ones too
+            object.__setattr__(taken, f.name, take(getattr(output, f.name)))
+        return taken
+    if not strict:
+        return output
+    raise TypeError(
+        f"TaskRouter cannot put the rows of a {type(output).__qualname__} back in the caller's "
+        f"order: return tensors in tuples, lists, dicts or dataclasses, or call the router with "
+        f"ids sorted by task (or sort=False)")
 
 
 class TaskRouter(nn.Module):
@@ -99,8 +132,10 @@ class TaskRouter(nn.Module):
     int for the whole batch. With ``sort=True`` (default) a batch that is not sorted by task is
     permuted once at the input, together with every batch-sized tensor among ``args`` and
     ``kwargs``, and the outputs are put back in the caller's order. "Batch-sized" means a tensor
-    whose first dim is N, also nested in tuples/lists/dicts, on the way in and on the way out; a
-    tensor of that size that is not per-sample must not be passed through the router.
+    whose first dim is N, also nested in tuples, lists, dicts (``OrderedDict``, ``ModelOutput``)
+    and dataclasses, on the way in and on the way out, each container keeping its type; a tensor
+    of that size that is not per-sample must not be passed through the router. An output holding
+    any other object is refused with a TypeError when the batch was permuted.
     """
 
     def __init__(self, model: nn.Module, sort: bool = True) -> None:
@@ -119,7 +154,7 @@ class TaskRouter(nn.Module):
         if order is not None:
             x = x.index_select(0, order)
             # Per-sample extra arguments (labels, masks, ...) must follow their samples.
-            args, kwargs = _take_rows((args, kwargs), order, batch)
+            args, kwargs = _take_rows((args, kwargs), order, batch, strict=False)
         with task_ids_context(task_ids):
             output = self.model(x, *args, **kwargs)
         return output if inverse is None else _take_rows(output, inverse, batch)

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import collections
+import dataclasses
+
 import pytest
 import torch
 from torch import nn
@@ -136,3 +139,67 @@ def test_router_keeps_extra_per_sample_arguments_aligned(task_ids):
     out = TaskRouter(Weigh())(x, task_ids, weights, extra={"offset": [offset], "shared": shared},
                               scale=2)
     torch.testing.assert_close(out, x * weights * 2 + offset + shared)
+
+
+@dataclasses.dataclass
+class Rows:
+    logits: torch.Tensor
+    name: str = "rows"
+
+
+@dataclasses.dataclass(frozen=True)
+class FrozenRows:
+    logits: torch.Tensor
+
+
+class AttributeDict(collections.OrderedDict):
+    """Like transformers' ModelOutput: an OrderedDict whose items are also attributes."""
+
+    def __getattr__(self, name):
+        try:
+            return self[name]
+        except KeyError as error:
+            raise AttributeError(name) from error
+
+
+class Wrapped:
+    def __init__(self, logits):
+        self.logits = logits
+
+
+class Structured(nn.Module):
+    """Returns each sample's input row (its own value), wrapped by ``wrap``."""
+
+    def __init__(self, wrap):
+        super().__init__()
+        self.wrap = wrap
+
+    def forward(self, x):
+        return self.wrap(x * 1.0)
+
+
+@pytest.mark.parametrize("task_ids", [torch.tensor([0, 1, 2, 2]), torch.tensor([2, 0, 1, 0])],
+                         ids=["sorted", "unsorted"])
+@pytest.mark.parametrize("wrap, read", [
+    (lambda y: Rows(y), lambda out: out.logits),
+    (lambda y: FrozenRows(y), lambda out: out.logits),
+    (lambda y: collections.OrderedDict(logits=y), lambda out: out["logits"]),
+    (lambda y: AttributeDict(logits=y, extra=[y]), lambda out: out.logits),
+    (lambda y: [Rows(y)], lambda out: out[0].logits),
+], ids=["dataclass", "frozen_dataclass", "ordered_dict", "model_output_like", "nested"])
+def test_router_restores_the_order_inside_any_container_and_keeps_its_type(task_ids, wrap, read):
+    x = torch.arange(4.0).unsqueeze(1) * 10
+    out = TaskRouter(Structured(wrap))(x, task_ids)
+    expected = wrap(x)
+    assert type(out) is type(expected)
+    torch.testing.assert_close(read(out), x)
+    if isinstance(out, AttributeDict):
+        torch.testing.assert_close(out["extra"][0], x)
+
+
+def test_router_refuses_an_output_it_cannot_reorder_only_when_it_permuted():
+    x = torch.arange(3.0).unsqueeze(1)
+    router = TaskRouter(Structured(Wrapped))
+    assert isinstance(router(x, torch.tensor([0, 1, 2])), Wrapped)      # nothing to restore
+    with pytest.raises(TypeError, match="cannot put the rows of a Wrapped back"):
+        router(x, torch.tensor([2, 0, 1]))
