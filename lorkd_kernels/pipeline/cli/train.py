@@ -23,6 +23,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     from ..data import DataError
     from ..models.pretrained import PretrainedWeightsError
     from ..training.checkpoint import CheckpointError
+    from ..training.loop import NonFiniteLoss
     from ..training.run import run
     from ..training.signals import TrainingInterrupted
 
@@ -35,7 +36,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         print(f"outputs: {Path(config.out).resolve()}", flush=True)
         return 0
 
-    return run_command(NAME, train, (DataError, CheckpointError, PretrainedWeightsError, OSError),
+    return run_command(NAME, train, (DataError, CheckpointError, PretrainedWeightsError, NonFiniteLoss,
+                                      OSError),
                        debugging(command.debug))
 
 

@@ -10,6 +10,7 @@ shards over processes and accumulation steps therefore computes the same update:
 from __future__ import annotations
 
 import contextlib
+import math
 import sys
 import time
 from dataclasses import dataclass
@@ -36,6 +37,11 @@ try:
     from tqdm import tqdm
 except ImportError:      # progress bars are a convenience, never a requirement
     tqdm = None
+
+
+class NonFiniteLoss(RuntimeError):
+    """A training step's loss was NaN or infinite: the step's update is not applied and the stage
+    stops; the message names the step and the last checkpoint written."""
 
 
 @dataclass
@@ -107,6 +113,7 @@ class Trainer:
                  run_dir: Path, log: Callable[[Dict], None], stop: StopRequest) -> None:
         self.stage, self.settings, self.context = stage, settings, context
         self.log, self.stop = log, stop
+        self.finite, self.bad_loss = True, 0.0     # every loss of this step so far was finite
         self.checkpoint_path = run_dir / "checkpoints" / f"{stage.name}.pt"
         shards = context.world_size * settings.grad_accum
         if settings.batch_size % shards:
@@ -239,17 +246,30 @@ class Trainer:
             self.running_stats.end_shard()
             self._accumulate(loss, stats, len(labels))
         self.running_stats.end_step()
+        if self.context.any(not self.finite):      # before the update: the weights stay good
+            raise NonFiniteLoss(self._non_finite_message())
         self.optimizer.step()
         self.scheduler.step()
         self.optimizer.zero_grad(set_to_none=True)
 
     def _accumulate(self, loss: torch.Tensor, stats: Dict, count: int) -> None:
         t = self.totals
-        t["loss"] += loss.item() * count
+        value = loss.item()
+        if not math.isfinite(value):
+            self.finite, self.bad_loss = False, value
+        t["loss"] += value * count
         t["ce"] += stats["ce"].item() * count
         t["kd"] += stats["kd"].item() * count if "kd" in stats else 0.0
         t["correct"] += stats["correct"].item()
         t["seen"] += count
+
+    def _non_finite_message(self) -> str:
+        where = f"[{self.stage.name}] epoch {self.epoch + 1}, step {self.step + 1}"
+        loss = f"loss {self.bad_loss}" if not self.finite else "a non-finite loss on another rank"
+        last = (f"the last checkpoint is {self.checkpoint_path}"
+                if self.checkpoint_path.exists() else "no checkpoint of this stage was written")
+        return (f"{where}: {loss}; training stopped before that update ({last}); lower the "
+                f"learning rate or check --alpha/--beta/--temperature and the data")
 
     def _progress_bar(self, remaining: int):
         mode = self.settings.progress

@@ -119,3 +119,18 @@ def test_data_smaller_than_one_batch_is_a_usage_error_before_any_write(tmp_path,
     err = capsys.readouterr().err
     assert "--batch-size 16: the training set has only 12 samples" in err
     assert err.count("\n") == 1 and not (tmp_path / "run").exists()
+
+
+def test_a_non_finite_loss_stops_training_in_one_line_before_its_update(data_root, tmp_path,
+                                                                          capsys):
+    out = tmp_path / "run"
+    # An infinite expert scaling makes the student's first loss NaN (the teacher trains first).
+    assert train.main(tiny_args(out, data_root, "--tasks", *TASKS[:2], "--alpha", "inf")) == 1
+    err = capsys.readouterr().err
+    last = err.strip().splitlines()[-1]               # after the teacher's epoch line
+    assert last.startswith("lorkd_kernels.train: error: [student] epoch 1, step 1: loss nan; "
+                           "training stopped before that update (no checkpoint of this stage "
+                           "was written)")
+    assert "Traceback" not in err and "[student] epoch 1:" not in err
+    assert not (out / "metrics.json").exists()
+    assert (out / "teacher.pt").exists()          # what was saved before stays
