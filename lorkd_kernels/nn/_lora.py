@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import numbers
 from typing import Optional
 
 import torch
@@ -24,10 +25,9 @@ def init_lora_(lora_A: torch.Tensor, lora_B: torch.Tensor) -> None:
 def make_lora_parameters(num_tasks: int, rank: int, out_dim: int, k_dim: int,
                          device=None, dtype=None) -> tuple:
     """Stacked ``lora_A (T, r, K)`` and ``lora_B (T, out, r)`` parameters."""
-    if not isinstance(num_tasks, int) or num_tasks < 1:
-        raise ValueError(f"num_tasks must be a positive integer, got {num_tasks!r}")
-    if not isinstance(rank, int) or rank < 1:
-        raise ValueError(f"rank must be a positive integer, got {rank!r}")
+    for name, value in (("num_tasks", num_tasks), ("rank", rank)):
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise ValueError(f"{name} must be a positive integer, got {value!r}")
     factory = {"device": device, "dtype": dtype}
     lora_A = nn.Parameter(torch.empty(num_tasks, rank, k_dim, **factory))
     lora_B = nn.Parameter(torch.empty(num_tasks, out_dim, rank, **factory))
@@ -36,7 +36,10 @@ def make_lora_parameters(num_tasks: int, rank: int, out_dim: int, k_dim: int,
 
 
 def lora_scaling(rank: int, alpha: Optional[float]) -> float:
-    """``alpha / rank``; alpha defaults to rank (scaling 1)."""
+    """``alpha / rank``; alpha defaults to rank (scaling 1), else a finite real number."""
+    if alpha is not None and (isinstance(alpha, bool) or not isinstance(alpha, numbers.Real)
+                              or not math.isfinite(alpha)):
+        raise ValueError(f"alpha must be a finite number (or None: the rank), got {alpha!r}")
     return float(rank if alpha is None else alpha) / rank
 
 

@@ -159,3 +159,27 @@ def test_half_precision_layer():
     got = copy.deepcopy(layer).to(torch.bfloat16)(x.bfloat16(), task_ids)
     assert got.dtype == torch.bfloat16
     assert rel_error(got, want) <= TOLERANCE[torch.bfloat16]
+
+
+@pytest.mark.parametrize("layer", [
+    lambda **kw: EKSConv2d(4, 4, 3, **kw),
+    lambda **kw: __import__("lorkd_kernels").EKSLinear(4, 4, **kw),
+], ids=["conv", "linear"])
+@pytest.mark.parametrize("settings, message", [
+    ({"num_tasks": True}, "num_tasks must be a positive integer, got True"),
+    ({"num_tasks": 2, "rank": True}, "rank must be a positive integer, got True"),
+    ({"num_tasks": 2.0}, "num_tasks must be a positive integer, got 2.0"),
+    ({"num_tasks": 2, "alpha": float("nan")}, "alpha must be a finite number"),
+    ({"num_tasks": 2, "alpha": float("inf")}, "alpha must be a finite number"),
+    ({"num_tasks": 2, "alpha": "16"}, "alpha must be a finite number.*'16'"),
+    ({"num_tasks": 2, "alpha": True}, "alpha must be a finite number"),
+])
+def test_layer_settings_of_the_wrong_kind_are_refused_by_name(layer, settings, message):
+    with pytest.raises(ValueError, match=message):
+        layer(**settings)
+
+
+def test_alpha_may_be_any_real_number_type():
+    np = pytest.importorskip("numpy")
+    layer = EKSConv2d(4, 4, 3, num_tasks=2, rank=2, alpha=np.float32(4))
+    assert layer.scaling == 2.0 and isinstance(layer.scaling, float)

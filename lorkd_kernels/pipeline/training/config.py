@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import importlib.util
+import math
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -193,7 +194,35 @@ def check_out_path(out: str) -> None:
         raise ConfigError(f"--out {out!r}: no permission to write in {str(parent)!r}")
 
 
+#: the numeric settings by kind: whole numbers (bool refused) and finite real numbers
+INTEGER_SETTINGS = ("teacher_epochs", "epochs", "batch_size", "grad_accum", "eval_batch_size",
+                    "rank", "synthetic_samples", "workers", "seed", "micro_batch_size",
+                    "image_size", "medmnist_size")
+REAL_SETTINGS = ("lr", "teacher_lr", "temperature", "alpha", "beta", "momentum",
+                 "weight_decay", "warmup_fraction")
+#: seeds numpy's global generator accepts (training/rng.py seeds it with the run's seed)
+SEED_RANGE = (0, 2**32 - 1)
+
+
+def _check_types(config: TrainConfig) -> None:
+    """Every numeric setting has its kind (flags, --config and config.json alike): an integer
+    setting is an int, not a bool or a float; a real one is a finite int or float."""
+    for name in INTEGER_SETTINGS:
+        value = getattr(config, name)
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int)):
+            raise ConfigError(f"{flag(name)} must be a whole number, got {value!r}")
+    for name in REAL_SETTINGS:
+        value = getattr(config, name)
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or \
+                not math.isfinite(value):
+            raise ConfigError(f"{flag(name)} must be a finite number, got {value!r}")
+    low, high = SEED_RANGE
+    if not low <= config.seed <= high:
+        raise ConfigError(f"--seed must be in [{low}, {high}], got {config.seed}")
+
+
 def _check_numbers(config: TrainConfig) -> None:
+    _check_types(config)
     if config.micro_batch_size is not None and config.micro_batch_size < 1:
         raise ConfigError(f"--micro-batch-size must be positive, got {config.micro_batch_size}")
     minimum = {"teacher_epochs": 0, "epochs": 1, "batch_size": 1, "grad_accum": 1,

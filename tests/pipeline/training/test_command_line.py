@@ -50,6 +50,11 @@ def test_yaml_config_files(tmp_path, monkeypatch, capsys):
     ('{"epochs": 3', "is not valid JSON"),
     ('[1, 2]', "must hold a mapping"),
     ('{"epochs": 0}', "--epochs must be positive"),
+    ('{"lr": "0.01"}', "--lr must be a finite number, got '0.01'"),
+    ('{"rank": true}', "--rank must be a whole number, got True"),
+    ('{"epochs": 1.5}', "--epochs must be a whole number, got 1.5"),
+    ('{"alpha": 1e400}', "--alpha must be a finite number, got inf"),
+    ('{"seed": 99999999999999999999}', "--seed must be in [0, 4294967295]"),
 ])
 def test_bad_config_files_are_named(content, message, tmp_path, capsys):
     path = tmp_path / "settings.json"
@@ -122,3 +127,16 @@ def test_overwrite_removes_the_cost_table_and_keeps_transfer_results_as_the_tool
     config = parse_args(["--out", str(tmp_path), "--overwrite"])
     run_folder.prepare(config, "test")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["config.json", "transfer-derm.json"]
+
+
+@pytest.mark.parametrize("flags, message", [
+    (["--alpha", "inf"], "--alpha must be a finite number, got inf"),
+    (["--lr", "nan"], "--lr must be a finite number, got nan"),
+    (["--temperature=-inf"], "--temperature must be a finite number"),
+    (["--seed", "-1"], "--seed must be in [0, 4294967295], got -1"),
+    (["--seed", "99999999999999999999"], "--seed must be in [0, 4294967295]"),
+])
+def test_numbers_out_of_kind_or_range_are_usage_errors_before_any_write(flags, message,
+                                                                          tmp_path, capsys):
+    assert message in usage_error(["--out", str(tmp_path / "run"), *flags], capsys)
+    assert not (tmp_path / "run").exists()
