@@ -21,7 +21,7 @@ from ..training.config import (DATA_SOURCES, EXPERTS_ON, METHODS, MODEL_NAMES, C
                                TrainConfig)
 from .common import (CommandParser, DefaultsFormatter, add_command_flags, add_format_flag,
                      check_numbers, configure_logging, debugging, run_command, write_results)
-from .run_dir import RunFolderError, data_config, run_config, training_run
+from .run_dir import RunFolderError, check_output, data_config, run_config, training_run
 
 NAME = "lorkd_kernels.costs"
 # the flags that describe a setting without a run; a run's own come from its config.json
@@ -89,8 +89,8 @@ def _check_flags(parser: CommandParser, args) -> None:
         parser.error("--samples-per-epoch only applies with --gpu-estimate")
     if not 0 < args.utilisation <= 1:
         parser.error(f"--utilisation must be in (0, 1], got {args.utilisation}")
-    if args.out is not None and not Path(args.out).parent.is_dir():
-        parser.error(f"--out {args.out!r}: {str(Path(args.out).parent)!r} is not a folder")
+    check_output(parser, args.out, None if args.run_dir is None else Path(args.run_dir),
+                 own=("costs.json", "costs.md"))
 
 
 def _flag_setting(args):

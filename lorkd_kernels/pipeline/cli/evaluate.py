@@ -19,7 +19,8 @@ from ... import __version__
 from ..training.config import ConfigError, TrainConfig, check_device
 from .common import (CommandParser, DefaultsFormatter, add_command_flags, add_format_flag,
                      configure_logging, debugging, run_command, write_results)
-from .run_dir import RunFolderError, data_config, run_config, teacher_path, training_run
+from .run_dir import (RunFolderError, check_output, data_config, run_config, teacher_path,
+                      training_run)
 
 NAME = "lorkd_kernels.evaluate"
 SPLITS = ("train", "val", "test")      # pipeline.data.SPLITS, copied: --help loads no torch
@@ -57,8 +58,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     run_dir = training_run(parser, args.run_dir)
     if args.batch_size is not None and args.batch_size < 1:
         parser.error(f"--batch-size must be positive, got {args.batch_size}")
-    if args.out is not None and not Path(args.out).parent.is_dir():
-        parser.error(f"--out {args.out!r}: {str(Path(args.out).parent)!r} is not a folder")
+    check_output(parser, args.out, run_dir, own=("evaluation-*.json", "evaluation-*.md"))
     try:
         check_device(args.device)
     except ConfigError as err:

@@ -6,9 +6,10 @@ from __future__ import annotations
 import argparse
 import dataclasses
 from pathlib import Path
-from typing import Optional
+from typing import Optional, Sequence
 
 from ..training.config import ConfigError, TrainConfig
+from ..training.run_folder import run_entry_of
 from ..training.settings_file import read_settings
 
 
@@ -22,6 +23,24 @@ def training_run(parser: argparse.ArgumentParser, run_dir: str) -> Path:
     if not (path / "config.json").is_file():
         parser.error(f"{run_dir} is not a training run: {path / 'config.json'} is missing")
     return path
+
+
+def check_output(parser: argparse.ArgumentParser, out: Optional[str], run_dir: Optional[Path],
+                 own: Sequence[str]) -> None:
+    """Usage errors, before anything is read or written, for an ``--out`` that is a folder, lies
+    in no folder, or is (or lies inside) a file of the run in ``run_dir`` other than the
+    command's ``own`` results (patterns)."""
+    if out is None:
+        return
+    path = Path(out)
+    if path.is_dir():
+        parser.error(f"--out {out!r} is a folder: give a file name")
+    if not path.parent.is_dir():
+        parser.error(f"--out {out!r}: {str(path.parent)!r} is not a folder")
+    entry = None if run_dir is None else run_entry_of(run_dir, path, own)
+    if entry is not None:
+        parser.error(f"--out {out!r} would replace {entry!r} of the run in {str(run_dir)!r}: "
+                     f"choose another file")
 
 
 def run_config(run_dir: Path) -> TrainConfig:

@@ -7,28 +7,48 @@ import fnmatch
 import os
 import shutil
 from pathlib import Path
-from typing import Any, Dict, List
+from typing import Any, Dict, List, Optional, Sequence
 
 from ..atomic_files import write_json
 from .config import RESUMABLE_CHANGES, ConfigError, TrainConfig, flag
 from .settings_file import read_settings, saved_form, written_by_training
 
-# What a run writes into DIR besides its data: removed by --overwrite.
+# What a run writes into DIR besides its data.
 RUN_OUTPUTS = ("checkpoints", "experts", "tensorboard", "teacher.pt", "teacher.prev.pt",
                "student.pt", "student.prev.pt", "metrics.json", "metrics.csv", "epochs.csv",
                "costs.json", "costs.md", "config.json")
-# Also the tools': the generated synthetic benchmark (kept by --overwrite, it is only data),
-# the evaluation and transfer commands' default outputs, and temporary files of interrupted
-# atomic writes.
-OTHER_OWN_FILES = ("synthetic", "evaluation-*.json", "evaluation-*.md", "transfer-*.json",
-                   ".*.tmp")
+# Results the other commands write there about the run's models (evaluate, transfer), and
+# temporary files of interrupted atomic writes: stale once the run is trained afresh.
+RESULT_FILES = ("evaluation-*.json", "evaluation-*.md", "transfer-*.json", ".*.tmp")
+# The generated synthetic benchmark: only data, kept by --overwrite.
+DATA = "synthetic"
 CONFIG = "config.json"
+
+
+def _is_result(name: str) -> bool:
+    return any(fnmatch.fnmatch(name, pattern) for pattern in RESULT_FILES)
 
 
 def _written_by_the_tools(out: Path, name: str) -> bool:
     if name == CONFIG:
         return written_by_training(out / name)
-    return name in RUN_OUTPUTS or any(fnmatch.fnmatch(name, p) for p in OTHER_OWN_FILES)
+    return name in RUN_OUTPUTS or name == DATA or _is_result(name)
+
+
+def run_entry_of(run_dir: Path, path: Path, own: Sequence[str] = ()) -> Optional[str]:
+    """The entry of run folder ``run_dir`` (a file or folder the tools write there) that
+    ``path`` is or lies inside, or None. Names matching ``own`` (the asking command's own outputs
+    directly in the run folder) are not counted: a command may replace its earlier results."""
+    try:
+        parts = path.resolve().relative_to(run_dir.resolve()).parts
+    except ValueError:
+        return None
+    if not parts:
+        return str(run_dir)
+    name = parts[0]
+    if len(parts) == 1 and any(fnmatch.fnmatch(name, pattern) for pattern in own):
+        return None
+    return name if name in RUN_OUTPUTS or name == DATA or _is_result(name) else None
 
 
 def check_new_run(config: TrainConfig) -> None:
@@ -72,11 +92,14 @@ def resume_mismatches(saved: Dict[str, Any], requested: Dict[str, Any],
 
 
 def prepare(config: TrainConfig, version: str) -> None:
-    """Make ``--out``, clear an earlier run's outputs for ``--overwrite``, save config.json."""
+    """Make ``--out``, clear an earlier run's outputs and the results about them for
+    ``--overwrite`` (the generated data stays), save config.json."""
     out = Path(config.out)
-    if config.overwrite:
-        for name in RUN_OUTPUTS:
+    if config.overwrite and out.is_dir():
+        for name in os.listdir(out):
             path = out / name
+            if name not in RUN_OUTPUTS and not _is_result(name):
+                continue
             if path.is_dir():
                 shutil.rmtree(path)
             elif path.exists():

@@ -114,3 +114,13 @@ def test_a_given_teacher_is_counted_as_its_files_architecture(tiny_run, data_roo
     capsys.readouterr()                           # the training command's output
     assert costs.main([str(run), "--format", "json"]) == 0
     assert json.loads(capsys.readouterr().out)["setting"]["teacher_arch"] == "resnet18"
+
+
+@pytest.mark.parametrize("target", ["teacher.pt", "config.json", "experts/tissue.safetensors"])
+def test_an_output_that_is_a_file_of_the_run_is_refused(target, tiny_run, capsys):
+    before = (tiny_run / target).read_bytes()
+    with pytest.raises(SystemExit) as stop:
+        costs.main([str(tiny_run), "--out", str(tiny_run / target)])
+    assert stop.value.code == 2
+    assert f"would replace '{target.split('/')[0]}'" in capsys.readouterr().err
+    assert (tiny_run / target).read_bytes() == before

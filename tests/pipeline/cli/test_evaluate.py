@@ -98,3 +98,24 @@ def test_a_corrupt_config_is_one_line_with_status_1(moved_run, tmp_path, capsys)
     err = capsys.readouterr().err
     assert "config.json' is not valid JSON" in err and err.count("\n") == 1
     assert not (run / "synthetic").exists()
+
+
+@pytest.mark.parametrize("target", ["config.json", "teacher.pt", "student.pt", "metrics.json",
+                                    "experts/tissue.safetensors", "experts",
+                                    "transfer-derm.json", "synthetic/anything.json", "."])
+def test_an_output_that_is_a_file_of_the_run_is_refused_before_anything(target, moved_run,
+                                                                          capsys):
+    before = {p: p.read_bytes() for p in moved_run.rglob("*") if p.is_file()}
+    with pytest.raises(SystemExit) as stop:
+        evaluate.main([str(moved_run), "--out", str(moved_run / target)])
+    assert stop.value.code == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "Traceback" not in err
+    assert "would replace" in err or "is a folder: give a file name" in err
+    assert {p: p.read_bytes() for p in moved_run.rglob("*") if p.is_file()} == before
+
+
+def test_its_own_earlier_results_may_be_replaced(moved_run, capsys):
+    out = moved_run / "evaluation-val.md"
+    assert evaluate.main([str(moved_run), "--split", "val", "--out", str(out)]) == 0
+    assert out.read_text().startswith("method:")

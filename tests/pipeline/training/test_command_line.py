@@ -118,15 +118,18 @@ def test_overwrite_keeps_the_generated_data(tmp_path):
     assert json.loads((tmp_path / "config.json").read_text())["epochs"] == 2
 
 
-def test_overwrite_removes_the_cost_table_and_keeps_transfer_results_as_the_tools(tmp_path):
-    """costs.json / costs.md are the run's outputs; transfer-<name>.json the transfer
-    command's, which the run never removes but does not count as foreign either."""
+def test_overwrite_removes_every_result_about_the_earlier_run_and_keeps_its_data(tmp_path):
+    """costs, evaluation and transfer results describe the earlier run's models: stale once it
+    is trained afresh. The generated data and files the tools did not write stay (the latter
+    are refused before, test_files_the_tool_did_not_write_are_never_replaced)."""
     _earlier_run(tmp_path)
-    for name in ("costs.json", "costs.md", "transfer-derm.json"):
+    (tmp_path / "synthetic").mkdir()
+    for name in ("costs.json", "costs.md", "transfer-derm.json", "evaluation-test.json",
+                 "evaluation-val.md", ".metrics.json.tmp"):
         (tmp_path / name).write_text("{}")
     config = parse_args(["--out", str(tmp_path), "--overwrite"])
     run_folder.prepare(config, "test")
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["config.json", "transfer-derm.json"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["config.json", "synthetic"]
 
 
 @pytest.mark.parametrize("flags, message", [
