@@ -52,6 +52,17 @@ class TaskHeads(nn.Module):
     def num_tasks(self) -> int:
         return len(self.num_classes)
 
+    def select(self, tasks: Sequence[int]) -> "TaskHeads":
+        """Heads for the tasks at positions ``tasks`` of this one, in that order (sharing their
+        parameters): a model's heads matched to another task list."""
+        if any(isinstance(t, bool) or not 0 <= t < self.num_tasks for t in tasks) or not tasks:
+            raise IndexError(f"tasks must be positions in [0, {self.num_tasks}), got {tasks!r}")
+        first = self.heads[0]
+        chosen = TaskHeads(self.in_features, [self.num_classes[t] for t in tasks],
+                           first.bias is not None, device="meta")
+        chosen.heads = nn.ModuleList(self.heads[t] for t in tasks)
+        return chosen
+
     def forward(self, features: torch.Tensor, task_ids=None) -> torch.Tensor:
         task_ids = as_task_ids(task_ids, features)
         if task_ids.shape != features.shape[:1]:

@@ -80,7 +80,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         experts = [artifacts.load_expert(run_dir, name, config.student_arch, classes)
                    for name, classes in zip(data.task_names, data.num_classes)]
         teacher = artifacts.load_teacher(teacher_path(config, run_dir, args.teacher_ckpt),
-                                         data.num_classes)
+                                         data.num_classes, data.task_names)
         device = torch.device(args.device if args.device != "auto" else
                               "cuda" if torch.cuda.is_available() else "cpu")
         results = evaluate_run(experts, teacher, data,

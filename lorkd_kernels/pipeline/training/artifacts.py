@@ -38,8 +38,8 @@ def _read(path: Path) -> dict:
             f"more than tensors and plain values{hint}") from err
 
 
-def _load_model(path: Path) -> nn.Module:
-    state = _read(path)
+def _load_model(path: Path, state: Optional[dict] = None) -> nn.Module:
+    state = _read(path) if state is None else state
     missing = {"arch", "num_classes", "state_dict"} - set(state)
     if missing:
         raise checkpoint.CheckpointError(f"{path} lacks {sorted(missing)}: not a model file "
@@ -73,6 +73,9 @@ def load_expert(run_dir: Path, task: str, arch: Optional[str] = None,
         if saved_arch is None or not saved_classes.isdigit():
             raise WeightsFileError(f"{path} lacks the arch / num_classes header of an expert "
                                    f"written by lorkd_kernels.train")
+        if header.get("task", task) != task:
+            raise WeightsFileError(f"{path} holds the expert of task {header['task']!r}, not "
+                                   f"of {task!r}")
         if (arch is not None and arch != saved_arch) or \
                 (num_classes is not None and num_classes != int(saved_classes)):
             raise WeightsFileError(f"{path} holds a {saved_arch} with {saved_classes} classes, "
@@ -90,10 +93,27 @@ def save_teacher(path: Path, arch: str, num_classes: Sequence[int], model: nn.Mo
     _save_model(path, arch, list(num_classes), model, tasks=list(tasks))
 
 
-def load_teacher(path: Path, num_classes: Optional[Sequence[int]]) -> nn.Module:
-    """A saved multi-task teacher; its label spaces must match the run's tasks (unchecked for
-    ``num_classes=None``: a use that replaces the heads)."""
-    model = _load_model(Path(path))
+def load_teacher(path: Path, num_classes: Optional[Sequence[int]],
+                 tasks: Optional[Sequence[str]] = None, arch: Optional[str] = None) -> nn.Module:
+    """A saved multi-task teacher. ``arch``, when given, must be the file's architecture. With
+    ``tasks`` its heads are matched by task name to that order (a task the file lacks is
+    refused; a file without a task list is matched by position); then its label spaces must be
+    ``num_classes`` (unchecked for ``num_classes=None``: a use that replaces the heads)."""
+    path = Path(path)
+    state = _read(path)
+    if arch is not None and state.get("arch", arch) != arch:
+        raise checkpoint.CheckpointError(
+            f"teacher {path} is a {state['arch']}, but the run's teacher architecture is "
+            f"{arch}: pass --teacher-arch {state['arch']}")
+    saved_tasks = state.get("tasks")
+    model = _load_model(path, state)
+    if tasks is not None and saved_tasks is not None and list(saved_tasks) != list(tasks):
+        missing = [t for t in tasks if t not in saved_tasks]
+        if missing:
+            raise checkpoint.CheckpointError(
+                f"teacher {path} has no head for task(s) {missing}: it was trained on "
+                f"{list(saved_tasks)}")
+        model.fc = model.fc.select([list(saved_tasks).index(t) for t in tasks])
     if num_classes is not None and list(model.fc.num_classes) != list(num_classes):
         raise checkpoint.CheckpointError(
             f"teacher {path} was trained for class counts {model.fc.num_classes}, but the "

@@ -58,7 +58,8 @@ class Pipeline:
         fit stops the run with the folder as it was."""
         config = self.config
         if config.teacher_ckpt is not None:
-            return artifacts.load_teacher(Path(config.teacher_ckpt), train_set.num_classes), True
+            return artifacts.load_teacher(Path(config.teacher_ckpt), train_set.num_classes,
+                                          train_set.task_names, config.teacher_arch), True
         rng.seed_for(config.seed, "teacher")
         return multitask_teacher(train_set.num_classes, arch=config.teacher_arch,
                                  checkpoint=config.teacher_backbone), False

@@ -99,13 +99,22 @@ def test_settings_that_cannot_work_are_one_line(argv, message, capsys):
     assert err.startswith(f"lorkd_kernels.costs: error: {message}") and err.count("\n") == 1
 
 
-def test_a_given_teacher_is_counted_as_its_files_architecture(tiny_run, data_root, tmp_path,
-                                                              capsys):
-    """--teacher-arch does not describe a teacher loaded with --teacher-ckpt: its file does."""
+def test_a_given_teacher_must_be_the_runs_architecture_and_is_counted_as_it(
+        tiny_run, data_root, tmp_path, capsys):
+    """A --teacher-ckpt of another architecture than --teacher-arch stops the run before any
+    write; one that matches is counted as its file's architecture."""
+    refused = tmp_path / "refused"
+    assert train.main(tiny_args(refused, data_root, "--tasks", *TASKS[:2], "--epochs", "1",
+                                "--teacher-ckpt", str(tiny_run / "teacher.pt"),
+                                "--teacher-arch", "resnet34", "--quiet")) == 1
+    err = capsys.readouterr().err
+    assert "is a resnet18, but the run's teacher architecture is resnet34: pass " \
+           "--teacher-arch resnet18" in err and err.count("\n") == 1
+    assert not refused.exists()
     run = tmp_path / "run"
     assert train.main(tiny_args(run, data_root, "--tasks", *TASKS[:2], "--epochs", "1",
                                 "--teacher-ckpt", str(tiny_run / "teacher.pt"),
-                                "--teacher-arch", "resnet34", "--quiet")) == 0
+                                "--quiet")) == 0
     written = json.loads((run / "costs.json").read_text())
     assert written["setting"]["teacher_arch"] == "resnet18"
     assert _rows(written)["teacher"] == _rows(json.loads(

@@ -119,3 +119,14 @@ def test_its_own_earlier_results_may_be_replaced(moved_run, capsys):
     out = moved_run / "evaluation-val.md"
     assert evaluate.main([str(moved_run), "--split", "val", "--out", str(out)]) == 0
     assert out.read_text().startswith("method:")
+
+
+def test_an_expert_file_of_another_task_is_refused_by_its_header(moved_run, tmp_path, capsys):
+    run = tmp_path / "run"
+    shutil.copytree(moved_run, run, ignore=shutil.ignore_patterns("synthetic"))
+    shutil.copy(run / "experts" / f"{TASKS[0]}.safetensors",
+                run / "experts" / f"{TASKS[1]}.safetensors")
+    assert evaluate.main([str(run)]) == 1
+    err = capsys.readouterr().err
+    assert f"holds the expert of task {TASKS[0]!r}, not of {TASKS[1]!r}" in err
+    assert err.count("\n") == 1 and not (run / "evaluation-test.json").exists()

@@ -6,6 +6,7 @@ import json
 import math
 
 import pytest
+import torch
 
 from lorkd_kernels import evaluate, train
 from lorkd_kernels.pipeline.data import SYNTHETIC_TASKS
@@ -90,4 +91,20 @@ def test_teacher_of_other_tasks_is_refused(lorkd_run, data_root, tmp_path, capsy
     args = tiny_args(tmp_path, data_root, "--teacher-ckpt", str(lorkd_run / "teacher.pt"))
     args[args.index("--tasks") + 1:args.index("--tasks") + 4] = ["tissue", "organ"]
     assert train.main(args) == 1
-    assert "class counts" in capsys.readouterr().err
+    assert "has no head for task(s) ['organ']: it was trained on ['tissue', 'blood', " \
+           "'chest']" in capsys.readouterr().err
+
+
+def test_a_teachers_heads_are_matched_to_the_runs_tasks_by_name(lorkd_run):
+    from lorkd_kernels.pipeline.training import artifacts
+    path = lorkd_run / "teacher.pt"
+    saved = artifacts.load_teacher(path, None)                 # tissue, blood, chest
+    mapped = artifacts.load_teacher(path, None, tasks=["chest", "tissue"])
+    assert mapped.fc.num_classes == [saved.fc.num_classes[2], saved.fc.num_classes[0]]
+    images = torch.randn(4, 3, 16, 16)
+    with torch.no_grad():
+        for run_task, saved_task in ((0, 2), (1, 0)):
+            want = saved(images, torch.full((4,), saved_task))
+            got = mapped(images, torch.full((4,), run_task))
+            width = saved.fc.num_classes[saved_task]
+            torch.testing.assert_close(got[:, :width], want[:, :width])
