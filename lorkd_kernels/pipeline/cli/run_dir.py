@@ -33,14 +33,14 @@ def check_output(parser: argparse.ArgumentParser, out: Optional[str], run_dir: O
     if out is None:
         return
     path = Path(out)
-    if path.is_dir():
-        parser.error(f"--out {out!r} is a folder: give a file name")
-    if not path.parent.is_dir():
-        parser.error(f"--out {out!r}: {str(path.parent)!r} is not a folder")
     entry = None if run_dir is None else run_entry_of(run_dir, path, own)
     if entry is not None:
         parser.error(f"--out {out!r} would replace {entry!r} of the run in {str(run_dir)!r}: "
                      f"choose another file")
+    if path.is_dir():
+        parser.error(f"--out {out!r} is a folder: give a file name")
+    if not path.parent.is_dir():
+        parser.error(f"--out {out!r}: {str(path.parent)!r} is not a folder")
 
 
 def run_config(run_dir: Path) -> TrainConfig:

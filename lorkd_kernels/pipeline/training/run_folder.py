@@ -43,8 +43,8 @@ def run_entry_of(run_dir: Path, path: Path, own: Sequence[str] = ()) -> Optional
         parts = path.resolve().relative_to(run_dir.resolve()).parts
     except ValueError:
         return None
-    if not parts:
-        return str(run_dir)
+    if not parts:            # the folder itself: no file to replace
+        return None
     name = parts[0]
     if len(parts) == 1 and any(fnmatch.fnmatch(name, pattern) for pattern in own):
         return None
