@@ -11,6 +11,7 @@ place.
 from __future__ import annotations
 
 import copy
+import warnings
 from typing import Callable, Iterable, Optional, Union
 
 import torch
@@ -57,6 +58,45 @@ def _include_filter(include: Union[str, Iterable[str], ModuleFilter],
     return accept
 
 
+def _kind_filter(include: Union[str, Iterable[str], ModuleFilter]) -> ModuleFilter:
+    """Whether a module of any Conv2d / Linear type would be chosen by ``include``."""
+    if callable(include):
+        return include
+    kinds = {include} if isinstance(include, str) else set(include)
+    return lambda name, module: (("conv" in kinds and isinstance(module, nn.Conv2d))
+                                 or ("linear" in kinds and isinstance(module, nn.Linear)))
+
+
+# Hooks a converted module would lose (its replacement is a new module).
+_HOOK_TABLES = ("_forward_hooks", "_forward_pre_hooks", "_backward_hooks",
+                "_backward_pre_hooks", "_state_dict_hooks", "_load_state_dict_pre_hooks")
+
+
+def _check_convertible(inner: nn.Module, targets, head_members, accept_kind) -> None:
+    """Refuse, naming them, chosen modules whose hooks would be lost and lazy modules not yet
+    materialised; warn about Conv2d / Linear modules of other types (parametrized, e.g. by
+    weight_norm, or subclassed), which stay unconverted."""
+    hooked = [name for name, module in targets
+              if any(getattr(module, table, None) for table in _HOOK_TABLES)]
+    if hooked:
+        raise ValueError(f"convert would drop the hooks of {hooked}: remove them and register "
+                         f"them on the converted model's layers instead")
+    others = [(name, module) for name, module in inner.named_modules()
+              if id(module) not in head_members and isinstance(module, (nn.Conv2d, nn.Linear))
+              and type(module) not in (nn.Conv2d, nn.Linear)
+              and not isinstance(module, EKS_LAYERS) and accept_kind(name, module)]
+    lazy = [name for name, module in others
+            if isinstance(module, nn.modules.lazy.LazyModuleMixin)
+            and module.has_uninitialized_params()]
+    if lazy:
+        raise ValueError(f"convert cannot give experts to lazy modules not yet materialised: "
+                         f"{lazy}; run one forward pass first")
+    if others:
+        warnings.warn(f"convert leaves {[name for name, _ in others]} without experts: only "
+                      f"exactly nn.Conv2d / nn.Linear modules are converted (remove a "
+                      f"parametrization such as weight_norm first)", stacklevel=3)
+
+
 def _replace(root: nn.Module, name: str, new: nn.Module) -> None:
     parent_name, _, child = name.rpartition(".")
     parent = root.get_submodule(parent_name) if parent_name else root
@@ -100,12 +140,17 @@ def convert(model: nn.Module, num_tasks: int, rank: int = 4, alpha: Optional[flo
         raise ValueError(f"convert found nothing to convert: no nn.Conv2d / nn.Linear module "
                          f"(exactly those types, outside TaskHeads) is selected by include="
                          f"{include!r} with experts_on={experts_on!r}")
+    _check_convertible(inner, targets, head_members, accept_kind=_kind_filter(include))
     for name, module in targets:
         if isinstance(module, nn.Conv2d):
             new = EKSConv2d.from_conv(module, num_tasks, rank, alpha)
         else:
             new = EKSLinear.from_linear(module, num_tasks, rank, alpha)
         new.train(module.training)
+        # A frozen weight or bias stays frozen; the experts are what the student trains.
+        new.weight.requires_grad_(module.weight.requires_grad)
+        if module.bias is not None:
+            new.bias.requires_grad_(module.bias.requires_grad)
         _replace(inner, name, new)
     return model if isinstance(model, TaskRouter) else TaskRouter(inner, sort=sort)
 

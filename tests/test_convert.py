@@ -143,3 +143,43 @@ def test_a_router_converts_again_only_with_the_same_task_count():
 def test_bad_arguments_get_clear_errors(call, error, match):
     with pytest.raises(error, match=match):
         call(converted())
+
+
+def _two_convs():
+    return nn.Sequential(nn.Conv2d(3, 4, 3, padding=1), nn.ReLU(), nn.Conv2d(4, 4, 1))
+
+
+def test_convert_keeps_frozen_weights_frozen_and_the_experts_trainable():
+    model = _two_convs()
+    model[0].weight.requires_grad_(False)
+    model[0].bias.requires_grad_(False)
+    student = convert(model, 2)
+    first, second = student.model[0], student.model[2]
+    assert not first.weight.requires_grad and not first.bias.requires_grad
+    assert second.weight.requires_grad and second.bias.requires_grad
+    assert first.lora_A.requires_grad and first.lora_B.requires_grad
+
+
+def test_convert_refuses_modules_whose_hooks_it_would_drop_and_changes_nothing():
+    model = _two_convs()
+    model[2].register_forward_hook(lambda module, args, out: out * 2)
+    with pytest.raises(ValueError, match=r"drop the hooks of \['2'\]"):
+        convert(model, 2)
+    assert type(model[0]) is nn.Conv2d and type(model[2]) is nn.Conv2d
+
+
+def test_convert_refuses_lazy_modules_before_their_first_forward():
+    model = nn.Sequential(nn.LazyConv2d(4, 3), nn.Conv2d(4, 4, 1))
+    with pytest.raises(ValueError, match=r"lazy modules not yet materialised: \['0'\]"):
+        convert(model, 2)
+    model(torch.randn(1, 3, 8, 8))               # materialised: a plain Conv2d now
+    student = convert(model, 2)
+    assert all(isinstance(m, EKSConv2d) for m in (student.model[0], student.model[1]))
+
+
+def test_convert_warns_about_parametrized_convs_it_leaves_without_experts():
+    model = _two_convs()
+    torch.nn.utils.parametrizations.weight_norm(model[2])
+    with pytest.warns(UserWarning, match=r"leaves \['2'\] without experts"):
+        student = convert(model, 2)
+    assert isinstance(student.model[0], EKSConv2d) and not isinstance(student.model[2], EKSConv2d)
