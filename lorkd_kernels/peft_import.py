@@ -63,6 +63,10 @@ def _lora_experts(name: str, layer: nn.Module, names: Sequence[str]
                          f"adapters' target_modules")
     if getattr(layer, "fan_in_fan_out", False):
         raise ValueError(f"{name}: fan_in_fan_out LoRA (transposed weights) is not supported")
+    merged = list(getattr(layer, "merged_adapters", ()))
+    if merged:   # the base weight then holds them: imported, they would count twice
+        raise ValueError(f"{name}: adapter(s) {merged} are merged into the base weights; call "
+                         f"the peft model's unmerge_adapter() first")
     experts, scalings = [], []
     for adapter in names:
         if adapter not in layer.lora_A:

@@ -136,3 +136,19 @@ def test_an_adapter_without_its_own_head_keeps_the_base_head_and_layers_stay_pla
     model.set_adapter("with_head")
     with torch.no_grad():
         assert rel_error(alone(x, 0), model(x)) <= 1e-5
+
+
+def test_a_merged_adapter_is_refused_and_imports_once_unmerged():
+    model = peft.get_peft_model(build_model("resnet18", 4),
+                                peft.LoraConfig(r=4, target_modules=["layer1.0.conv1"],
+                                                init_lora_weights=False))
+    model.merge_adapter()
+    with pytest.raises(ValueError, match=r"layer1.0.conv1: adapter\(s\) \['default'\] are "
+                                         r"merged into the base weights"):
+        from_peft(model)
+    model.unmerge_adapter()
+    x = torch.randn(2, 3, 32, 32)
+    with torch.no_grad():
+        want = model.eval()(x)
+        got = from_peft(model).eval()(x, torch.zeros(2, dtype=torch.long))
+    torch.testing.assert_close(got, want, rtol=1e-4, atol=1e-5)
