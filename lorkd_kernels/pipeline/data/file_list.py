@@ -19,6 +19,13 @@ from .errors import DataError
 from .transforms import ImageTransform
 
 
+def escapes_folder(relative: str) -> bool:
+    """Whether a list's path is absolute or climbs out of the folder it is relative to."""
+    normal = os.path.normpath(relative)
+    return os.path.isabs(relative) or normal == os.pardir or \
+        normal.startswith(os.pardir + os.sep)
+
+
 class FileListDataset(BaseTaskDataset):
     """One task's images ``root/paths[i]`` with int labels, yielding ``(image, label, task_id)``.
 
@@ -35,6 +42,11 @@ class FileListDataset(BaseTaskDataset):
         if len(labels) and (labels.min() < 0 or labels.max() >= num_classes):
             raise DataError(f"{self.name}: labels must lie in [0, {num_classes - 1}]")
         self.root = os.fspath(root)
+        for line, relative in enumerate(paths, 1):
+            if escapes_folder(relative):
+                raise DataError(f"{self.name}: image {line} of the list, {relative!r}, lies "
+                                f"outside the data folder {self.root}: list paths must be "
+                                f"relative and stay inside it")
         self._paths = np.char.encode(np.asarray(paths, dtype=str), "utf-8")
         self.labels = torch.from_numpy(labels.copy())
         self.num_classes = num_classes

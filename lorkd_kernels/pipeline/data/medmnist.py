@@ -79,6 +79,9 @@ def _read_key(npz, path: Path, key: str) -> np.ndarray:
     except _READ_ERRORS as err:
         raise DataError(f"{path}, key {key!r}: cannot read the array, the file is truncated or "
                         f"corrupt ({type(err).__name__}: {err})") from err
+    except MemoryError as err:       # a header declaring a shape no file of this size holds
+        raise DataError(f"{path}, key {key!r}: the array's header declares more data than fits "
+                        f"in memory; the file is corrupt ({err})") from err
 
 
 def read_npz_split(path: str | os.PathLike, split: str, num_classes: int | None = None,

@@ -29,7 +29,7 @@ from typing import NamedTuple
 import numpy as np
 
 from .errors import DataError
-from .file_list import FileListDataset
+from .file_list import FileListDataset, escapes_folder
 from .folders import IMAGE_SUFFIXES
 from .radimagenet_tasks import RADIMAGENET_CLASSES, RADIMAGENET_TASKS, task_ranges
 from .tasks import SPLITS
@@ -93,6 +93,9 @@ def read_list_file(list_file: str | os.PathLike, root: str | os.PathLike,
                                 f"{RADIMAGENET_CLASSES} classes)")
             if wanted is not None and label not in wanted:
                 continue
+            if escapes_folder(path):
+                raise DataError(f"{list_file} line {number}: image {path} lies outside the data "
+                                f"folder {root}: list paths must be relative and stay inside it")
             # string operations, not Path objects: this runs once per line of 1.35 M
             folder, name = os.path.split(os.path.join(root, path))
             if name not in _listing(folder, listings):

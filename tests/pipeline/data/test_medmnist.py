@@ -239,3 +239,18 @@ def test_a_3d_set_by_name(tmp_path):
     with pytest.raises(DataError, match=r"^'organmnist3d' is a MedMNIST 3D set; only the 2D "
                                         r"sets are supported: pathmnist.*retinamnist$"):
         load_tasks("medmnist", tmp_path, ["pathmnist", "organmnist3d"], "train")
+
+
+def test_a_member_declaring_a_huge_shape_is_one_data_error(tmp_path):
+    """A header may declare any shape; numpy then fails to allocate it (its MemoryError)."""
+    import io
+    import zipfile
+    header = io.BytesIO()
+    np.lib.format.write_array_header_1_0(
+        header, {"descr": "|u1", "fortran_order": False, "shape": (10**7, 10**6, 28)})
+    path = tmp_path / "octmnist.npz"
+    with zipfile.ZipFile(path, "w") as archive:
+        archive.writestr("train_images.npy", header.getvalue() + b"\0" * 64)
+        archive.writestr("train_labels.npy", b"")
+    with pytest.raises(DataError, match=r"key 'train_images'.*declares more data than fits"):
+        load_medmnist(tmp_path, "octmnist", "train")

@@ -13,6 +13,7 @@ from lorkd_kernels.pipeline.data import (RADIMAGENET_TASKS, DataError, FileListD
                                          load_tasks)
 from lorkd_kernels.pipeline.data.radimagenet import VAL_EVERY, in_val_slice, read_split
 from lorkd_kernels.pipeline.data.radimagenet_tasks import task_ranges
+from lorkd_kernels.pipeline.data.transforms import ImageTransform
 from tests.pipeline.data.layouts import radimagenet_images, write_list_file
 
 SIZE = 16   # crops of 16 after resizing the shorter side to 18
@@ -234,3 +235,20 @@ def test_an_unreadable_image_is_named_from_a_worker(lists_only):
     first = str(err.value).splitlines()[0]
     assert first.startswith(f"{path}: cannot read the image (UnidentifiedImageError")
     assert first.endswith("(in DataLoader worker process 0)")
+
+
+@pytest.mark.parametrize("escape", ["../outside.png", "/etc/passwd", "a/../../outside.png"])
+def test_list_paths_outside_the_data_folder_are_refused(lists_only, escape):
+    root, entries = lists_only
+    (root.parent / "outside.png").write_bytes((root / entries["test"][3][0]).read_bytes())
+    pairs = list(entries["test"])
+    pairs[3] = (escape, pairs[3][1])
+    write_list_file(root / "label" / "rad_test.txt", pairs)
+    with pytest.raises(DataError, match=rf"line 4: image {escape} lies outside the data folder"):
+        load_tasks("radimagenet", root, None, "test", image_size=SIZE)
+
+
+def test_a_file_list_dataset_refuses_paths_outside_its_folder(tmp_path):
+    with pytest.raises(DataError, match=r"image 2 of the list, '../x.png', lies outside"):
+        FileListDataset(tmp_path, ["a.png", "../x.png"], [0, 0], 0, 2,
+                        ImageTransform(train=False, image_size=SIZE))
