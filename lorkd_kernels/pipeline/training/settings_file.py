@@ -15,6 +15,31 @@ WRITTEN_BY = "written_by"
 WRITER = "lorkd_kernels.train"
 
 
+# A settings file is a few dozen keys: anything far larger, or a YAML file repeating its
+# anchors many times (an "alias bomb" expands exponentially in whoever walks it), is refused.
+MAX_BYTES = 1 << 20
+MAX_YAML_ALIASES = 100
+
+
+def _load_yaml(yaml, text: str, path: Path, source: str) -> Any:
+    class Loader(yaml.SafeLoader):
+        aliases = 0
+
+        def compose_node(self, parent, index):
+            if self.check_event(yaml.AliasEvent):
+                self.aliases += 1
+                if self.aliases > MAX_YAML_ALIASES:
+                    raise ConfigError(f"{source} {str(path)!r} repeats YAML aliases more than "
+                                      f"{MAX_YAML_ALIASES} times: not a settings file")
+            return super().compose_node(parent, index)
+
+    loader = Loader(text)
+    try:
+        return loader.get_single_data()
+    finally:
+        loader.dispose()
+
+
 def _parse(path: Path, text: str, source: str) -> Any:
     if path.suffix.lower() in (".yaml", ".yml"):
         try:
@@ -23,7 +48,7 @@ def _parse(path: Path, text: str, source: str) -> Any:
             raise ConfigError(f"{source} {str(path)!r} is YAML, but PyYAML is not installed "
                               f"(pip install pyyaml, or give the settings as JSON)") from None
         try:
-            return yaml.safe_load(text)
+            return _load_yaml(yaml, text, path, source)
         except yaml.YAMLError as err:
             raise ConfigError(f"{source} {str(path)!r} is not valid YAML: "
                               f"{str(err).splitlines()[0]}") from None
@@ -37,9 +62,15 @@ def read_settings(path: str | Path, source: str = "--config") -> Dict[str, Any]:
     """The settings in ``path`` (keys as in config.json); ``source`` names it in errors."""
     path = Path(path)
     try:
-        text = path.read_text()
+        if path.stat().st_size > MAX_BYTES:
+            raise ConfigError(f"{source} {str(path)!r} is larger than {MAX_BYTES} bytes: not a "
+                              f"settings file")
+        text = path.read_text(encoding="utf-8")
     except OSError as err:
         raise ConfigError(f"{source} {str(path)!r} cannot be read: {err.strerror}") from None
+    except UnicodeDecodeError as err:
+        raise ConfigError(f"{source} {str(path)!r} is not UTF-8 text (byte {err.start}): not a "
+                          f"settings file") from None
     values = _parse(path, text, source)
     if not isinstance(values, dict):
         raise ConfigError(f"{source} {str(path)!r} must hold a mapping of settings, not "

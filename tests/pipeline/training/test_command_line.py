@@ -143,3 +143,20 @@ def test_numbers_out_of_kind_or_range_are_usage_errors_before_any_write(flags, m
                                                                           tmp_path, capsys):
     assert message in usage_error(["--out", str(tmp_path / "run"), *flags], capsys)
     assert not (tmp_path / "run").exists()
+
+
+def test_settings_files_that_are_not_text_too_big_or_alias_bombs_are_refused(tmp_path, capsys):
+    binary = tmp_path / "settings.json"
+    binary.write_bytes(b'{"epochs": 3, "\xff\xfe": 1}')
+    assert "is not UTF-8 text (byte 15)" in usage_error(["--config", str(binary)], capsys)
+    big = tmp_path / "big.json"
+    big.write_text('{"epochs": 3}' + " " * (1 << 20))
+    assert "is larger than 1048576 bytes" in usage_error(["--config", str(big)], capsys)
+    pytest.importorskip("yaml")
+    bomb = tmp_path / "bomb.yaml"
+    levels = ["a0: &a0 [x, x, x, x, x, x, x, x, x]"] + [
+        f"a{i}: &a{i} [*a{i - 1}, *a{i - 1}, *a{i - 1}, *a{i - 1}, *a{i - 1}, *a{i - 1}, "
+        f"*a{i - 1}, *a{i - 1}, *a{i - 1}]" for i in range(1, 13)]
+    bomb.write_text("\n".join(levels) + "\n")
+    assert "repeats YAML aliases more than 100 times" in usage_error(["--config", str(bomb)],
+                                                                    capsys)
