@@ -38,6 +38,12 @@ def atomic_open(path: str | os.PathLike) -> Iterator[IO[bytes]]:
             os.fsync(handle.fileno())
         os.replace(tmp, path)
         _fsync_directory(path.parent)
+    except OSError as err:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        if err.filename is None:      # a failed write names no file: name the one it was for
+            raise OSError(err.errno, err.strerror or str(err), str(path)) from err
+        raise
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)

@@ -74,11 +74,24 @@ def save(state: Dict[str, Any], path: os.PathLike) -> None:
     # fails this cheap test and must not replace the good previous one.
     if path.exists() and zipfile.is_zipfile(path):
         _keep_previous(path)
-    with atomic_open(path) as handle:
-        if faults.armed("checkpoint-write"):
-            _write_with_a_fault_point(state, handle)
-        else:
-            torch.save(state, handle)
+    try:
+        with atomic_open(path) as handle:
+            if faults.armed("checkpoint-write"):
+                _write_with_a_fault_point(state, handle)
+            else:
+                torch.save(state, handle)
+    except RuntimeError as err:
+        # torch's zip writer reports a failed write (a full disk, say) as a RuntimeError whose
+        # first line is its C++ source location; the file it was writing is what matters.
+        if not any(mark in str(err) for mark in ("PytorchStreamWriter", "inline_container")):
+            raise
+        raise CheckpointError(f"cannot write checkpoint {path}: the disk may be full or the "
+                              f"file system failing (torch: {_last_line(err)})") from err
+
+
+def _last_line(err: BaseException) -> str:
+    lines = [line.strip() for line in str(err).splitlines() if line.strip()]
+    return lines[-1] if lines else type(err).__name__
 
 
 def _read(path: Path, map_location: Any) -> Dict[str, Any]:

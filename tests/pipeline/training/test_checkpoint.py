@@ -4,6 +4,7 @@ corrupt files named with the way out."""
 from __future__ import annotations
 
 import os
+import subprocess
 
 import pytest
 import torch
@@ -110,3 +111,27 @@ def test_a_save_removes_what_a_killed_save_left_behind(tmp_path):
     assert checkpoint.load(path)["epoch"] == 3
     assert checkpoint.load(backup)["epoch"] == 2
     assert sorted(p.name for p in tmp_path.iterdir()) == ["stage.prev.pt", "stage.pt"]
+
+
+@pytest.fixture
+def small_disk(tmp_path):
+    """A 64 KiB tmpfs (needs the right to mount: root on Linux), unmounted afterwards."""
+    mount_point = tmp_path / "disk"
+    mount_point.mkdir()
+    result = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs",
+                             str(mount_point)], capture_output=True, text=True)
+    if result.returncode != 0:
+        pytest.skip(f"cannot mount a small tmpfs here: {result.stderr.strip() or 'no mount'}")
+    yield mount_point
+    subprocess.run(["umount", str(mount_point)], check=True)
+
+
+def test_a_full_disk_names_the_checkpoint_and_keeps_the_previous_one(small_disk):
+    path = small_disk / "stage.pt"
+    checkpoint.save({"epoch": 1, "w": torch.ones(100)}, path)
+    with pytest.raises((checkpoint.CheckpointError, OSError)) as failure:
+        checkpoint.save({"epoch": 2, "w": torch.zeros(100_000)}, path)    # 400 KB
+    message = str(failure.value)
+    assert str(path) in message and "\n" not in message.strip()
+    assert checkpoint.load(path)["epoch"] == 1
+    assert not [p for p in small_disk.iterdir() if p.name.endswith(".tmp")]
