@@ -129,6 +129,10 @@ def load() -> None:
 
 def active_backend(device_type: str = "cpu") -> str:
     """Name of the backend that ``torch.ops.lorkd.*`` runs on tensors of ``device_type``."""
+    if not _routes:
+        # Asked before the ops were defined: define them now (which loads and routes), so the
+        # answer is the backend the layers will run on, not the fallback.
+        from .. import ops  # noqa: F401
     if device_type in _routes:
         return _routes[device_type]
     forced = forced_backend()

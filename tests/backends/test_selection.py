@@ -161,3 +161,16 @@ def test_forced_triton_backend_on_cpu(interpret):
     else:
         assert result.returncode != 0
         assert "set TRITON_INTERPRET=1" in result.stderr
+
+
+def test_active_backend_asked_first_in_a_process_names_the_backend_the_layers_use():
+    code = ("from lorkd_kernels.backends import active_backend\n"
+            "first = active_backend('cpu')\n"
+            "import torch, lorkd_kernels\n"
+            "from lorkd_kernels import EKSConv2d\n"
+            "print(first, active_backend('cpu'))\n")
+    env = {k: v for k, v in os.environ.items() if k != "LORKD_BACKEND"}
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                            env=env, check=True)
+    first, later = result.stdout.split()
+    assert first == later
