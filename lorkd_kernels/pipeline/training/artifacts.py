@@ -101,24 +101,37 @@ def load_teacher(path: Path, num_classes: Optional[Sequence[int]],
     ``num_classes`` (unchecked for ``num_classes=None``: a use that replaces the heads)."""
     path = Path(path)
     state = _read(path)
-    if arch is not None and state.get("arch", arch) != arch:
-        raise checkpoint.CheckpointError(
-            f"teacher {path} is a {state['arch']}, but the run's teacher architecture is "
-            f"{arch}: pass --teacher-arch {state['arch']}")
+    _check_teacher(state, path, tasks, arch)
     saved_tasks = state.get("tasks")
     model = _load_model(path, state)
     if tasks is not None and saved_tasks is not None and list(saved_tasks) != list(tasks):
-        missing = [t for t in tasks if t not in saved_tasks]
-        if missing:
-            raise checkpoint.CheckpointError(
-                f"teacher {path} has no head for task(s) {missing}: it was trained on "
-                f"{list(saved_tasks)}")
         model.fc = model.fc.select([list(saved_tasks).index(t) for t in tasks])
     if num_classes is not None and list(model.fc.num_classes) != list(num_classes):
         raise checkpoint.CheckpointError(
             f"teacher {path} was trained for class counts {model.fc.num_classes}, but the "
             f"chosen tasks have {list(num_classes)}")
     return model
+
+
+def _check_teacher(state: dict, path: Path, tasks: Optional[Sequence[str]],
+                   arch: Optional[str]) -> None:
+    if arch is not None and state.get("arch", arch) != arch:
+        raise checkpoint.CheckpointError(
+            f"teacher {path} is a {state['arch']}, but the run's teacher architecture is "
+            f"{arch}: pass --teacher-arch {state['arch']}")
+    saved_tasks = state.get("tasks")
+    if tasks is not None and saved_tasks is not None:
+        missing = [t for t in tasks if t not in saved_tasks]
+        if missing:
+            raise checkpoint.CheckpointError(
+                f"teacher {path} has no head for task(s) {missing}: it was trained on "
+                f"{list(saved_tasks)}")
+
+
+def check_teacher_file(path: Path, tasks: Optional[Sequence[str]], arch: Optional[str]) -> None:
+    """What :func:`load_teacher` refuses that can be told without the data: an unreadable file,
+    another architecture, a missing task (run before any data is read or generated)."""
+    _check_teacher(_read(Path(path)), Path(path), tasks, arch)
 
 
 def saved_arch(path: Path) -> str:

@@ -143,8 +143,12 @@ class Pipeline:
             warnings.warn("--amp bf16 on CPU: torch's CPU bfloat16 convolutions return wrong "
                           "values for some shapes (tests/backends/test_torch_faults.py); EKS "
                           "layers run them in float32, plain convolutions do not", stacklevel=2)
-        # Data first (reading it writes nothing but a generated synthetic benchmark), so a data
-        # set that cannot fill one batch stops the run before config.json is written.
+        # A given teacher file is checked before the data is read: generating the synthetic
+        # benchmark writes into --out. Then the data (reading it writes nothing else), so a
+        # data set that cannot fill one batch stops the run before config.json is written.
+        if self.config.teacher_ckpt is not None:
+            artifacts.check_teacher_file(Path(self.config.teacher_ckpt), self.config.tasks,
+                                         self.config.teacher_arch)
         train_set, test_set = self._load_data()
         check_fits_one_batch([len(d) for d in train_set.datasets], self.config)
         teacher, trained = self.initial_teacher(train_set)

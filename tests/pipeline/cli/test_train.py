@@ -138,3 +138,13 @@ def test_a_non_finite_loss_stops_training_in_one_line_before_its_update(data_roo
     assert "Traceback" not in err and "[student] epoch 1:" not in err
     assert not (out / "metrics.json").exists()
     assert (out / "teacher.pt").exists()          # what was saved before stays
+
+
+def test_a_bad_teacher_file_stops_the_run_before_the_benchmark_is_generated(garbage, tmp_path,
+                                                                             capsys):
+    out = tmp_path / "run"
+    args = tiny_args(out, tmp_path / "unused", "--teacher-ckpt", str(garbage))
+    del args[args.index("--root"):args.index("--root") + 2]      # data generated into --out
+    assert train.main(args) == 1
+    assert "not a model file" in capsys.readouterr().err
+    assert not out.exists()
