@@ -5,6 +5,7 @@ Light on imports: ``--help`` must answer without torch."""
 from __future__ import annotations
 
 import argparse
+import functools
 import logging
 import os
 import signal
@@ -98,6 +99,21 @@ def one_line(err: BaseException) -> str:
     """The first line of an error's message (libraries' advice in later lines is dropped)."""
     lines = str(err).strip().splitlines()
     return lines[0] if lines else type(err).__name__
+
+
+def quiet_interrupt(name: str):
+    """Decorate a command's ``main`` so that Ctrl-C anywhere, its imports included, ends it
+    with one line and status 130 instead of a traceback."""
+    def decorate(main: Callable[..., int]) -> Callable[..., int]:
+        @functools.wraps(main)
+        def wrapper(*args, **kwargs) -> int:
+            try:
+                return main(*args, **kwargs)
+            except KeyboardInterrupt:
+                print(f"{name}: error: interrupted", file=sys.stderr, flush=True)
+                return 128 + signal.SIGINT
+        return wrapper
+    return decorate
 
 
 def run_command(name: str, body: Callable[[], int], runtime_errors: Tuple[Type[BaseException],

@@ -16,7 +16,7 @@ from typing import Optional, Sequence
 from ... import __version__
 from ..training.config import ConfigError
 from .common import CommandParser, DefaultsFormatter, add_command_flags, configure_logging, \
-    run_command
+    quiet_interrupt, run_command
 
 
 NAME = "lorkd_kernels.compare"
@@ -73,6 +73,7 @@ def _compare(args, command: str) -> int:
     return 0
 
 
+@quiet_interrupt(NAME)
 def main(argv: Optional[Sequence[str]] = None) -> int:
     args = build_parser().parse_args(argv)
     configure_logging(args.quiet, args.verbose)

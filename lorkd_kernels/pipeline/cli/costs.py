@@ -20,7 +20,8 @@ from ... import __version__
 from ..training.config import (DATA_SOURCES, EXPERTS_ON, METHODS, MODEL_NAMES, ConfigError,
                                TrainConfig)
 from .common import (CommandParser, DefaultsFormatter, add_command_flags, add_format_flag,
-                     check_numbers, configure_logging, debugging, run_command, write_results)
+                     check_numbers, configure_logging, debugging, quiet_interrupt, run_command,
+                     write_results)
 from .run_dir import RunFolderError, check_output, data_config, run_config, training_run
 
 NAME = "lorkd_kernels.costs"
@@ -146,6 +147,7 @@ def _run_setting(run_dir: Path, root: Optional[str]):
     return run_setting(config, load_split(data_config(config, run_dir, root), "train"))
 
 
+@quiet_interrupt(NAME)
 def main(argv: Optional[Sequence[str]] = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)

@@ -18,7 +18,7 @@ from typing import Optional, Sequence
 from ... import __version__
 from ..training.config import ConfigError, TrainConfig, check_device
 from .common import (CommandParser, DefaultsFormatter, add_command_flags, add_format_flag,
-                     configure_logging, debugging, run_command, write_results)
+                     configure_logging, debugging, quiet_interrupt, run_command, write_results)
 from .run_dir import (RunFolderError, check_output, data_config, run_config, teacher_path,
                       training_run)
 
@@ -51,6 +51,7 @@ def build_parser() -> CommandParser:
     return p
 
 
+@quiet_interrupt(NAME)
 def main(argv: Optional[Sequence[str]] = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)

@@ -13,9 +13,10 @@ from pathlib import Path
 from typing import Optional, Sequence
 
 from ..training.command_line import NAME, parse_command
-from .common import configure_logging, debugging, run_command
+from .common import configure_logging, debugging, quiet_interrupt, run_command
 
 
+@quiet_interrupt(NAME)
 def main(argv: Optional[Sequence[str]] = None) -> int:
     config, command = parse_command(argv)     # usage errors exit here, before any import of torch
     configure_logging(command.quiet, command.verbose)
@@ -36,9 +37,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         print(f"outputs: {Path(config.out).resolve()}", flush=True)
         return 0
 
-    return run_command(NAME, train, (DataError, CheckpointError, PretrainedWeightsError, NonFiniteLoss,
-                                      OSError),
-                       debugging(command.debug))
+    known = (DataError, CheckpointError, PretrainedWeightsError, NonFiniteLoss, OSError)
+    return run_command(NAME, train, known, debugging(command.debug))
 
 
 if __name__ == "__main__":

@@ -22,7 +22,8 @@ from typing import Dict, Optional, Sequence
 from ... import __version__
 from ..training.config import ConfigError, TrainConfig, check_device
 from .common import (CommandParser, DefaultsFormatter, add_command_flags, add_format_flag,
-                     check_numbers, configure_logging, debugging, run_command, write_results)
+                     check_numbers, configure_logging, debugging, quiet_interrupt, run_command,
+                     write_results)
 from .run_dir import RunFolderError, run_config, teacher_path, training_run
 
 NAME = "lorkd_kernels.transfer"
@@ -112,6 +113,7 @@ def format_table(results: Dict, modes: Sequence[str]) -> str:
     return "\n".join(lines)
 
 
+@quiet_interrupt(NAME)
 def main(argv: Optional[Sequence[str]] = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import shutil
+import signal
 import subprocess
 import time
 from pathlib import Path
@@ -95,13 +96,21 @@ class Comparison:
             flags += ["--teacher-ckpt", str(teacher)]
         return flags
 
+    def _train(self, flags: List[str]) -> int:
+        """One training run's exit status; a run stopped by Ctrl-C or SIGTERM (it saved its
+        checkpoint) stops the comparison as an interruption, not as a failed run."""
+        code = self.train(flags)
+        if code in (128 + signal.SIGINT, 128 + signal.SIGTERM):
+            raise KeyboardInterrupt
+        return code
+
     def execute(self, run: grid.Run) -> Dict:
         if run.key in self.record["runs"]:
             return self.record["runs"][run.key]
         run_dir = self._run_dir(run)
         start = time.perf_counter()
         print(f"== {run.key} ==", flush=True)
-        code = self.train(self._flags(run, run_dir))
+        code = self._train(self._flags(run, run_dir))
         if code != 0:
             raise ComparisonError(f"run {run.key} failed with exit status {code} "
                                   f"(its folder: {run_dir})")
@@ -154,7 +163,7 @@ class Comparison:
                                   f"version's grid")
         run = grid.Run(rows[entry["row"]], entry["seed"], entry["lr"])
         run_dir = self.out / "reproduced" / self._run_dir(run).name
-        if self.train(self._flags(run, run_dir)) != 0:
+        if self._train(self._flags(run, run_dir)) != 0:
             raise ComparisonError(f"--reproduce {key!r}: training failed (its folder: {run_dir})")
         evaluation = run_dir / "evaluation-test.json"
         if evaluate([str(run_dir), "--split", "test", "--out", str(evaluation)]) != 0:

@@ -148,3 +148,17 @@ def test_a_bad_teacher_file_stops_the_run_before_the_benchmark_is_generated(garb
     assert train.main(args) == 1
     assert "not a model file" in capsys.readouterr().err
     assert not out.exists()
+
+
+def test_ctrl_c_while_starting_is_one_line_and_status_130(tmp_path):
+    """Early SIGINT lands in the imports or the first data work: either way, no traceback."""
+    import signal
+    import time
+    process = subprocess.Popen([sys.executable, "-m", "lorkd_kernels.train", "--out",
+                                str(tmp_path / "run")], cwd=REPO, stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, text=True)
+    time.sleep(0.5)
+    process.send_signal(signal.SIGINT)
+    _, err = process.communicate(timeout=120)
+    assert process.returncode == 130, err
+    assert "Traceback" not in err and len(err.strip().splitlines()) <= 2, err

@@ -53,3 +53,13 @@ def test_an_unknown_run_is_an_error_naming_it(tmp_path):
     comparison = _comparison(tmp_path, [])
     with pytest.raises(ComparisonError, match="holds no such run"):
         comparison.reproduce("lorkd|seed=9|lr=1", _evaluate_with(RECORDED))
+
+
+@pytest.mark.parametrize("status", [130, 143])
+def test_an_interrupted_training_run_interrupts_the_comparison(tmp_path, status, capsys):
+    from lorkd_kernels.pipeline.cli.common import run_command
+
+    comparison = Comparison(tmp_path, grid.QUICK, train=lambda flags: status, command="test")
+    code = run_command("compare", comparison.run_all, (ComparisonError, OSError), False)
+    assert code == 130
+    assert capsys.readouterr().err.strip().endswith("compare: error: interrupted")
