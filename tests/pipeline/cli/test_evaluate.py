@@ -125,7 +125,7 @@ def test_its_own_earlier_results_may_be_replaced(moved_run, capsys):
 
 def test_an_expert_file_of_another_task_is_refused_by_its_header(moved_run, tmp_path, capsys):
     run = tmp_path / "run"
-    shutil.copytree(moved_run, run, ignore=shutil.ignore_patterns("synthetic"))
+    shutil.copytree(moved_run, run, ignore=shutil.ignore_patterns("synthetic", "evaluation-*"))
     shutil.copy(run / "experts" / f"{TASKS[0]}.safetensors",
                 run / "experts" / f"{TASKS[1]}.safetensors")
     assert evaluate.main([str(run)]) == 1
