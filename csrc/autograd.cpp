@@ -43,6 +43,12 @@ std::array<bool, 5> output_mask(const AutogradContext* ctx, bool has_bias) {
 
 bool defined(const std::optional<at::Tensor>& t) { return t.has_value() && t->defined(); }
 
+// With grad mode on inside a backward (create_graph=True: a gradient of this gradient will be
+// taken), the backward runs on the torch backend (lorkd_kernels/backends/torch_ops.py), made of
+// differentiable torch ops; the kernels' backward ops are not differentiable themselves.
+constexpr const char* kDifferentiableConvBackward = "lorkd::_torch_eks_conv2d_backward";
+constexpr const char* kDifferentiableLinearBackward = "lorkd::_torch_eks_linear_backward";
+
 // One entry per forward input: the five tensor gradients (undefined where not needed), then
 // none for task_ids and each config argument.
 variable_list input_grads(const Grads& grads, std::array<bool, 5> mask,
@@ -103,9 +109,13 @@ struct EksConv2dFunction : torch::autograd::Function<EksConv2dFunction<Family>> 
     const auto stride = data.at("stride").toIntVector();
     const auto padding = data.at("padding").toIntVector();
     const auto dilation = data.at("dilation").toIntVector();
-    const auto grads = op.call(grad_outputs[0], saved[0], saved[1], saved[2], saved[3], saved[4],
-                               stride, padding, dilation, data.at("groups").toInt(),
-                               data.at("scaling").toDouble(), mask);
+    static const auto differentiable = op_handle<decltype(signatures::eks_conv2d_backward)>(
+        kDifferentiableConvBackward);
+    const auto& backward_op = at::GradMode::is_enabled() ? differentiable : op;
+    const auto grads = backward_op.call(grad_outputs[0], saved[0], saved[1], saved[2], saved[3],
+                                        saved[4], stride, padding, dilation,
+                                        data.at("groups").toInt(),
+                                        data.at("scaling").toDouble(), mask);
     return input_grads(grads, mask, 5);   // stride, padding, dilation, groups, scaling
   }
 };
@@ -129,8 +139,11 @@ struct EksLinearFunction : torch::autograd::Function<EksLinearFunction<Family>> 
     const auto saved = ctx->get_saved_variables();
     const auto& data = ctx->saved_data;
     const auto mask = output_mask(ctx, data.at("has_bias").toBool());
-    const auto grads = op.call(grad_outputs[0], saved[0], saved[1], saved[2], saved[3], saved[4],
-                               data.at("scaling").toDouble(), mask);
+    static const auto differentiable = op_handle<decltype(signatures::eks_linear_backward)>(
+        kDifferentiableLinearBackward);
+    const auto& backward_op = at::GradMode::is_enabled() ? differentiable : op;
+    const auto grads = backward_op.call(grad_outputs[0], saved[0], saved[1], saved[2], saved[3],
+                                        saved[4], data.at("scaling").toDouble(), mask);
     return input_grads(grads, mask, 1);   // scaling
   }
 };
