@@ -81,6 +81,16 @@ def current_task_ids() -> Optional[torch.Tensor]:
     return _CURRENT_TASK_IDS.get()
 
 
+try:    # private but long-lived; without it, registered containers are refused like others
+    from torch.utils import _pytree
+except ImportError:         # pragma: no cover
+    _pytree = None
+
+
+def _pytree_node_types():
+    return getattr(_pytree, "SUPPORTED_NODES", {}) if _pytree is not None else {}
+
+
 # Values that hold no per-sample rows: returned as they are.
 _SCALARS = (type(None), bool, int, float, complex, str, bytes, torch.dtype, torch.device)
 
@@ -117,6 +127,10 @@ def _take_rows(output: Any, index: torch.Tensor, batch: int, strict: bool = True
         for f in dataclasses.fields(output):     # frozen ones too
             object.__setattr__(taken, f.name, take(getattr(output, f.name)))
         return taken
+    registered = _pytree_node_types()
+    if type(output) in registered:      # a container registered with torch's pytree
+        return _pytree.tree_map(take, output, is_leaf=lambda node: node is not output and
+                                type(node) not in registered)
     if not strict:
         return output
     raise TypeError(

@@ -203,3 +203,24 @@ def test_router_refuses_an_output_it_cannot_reorder_only_when_it_permuted():
     assert isinstance(router(x, torch.tensor([0, 1, 2])), Wrapped)      # nothing to restore
     with pytest.raises(TypeError, match="cannot put the rows of a Wrapped back"):
         router(x, torch.tensor([2, 0, 1]))
+
+
+class Pair:
+    """A container registered with torch's pytree, as libraries register their output types."""
+
+    def __init__(self, first, second):
+        self.first, self.second = first, second
+
+
+def test_router_restores_the_order_inside_a_pytree_registered_container():
+    pytree = pytest.importorskip("torch.utils._pytree")
+    pytree.register_pytree_node(Pair, lambda p: ([p.first, p.second], None),
+                                lambda children, _: Pair(*children))
+    try:
+        x = torch.arange(3.0).unsqueeze(1)
+        out = TaskRouter(Structured(lambda y: Pair(y, [y * 2])))(x, torch.tensor([2, 0, 1]))
+        assert type(out) is Pair
+        torch.testing.assert_close(out.first, x)
+        torch.testing.assert_close(out.second[0], x * 2)
+    finally:
+        pytree._deregister_pytree_node(Pair)
