@@ -20,10 +20,12 @@ Environment switches:
 """
 
 import glob
+import importlib.util
 import os
 import shutil
 import subprocess
 import tempfile
+from pathlib import Path
 
 from setuptools import setup
 
@@ -94,8 +96,18 @@ def _want_cuda(torch_version_cuda):
     return _sources("csrc/cuda/*.cu", "csrc/cuda/*.cpp")
 
 
+def _env_flag(name):
+    """lorkd_kernels/_env.py's reading of an on/off variable, loaded by path (the package itself
+    needs torch)."""
+    spec = importlib.util.spec_from_file_location(
+        "lorkd_env", Path(__file__).parent / "lorkd_kernels" / "_env.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.env_flag(name)
+
+
 def extensions():
-    if os.environ.get("LORKD_NO_EXTENSIONS") == "1":
+    if _env_flag("LORKD_NO_EXTENSIONS"):
         return [], {}
     try:
         import torch

@@ -32,6 +32,7 @@ from typing import Iterator, Union
 import torch
 
 from .._atomic import write_bytes_atomically
+from .._env import env_flag
 from . import library, triton_choices
 
 ENV_MEASURE = "LORKD_MEASURE"
@@ -167,7 +168,7 @@ def load_choices(path: Union[str, os.PathLike]) -> int:
 def apply_environment() -> None:
     """``LORKD_MEASURE`` and ``LORKD_STRATEGY_CACHE``, read when the backends load (the file
     needs the compiled library, which holds the cpu table)."""
-    if os.environ.get(ENV_MEASURE, "").lower() in ("1", "on", "true", "yes"):
+    if env_flag(ENV_MEASURE):
         set_measuring(True)
     if not library.loaded():
         return

@@ -17,11 +17,11 @@ spilled (fp32 worst, up to kilobytes per thread), and so did 128-row tiles.
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 
 import triton
 
+from ..._env import env_flag
 from ..registry import triton_interpreting
 
 INTERPRETING = triton_interpreting()
@@ -34,7 +34,7 @@ def _pow2(n: int, low: int = MIN_DOT, high: int = MAX_BLOCK) -> int:
 
 
 def autotune_enabled() -> bool:
-    return not INTERPRETING and os.environ.get("LORKD_TRITON_AUTOTUNE", "1") != "0"
+    return not INTERPRETING and env_flag("LORKD_TRITON_AUTOTUNE", default=True)
 
 
 def rank_block(rank: int) -> int:

@@ -14,7 +14,7 @@ import traceback
 from pathlib import Path
 from typing import Callable, NoReturn, Tuple, Type
 
-from ..training.config import ConfigError
+from ..._env import env_flag
 
 USAGE_ERROR = 2          # argparse's status for a bad command line
 RUNTIME_ERROR = 1
@@ -92,7 +92,7 @@ def configure_logging(quiet: bool, verbose: bool) -> None:
 
 
 def debugging(flag: bool = False) -> bool:
-    return flag or os.environ.get(DEBUG_ENV, "") not in ("", "0")
+    return flag or env_flag(DEBUG_ENV)
 
 
 def one_line(err: BaseException) -> str:
@@ -116,12 +116,19 @@ def quiet_interrupt(name: str):
     return decorate
 
 
+def _config_error() -> Type[BaseException]:
+    # Imported when a command runs, not with this module: training/command_line.py imports this
+    # module, and training.config's package imports command_line (a cycle at import time).
+    from ..training.config import ConfigError
+    return ConfigError
+
+
 def run_command(name: str, body: Callable[[], int], runtime_errors: Tuple[Type[BaseException],
                 ...], debug: bool) -> int:
     """Run ``body``; known errors become one line on stderr and an exit status."""
     try:
         return body()
-    except ConfigError as err:
+    except _config_error() as err:
         status, error = USAGE_ERROR, err
     except KeyboardInterrupt as err:
         status, error = 128 + signal.SIGINT, err
