@@ -253,7 +253,7 @@ TORCH_LIBRARY_FRAGMENT(lorkd, m) {
   // Use lorkd_kernels.backends.conv_strategy().
   m.def("_set_cpu_conv_strategy(int strategy) -> int", &lorkd::cpu::set_conv_strategy);
   // Measured choice of the CPU conv path (strategy.h); use lorkd_kernels.backends.measuring()
-  // and lorkd_kernels.backends.strategy_cache.
+  // and lorkd_kernels.backends.measured (save_choices / load_choices, LORKD_STRATEGY_CACHE).
   m.def("_set_cpu_conv_measuring(bool enabled) -> bool", &lorkd::cpu::set_conv_measuring);
   // The peak-memory cap of auto and measured choices (strategy.h); returns the previous cap.
   // Use lorkd_kernels.backends.memory_cap().

@@ -1,4 +1,5 @@
-"""The one timing loop of the measured choices: which candidate runs a call fastest.
+"""The Python timing loop of the measured choices (the triton backend's forms): which candidate
+runs a call fastest.
 
 Pure Python, so a test can pass a fake ``clock`` and decide the winner; the ``cpu`` backend's
 C++ loop (``csrc/cpu/strategy.h``, ``time_candidates``) follows the same protocol: one warm-up
