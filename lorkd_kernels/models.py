@@ -3,6 +3,3 @@ under their original name."""
 
 from .pipeline.models import *  # noqa: F401,F403
 from .pipeline.models import __all__  # noqa: F401
-
-# the name this error had before the pipeline moved under lorkd_kernels.pipeline
-from .pipeline.models import PretrainedWeightsError as CheckpointError  # noqa: E402,F401
