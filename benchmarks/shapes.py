@@ -1,8 +1,8 @@
 """The distinct Conv2d / Linear problems of the real student models, found by running them.
 
-Each model is built from :mod:`lorkd_kernels.pipeline.models` and run once on a random batch with forward
-hooks on every ``nn.Conv2d`` and ``nn.Linear``; the hooks record the layer's geometry and the
-spatial size of its input. Layers with the same geometry and input size are one benchmark shape
+Each model is built from :mod:`lorkd_kernels.pipeline.models` and run once on a random batch with
+forward hooks on every ``nn.Conv2d`` and ``nn.Linear``; the hooks record the layer's geometry and
+the spatial size of its input. Layers with the same geometry and input size are one benchmark shape
 (ResNet-18 has two identical 3x3 64->64 convs per block, ShuffleNetV2 repeats its units), and the
 shape remembers which layers it stands for.
 """

@@ -409,7 +409,8 @@ def main(argv=None) -> int:
                  .strftime("%Y-%m-%d %H:%M UTC"),
                  triton=triton.__version__, wall_s=round(time.monotonic() - start, 1),
                  machine=f"{os.cpu_count()} CPUs, {args.jobs} compiler process(es)"
-                 + (f", {reused} rows reused from {os.path.basename(args.reuse)}" if reused else ""),
+                 + (f", {reused} rows reused from {os.path.basename(args.reuse)}"
+                    if reused else ""),
                  platform=platform.machine(), rows=rows)
     with open(json_path, "w") as f:
         json.dump(table, f, indent=1)

@@ -1,4 +1,5 @@
-"""Model weights as ``safetensors`` files: what deployed experts and exported adapters are shared as.
+"""Model weights as ``safetensors`` files: what deployed experts and exported adapters are shared
+as.
 
 A safetensors file holds named tensors and a string-to-string header, nothing executable, so a
 file from elsewhere is safe to open (training checkpoints stay ``torch.save`` files, read with

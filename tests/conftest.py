@@ -3,9 +3,8 @@ after the run).
 
 Options (``python -m pytest --help``, group "lorkd"):
 
-* ``--require FEATURE``: a test that needs FEATURE (triton, cuda-build, torchvision, cmake, medmnist,
-  gpu: a CUDA GPU) fails
-  instead of skipping when it is missing;
+* ``--require FEATURE``: a test that needs FEATURE (triton, cuda-build, torchvision, cmake,
+  medmnist, gpu: a CUDA GPU) fails instead of skipping when it is missing;
 * ``--cuda-library PATH``: a CUDA build of ``lorkd_kernels._C`` for
   ``tests/backends/test_cuda_build.py``;
 * ``--hypothesis-profile NAME`` (hypothesis' own option): ``default`` runs 100 examples per fuzz

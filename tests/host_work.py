@@ -19,7 +19,6 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Callable, Iterator
 
-import torch
 from torch.profiler import ProfilerActivity, profile, record_function
 
 SYNC_OPS = frozenset({"aten::_local_scalar_dense", "aten::item", "aten::is_nonzero",
@@ -47,8 +46,8 @@ class HostWork:
     ops: Counter = field(default_factory=Counter)   # launching ATen calls by name
 
     def __str__(self) -> str:
-        return (f"{self.launches} launches ({self.triton_launches} kernels), {self.aten_calls} ATen "
-                f"calls, {self.syncs} syncs: {dict(self.ops)}")
+        return (f"{self.launches} launches ({self.triton_launches} kernels), "
+                f"{self.aten_calls} ATen calls, {self.syncs} syncs: {dict(self.ops)}")
 
 
 @contextlib.contextmanager

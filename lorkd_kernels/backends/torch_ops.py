@@ -199,7 +199,8 @@ def linear_backward(grad_out: torch.Tensor, x: torch.Tensor, weight: torch.Tenso
         a_t, b_t = lora_A[task].to(acc), lora_B[task].to(acc)
         gu = (gy_t @ b_t) * scaling                                          # (rows, r)
         if need_x:
-            grad_x.narrow(0, start, length).add_((gu @ a_t).reshape(length, rows_per_sample(x.shape), in_f))
+            grad_x.narrow(0, start, length).add_(
+                (gu @ a_t).reshape(length, rows_per_sample(x.shape), in_f))
         if need_A:
             grad_A[task] = gu.T @ x_t
         if need_B:

@@ -8,7 +8,10 @@ import os
 import uuid
 from collections.abc import Iterator, Mapping
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
+
+if TYPE_CHECKING:       # for the annotation only: the commands' --help loads this module
+    import numpy as np
 
 
 def _fsync_directory(folder: Path) -> None:

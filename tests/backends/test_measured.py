@@ -89,8 +89,8 @@ def test_a_forced_strategy_is_not_measured():
 
 
 def _ran_baddbmm(layer, x, t):
-    """Whether the forward ran the split form (its expand is an in-place baddbmm; the merged forms run
-    convolutions only)."""
+    """Whether the forward ran the split form (its expand is an in-place baddbmm; the merged forms
+    run convolutions only)."""
     with torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CPU]) as prof:
         layer(x, t)
     return any(e.key.startswith("aten::baddbmm") for e in prof.key_averages())

@@ -11,7 +11,7 @@ import sys
 import pytest
 import torch
 
-from benchmarks import common, model_bench
+from benchmarks import model_bench
 from benchmarks.common import SETTINGS, BenchSettings
 from benchmarks.scopes import TINY_IMAGE_SIZE, layer_cases
 

@@ -1,12 +1,12 @@
 """Tile sizes: autotune configs for A100/H100-class GPUs and the heuristic used without them.
 
-``BLOCK_M`` (rows per tile) is always chosen here, not by the autotuner, because it sizes the
-static grid (``segments.max_tiles``) the launcher computes before the launch. The autotuner picks ``BLOCK_N``, ``BLOCK_K``,
-warps and stages for the forward and input-gradient kernels. The weight-gradient kernel reduces
-with atomics, which a benchmarking autotuner would apply several times, so it always takes the
-heuristic. ``LORKD_TRITON_AUTOTUNE=0`` turns autotuning off; under ``TRITON_INTERPRET=1`` it is
-always off and tiles are as large as the problem allows, since the interpreter's cost is per
-program instance, not per element.
+``BLOCK_M`` (rows per tile) is always chosen here, not by the autotuner, because it sizes the static
+grid (``segments.max_tiles``) the launcher computes before the launch. The autotuner picks
+``BLOCK_N``, ``BLOCK_K``, warps and stages for the forward and input-gradient kernels. The
+weight-gradient kernel reduces with atomics, which a benchmarking autotuner would apply several
+times, so it always takes the heuristic. ``LORKD_TRITON_AUTOTUNE=0`` turns autotuning off; under
+``TRITON_INTERPRET=1`` it is always off and tiles are as large as the problem allows, since the
+interpreter's cost is per program instance, not per element.
 
 Every tile here keeps the kernels free of register spills on sm_80 and sm_90 in fp32, fp16 and
 bf16 (``benchmarks/triton_resources.md``; a slow test compiles them all and fails on a spill).

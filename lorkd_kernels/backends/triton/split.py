@@ -15,8 +15,8 @@ This is the form of the multi-LoRA serving systems (SGMV): the base GEMM costs e
 u and v are (N, groups * r, H_out, W_out) images in the accumulation dtype: the only tensors
 beyond the plain conv's that reach global memory. Every kernel runs on rows = (sample, pixel) in
 task order from the batch's task plan (``segments.py``: one expert per tile, a static grid, no
-host sync), and follows the task-id contract of the fused kernels: tiles of out-of-range ids store NaN
-(into y, v and dx), and the weight gradients of such a batch are NaN.
+host sync), and follows the task-id contract of the fused kernels: tiles of out-of-range ids store
+NaN (into y, v and dx), and the weight gradients of such a batch are NaN.
 
 One kernel serves two uses through strides: the expert matrix ``M`` is addressed as
 ``task * smt + group * smg + j * smj + col * smc (+ tap)``, which reads ``A_t`` or ``B_t^T``
@@ -224,7 +224,8 @@ def shrink(x: torch.Tensor, m: torch.Tensor, m_strides: Sequence[int],
     grid = limits.checked_grid((num_tiles, groups), "the split form's shrink")
     torch.library.wrap_triton(branch_shrink_kernel)[grid](
         x, m, u, *conv.plan_args(plan, num_tasks), *conv.scale_args(scaling),
-        *_zero_args(zero, u), c_in // groups, height, width, out_w, positions, depth, rank, *m_strides,
+        *_zero_args(zero, u), c_in // groups, height, width, out_w, positions, depth, rank,
+        *m_strides,
         stride[0], stride[1], padding[0], padding[1], dilation[0], dilation[1],
         *x.stride(), *u.stride(),
         KH=kernel_size[0], KW=kernel_size[1], R=configs.rank_block(rank),

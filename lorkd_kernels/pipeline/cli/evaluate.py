@@ -1,8 +1,8 @@
 """``python -m lorkd_kernels.evaluate DIR`` (or ``lorkd-evaluate``): evaluate a training run's
 saved experts and teacher on every task of a split.
 
-Reads ``DIR/config.json``, ``DIR/experts/<task>.safetensors`` and the teacher (``DIR/teacher.pt``, or the
-file the run was given). The run's data is found relative to DIR (the synthetic benchmark in
+Reads ``DIR/config.json``, ``DIR/experts/<task>.safetensors`` and the teacher (``DIR/teacher.pt``,
+or the file the run was given). The run's data is found relative to DIR (the synthetic benchmark in
 ``DIR/synthetic``, regenerated there if missing) or where the run read it, or at ``--root``.
 Writes ``DIR/evaluation-<split>.json`` (or ``--out``) and prints the table; the run's own
 ``metrics.json`` is never touched, and nothing is written outside DIR but ``--out``.

@@ -26,7 +26,8 @@ class Row:
 
 
 METHOD_ROWS = (
-    Row("lorkd", "lorkd", note="one student, an expert per task, logit KD (beta 1), all convs, r 4"),
+    Row("lorkd", "lorkd",
+        note="one student, an expert per task, logit KD (beta 1), all convs, r 4"),
     Row("mtl-kd", "mtl-kd", note="one shared student distilled from the teacher"),
     Row("mtl", "mtl", note="one shared student"),
     Row("stl-kd", "stl-kd", note="one student per task distilled from the teacher"),

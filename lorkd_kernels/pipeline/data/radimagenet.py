@@ -6,7 +6,8 @@ path relative to the root and the label one of the 165 global classes.
 
 Class-folder tree: ``root/<split>/<class>/<image>``, where a class folder is any folder without
 subfolders (so nested folders such as ``modality/region/class`` work) and the class folders,
-sorted by their path, give the global labels 0-164. Every split must hold the same 165 class folders.
+sorted by their path, give the global labels 0-164. Every split must hold the same 165 class
+folders.
 
 The val split: the released code has only train and test. Here ``val`` is a fixed 1/20 of the
 train images, picked by a checksum of each image's relative path (so the same images whatever

@@ -2,8 +2,9 @@
 
 ``build_model(name, num_classes)`` builds any registered model; an int ``num_classes`` gives one
 ``nn.Linear`` classifier, a sequence of ints one head per task
-(:class:`~lorkd_kernels.nn.TaskHeads`). :func:`multitask_teacher` builds the multi-task "foundation model" that LoRKD
-decomposes: a shared backbone, optionally pretrained, with per-task heads.
+(:class:`~lorkd_kernels.nn.TaskHeads`). :func:`multitask_teacher` builds the multi-task
+"foundation model" that LoRKD decomposes: a shared backbone, optionally pretrained, with per-task
+heads.
 """
 
 from __future__ import annotations

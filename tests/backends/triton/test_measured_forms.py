@@ -11,7 +11,7 @@ import torch
 
 from lorkd_kernels import backends
 from lorkd_kernels.backends import host_checks, measured, timing, triton_choices, triton_strategy
-from tests.backends.triton.checks import DEVICE, check_against_reference
+from tests.backends.triton.checks import check_against_reference
 from tests.eks_cases import CONV_CASES, conv_problem
 
 RUNS_TO_MEASURE = 1 + timing.TIMED_RUNS       # warm-up and timed runs of each form

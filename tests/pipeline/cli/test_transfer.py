@@ -11,7 +11,6 @@ import pytest
 
 from lorkd_kernels import transfer
 from tests.pipeline.data.layouts import image_folder
-from tests.pipeline.training.tiny import TASKS
 
 SPLITS = {"train": 4, "test": 2}        # images per class
 

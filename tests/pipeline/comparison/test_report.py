@@ -15,7 +15,7 @@ def test_every_number_in_the_report_comes_from_the_record():
     text = report.markdown(record)
     analysis = stats.analyse(record)
     lorkd = analysis["rows"]["lorkd"]["mean"]["accuracy"]
-    assert f"| lorkd | " in text and f"{lorkd['mean']:.3f} ± {lorkd['std']:.3f}" in text
+    assert "| lorkd | " in text and f"{lorkd['mean']:.3f} ± {lorkd['std']:.3f}" in text
     diff = analysis["lorkd_vs_baselines"]["stl"]
     assert f"| stl | {diff['mean']:+.3f} | [{diff['ci95'][0]:+.3f}, {diff['ci95'][1]:+.3f}]" \
         in text

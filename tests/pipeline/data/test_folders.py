@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from lorkd_kernels.pipeline.data import (DataError, folder_class_names, folder_tasks, load_image_folder,
-                                load_tasks)
+from lorkd_kernels.pipeline.data import (DataError, folder_class_names, folder_tasks,
+                                         load_image_folder, load_tasks)
 from tests.pipeline.data.layouts import image_folder, write_image
 
 

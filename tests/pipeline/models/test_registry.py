@@ -6,8 +6,8 @@ import pytest
 import torch
 from torch import nn
 
-from lorkd_kernels.pipeline.models import (MODELS, PretrainedWeightsError, ResNet, ShuffleNetV2, build_model,
-                                  multitask_teacher, resnet50)
+from lorkd_kernels.pipeline.models import (MODELS, PretrainedWeightsError, ResNet, ShuffleNetV2,
+                                           build_model, multitask_teacher, resnet50)
 from lorkd_kernels.nn import TaskHeads
 
 
