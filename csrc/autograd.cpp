@@ -46,8 +46,22 @@ bool defined(const std::optional<at::Tensor>& t) { return t.has_value() && t->de
 // With grad mode on inside a backward (create_graph=True: a gradient of this gradient will be
 // taken), the backward runs on the torch backend (lorkd_kernels/backends/torch_ops.py), made of
 // differentiable torch ops; the kernels' backward ops are not differentiable themselves.
+// Looked up on the first such backward only: a program using the library without Python (no
+// torch backend) never needs them.
 constexpr const char* kDifferentiableConvBackward = "lorkd::_torch_eks_conv2d_backward";
 constexpr const char* kDifferentiableLinearBackward = "lorkd::_torch_eks_linear_backward";
+
+template <typename Signature>
+const c10::TypedOperatorHandle<Signature>& backward_for_this_pass(
+    const c10::TypedOperatorHandle<Signature>& kernels, const char* differentiable_name) {
+  if (!at::GradMode::is_enabled()) return kernels;
+  TORCH_CHECK(c10::Dispatcher::singleton().findSchema({differentiable_name, ""}).has_value(),
+              "a gradient of a gradient (create_graph=True) through the lorkd ops runs ",
+              differentiable_name, ", which the Python package defines: import lorkd_kernels");
+  // one per Signature, so one per op (conv, linear): the name is that op's
+  static const auto differentiable = op_handle<Signature>(differentiable_name);
+  return differentiable;
+}
 
 // One entry per forward input: the five tensor gradients (undefined where not needed), then
 // none for task_ids and each config argument.
@@ -109,9 +123,7 @@ struct EksConv2dFunction : torch::autograd::Function<EksConv2dFunction<Family>> 
     const auto stride = data.at("stride").toIntVector();
     const auto padding = data.at("padding").toIntVector();
     const auto dilation = data.at("dilation").toIntVector();
-    static const auto differentiable = op_handle<decltype(signatures::eks_conv2d_backward)>(
-        kDifferentiableConvBackward);
-    const auto& backward_op = at::GradMode::is_enabled() ? differentiable : op;
+    const auto& backward_op = backward_for_this_pass(op, kDifferentiableConvBackward);
     const auto grads = backward_op.call(grad_outputs[0], saved[0], saved[1], saved[2], saved[3],
                                         saved[4], stride, padding, dilation,
                                         data.at("groups").toInt(),
@@ -139,9 +151,7 @@ struct EksLinearFunction : torch::autograd::Function<EksLinearFunction<Family>> 
     const auto saved = ctx->get_saved_variables();
     const auto& data = ctx->saved_data;
     const auto mask = output_mask(ctx, data.at("has_bias").toBool());
-    static const auto differentiable = op_handle<decltype(signatures::eks_linear_backward)>(
-        kDifferentiableLinearBackward);
-    const auto& backward_op = at::GradMode::is_enabled() ? differentiable : op;
+    const auto& backward_op = backward_for_this_pass(op, kDifferentiableLinearBackward);
     const auto grads = backward_op.call(grad_outputs[0], saved[0], saved[1], saved[2], saved[3],
                                         saved[4], data.at("scaling").toDouble(), mask);
     return input_grads(grads, mask, 1);   // scaling

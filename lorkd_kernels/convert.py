@@ -39,7 +39,7 @@ def _include_filter(include: Union[str, Iterable[str], ModuleFilter],
     if callable(include):
         chosen = include
     else:
-        kinds = {include} if isinstance(include, str) else set(include)
+        kinds = _kinds(include)
         unknown = kinds - {"conv", "linear"}
         if unknown:
             raise ValueError(f"include takes 'conv' and/or 'linear' (or a callable(name, "
@@ -58,11 +58,15 @@ def _include_filter(include: Union[str, Iterable[str], ModuleFilter],
     return accept
 
 
+def _kinds(include: Union[str, Iterable[str]]) -> set:
+    return {include} if isinstance(include, str) else set(include)
+
+
 def _kind_filter(include: Union[str, Iterable[str], ModuleFilter]) -> ModuleFilter:
     """Whether a module of any Conv2d / Linear type would be chosen by ``include``."""
     if callable(include):
         return include
-    kinds = {include} if isinstance(include, str) else set(include)
+    kinds = _kinds(include)
     return lambda name, module: (("conv" in kinds and isinstance(module, nn.Conv2d))
                                  or ("linear" in kinds and isinstance(module, nn.Linear)))
 

@@ -98,7 +98,8 @@ _SCALARS = (type(None), bool, int, float, complex, str, bytes, torch.dtype, torc
 def _take_rows(output: Any, index: torch.Tensor, batch: int, strict: bool = True) -> Any:
     """Apply ``index`` to dim 0 of every batch-sized tensor in a (nested) argument or output,
     keeping every container's type: tuples, named tuples and lists, dicts and their subclasses
-    (``OrderedDict``, transformers' ``ModelOutput``), and dataclasses. Any other object that
+    (``OrderedDict``, transformers' ``ModelOutput``), dataclasses, and containers registered
+    with torch's pytree. Any other object that
     could hide per-sample tensors is refused (``strict``, outputs) rather than passed back in the
     wrong order, or passed as it is (arguments: a callable, a module, a config)."""
     def take(value: Any) -> Any:
@@ -111,17 +112,15 @@ def _take_rows(output: Any, index: torch.Tensor, batch: int, strict: bool = True
         return output
     if isinstance(output, tuple) and hasattr(output, "_fields"):     # namedtuple
         return type(output)(*(take(o) for o in output))
-    if type(output) in (list, tuple, dict):
-        if isinstance(output, dict):
-            return {k: take(v) for k, v in output.items()}
+    if isinstance(output, (list, tuple)):
         return type(output)(take(o) for o in output)
+    if type(output) is dict:
+        return {k: take(v) for k, v in output.items()}
     if isinstance(output, Mapping):     # OrderedDict, ModelOutput, ...: a copy, items replaced
         taken = copy.copy(output)
         for key, value in output.items():
             taken[key] = take(value)
         return taken
-    if isinstance(output, (list, tuple)):
-        return type(output)(take(o) for o in output)
     if dataclasses.is_dataclass(output) and not isinstance(output, type):
         taken = copy.copy(output)
         for f in dataclasses.fields(output):     # frozen ones too
@@ -142,14 +141,14 @@ def _take_rows(output: Any, index: torch.Tensor, batch: int, strict: bool = True
 class TaskRouter(nn.Module):
     """Run ``model(x)`` with the batch's task ids visible to every EKS layer and head inside.
 
-    ``forward(x, task_ids, *args, **kwargs)``: ``task_ids`` is an int64 tensor ``(N,)`` or one
-    int for the whole batch. With ``sort=True`` (default) a batch that is not sorted by task is
-    permuted once at the input, together with every batch-sized tensor among ``args`` and
-    ``kwargs``, and the outputs are put back in the caller's order. "Batch-sized" means a tensor
-    whose first dim is N, also nested in tuples, lists, dicts (``OrderedDict``, ``ModelOutput``)
-    and dataclasses, on the way in and on the way out, each container keeping its type; a tensor
-    of that size that is not per-sample must not be passed through the router. An output holding
-    any other object is refused with a TypeError when the batch was permuted.
+    ``forward(x, task_ids, *args, **kwargs)``: ``task_ids`` is an int64 tensor ``(N,)`` or one int
+    for the whole batch. With ``sort=True`` (default) a batch that is not sorted by task is permuted
+    once at the input, together with every batch-sized tensor among ``args`` and ``kwargs``, and the
+    outputs are put back in the caller's order. "Batch-sized" means a tensor whose first dim is N,
+    also nested in tuples, lists, dicts (``OrderedDict``, ``ModelOutput``), dataclasses and
+    pytree-registered containers, on the way in and on the way out, each container keeping its type;
+    a tensor of that size that is not per-sample must not be passed through the router. An output
+    holding any other object is refused with a TypeError when the batch was permuted.
     """
 
     def __init__(self, model: nn.Module, sort: bool = True) -> None:

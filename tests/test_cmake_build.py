@@ -29,6 +29,9 @@ except IndexError as err:
     assert "task_ids contains 3" in str(err)
 else:
     raise AssertionError("out-of-range task id accepted")
+x.requires_grad_()   # a backward needs no Python package: nothing but the library is loaded
+torch.ops.lorkd.eks_conv2d(x, w, b, A, B, t, [1, 1], [1, 1], [1, 1], 1, 0.5).sum().backward()
+assert x.grad is not None and x.grad.abs().sum() > 0
 print("ok")
 """
 

@@ -94,13 +94,15 @@ def save_teacher(path: Path, arch: str, num_classes: Sequence[int], model: nn.Mo
 
 
 def load_teacher(path: Path, num_classes: Optional[Sequence[int]],
-                 tasks: Optional[Sequence[str]] = None, arch: Optional[str] = None) -> nn.Module:
+                 tasks: Optional[Sequence[str]] = None, arch: Optional[str] = None,
+                 state: Optional[dict] = None) -> nn.Module:
     """A saved multi-task teacher. ``arch``, when given, must be the file's architecture. With
     ``tasks`` its heads are matched by task name to that order (a task the file lacks is
     refused; a file without a task list is matched by position); then its label spaces must be
-    ``num_classes`` (unchecked for ``num_classes=None``: a use that replaces the heads)."""
+    ``num_classes`` (unchecked for ``num_classes=None``: a use that replaces the heads).
+    ``state``: the file's contents when :func:`read_teacher_file` read them already."""
     path = Path(path)
-    state = _read(path)
+    state = _read(path) if state is None else state
     _check_teacher(state, path, tasks, arch)
     saved_tasks = state.get("tasks")
     model = _load_model(path, state)
@@ -128,10 +130,13 @@ def _check_teacher(state: dict, path: Path, tasks: Optional[Sequence[str]],
                 f"{list(saved_tasks)}")
 
 
-def check_teacher_file(path: Path, tasks: Optional[Sequence[str]], arch: Optional[str]) -> None:
-    """What :func:`load_teacher` refuses that can be told without the data: an unreadable file,
-    another architecture, a missing task (run before any data is read or generated)."""
-    _check_teacher(_read(Path(path)), Path(path), tasks, arch)
+def read_teacher_file(path: Path, tasks: Optional[Sequence[str]], arch: Optional[str]) -> dict:
+    """A teacher file's contents, refused for what :func:`load_teacher` refuses that can be told
+    without the data: an unreadable file, another architecture, a missing task (run before any
+    data is read or generated; pass the result to :func:`load_teacher`, not to read it twice)."""
+    state = _read(Path(path))
+    _check_teacher(state, Path(path), tasks, arch)
+    return state
 
 
 def saved_arch(path: Path) -> str:

@@ -15,7 +15,7 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Dict, List
+from typing import Callable, Dict, List, Optional
 
 import numpy as np
 import torch
@@ -113,7 +113,6 @@ class Trainer:
                  run_dir: Path, log: Callable[[Dict], None], stop: StopRequest) -> None:
         self.stage, self.settings, self.context = stage, settings, context
         self.log, self.stop = log, stop
-        self.finite, self.bad_loss = True, 0.0     # every loss of this step so far was finite
         self.checkpoint_path = run_dir / "checkpoints" / f"{stage.name}.pt"
         shards = context.world_size * settings.grad_accum
         if settings.batch_size % shards:
@@ -227,6 +226,7 @@ class Trainer:
         amp = torch.autocast(self.context.device.type, dtype=torch.bfloat16,
                              enabled=self.settings.amp == "bf16")
         self.running_stats.begin_step()
+        bad_loss = None                   # the step's first non-finite loss on this rank
         for k, loader in enumerate(loaders):
             self.running_stats.begin_shard()
             images, labels, task_ids = next(loader)
@@ -244,28 +244,30 @@ class Trainer:
                                                        task_ids)
                 (loss / accum).backward()
             self.running_stats.end_shard()
-            self._accumulate(loss, stats, len(labels))
+            value = self._accumulate(loss, stats, len(labels))
+            if bad_loss is None and not math.isfinite(value):
+                bad_loss = value
         self.running_stats.end_step()
-        if self.context.any(not self.finite):      # before the update: the weights stay good
-            raise NonFiniteLoss(self._non_finite_message())
+        if self.context.any(bad_loss is not None):      # before the update: weights stay good
+            raise NonFiniteLoss(self._non_finite_message(bad_loss))
         self.optimizer.step()
         self.scheduler.step()
         self.optimizer.zero_grad(set_to_none=True)
 
-    def _accumulate(self, loss: torch.Tensor, stats: Dict, count: int) -> None:
+    def _accumulate(self, loss: torch.Tensor, stats: Dict, count: int) -> float:
+        """Add the shard's statistics to the epoch's; returns its loss."""
         t = self.totals
         value = loss.item()
-        if not math.isfinite(value):
-            self.finite, self.bad_loss = False, value
         t["loss"] += value * count
         t["ce"] += stats["ce"].item() * count
         t["kd"] += stats["kd"].item() * count if "kd" in stats else 0.0
         t["correct"] += stats["correct"].item()
         t["seen"] += count
+        return value
 
-    def _non_finite_message(self) -> str:
+    def _non_finite_message(self, bad_loss: Optional[float]) -> str:
         where = f"[{self.stage.name}] epoch {self.epoch + 1}, step {self.step + 1}"
-        loss = f"loss {self.bad_loss}" if not self.finite else "a non-finite loss on another rank"
+        loss = f"loss {bad_loss}" if bad_loss is not None else "a non-finite loss on another rank"
         last = (f"the last checkpoint is {self.checkpoint_path}"
                 if self.checkpoint_path.exists() else "no checkpoint of this stage was written")
         return (f"{where}: {loss}; training stopped before that update ({last}); lower the "

@@ -52,14 +52,17 @@ class Pipeline:
         stage = Stage(name, FeaturesAndLogits(model), objective, train_set, epochs, lr)
         train_stage(stage, self.settings, self.context, self.run_dir, self.log, self.stop)
 
-    def initial_teacher(self, train_set: MultiTaskDataset) -> Tuple[nn.Module, bool]:
+    def initial_teacher(self, train_set: MultiTaskDataset,
+                        saved: Optional[dict] = None) -> Tuple[nn.Module, bool]:
         """The teacher before any training, and whether it was loaded ready-trained. Runs
         before the run folder is touched: a teacher checkpoint that cannot be read or does not
-        fit stops the run with the folder as it was."""
+        fit stops the run with the folder as it was. ``saved``: the teacher file's contents, read
+        and checked already (``artifacts.read_teacher_file``)."""
         config = self.config
         if config.teacher_ckpt is not None:
             return artifacts.load_teacher(Path(config.teacher_ckpt), train_set.num_classes,
-                                          train_set.task_names, config.teacher_arch), True
+                                          train_set.task_names, config.teacher_arch,
+                                          state=saved), True
         rng.seed_for(config.seed, "teacher")
         return multitask_teacher(train_set.num_classes, arch=config.teacher_arch,
                                  checkpoint=config.teacher_backbone), False
@@ -146,12 +149,12 @@ class Pipeline:
         # A given teacher file is checked before the data is read: generating the synthetic
         # benchmark writes into --out. Then the data (reading it writes nothing else), so a
         # data set that cannot fill one batch stops the run before config.json is written.
-        if self.config.teacher_ckpt is not None:
-            artifacts.check_teacher_file(Path(self.config.teacher_ckpt), self.config.tasks,
-                                         self.config.teacher_arch)
+        saved_teacher = None if self.config.teacher_ckpt is None else \
+            artifacts.read_teacher_file(Path(self.config.teacher_ckpt), self.config.tasks,
+                                        self.config.teacher_arch)
         train_set, test_set = self._load_data()
         check_fits_one_batch([len(d) for d in train_set.datasets], self.config)
-        teacher, trained = self.initial_teacher(train_set)
+        teacher, trained = self.initial_teacher(train_set, saved_teacher)
         self._prepare_run_dir()
         if not trained:
             teacher = self.train_teacher(train_set, teacher)

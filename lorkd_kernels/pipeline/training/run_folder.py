@@ -29,10 +29,15 @@ def _is_result(name: str) -> bool:
     return any(fnmatch.fnmatch(name, pattern) for pattern in RESULT_FILES)
 
 
+def _tools_name(name: str) -> bool:
+    """Whether ``name`` is one the tools write in a run folder."""
+    return name in RUN_OUTPUTS or name == DATA or _is_result(name)
+
+
 def _written_by_the_tools(out: Path, name: str) -> bool:
     if name == CONFIG:
         return written_by_training(out / name)
-    return name in RUN_OUTPUTS or name == DATA or _is_result(name)
+    return _tools_name(name)
 
 
 def run_entry_of(run_dir: Path, path: Path, own: Sequence[str] = ()) -> Optional[str]:
@@ -48,7 +53,7 @@ def run_entry_of(run_dir: Path, path: Path, own: Sequence[str] = ()) -> Optional
     name = parts[0]
     if len(parts) == 1 and any(fnmatch.fnmatch(name, pattern) for pattern in own):
         return None
-    return name if name in RUN_OUTPUTS or name == DATA or _is_result(name) else None
+    return name if _tools_name(name) else None
 
 
 def check_new_run(config: TrainConfig) -> None:
