@@ -271,6 +271,8 @@ TORCH_LIBRARY_FRAGMENT(lorkd, m) {
           lorkd::note_task_id_range(task_ids, low, high);
         });
   m.def("_host_task_id_reads() -> int", &lorkd::host_task_id_reads);
-  // The emulation harness's own check: a throwing kernel thread fails the launch.
+  // The emulation harness's own checks: a throwing kernel thread fails the launch ...
   m.def("_cuda_emu_fault_probe(int threads, int failing_thread) -> ()", &lorkd::emu::fault_probe);
+  // ... and a missing barrier is exposed: the count of reads of words not yet written.
+  m.def("_cuda_emu_race_probe(int threads, bool with_barrier) -> int", &lorkd::emu::race_probe);
 }

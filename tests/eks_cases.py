@@ -217,10 +217,11 @@ EMULATOR_SIZE = (7, 5)
 def emulator_sized(case: ConvCase) -> ConvCase:
     """``case`` at the smallest sizes that still cross the emulated kernels' tile boundaries.
 
-    The emulator runs one OS thread per CUDA thread and meets at a barrier per reduction chunk,
-    so its cost grows with blocks x chunks. Fewer input channels keep the reduction just over one
-    chunk (``K > 16``) where it was longer, and images larger than 7x5 (35 pixels: still more
-    than one 32-pixel tile at stride 1) shrink to it; every other property of the case stays.
+    The emulator switches between all threads of a block at every barrier (one per reduction
+    chunk), so its cost grows with blocks x chunks. Fewer input channels keep the reduction just
+    over one chunk (``K > 16``) where it was longer, and images larger than 7x5 (35 pixels: still
+    more than one 32-pixel tile at stride 1) shrink to it; every other property of the case
+    stays.
     """
     kh, kw = case.kernel
     c_in_per_group = case.c_in // case.groups

@@ -1,83 +1,72 @@
 // CPU emulation of a CUDA launch, for testing kernel bodies (csrc/kernels) without a GPU.
 //
-// Every CUDA thread of a block is an OS thread and __syncthreads is a barrier across them, so
-// the bodies run with real concurrency: a missing barrier shows up as a result that changes
-// from run to run. Blocks run one after another, each starting with shared memory filled with
-// 0xFF bytes (NaN as floating point), so reading shared memory before writing it shows too.
-// A thread that throws aborts the grid: its barrier releases every waiting thread, the grid
-// stops, and run_grid rethrows the first exception (a CUDA kernel cannot throw; a body that does
-// must fail the test, not hang it).
+// Every CUDA thread of a block is a fiber (its own stack, switched in user space) and
+// __syncthreads is the point where a fiber hands control back to its block's scheduler. Between
+// two barriers the threads run one at a time, in an order shuffled afresh for every stretch and
+// every launch, so a missing barrier shows up as a read of a value not yet written (shared memory
+// starts every block as 0xFF bytes, NaN as floating point) or as results that move from run to
+// run. Where the threads' dependencies form a cycle (thread i reads what thread i+1 wrote) some
+// thread always reads first, so that case fails on every run. Blocks are shared out between the
+// host's worker threads (at::parallel_for), so blocks run concurrently too.
+//
+// A thread that throws aborts its block: the fibers still waiting at a barrier are resumed only
+// to unwind, and run_grid rethrows the first exception (a CUDA kernel cannot throw; a body that
+// does must fail the test, not hang it). Threads that leave a block while others still wait at a
+// barrier are an error too (on a GPU that barrier may never release).
 #pragma once
 
 #include <ATen/record_function.h>
 #include <ATen/core/Tensor.h>
 
-#include <condition_variable>
 #include <cstdint>
 #include <functional>
-#include <mutex>
 
 #include "../kernels/exec.h"
 
 namespace lorkd::emu {
 
-// Thrown by a barrier of an aborted grid into the threads that wait at it or reach it later.
-struct GridAborted {};
-
-// A reusable barrier for a fixed number of threads that also ORs a flag across them
-// (__syncthreads_or). abort() releases it for good: waiting and later arrivals throw GridAborted.
-class BlockBarrier {
- public:
-  explicit BlockBarrier(int parties) : parties_(parties) {}
-  bool arrive_and_wait(bool flag);
-  void abort();
-
- private:
-  std::mutex mutex_;
-  std::condition_variable released_;
-  const int parties_;
-  int arrived_ = 0;
-  uint64_t generation_ = 0;
-  bool any_ = false;      // OR of the flags of the current generation
-  bool result_ = false;   // OR of the last completed generation
-  bool aborted_ = false;
-};
+class BlockScheduler;
 
 class EmuCtx {
  public:
-  EmuCtx(const kernels::LaunchShape& shape, int thread, char* shared, BlockBarrier* barrier)
-      : shape_(shape), thread_(thread), shared_(shared), barrier_(barrier) {}
+  EmuCtx(const kernels::LaunchShape& shape, int thread, char* shared, BlockScheduler* block)
+      : shape_(shape), thread_(thread), shared_(shared), scheduler_(block) {}
 
   int64_t block(int d) const { return block_[d]; }
   int64_t grid(int d) const { return shape_.grid[d]; }
   int thread() const { return thread_; }
   int threads() const { return shape_.threads; }
   char* shared() const { return shared_; }
-  void sync() { barrier_->arrive_and_wait(false); }
-  bool sync_or(bool flag) { return barrier_->arrive_and_wait(flag); }
+  void sync() { arrive(false); }
+  bool sync_or(bool flag) { return arrive(flag); }
 
-  void set_block(int64_t x, int64_t y, int64_t z) {
-    block_[0] = x;
-    block_[1] = y;
-    block_[2] = z;
+  void set_block(const int64_t (&index)[3]) {
+    for (int d = 0; d < 3; ++d) block_[d] = index[d];
   }
 
  private:
+  bool arrive(bool flag);   // the barrier: back to the scheduler until every thread arrived
+
   const kernels::LaunchShape& shape_;
   const int thread_;
   char* const shared_;
-  BlockBarrier* const barrier_;
+  BlockScheduler* const scheduler_;
   int64_t block_[3] = {0, 0, 0};
 };
 
 // Runs body(ctx) for every thread of every block of `shape`; rethrows the first exception a
-// thread threw (after every thread has stopped).
+// thread threw (after every thread of its block has stopped).
 void run_grid(const kernels::LaunchShape& shape, const std::function<void(EmuCtx&)>& body);
 
 // Runs two blocks of `threads` threads through barriers, thread `failing_thread` of the first
 // block throwing between two of them: the check that a throwing kernel thread fails the launch
 // instead of hanging the harness (tests/backends/test_emulator_harness.py).
 void fault_probe(int64_t threads, int64_t failing_thread);
+
+// One block in which thread i writes shared word i and then reads word (i + 1) mod threads,
+// with a barrier between the two steps or not; returns how many threads read a word not yet
+// written. The check that the harness exposes a missing barrier (the same test file).
+int64_t race_probe(int64_t threads, bool with_barrier);
 
 struct EmuLauncher {
   template <class Kernel, class Args>

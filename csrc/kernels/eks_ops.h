@@ -1,7 +1,7 @@
 // Host side of the CUDA and emulated kernels: validation, output allocation, launch shapes and
 // the kernel sequence of each op. Templated on a Launcher, so the GPU build (csrc/cuda, which
 // launches __global__ wrappers on the current stream) and the CPU emulation (csrc/emu, which runs
-// the same bodies on OS threads) share every line of it. A Launcher provides
+// the same bodies on fibers) share every line of it. A Launcher provides
 //     template <class Kernel, class Args> static void launch(const LaunchShape&, const Args&);
 //     static bool host_may_read(const at::Tensor& t);   // false while capturing a CUDA graph
 // Launch shapes depend only on tensor shapes, never on task ids.

@@ -11,7 +11,7 @@
 //     ctx.sync()         __syncthreads()
 //     ctx.sync_or(p)     __syncthreads_or(p): barrier, then true in every thread if any p was
 // The same body is instantiated by a __global__ wrapper on the GPU (csrc/cuda/launch.cuh) and by
-// the CPU harness (csrc/emu/harness.h), which runs one OS thread per CUDA thread of a block.
+// the CPU harness (csrc/emu/harness.h), which runs each CUDA thread of a block as a fiber.
 #pragma once
 
 // LORKD_DEVICE: kernel code; LORKD_HOST_DEVICE: small helpers the host code also calls.

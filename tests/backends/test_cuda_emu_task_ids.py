@@ -4,6 +4,7 @@ the ids, NaN in every output and gradient it affects where it cannot (CUDA-graph
 from __future__ import annotations
 
 import pytest
+import torch  # noqa: F401  (imported before lorkd_kernels, which then loads its compiled library)
 
 from lorkd_kernels import backends
 from lorkd_kernels.backends import registry

@@ -1,5 +1,6 @@
 """The CUDA emulation harness itself: a kernel thread that throws fails the launch with its error
-instead of leaving the other threads waiting at a barrier forever."""
+instead of leaving the other threads waiting at a barrier forever, and a missing barrier is
+exposed."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import subprocess
 import sys
 
 import pytest
+import torch  # imported before lorkd_kernels, which then loads its compiled library
 
 from lorkd_kernels import backends
 
@@ -41,5 +43,20 @@ def test_a_throwing_thread_fails_the_launch(threads, failing):
 
 
 def test_a_launch_without_failures_completes():
-    import torch
     torch.ops.lorkd._cuda_emu_fault_probe(8, -1)
+
+
+@pytest.mark.parametrize("threads", [2, 64, 256])
+def test_a_missing_barrier_is_exposed_on_every_run(threads):
+    """Thread i reads the word thread i+1 writes: without a barrier between the write and the
+    read, the shuffled order makes some thread read first (the reads form a cycle), every run."""
+    for _ in range(3):
+        assert torch.ops.lorkd._cuda_emu_race_probe(threads, False) >= 1
+        assert torch.ops.lorkd._cuda_emu_race_probe(threads, True) == 0
+
+
+def test_the_order_of_threads_changes_between_runs():
+    """Unordered reads see a different set of written words on different runs (64 threads: the
+    chance that 20 runs all read the same count is negligible)."""
+    counts = {torch.ops.lorkd._cuda_emu_race_probe(64, False) for _ in range(20)}
+    assert len(counts) > 1

@@ -17,8 +17,8 @@ from tests.eks_cases import (CONV_CASES, LINEAR_CASES, TOLERANCE, conv_problem, 
 
 GRAD_NAMES = ("x", "weight", "bias", "lora_A", "lora_B")
 CPU_BACKENDS = backends.available_backends("cpu")
-#: the emulated CUDA kernels are slow (one OS thread per CUDA thread): their cases run in a CI
-#: step of their own (``-m emulator``)
+#: the emulated CUDA kernels run a fiber per CUDA thread (far slower than the native kernels):
+#: their cases run in a CI step of their own (``-m emulator``)
 EMULATOR = pytest.mark.emulator
 
 
@@ -224,8 +224,9 @@ def test_paper_formulation_agrees_with_backend(name, conv_fwd, conv_bwd, lin_fwd
 @EMULATOR
 @pytest.mark.parametrize("case", CONV_CASES + LINEAR_CASES, ids=str)
 def test_emulated_cuda_kernels_give_identical_results_every_run(case):
-    """The emulation runs every CUDA thread of a block as an OS thread, so a missing barrier or
-    a write race shows up as results that move between runs of the same inputs."""
+    """The emulation runs the threads of a block in an order shuffled afresh between barriers, so
+    a missing barrier or a write race shows up as results that move between runs of the same
+    inputs."""
     is_conv = case in CONV_CASES
     problem = (conv_problem(emulator_sized(case), seed=23) if is_conv else
                linear_problem(case, seed=23))
