@@ -51,8 +51,8 @@ SPLIT_RANK = 8      # the rank of the split form's dB cases (its K = r), any r <
 SPLIT_TASKS = 4     # tasks in the batch of the split form's segment-reduction cases
 WGRAD_STAGES = 2    # what conv.fused_weight_grads launches with
 
-# Shapes whose heuristic tiles (LORKD_TRITON_AUTOTUNE=0 for forward/dgrad; always for wgrad)
-# the table reports: (name, batch, C_in, C_out, groups, input size, kernel size), stride 1.
+# Shapes whose tiles (from configs: forward/dgrad take one tile on a GPU, wgrad's depend on the
+# shape) the table reports: (name, batch, C_in, C_out, groups, input size, kernel size), stride 1.
 HEURISTIC_SHAPES = (
     ("ResNet-18 conv3x3 64->64 @16px, batch 64", 64, 64, 64, 1, 16, 3),
     ("ResNet-18 conv3x3 128->128 @8px, batch 256", 256, 128, 128, 1, 8, 3),
@@ -67,7 +67,7 @@ HEURISTIC_SHAPES = (
 class Case:
     kernel: str                     # a key of KERNELS
     kernel_size: int                # KH = KW
-    source: str                     # "autotune config i" or "heuristic: <shape>"
+    source: str                     # "gemm tile" or "heuristic: <shape>"
     tiles: Tuple[Tuple[str, int], ...]
     num_warps: int
     num_stages: int
@@ -87,7 +87,7 @@ class Case:
 
 
 def _block_rows() -> List[int]:
-    """The BLOCK_M values the launcher can pick (the autotuner picks the rest)."""
+    """The BLOCK_M values the launcher can pick."""
     from lorkd_kernels.backends.triton import configs
     return sorted({configs.block_rows(1 << shift) for shift in range(31)})
 
@@ -97,15 +97,13 @@ def _gemm_cases(kernel: str) -> List[Case]:
     cases = []
     for kernel_size in KERNEL_SIZES:
         for block_m in _block_rows():
-            for i, config in enumerate(configs.gemm_configs()):
-                tiles = (("BLOCK_M", block_m), ("BLOCK_N", config.kwargs["BLOCK_N"]),
-                         ("BLOCK_K", config.kwargs["BLOCK_K"]))
-                cases.append(Case(kernel, kernel_size, f"autotune config {i}", tiles,
-                                  config.num_warps, config.num_stages))
+            block_n, block_k, num_warps, num_stages = configs.GEMM_TILE
+            tiles = (("BLOCK_M", block_m), ("BLOCK_N", block_n), ("BLOCK_K", block_k))
+            cases.append(Case(kernel, kernel_size, "gemm tile", tiles, num_warps, num_stages))
     return cases
 
 
-def _heuristic_cases(kernel: str, dtype: str) -> List[Case]:
+def _heuristic_cases(kernel: str) -> List[Case]:
     from lorkd_kernels.backends.triton import configs
     cases = []
     for name, batch, c_in, c_out, groups, size, k in HEURISTIC_SHAPES:
@@ -119,7 +117,7 @@ def _heuristic_cases(kernel: str, dtype: str) -> List[Case]:
             continue
         cols, depth = (c_out // groups, depth_in) if kernel == "forward" else \
             (c_in // groups, c_out // groups)
-        t = configs.gemm_tiles(rows, cols, depth, half=dtype != "fp32")
+        t = configs.gemm_tiles(rows, cols, depth)
         tiles = (("BLOCK_M", t.block_m), ("BLOCK_N", t.block_n), ("BLOCK_K", t.block_k))
         cases.append(Case(kernel, k, f"heuristic: {name}", tiles, t.num_warps, t.num_stages))
     return cases
@@ -151,13 +149,13 @@ def _split_cases() -> List[Case]:
 
 
 def shipped_cases(dtype: str) -> List[Case]:
-    """Every autotune config (with each BLOCK_M the launcher gives it) of forward and dgrad, the
+    """The GEMM tile (with each BLOCK_M the launcher gives it) of forward and dgrad, the
     heuristic tiles of HEURISTIC_SHAPES for all three fused kernels, and the split form's
     kernels (:func:`_split_cases`)."""
     cases = []
     for kernel in ("forward", "dgrad"):
-        cases += _gemm_cases(kernel) + _heuristic_cases(kernel, dtype)
-    return cases + _heuristic_cases("wgrad", dtype) + _split_cases()
+        cases += _gemm_cases(kernel) + _heuristic_cases(kernel)
+    return cases + _heuristic_cases("wgrad") + _split_cases()
 
 
 def _measure(kernel: str, dtype: str, capability: int, num_warps: int, num_stages: int,
@@ -286,12 +284,11 @@ def markdown(table: dict) -> str:
         "the compiled kernel's metadata, occupancy by the CUDA occupancy calculator's rules "
         "(`benchmarks/occupancy.py`).",
         "",
-        f"Cases: every autotune config of `configs.gemm_configs()` for the forward and dgrad "
-        f"kernels, with each BLOCK_M the launcher's `block_rows` gives "
-        f"({', '.join(map(str, _block_rows()))}), and the heuristic tiles "
-        f"(`gemm_tiles`, used with `LORKD_TRITON_AUTOTUNE=0`; `wgrad_tiles`, always used by "
-        f"wgrad) of these shapes: {'; '.join(s[0] for s in HEURISTIC_SHAPES)}. "
-        "Autotune configs for 3x3 and 1x1 kernels (column `k`): the linear layers run the 1x1 "
+        f"Cases: the tile `configs.GEMM_TILE` of the forward and dgrad kernels, with each "
+        f"BLOCK_M the launcher's `block_rows` gives ({', '.join(map(str, _block_rows()))}), and "
+        f"the tiles (`gemm_tiles`, `wgrad_tiles`) of these shapes: "
+        f"{'; '.join(s[0] for s in HEURISTIC_SHAPES)}. "
+        "The GEMM tile for 3x3 and 1x1 kernels (column `k`): the linear layers run the 1x1 "
         "binaries (`linear.py` views them as 1x1 convs), where the im2col index math folds "
         f"away. Rank block R={RANK_BLOCK} (ranks up to 16), bias on, wgrad computing dW0, dA/dB "
         "and dbias, fp32 without TF32. The split form's branch kernels (`split.py`): shrink and "

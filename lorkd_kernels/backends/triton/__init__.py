@@ -37,8 +37,8 @@ runs the same kernels with mostly masked tiles (correct, not tuned).
 Accumulation: every dot accumulates in fp32 (fp64 for fp64 inputs); the rank-r intermediates
 are fp32. fp32 operands use TF32 only where the plain layer would (``segments.tf32_allowed``).
 
-Tiles: ``configs.py`` holds ``triton.autotune`` configs for A100/H100-class GPUs (forward, dgrad)
-and the heuristic used for wgrad, with ``LORKD_TRITON_AUTOTUNE=0``, and under the interpreter.
+Tiles: ``configs.py`` holds the one spill-free tile set of each kernel on a GPU, and the
+problem-sized tiles used under the interpreter.
 
 Registration: the backend's private ops ``lorkd::_triton_eks_conv2d`` and friends are
 ``torch.library.triton_op`` ops launching through ``wrap_triton``, so ``torch.compile`` sees the

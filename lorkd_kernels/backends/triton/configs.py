@@ -1,12 +1,11 @@
-"""Tile sizes: autotune configs for A100/H100-class GPUs and the heuristic used without them.
+"""Tile sizes of the Triton kernels, on a GPU and under the interpreter.
 
-``BLOCK_M`` (rows per tile) is always chosen here, not by the autotuner, because it sizes the static
-grid (``segments.max_tiles``) the launcher computes before the launch. The autotuner picks
-``BLOCK_N``, ``BLOCK_K``, warps and stages for the forward and input-gradient kernels. The
-weight-gradient kernel reduces with atomics, which a benchmarking autotuner would apply several
-times, so it always takes the heuristic. ``LORKD_TRITON_AUTOTUNE=0`` turns autotuning off; under
-``TRITON_INTERPRET=1`` it is always off and tiles are as large as the problem allows, since the
-interpreter's cost is per program instance, not per element.
+On a GPU every kernel has one tile set: the only ones found free of register spills (below). There
+is no autotuner: with one spill-free candidate it has nothing to choose, and the weight-gradient
+kernels reduce with atomics, which a benchmarking autotuner would apply several times. Under
+``TRITON_INTERPRET=1`` tiles are as large as the problem allows, since the interpreter's cost is
+per program instance, not per element. ``BLOCK_M`` (rows per tile) also sizes the static grid
+(``segments.max_tiles``) the launcher computes before the launch.
 
 Every tile here keeps the kernels free of register spills on sm_80 and sm_90 in fp32, fp16 and
 bf16 (``benchmarks/triton_resources.md``; a slow test compiles them all and fails on a spill).
@@ -21,7 +20,6 @@ from dataclasses import dataclass
 
 import triton
 
-from ..._env import env_flag
 from ..registry import triton_interpreting
 
 INTERPRETING = triton_interpreting()
@@ -31,10 +29,6 @@ MAX_BLOCK = 128
 
 def _pow2(n: int, low: int = MIN_DOT, high: int = MAX_BLOCK) -> int:
     return max(low, min(high, triton.next_power_of_2(max(n, 1))))
-
-
-def autotune_enabled() -> bool:
-    return not INTERPRETING and env_flag("LORKD_TRITON_AUTOTUNE", default=True)
 
 
 def rank_block(rank: int) -> int:
@@ -47,17 +41,8 @@ def rank_block(rank: int) -> int:
 # in both kernels on sm_80, (32, 16, 4, 2) on sm_80 and in fp32, (16, 16, 8, 2) in the 1x1 dgrad
 # in fp32 on sm_80 (one stage fewer did not help there). (32, 16, 8, 2) spilled 20 bytes in the
 # 3x3 forward in fp32 on sm_90 once the kernel stored NaN for out-of-range task ids; with one
-# stage it holds 222 registers and does not spill. One config: autotuning has nothing to choose.
-GEMM_TILES = ((32, 16, 8, 1),)
-
-
-def gemm_configs() -> list:
-    """Candidates for the implicit-GEMM kernels (forward, input gradient)."""
-    configs = []
-    for block_n, block_k, warps, stages in GEMM_TILES:
-        configs.append(triton.Config({"BLOCK_N": block_n, "BLOCK_K": block_k},
-                                     num_warps=warps, num_stages=stages))
-    return configs
+# stage it holds 222 registers and does not spill.
+GEMM_TILE = (32, 16, 8, 1)
 
 
 @dataclass(frozen=True)
@@ -77,16 +62,13 @@ def block_rows(rows: int) -> int:
     return 64
 
 
-def gemm_tiles(rows: int, cols: int, depth: int, half: bool) -> GemmTiles:
-    """Heuristic tiles for a (rows x depth) @ (depth x cols) implicit GEMM: the widest of
-    GEMM_TILES the columns fill. fp16/bf16 (``half``) take the same tiles as fp32: their larger
-    K tiles spilled too."""
+def gemm_tiles(rows: int, cols: int, depth: int) -> GemmTiles:
+    """Tiles for a (rows x depth) @ (depth x cols) implicit GEMM (forward, input gradient): on a
+    GPU, GEMM_TILE in every dtype (fp16/bf16's larger K tiles spilled too)."""
     block_m = block_rows(rows)
     if INTERPRETING:
         return GemmTiles(block_m, _pow2(cols), _pow2(depth), 4, 1)
-    fitting = [t for t in GEMM_TILES if t[0] <= _pow2(cols)] or [min(GEMM_TILES)]
-    block_n, block_k, warps, stages = max(fitting)
-    return GemmTiles(block_m, block_n, block_k, warps, stages)
+    return GemmTiles(block_m, *GEMM_TILE)
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,7 @@ column of the matricized weight ``(C_out, K)``, the layout of ``A_t (r, K)``.
 
 from __future__ import annotations
 
-from typing import List, Optional, Sequence
+from typing import List, Optional, Sequence, Tuple
 
 import numpy as np
 import torch
@@ -306,12 +306,6 @@ def conv_wgrad_kernel(
                       mask=co_ok & (tl.program_id(1) == 0))
 
 
-_forward_autotuned = triton.autotune(configs.gemm_configs(),
-                                     key=["rows", "c_out_g", "depth"])(conv_forward_kernel)
-_dgrad_autotuned = triton.autotune(configs.gemm_configs(),
-                                   key=["rows", "c_in_g", "depth"])(conv_dgrad_kernel)
-
-
 # ----------------------------------------------------------------------------- launchers
 
 
@@ -344,15 +338,13 @@ def plan_args(plan: segments.KernelPlan, num_tasks: int) -> tuple:
     return plan.order, plan.bounds, num_tasks
 
 
-def _gemm_launch(rows: int, cols: int, depth: int, dtype: torch.dtype, autotuned, plain):
-    """(kernel, BLOCK_M, launch options): autotuned kernels get only BLOCK_M from us."""
-    if configs.autotune_enabled():
-        return autotuned, configs.block_rows(rows), {}
-    tiles = configs.gemm_tiles(rows, cols, depth, dtype in (torch.float16, torch.bfloat16))
+def _gemm_launch(rows: int, cols: int, depth: int) -> Tuple[int, dict]:
+    """(BLOCK_M, the other tile and launch options) of the forward and dgrad kernels."""
+    tiles = configs.gemm_tiles(rows, cols, depth)
     options = dict(BLOCK_N=tiles.block_n, BLOCK_K=tiles.block_k)
     if not configs.INTERPRETING:
         options.update(num_warps=tiles.num_warps, num_stages=tiles.num_stages)
-    return plain, tiles.block_m, options
+    return tiles.block_m, options
 
 
 def _strides4(t: torch.Tensor) -> List[int]:
@@ -373,15 +365,11 @@ def fused_forward(x: torch.Tensor, weight2d: torch.Tensor, bias: Optional[torch.
     if rows == 0:
         return y
     c_out_g = c_out // groups
-    kernel, block_m, options = _gemm_launch(rows, c_out_g, depth, x.dtype, _forward_autotuned,
-                                            conv_forward_kernel)
+    block_m, options = _gemm_launch(rows, c_out_g, depth)
     num_tiles = segments.max_tiles(batch, positions, num_tasks, block_m)
-
-    def grid(meta):
-        return limits.checked_grid((num_tiles, triton.cdiv(c_out_g, meta["BLOCK_N"]), groups),
-                                   "the fused forward")
-
-    torch.library.wrap_triton(kernel)[grid](
+    grid = limits.checked_grid((num_tiles, triton.cdiv(c_out_g, options["BLOCK_N"]), groups),
+                               "the fused forward")
+    torch.library.wrap_triton(conv_forward_kernel)[grid](
         x, weight2d, weight2d if bias is None else bias, lora_A, lora_B, y,
         *plan_args(plan, num_tasks), *scale_args(scaling),
         c_in // groups, c_out_g, c_out, height, width, out_w, positions, depth, rank,
@@ -406,15 +394,11 @@ def fused_input_grad(grad_out: torch.Tensor, weight2d: torch.Tensor, lora_A: tor
     if rows == 0:
         return dx
     c_in_g, c_out_g = c_in // groups, c_out // groups
-    kernel, block_m, options = _gemm_launch(rows, c_in_g, c_out_g, dx.dtype, _dgrad_autotuned,
-                                            conv_dgrad_kernel)
+    block_m, options = _gemm_launch(rows, c_in_g, c_out_g)
     num_tiles = segments.max_tiles(batch, positions, num_tasks, block_m)
-
-    def grid(meta):
-        return limits.checked_grid((num_tiles, triton.cdiv(c_in_g, meta["BLOCK_N"]), groups),
-                                   "the fused input gradient")
-
-    torch.library.wrap_triton(kernel)[grid](
+    grid = limits.checked_grid((num_tiles, triton.cdiv(c_in_g, options["BLOCK_N"]), groups),
+                               "the fused input gradient")
+    torch.library.wrap_triton(conv_dgrad_kernel)[grid](
         grad_out, weight2d, lora_A, lora_B, dx, *plan_args(plan, num_tasks),
         *scale_args(scaling), c_in_g, c_out_g, c_out, out_h, out_w, width, positions, depth, rank,
         stride[0], stride[1], padding[0], padding[1], dilation[0], dilation[1],

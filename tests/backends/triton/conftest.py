@@ -52,9 +52,8 @@ def small_tiles(monkeypatch):
     every mask and every cross-program reduction is exercised on small problems."""
     from lorkd_kernels.backends.triton import configs
 
-    monkeypatch.setattr(configs, "autotune_enabled", lambda: False)
     monkeypatch.setattr(configs, "block_rows", lambda rows: 16)
     monkeypatch.setattr(configs, "gemm_tiles",
-                        lambda rows, cols, depth, half: configs.GemmTiles(16, 16, 16, 4, 2))
+                        lambda rows, cols, depth: configs.GemmTiles(16, 16, 16, 4, 2))
     monkeypatch.setattr(configs, "wgrad_tiles",
                         lambda c_out_g, depth, rows, groups: configs.WgradTiles(16, 16, 16, 3, 4))
