@@ -7,7 +7,6 @@ it replaces is kept as ``<name>.prev.pt``, so a damaged latest file still leaves
 
 from __future__ import annotations
 
-import io
 import os
 import pickle
 import shutil
@@ -18,7 +17,6 @@ from typing import Any, Dict, Optional, Tuple
 import torch
 
 from ..atomic_files import atomic_open
-from . import faults
 
 
 class CheckpointError(RuntimeError):
@@ -52,19 +50,6 @@ def _remove_stale_temporaries(path: Path) -> None:
         stale.unlink(missing_ok=True)
 
 
-def _write_with_a_fault_point(state: Dict[str, Any], handle) -> None:
-    """``torch.save`` through memory, so that the ``checkpoint-write`` fault point can kill the
-    process with exactly half of the file written (tests only: it doubles the memory)."""
-    buffer = io.BytesIO()
-    torch.save(state, buffer)
-    data = buffer.getbuffer()
-    handle.write(data[:len(data) // 2])
-    handle.flush()
-    os.fsync(handle.fileno())
-    faults.reached("checkpoint-write")
-    handle.write(data[len(data) // 2:])
-
-
 def save(state: Dict[str, Any], path: os.PathLike) -> None:
     """Write ``state`` to ``path`` atomically, keeping the checkpoint it replaces."""
     path = Path(path)
@@ -76,10 +61,7 @@ def save(state: Dict[str, Any], path: os.PathLike) -> None:
         _keep_previous(path)
     try:
         with atomic_open(path) as handle:
-            if faults.armed("checkpoint-write"):
-                _write_with_a_fault_point(state, handle)
-            else:
-                torch.save(state, handle)
+            torch.save(state, handle)
     except RuntimeError as err:
         # torch's zip writer reports a failed write (a full disk, say) as a RuntimeError whose
         # first line is its C++ source location; the file it was writing is what matters.

@@ -26,7 +26,7 @@ from torch.utils.data import DataLoader, Dataset, DistributedSampler
 from ..data import MultiTaskDataset, TaskBalancedSampler
 from ...task_ids import sort_by_task
 from ...task_plan import planned_on
-from . import checkpoint, faults, rng
+from . import checkpoint, rng
 from .batchnorm import ShardedRunningStats
 from .distributed import Distributed
 from .objectives import Objective
@@ -189,7 +189,6 @@ class Trainer:
                   flush=True)
         while self.epoch < self.stage.epochs:
             self._run_epoch()
-        faults.reached("stage-end")
         return self.stage.model
 
     def _run_epoch(self) -> None:
@@ -207,7 +206,6 @@ class Trainer:
         while self.step < self.steps_per_epoch:
             self._train_step(loaders)
             self.step += 1
-            faults.reached("step")
             if bar is not None:
                 bar.update()
             if context.any(self.stop.requested):

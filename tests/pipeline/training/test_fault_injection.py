@@ -1,4 +1,4 @@
-"""A run killed with SIGKILL at an exact point (``LORKD_FAULT_AT``, see training/faults.py), then
+"""A run killed with SIGKILL at an exact point (``tests/pipeline/training/faults.py``), then
 resumed with ``--resume``, ends exactly as the uninterrupted run: the same weights bit for bit,
 the same metrics and epoch log (wall times aside). A checkpoint truncated on disk is reported by
 name and the previous one is used; when neither is usable the run stops naming both files."""
@@ -24,7 +24,7 @@ from tests.pipeline.training.tiny import run_cli, tiny_args
 SETTINGS = ("--teacher-arch", "shufflenet_v2_x0_5", "--teacher-epochs", "2", "--epochs", "2",
             "--progress", "off")
 
-# One run, killed four times and resumed after each kill; ``LORKD_FAULT_AT`` counts the visits
+# One run, killed four times and resumed after each kill; a fault counts the visits
 # of its point within one process. What each kill must leave on disk is checked before resuming.
 KILLS = [
     # teacher epoch 2, step 3: its epoch-1 checkpoint is the latest

@@ -1,44 +1,55 @@
-"""The fault points: inert unless ``LORKD_FAULT_AT`` is set, then a kill on the n-th visit."""
+"""The fault points of the resumption tests (tests/pipeline/training/faults.py): each wraps the
+training code's function so that its n-th call kills, and a malformed fault is refused."""
 
 from __future__ import annotations
 
-import signal
-
 import pytest
 
-from lorkd_kernels.pipeline.training import faults
+from lorkd_kernels.pipeline.training import checkpoint, loop
+from tests.pipeline.training import faults
 
 
-@pytest.fixture
-def kills(monkeypatch):
-    """The signals ``faults`` sends (recorded instead of sent), with fresh visit counts."""
-    sent = []
-    monkeypatch.setattr(faults.os, "kill", lambda pid, sig: sent.append(sig))
-    monkeypatch.setattr(faults, "_reached", {})
-    return sent
-
-
-def test_unset_every_point_is_inert(kills, monkeypatch):
-    monkeypatch.delenv(faults.VARIABLE, raising=False)
-    for point in faults.POINTS:
-        faults.reached(point)
-        assert not faults.armed(point)
+def test_the_counter_kills_on_its_nth_visit_only():
+    kills = []
+    counter = faults.Counter(3, lambda: kills.append("kill"))
+    counter.visit()
+    counter.visit()
     assert kills == []
+    counter.visit()
+    counter.visit()
+    assert kills == ["kill"]
 
 
-def test_the_armed_point_kills_on_its_nth_visit_only(kills, monkeypatch):
-    monkeypatch.setenv(faults.VARIABLE, "step:3")
-    assert faults.armed("step") and not faults.armed("stage-end")
-    faults.reached("stage-end")
-    faults.reached("step")
-    faults.reached("step")
-    assert kills == []
-    faults.reached("step")
-    assert kills == [signal.SIGKILL]
+@pytest.mark.parametrize("value, expected", [("step", ("step", 1)),
+                                             ("checkpoint-write:4", ("checkpoint-write", 4))])
+def test_a_fault_names_a_point_and_a_count(value, expected):
+    assert faults.parse(value) == expected
 
 
 @pytest.mark.parametrize("value", ["steps:1", "step:0", "step:x", "step:-1", ":2"])
-def test_a_malformed_value_names_the_variable(kills, monkeypatch, value):
-    monkeypatch.setenv(faults.VARIABLE, value)
-    with pytest.raises(ValueError, match=f"LORKD_FAULT_AT={value!r}.*step, checkpoint-write"):
-        faults.reached("step")
+def test_a_malformed_fault_is_refused_by_name(value):
+    with pytest.raises(ValueError, match=f"fault {value!r}.*step, checkpoint-write"):
+        faults.parse(value)
+
+
+def test_every_point_wraps_a_function_the_training_code_still_has(monkeypatch):
+    """A renamed seam fails here instead of leaving a fault that never fires."""
+    monkeypatch.setattr(loop.Trainer, "_train_step", loop.Trainer._train_step)
+    monkeypatch.setattr(loop.Trainer, "run", loop.Trainer.run)
+    monkeypatch.setattr(checkpoint, "torch", checkpoint.torch)
+    original = (loop.Trainer._train_step, loop.Trainer.run, checkpoint.torch.save)
+    for point in faults.POINTS:
+        faults.arm(point, faults.Counter(1, lambda: None))
+    assert loop.Trainer._train_step is not original[0]
+    assert loop.Trainer.run is not original[1]
+    assert checkpoint.torch.save is not original[2]
+
+
+def test_a_checkpoint_write_visits_with_half_the_file_on_disk(monkeypatch, tmp_path):
+    monkeypatch.setattr(checkpoint, "torch", checkpoint.torch)
+    at_visit = []
+    faults.arm("checkpoint-write", faults.Counter(
+        1, lambda: at_visit.extend(p.stat().st_size for p in tmp_path.glob(".state.pt.*.tmp"))))
+    checkpoint.save({"weights": list(range(1000))}, tmp_path / "state.pt")
+    full = (tmp_path / "state.pt").stat().st_size
+    assert at_visit == [full // 2]

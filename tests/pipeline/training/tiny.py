@@ -29,11 +29,11 @@ def run_cli(args: Sequence[str], module: str = "lorkd_kernels.train", launcher=(
             timeout: float = 300, cwd: Path = REPO, fault: str = ""
             ) -> subprocess.CompletedProcess:
     """Run a CLI in a fresh process (signals and torchrun need one), one thread per process;
-    ``fault`` arms a fault point (``LORKD_FAULT_AT``, see training/faults.py)."""
+    ``fault`` (``<point>[:<n>]``) runs it killed at that point
+    (tests/pipeline/training/faults.py)."""
     env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONPATH=str(REPO))
-    env.pop("LORKD_FAULT_AT", None)
     if fault:
-        env["LORKD_FAULT_AT"] = fault
+        module, args = "tests.pipeline.training.faults", [fault, module, *args]
     command = [sys.executable, *launcher, "-m", module, *args] if launcher else \
         [sys.executable, "-m", module, *args]
     return subprocess.run(command, cwd=cwd, env=env, capture_output=True, text=True,
