@@ -17,6 +17,7 @@
 #include <string>
 
 #include "common/segments.h"
+#include "common/settings.h"
 #include "common/types.h"
 #include "cpu/kernels.h"
 #include "cpu/strategy.h"
@@ -248,22 +249,20 @@ TORCH_LIBRARY_FRAGMENT(lorkd, m) {
   // Set by lorkd_kernels/backends; call backends.use() rather than these.
   m.def("_set_route(str device, str backend) -> str", &lorkd::set_route);
   m.def("_get_route(str device) -> str", &lorkd::get_route);
-  // Force the native conv strategy (0 auto, 1 merged, 2 split, 3 stacked); returns the previous
-  // setting.
-  // Use lorkd_kernels.backends.conv_strategy().
-  m.def("_set_cpu_conv_strategy(int strategy) -> int", &lorkd::cpu::set_conv_strategy);
-  // Measured choice of the CPU conv path (strategy.h); use lorkd_kernels.backends.measuring()
-  // and lorkd_kernels.backends.measured (save_choices / load_choices, LORKD_STRATEGY_CACHE).
-  m.def("_set_cpu_conv_measuring(bool enabled) -> bool", &lorkd::cpu::set_conv_measuring);
-  // The peak-memory cap of auto and measured choices (strategy.h); returns the previous cap.
-  // Use lorkd_kernels.backends.memory_cap().
-  m.def("_set_cpu_memory_cap(float cap) -> float", &lorkd::cpu::set_memory_cap);
+  // The settings the kernels read per call (common/settings.h), mirrored from
+  // lorkd_kernels/backends/settings.py: the defaults, or this thread's override. The conv
+  // strategy is a code, the index of its name in _conv_strategy_names.
+  m.def("_conv_strategy_names() -> str[]", &lorkd::conv_strategy_names);
+  m.def("_set_settings(int conv_strategy, bool measuring, bool host_task_id_checks, "
+        "float memory_cap, bool this_thread) -> ()",
+        &lorkd::set_settings);
+  m.def("_clear_thread_settings() -> ()", &lorkd::clear_thread_settings);
+  m.def("_current_settings() -> (int, bool, bool, float)", &lorkd::settings_tuple);
+  // The measured choices of the CPU conv path (strategy.h); use lorkd_kernels.backends.measured
+  // (save_choices / load_choices, LORKD_STRATEGY_CACHE).
   m.def("_cpu_measured_table() -> Tensor", &lorkd::cpu::measured_table);
   m.def("_cpu_load_measured_table(Tensor table) -> ()", &lorkd::cpu::load_measured_table);
   m.def("_cpu_clear_measured_table() -> ()", &lorkd::cpu::clear_measured_table);
-  // Turn the host's task-id range check of the GPU kernels off or on; returns the previous
-  // setting. Use lorkd_kernels.backends.host_task_id_checks().
-  m.def("_set_host_task_id_checks(bool enabled) -> bool", &lorkd::set_host_task_id_checks);
   // The range of a batch's ids, read once by lorkd_kernels/task_plan.py, for the GPU kernels'
   // host check (common/segments.h); and how often that check still copied ids to the host.
   m.def("_note_task_id_range(Tensor task_ids, int low, int high) -> ()",

@@ -9,19 +9,23 @@ but the standard library: ``setup.py`` loads this file by path, before torch is 
 from __future__ import annotations
 
 import os
+from typing import Mapping, Optional
 
 TRUE = ("1", "true", "yes", "on")
 FALSE = ("0", "false", "no", "off")
 
 
-def env_flag(name: str, default: bool = False) -> bool:
-    """The switch ``name`` in the environment (see the module docstring)."""
-    value = os.environ.get(name, "").strip().lower()
+def env_flag(name: str, default: bool = False,
+             environ: Optional[Mapping[str, str]] = None) -> bool:
+    """The switch ``name`` in ``environ`` (the process's environment by default; see the module
+    docstring)."""
+    environ = os.environ if environ is None else environ
+    value = environ.get(name, "").strip().lower()
     if not value:
         return default
     if value in TRUE:
         return True
     if value in FALSE:
         return False
-    raise ValueError(f"{name}={os.environ[name]!r}: expected one of "
+    raise ValueError(f"{name}={environ[name]!r}: expected one of "
                      f"{'/'.join(TRUE)} or {'/'.join(FALSE)}")

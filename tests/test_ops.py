@@ -10,7 +10,7 @@ import torch
 import lorkd_kernels
 from lorkd_kernels import EKSConv2d, EKSLinear, eks_conv2d, eks_linear, ops, reference
 from lorkd_kernels import backends
-from lorkd_kernels.backends import active_backend
+from lorkd_kernels.backends import _settings, active_backend
 from tests.eks_cases import CONV_CASES, LINEAR_CASES, conv_problem, linear_problem
 
 OPS = torch.ops.lorkd
@@ -60,9 +60,9 @@ def _forced_algorithms() -> list:
     """(context, name) of each algorithm the active backend can be forced to choose."""
     name = active_backend()
     if name in ("cpu", "torch"):
-        return [(backends.conv_strategy, s) for s in backends.CONV_STRATEGIES]
+        return [(backends.conv_strategy, s) for s in _settings.conv_strategies()]
     if name == "triton":
-        return [(backends.triton_strategy, s) for s in ("fused", "split")]
+        return [(backends.triton_strategy, s) for s in _settings.TRITON_STRATEGIES if s != "auto"]
     return [(contextlib.nullcontext, "only")]   # nullcontext(name) forces nothing
 
 

@@ -1,5 +1,7 @@
 #include "segments.h"
 
+#include "settings.h"
+
 #include <ATen/ops/empty.h>
 #include <c10/util/Exception.h>
 
@@ -21,7 +23,6 @@ void check_task_id_range(const at::Tensor& task_ids, int64_t num_tasks) {
 }
 
 namespace {
-std::atomic<bool> host_checks{true};
 std::atomic<int64_t> host_reads{0};
 
 struct RangeNote {
@@ -41,9 +42,7 @@ uint32_t version_of(const at::Tensor& t) {
 }
 }  // namespace
 
-bool host_task_id_checks() { return host_checks.load(); }
-
-bool set_host_task_id_checks(bool enabled) { return host_checks.exchange(enabled); }
+bool host_task_id_checks() { return current_settings().host_task_id_checks; }
 
 void note_task_id_range(const at::Tensor& task_ids, int64_t low, int64_t high) {
   const std::lock_guard<std::mutex> lock(notes_mutex);

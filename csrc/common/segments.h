@@ -13,9 +13,9 @@ void check_task_id_range(const at::Tensor& task_ids, int64_t num_tasks);
 // Whether the host side of the GPU kernels (csrc/kernels/eks_ops.h: the cuda and cuda_emu
 // backends) reads task ids to range-check them; on by default. Off, or while a CUDA graph is
 // captured, out-of-range ids give NaN instead (docs/design.md, "Op contract"). The CPU kernels
-// index memory with the ids and always check. Set by lorkd_kernels.backends.host_task_id_checks.
+// index memory with the ids and always check. A setting (settings.h):
+// lorkd_kernels.backends.host_task_id_checks.
 bool host_task_id_checks();
-bool set_host_task_id_checks(bool enabled);   // returns the previous setting
 
 // The range of a batch's task ids as the host already read it. lorkd_kernels/task_plan.py reads
 // a batch's ids once (its task plan) and notes (min, max) here for the alias of the ids the

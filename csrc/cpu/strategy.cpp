@@ -5,24 +5,19 @@
 #include <ATen/ops/empty.h>
 
 #include <algorithm>
-#include <atomic>
 #include <map>
 #include <mutex>
 
 namespace lorkd::cpu {
 
 namespace {
-std::atomic<int64_t> g_strategy{static_cast<int64_t>(ConvStrategy::kAuto)};
-std::atomic<bool> g_measuring{false};
 std::mutex g_table_mutex;
 std::map<MeasureKey, ConvPath> g_table;   // guarded by g_table_mutex
 }  // namespace
 
-bool set_conv_measuring(bool enabled) { return g_measuring.exchange(enabled); }
-
 bool conv_measuring() {
-  return g_measuring.load() &&
-         static_cast<ConvStrategy>(g_strategy.load()) == ConvStrategy::kAuto;
+  const Settings settings = current_settings();
+  return settings.measuring && settings.conv_strategy == ConvStrategy::kAuto;
 }
 
 std::optional<ConvPath> measured_path(const MeasureKey& key) {
@@ -72,17 +67,9 @@ void clear_measured_table() {
   g_table.clear();
 }
 
-int64_t conv_strategy() { return g_strategy.load(); }
-
-int64_t set_conv_strategy(int64_t strategy) {
-  TORCH_CHECK_VALUE(strategy >= 0 && strategy <= 3,
-                    "strategy must be 0 (auto), 1 (merged), 2 (split) or 3 (stacked), got ",
-                    strategy);
-  return g_strategy.exchange(strategy);
-}
+int64_t conv_strategy() { return static_cast<int64_t>(current_settings().conv_strategy); }
 
 namespace {
-std::atomic<double> g_memory_cap{kDefaultMemoryCap};
 
 // Elements the plain layer allocates: output, input gradient, weight gradient.
 double plain_elements(const ConvShape& s) {
@@ -119,13 +106,7 @@ double extra_elements(ConvPath path, const ConvShape& s) {
 }
 }  // namespace
 
-double set_memory_cap(double cap) {
-  TORCH_CHECK_VALUE(cap == 0 || cap >= 1, "the memory cap is a ratio to the plain layer's peak, "
-                    "at least 1 (or 0: no cap), got ", cap);
-  return g_memory_cap.exchange(cap);
-}
-
-double memory_cap() { return g_memory_cap.load(); }
+double memory_cap() { return current_settings().memory_cap; }
 
 double memory_ratio(ConvPath path, const ConvShape& shape) {
   const double plain = std::max(plain_elements(shape), 1.0);
@@ -161,7 +142,7 @@ ConvPath cost_model_path(const Segments& segments, const ConvShape& shape);
 ConvPath choose_path(const Segments& segments, const ConvShape& shape) {
   const ConvPath merged =
       shape.per_sample_weights_fit ? ConvPath::kMergedPerSample : ConvPath::kMergedPerTask;
-  switch (static_cast<ConvStrategy>(g_strategy.load())) {
+  switch (current_settings().conv_strategy) {
     case ConvStrategy::kMerged:
       return merged;
     case ConvStrategy::kSplit:

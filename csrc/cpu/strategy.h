@@ -1,6 +1,6 @@
 // Which exact algorithm the CPU conv kernels use (see eks_conv2d.cpp). "auto" picks per call,
 // from the cost model below or, with measuring on, from timings taken on this machine; forcing
-// one is for tests and benchmarks (torch.ops.lorkd._set_cpu_conv_strategy).
+// one is for tests and benchmarks (the settings, common/settings.h).
 #pragma once
 
 #include <ATen/core/Tensor.h>
@@ -13,14 +13,14 @@
 #include <vector>
 
 #include "../common/segments.h"
+#include "../common/settings.h"
 
 namespace lorkd::cpu {
 
-enum class ConvStrategy : int64_t { kAuto = 0, kMerged = 1, kSplit = 2, kStacked = 3 };
+using ::lorkd::ConvStrategy;
 
-// Sets the strategy for later calls in this process; returns the previous one.
-int64_t set_conv_strategy(int64_t strategy);
-// The strategy set now (a ConvStrategy code); the CUDA C++ kernels read it too (eks_ops.h).
+// The strategy in force for this call (a ConvStrategy code); the CUDA C++ kernels read it too
+// (eks_ops.h).
 int64_t conv_strategy();
 
 // How one call runs (see eks_conv2d.cpp).
@@ -52,8 +52,6 @@ std::vector<ConvPath> applicable_paths(const ConvShape& shape);
 // relative to the plain layer's. Auto and the measured choice skip forms whose estimate exceeds
 // the cap (unless they add under 2^16 elements), taking the form with the smallest estimate when
 // none is within it; forced strategies ignore it. Default 2; 0 turns the cap off.
-inline constexpr double kDefaultMemoryCap = 2.0;
-double set_memory_cap(double cap);   // returns the previous cap
 double memory_cap();
 double memory_ratio(ConvPath path, const ConvShape& shape);
 bool within_memory_cap(ConvPath path, const ConvShape& shape);
@@ -66,8 +64,7 @@ std::vector<ConvPath> keep_within_memory_cap(const std::vector<ConvPath>& paths,
 // dtype, direction and task mix) times every candidate path on the call's own inputs and keeps
 // the fastest for later calls, as cudnn.benchmark does. Off by default: the choice then depends
 // on timings, so two processes may round differently.
-bool set_conv_measuring(bool enabled);   // returns the previous setting
-bool conv_measuring();                   // on, and the strategy is "auto"
+bool conv_measuring();   // on, and the strategy is "auto"
 
 // direction, dtype, N, C_in, H, W, C_out, kh, kw, stride (2), padding (2), dilation (2), groups,
 // task runs, sorted, channels_last: see measure_key in eks_conv2d.cpp.

@@ -18,9 +18,13 @@ to add one). This module applies it:
   measurement, to an estimated peak memory of at most that many times the plain layer's
   (default 2; ``csrc/cpu/strategy.h``);
 * :func:`triton_strategy` chooses the form of the ``triton`` backend's convs, ``auto`` (the
-  default: measured, else ``split``), ``fused`` or ``split`` (``triton_forms.py``);
+  default: measured, else ``split``), ``fused`` or ``split``;
 * :func:`host_task_id_checks` turns the host's task-id range check of the GPU kernels off or on
   (``host_checks.py``).
+
+Those five switches, and :func:`conv_strategy`, are fields of one settings object
+(``_settings.py``): :func:`settings` sets any of them inside a block, in the current context only;
+:func:`current_settings` reads them.
 """
 
 from __future__ import annotations
@@ -32,16 +36,16 @@ from typing import Dict, Iterator, List, Optional
 
 import torch
 
-from . import library, measured, registry, torch_ops
+from . import _settings, library, measured, registry
 from .host_checks import host_task_id_checks
 from .measured import measuring
-from .triton_forms import forced as triton_strategy
 from .registry import BACKENDS, FALLBACK, BackendUnavailableError, forced_backend
+from ._settings import Settings, current as current_settings, settings
 
-__all__ = ["BACKENDS", "BackendUnavailableError", "active_backend", "available_backends",
-           "availability", "compiled_loaded", "conv_strategy", "explicit", "forced_backend",
-           "host_task_id_checks", "load", "measuring", "memory_cap", "set_memory_cap",
-           "triton_strategy", "use"]
+__all__ = ["BACKENDS", "BackendUnavailableError", "Settings", "active_backend",
+           "available_backends", "availability", "compiled_loaded", "conv_strategy",
+           "current_settings", "explicit", "forced_backend", "host_task_id_checks", "load",
+           "measuring", "memory_cap", "set_memory_cap", "settings", "triton_strategy", "use"]
 
 #: device types the compiled library routes itself (other devices use the Python router)
 ROUTED_IN_CPP = ("cpu", "cuda")
@@ -124,6 +128,7 @@ def load() -> None:
     for device_type in ROUTED_IN_CPP:
         runs_here = forced is not None and BACKENDS[forced].runs_on(device_type)
         _set_route(device_type, forced if runs_here else _default_route(device_type))
+    _settings.mirror_all()
     measured.apply_environment()
 
 
@@ -189,49 +194,36 @@ def explicit(name: str) -> SimpleNamespace:
     return SimpleNamespace(name=name, eks_conv2d=eks_conv2d, eks_linear=eks_linear)
 
 
-#: the strategies conv_strategy forces, in the compiled library's code order (csrc/cpu/strategy.h)
-CONV_STRATEGIES = torch_ops.STRATEGIES + ("stacked",)
-
-
 @contextlib.contextmanager
 def conv_strategy(name: str) -> Iterator[None]:
     """Force the EKS conv algorithm (``auto``, ``merged``, ``split`` or ``stacked``) of the
     ``torch`` and ``cpu`` backends inside the block. All are exact; this is for tests and
     benchmarks. ``stacked`` is the ``cpu`` backend's split with the shrink stacked over all tasks
     (where it applies: dense convs); the ``torch`` backend runs ``split`` for it."""
-    if name not in CONV_STRATEGIES:
-        raise ValueError(f"unknown strategy {name!r}; expected one of {CONV_STRATEGIES}")
-    code = CONV_STRATEGIES.index(name)
-    previous_python = torch_ops.default_strategy
-    torch_ops.default_strategy = "split" if name == "stacked" else name
-    previous_cpu = torch.ops.lorkd._set_cpu_conv_strategy(code) if library.loaded() else None
-    try:
+    with settings(conv_strategy=name):
         yield
-    finally:
-        torch_ops.default_strategy = previous_python
-        if previous_cpu is not None:
-            torch.ops.lorkd._set_cpu_conv_strategy(previous_cpu)
+
+
+@contextlib.contextmanager
+def triton_strategy(name: str) -> Iterator[None]:
+    """Run the ``triton`` backend's convs in form ``name`` (``auto``, ``fused``, ``split``)
+    inside the block. Linear layers always run the fused kernels (their base is one GEMM either
+    way)."""
+    with settings(triton_strategy=name):
+        yield
 
 
 def set_memory_cap(cap: float) -> float:
     """Cap the estimated peak memory (forward + backward) of the ``cpu`` backend's conv forms at
-    ``cap`` times the plain layer's, for its cost model and its measured choices; returns the
-    previous cap. ``0`` removes the cap; forced strategies (:func:`conv_strategy`) ignore it.
-    Choices measured earlier under another cap are kept until :func:`measured.clear_choices`."""
-    if isinstance(cap, bool) or not isinstance(cap, (int, float)) or not (cap == 0 or cap >= 1):
-        raise ValueError(f"memory cap must be a number >= 1 (a ratio to the plain layer's peak) "
-                         f"or 0 (no cap), got {cap!r}")
-    if not library.loaded():
-        raise RuntimeError("the memory cap belongs to the compiled cpu backend "
-                           "(lorkd_kernels._C), which is not loaded")
-    return torch.ops.lorkd._set_cpu_memory_cap(float(cap))
+    ``cap`` times the plain layer's, for its cost model and its measured choices, by default in
+    this process; returns the previous default. ``0`` removes the cap; forced strategies
+    (:func:`conv_strategy`) ignore it. Choices measured earlier under another cap are kept until
+    :func:`measured.clear_choices`."""
+    return _settings.set_defaults(memory_cap=cap).memory_cap
 
 
 @contextlib.contextmanager
 def memory_cap(cap: float) -> Iterator[None]:
-    """:func:`set_memory_cap` inside the block."""
-    previous = set_memory_cap(cap)
-    try:
+    """The memory cap (:func:`set_memory_cap`) inside the block, in this context."""
+    with settings(memory_cap=cap):
         yield
-    finally:
-        set_memory_cap(previous)

@@ -17,9 +17,7 @@ from typing import Iterator
 import torch
 
 from ..task_plan import host_may_read
-from . import library
-
-_enabled = True
+from . import _settings
 
 
 def may_read(task_ids: torch.Tensor) -> bool:
@@ -27,22 +25,15 @@ def may_read(task_ids: torch.Tensor) -> bool:
     # While torch.compile / torch.export trace a kernel launcher (the triton backend's
     # triton_ops), the ids are symbolic: reading them would break the graph, and the compiled
     # graph later launches the kernels without this Python. The kernels' NaN contract holds.
-    return _enabled and host_may_read(task_ids)
+    # host_may_read first: it answers while torch.compile traces, without the settings (a
+    # context variable, which the tracer cannot read)
+    return host_may_read(task_ids) and _settings.current().host_task_id_checks
 
 
 @contextlib.contextmanager
 def host_task_id_checks(enabled: bool) -> Iterator[None]:
     """Inside the block, the ``cuda``, ``cuda_emu`` and ``triton`` backends range-check task ids
     on the host (an ``IndexError``) only if ``enabled``; without the check (no device sync) bad
-    ids give NaN, as under CUDA-graph capture."""
-    global _enabled
-    previous = _enabled
-    _enabled = bool(enabled)
-    previous_cpp = (torch.ops.lorkd._set_host_task_id_checks(_enabled) if library.loaded()
-                    else None)
-    try:
+    ids give NaN, as under CUDA-graph capture. A block of ``_settings.settings``."""
+    with _settings.settings(host_task_id_checks=bool(enabled)):
         yield
-    finally:
-        _enabled = previous
-        if previous_cpp is not None:
-            torch.ops.lorkd._set_host_task_id_checks(previous_cpp)

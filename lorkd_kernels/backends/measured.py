@@ -32,10 +32,8 @@ from typing import Iterator, Union
 import torch
 
 from .._atomic import write_bytes_atomically
-from .._env import env_flag
-from . import library, triton_choices
+from . import _settings, library, triton_choices
 
-ENV_MEASURE = "LORKD_MEASURE"
 ENV_CACHE = "LORKD_STRATEGY_CACHE"
 #: the file: {"format": FORMAT, "version": 2, <machine>, "cpu": TABLE, "triton": TABLE}, where
 #: TABLE = {"columns": [...], "rows": [[...], ...]}
@@ -61,32 +59,23 @@ def _require_library() -> None:
                            " which is not loaded")
 
 
-_measuring = False   # the switch; the compiled cpu backend holds a copy set from here
-
-
 def set_measuring(enabled: bool) -> bool:
-    """Turn measuring on or off for later calls in this process; returns the previous setting.
-    It applies to the cpu backend while its conv strategy is ``auto`` (see
-    :func:`conv_strategy`) and to the triton backend while its strategy is ``auto``."""
-    global _measuring
-    previous, _measuring = _measuring, bool(enabled)
-    if library.loaded():
-        torch.ops.lorkd._set_cpu_conv_measuring(_measuring)
-    return previous
+    """Turn measuring on or off by default for this process (the ``measuring`` setting,
+    ``_settings.py``); returns the previous default. It applies to the cpu backend while its conv
+    strategy is ``auto`` (see :func:`conv_strategy`) and to the triton backend while its strategy
+    is ``auto``."""
+    return _settings.set_defaults(measuring=bool(enabled)).measuring
 
 
 def is_measuring() -> bool:
-    return _measuring
+    return _settings.current().measuring
 
 
 @contextlib.contextmanager
 def measuring(enabled: bool = True) -> Iterator[None]:
-    """Measuring on (or off) inside the block."""
-    previous = set_measuring(enabled)
-    try:
+    """Measuring on (or off) inside the block, in this context."""
+    with _settings.settings(measuring=bool(enabled)):
         yield
-    finally:
-        set_measuring(previous)
 
 
 def choices() -> torch.Tensor:
@@ -166,10 +155,8 @@ def load_choices(path: Union[str, os.PathLike]) -> int:
 
 
 def apply_environment() -> None:
-    """``LORKD_MEASURE`` and ``LORKD_STRATEGY_CACHE``, read when the backends load (the file
-    needs the compiled library, which holds the cpu table)."""
-    if env_flag(ENV_MEASURE):
-        set_measuring(True)
+    """``LORKD_STRATEGY_CACHE``, read when the backends load (the file needs the compiled
+    library, which holds the cpu table); ``LORKD_MEASURE`` is a default of the settings."""
     if not library.loaded():
         return
     cache = os.environ.get(ENV_CACHE)

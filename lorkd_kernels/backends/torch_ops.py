@@ -20,13 +20,12 @@ import torch
 from .._checks import check_task_id_range, rows_per_sample
 from ..expert_weights import accumulate_dtype, merged_weight
 from .aten_conv import conv2d, conv2d_grads
+from . import _settings
 from ._segments import Segments, task_segments
 
 _aten = torch.ops.aten
 
 STRATEGIES = ("auto", "merged", "split")
-#: strategy used when a call passes "auto"; set through lorkd_kernels.backends.conv_strategy()
-default_strategy = "auto"
 
 
 def choose_strategy(segments: Segments, batch: int, strategy: str = "auto") -> str:
@@ -36,7 +35,8 @@ def choose_strategy(segments: Segments, batch: int, strategy: str = "auto") -> s
     one full-batch convolution plus cheap rank-r branches.
     """
     if strategy == "auto":
-        strategy = default_strategy
+        # the settings' strategy; the cpu backend's stacked split is a split here
+        strategy = _settings.current().conv_strategy.replace("stacked", "split")
     if strategy not in STRATEGIES:
         raise ValueError(f"unknown strategy {strategy!r}; expected one of {STRATEGIES}")
     if strategy != "auto":

@@ -1,6 +1,6 @@
 """The triton backend's measured conv forms: which of ``fused`` and ``split`` runs each key.
 
-With the triton strategy ``auto`` (``triton_forms.py``) and measuring on (the one switch,
+With the triton strategy ``auto`` (``_settings.py``) and measuring on (the one switch,
 ``measured.is_measuring``), the first call of each key times both forms on its own inputs
 (``timing.fastest``) and later calls run the fastest. The key: direction (forward, or backward with
 its gradient mask, coded as the cpu backend codes it), dtype, device, the x and weight shapes, the

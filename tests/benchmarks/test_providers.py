@@ -89,8 +89,11 @@ def test_triton_forms_are_timed_side_by_side_on_a_gpu(monkeypatch):
                                                          ("triton_measured", "auto", True)])
 def test_each_triton_provider_runs_its_form(monkeypatch, provider, strategy, measuring):
     from benchmarks.providers import provider_context
-    from lorkd_kernels.backends import measured, triton_forms
-    monkeypatch.delenv(triton_forms.ENV, raising=False)
+    from lorkd_kernels.backends import current_settings
+
+    def form_and_measuring():
+        return current_settings().triton_strategy, current_settings().measuring
+    outside = form_and_measuring()
     with provider_context(provider):
-        assert (triton_forms.current(), measured.is_measuring()) == (strategy, measuring)
-    assert (triton_forms.current(), measured.is_measuring()) == ("auto", False)
+        assert form_and_measuring() == (strategy, measuring)
+    assert form_and_measuring() == outside

@@ -18,7 +18,7 @@ Kernels (``conv.py``; ``linear.py`` runs linear layers on them as 1x1 channels-l
 Split form (``split.py``, run by the default strategy ``auto`` for dense convs unless measuring
 chose the fused kernels for the call's key; grouped convs take the cost model's cheaper form,
 ``costs.py``; forced with ``LORKD_TRITON_STRATEGY=split`` or
-``backends.triton_strategy("split")``; ``triton_forms.py``): the base convolution and its gradients
+``backends.triton_strategy("split")``): the base convolution and its gradients
 through ``F.conv2d``/``convolution_backward`` (cuDNN on a GPU), and Triton kernels for the expert
 branch only: the rank-r shrink ``u = A_t im2col(x)``, the expand ``y += s B_t u`` in place, the
 input gradient's ``v = s B_t^T dy`` and transposed conv of v accumulated into cuDNN's dx, and
@@ -57,7 +57,7 @@ import torch
 from ..._autograd import register_python_autograd
 from ... import task_plan
 from ..._checks import conv2d_output_size, validated_backend
-from .. import host_checks, measured, triton_choices, triton_forms
+from .. import _settings, host_checks, triton_choices
 from ..registry import BackendUnavailableError
 from . import configs, conv, costs, limits, linear, split
 
@@ -96,11 +96,11 @@ def _in_chosen_form(run, output_mask, x, weight, lora_A, task_ids, stride, paddi
     """``run(form module)`` in the form ``triton_strategy`` names; under ``auto``, the form
     measured for this call's key (``triton_choices.py``), or without measuring the counted
     cost model's (``costs.py``: the cheaper form of a grouped conv, split for a dense one)."""
-    name = triton_forms.current()
-    if name != "auto":
-        return run(_FORMS[name])
+    settings = _settings.current()
+    if settings.triton_strategy != "auto":
+        return run(_FORMS[settings.triton_strategy])
     key = (triton_choices.key_of(output_mask, x, weight, task_ids, stride, padding, dilation,
-                                 groups) if measured.is_measuring() else None)
+                                 groups) if settings.measuring else None)
     if key is None:
         out_size = conv2d_output_size(x.shape, weight.shape, stride, padding, dilation)[2:]
         layer = costs.ConvLayer.of_call(x.shape, weight.shape, out_size, groups,
