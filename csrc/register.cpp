@@ -14,7 +14,11 @@
 
 #include <array>
 #include <atomic>
+#include <deque>
+#include <mutex>
+#include <optional>
 #include <string>
+#include <utility>
 
 #include "common/segments.h"
 #include "common/settings.h"
@@ -28,25 +32,48 @@ namespace lorkd {
 
 namespace {
 
-// Every backend a route may name; lorkd_kernels/backends/registry.py holds the same list.
-constexpr std::array<const char*, 6> kBackends = {"cpu", "cuda_emu", "cuda", "torch", "reference",
-                                                  "triton"};
-constexpr int kCpu = 0;
-constexpr int kCudaEmu = 1;
-
 enum Device : int { kCpuDevice = 0, kCudaDevice = 1 };
 constexpr std::array<const char*, 2> kDevices = {"cpu", "cuda"};
 
-// Until the Python package sets them: the native kernels on CPU, the CUDA C++ kernels on CUDA.
-std::array<std::atomic<int>, 2> routes = {0, 2};
+// The four ops a backend implements, in the order of Route::ops.
+constexpr std::array<const char*, 4> kOps = {"eks_conv2d", "eks_conv2d_backward", "eks_linear",
+                                             "eks_linear_backward"};
+enum Op : int { kConv2d = 0, kConv2dBackward = 1, kLinear = 2, kLinearBackward = 3 };
 
-int backend_index(const std::string& name) {
-  for (size_t i = 0; i < kBackends.size(); ++i) {
-    if (name == kBackends[i]) return static_cast<int>(i);
+// Where a device's public ops go: the native CPU kernels and the emulated ones are called
+// directly; any other backend through its private ops lorkd::_<backend>_<op>, looked up by name
+// on the route's first call (a Python backend defines them after this library loads). The Python
+// registry (lorkd_kernels/backends/registry.py) names the backends; this file keeps no list.
+class Route {
+ public:
+  enum Kind { kNative, kEmulated, kPrivateOps };
+
+  explicit Route(std::string backend)
+      : backend_(std::move(backend)),
+        kind_(backend_ == "cpu" ? kNative : backend_ == "cuda_emu" ? kEmulated : kPrivateOps) {}
+
+  const std::string& backend() const { return backend_; }
+  Kind kind() const { return kind_; }
+
+  const c10::OperatorHandle& op(Op op) const {
+    std::call_once(resolved_, [this] {
+      for (size_t i = 0; i < kOps.size(); ++i) {
+        const std::string name = "lorkd::_" + backend_ + "_" + kOps[i];
+        ops_[i] = c10::Dispatcher::singleton().findSchema({name, ""});
+        TORCH_CHECK_VALUE(ops_[i].has_value(), "no lorkd backend '", backend_, "': its op ",
+                          name, " is not defined (lorkd_kernels/backends/registry.py lists the "
+                          "backends)");
+      }
+    });
+    return *ops_[op];
   }
-  TORCH_CHECK_VALUE(false, "unknown lorkd backend '", name, "'");
-  return -1;
-}
+
+ private:
+  const std::string backend_;
+  const Kind kind_;
+  mutable std::once_flag resolved_;   // a failed lookup leaves it unset: the next call retries
+  mutable std::array<std::optional<c10::OperatorHandle>, 4> ops_;
+};
 
 int device_index(const std::string& name) {
   for (size_t i = 0; i < kDevices.size(); ++i) {
@@ -56,33 +83,55 @@ int device_index(const std::string& name) {
   return -1;
 }
 
+// Routes are set rarely and read on every call: each route set is kept (a few in a process), so
+// a call reads one atomic pointer and never sees a route freed under it.
+std::mutex routes_mutex;
+std::deque<Route> kept_routes;   // guarded by routes_mutex
+std::array<std::atomic<const Route*>, 2> routes = {nullptr, nullptr};
+
+const Route& route_of(int device) {
+  const Route* route = routes[device].load();
+  if (route != nullptr) return *route;
+  // Until the Python package sets them: the native kernels on CPU, the CUDA C++ kernels on CUDA.
+  std::lock_guard<std::mutex> lock(routes_mutex);
+  route = routes[device].load();
+  if (route == nullptr) {
+    route = &kept_routes.emplace_back(device == kCpuDevice ? "cpu" : "cuda");
+    routes[device].store(route);
+  }
+  return *route;
+}
+
 // Route `device`'s public ops to `backend`; returns the previous backend.
 std::string set_route(const std::string& device, const std::string& backend) {
   const int d = device_index(device);
-  const int b = backend_index(backend);
-  TORCH_CHECK_VALUE(d == kCpuDevice || (b != kCpu && b != kCudaEmu), "the ", backend,
-                    " backend runs on CPU tensors only");
-  return kBackends[routes[d].exchange(b)];
+  TORCH_CHECK_VALUE(!backend.empty(), "a lorkd route names a backend");
+  TORCH_CHECK_VALUE(d == kCpuDevice || Route(backend).kind() == Route::kPrivateOps, "the ",
+                    backend, " backend runs on CPU tensors only");
+  const std::string previous = route_of(d).backend();
+  std::lock_guard<std::mutex> lock(routes_mutex);
+  routes[d].store(&kept_routes.emplace_back(backend));
+  return previous;
 }
 
-std::string get_route(const std::string& device) { return kBackends[routes[device_index(device)]]; }
+std::string get_route(const std::string& device) {
+  return route_of(device_index(device)).backend();
+}
 
 // The ops take their inputs already cast (lorkd_kernels.ops follows torch.autocast); the ATen
 // calls inside the native kernels must not be cast again op by op, which would mix fp32
 // accumulators with half-precision operands.
 using NoAutocast = c10::impl::ExcludeDispatchKeyGuard;
 
-// Calls backend `backend`'s private op lorkd::_<backend>_<op> with `args`, boxed: a Python
-// backend's op may declare int[] where the public schema says int[2] (triton_op infers its schema
-// from annotations), which a typed call would reject. Returns the op's outputs.
+// Calls the routed backend's private op `op` with `args`, boxed: a Python backend's op may
+// declare int[] where the public schema says int[2] (triton_op infers its schema from
+// annotations), which a typed call would reject. Returns the op's outputs.
 template <typename... Args>
-torch::jit::Stack call_private_op(int backend, const char* op, const Args&... args) {
-  const std::string name = std::string("lorkd::_") + kBackends[backend] + "_" + op;
-  const auto handle = c10::Dispatcher::singleton().findSchemaOrThrow(name.c_str(), "");
+torch::jit::Stack call_private_op(const Route& route, Op op, const Args&... args) {
   torch::jit::Stack stack;
   stack.reserve(sizeof...(args));
   (stack.emplace_back(c10::IValue(args)), ...);
-  handle.callBoxed(&stack);
+  route.op(op).callBoxed(&stack);
   return stack;
 }
 
@@ -149,16 +198,16 @@ struct Router {
                                    const at::Tensor& task_ids, at::IntArrayRef stride,
                                    at::IntArrayRef padding, at::IntArrayRef dilation,
                                    int64_t groups, double scaling) {
-    const int backend = routes[D];
-    if (backend == kCpu) {
+    const Route& route = route_of(D);
+    if (route.kind() == Route::kNative) {
       return Native::conv2d_forward(x, weight, bias, lora_A, lora_B, task_ids, stride, padding,
                                     dilation, groups, scaling);
     }
-    if (backend == kCudaEmu) {
+    if (route.kind() == Route::kEmulated) {
       return Emulated::conv2d_forward(x, weight, bias, lora_A, lora_B, task_ids, stride, padding,
                                       dilation, groups, scaling);
     }
-    return call_private_op(backend, "eks_conv2d", x, weight, bias, lora_A, lora_B, task_ids,
+    return call_private_op(route, kConv2d, x, weight, bias, lora_A, lora_B, task_ids,
                            stride, padding, dilation, groups, scaling)[0]
         .toTensor();
   }
@@ -169,16 +218,16 @@ struct Router {
                                at::IntArrayRef stride, at::IntArrayRef padding,
                                at::IntArrayRef dilation, int64_t groups, double scaling,
                                std::array<bool, 5> output_mask) {
-    const int backend = routes[D];
-    if (backend == kCpu) {
+    const Route& route = route_of(D);
+    if (route.kind() == Route::kNative) {
       return Native::conv2d_backward(grad_out, x, weight, lora_A, lora_B, task_ids, stride,
                                      padding, dilation, groups, scaling, output_mask);
     }
-    if (backend == kCudaEmu) {
+    if (route.kind() == Route::kEmulated) {
       return Emulated::conv2d_backward(grad_out, x, weight, lora_A, lora_B, task_ids, stride,
                                        padding, dilation, groups, scaling, output_mask);
     }
-    return as_grads(call_private_op(backend, "eks_conv2d_backward", grad_out, x, weight, lora_A,
+    return as_grads(call_private_op(route, kConv2dBackward, grad_out, x, weight, lora_A,
                                     lora_B, task_ids, stride, padding, dilation, groups, scaling,
                                     output_mask));
   }
@@ -187,14 +236,14 @@ struct Router {
                                    const std::optional<at::Tensor>& bias,
                                    const at::Tensor& lora_A, const at::Tensor& lora_B,
                                    const at::Tensor& task_ids, double scaling) {
-    const int backend = routes[D];
-    if (backend == kCpu) {
+    const Route& route = route_of(D);
+    if (route.kind() == Route::kNative) {
       return Native::linear_forward(x, weight, bias, lora_A, lora_B, task_ids, scaling);
     }
-    if (backend == kCudaEmu) {
+    if (route.kind() == Route::kEmulated) {
       return Emulated::linear_forward(x, weight, bias, lora_A, lora_B, task_ids, scaling);
     }
-    return call_private_op(backend, "eks_linear", x, weight, bias, lora_A, lora_B, task_ids,
+    return call_private_op(route, kLinear, x, weight, bias, lora_A, lora_B, task_ids,
                            scaling)[0]
         .toTensor();
   }
@@ -203,16 +252,16 @@ struct Router {
                                const at::Tensor& weight, const at::Tensor& lora_A,
                                const at::Tensor& lora_B, const at::Tensor& task_ids,
                                double scaling, std::array<bool, 5> output_mask) {
-    const int backend = routes[D];
-    if (backend == kCpu) {
+    const Route& route = route_of(D);
+    if (route.kind() == Route::kNative) {
       return Native::linear_backward(grad_out, x, weight, lora_A, lora_B, task_ids, scaling,
                                      output_mask);
     }
-    if (backend == kCudaEmu) {
+    if (route.kind() == Route::kEmulated) {
       return Emulated::linear_backward(grad_out, x, weight, lora_A, lora_B, task_ids, scaling,
                                        output_mask);
     }
-    return as_grads(call_private_op(backend, "eks_linear_backward", grad_out, x, weight, lora_A,
+    return as_grads(call_private_op(route, kLinearBackward, grad_out, x, weight, lora_A,
                                     lora_B, task_ids, scaling, output_mask));
   }
 };
