@@ -6,10 +6,12 @@ torch first and build without isolation:
     pip install torch
     pip install --no-build-isolation -e .
 
-Environment switches:
-    LORKD_NO_EXTENSIONS=1   pure-Python install (the ``torch`` backend serves every device)
-    LORKD_BUILD_CUDA=0|1    skip / require the CUDA kernels (default: build them when torch has
-                            CUDA and a toolkit is found)
+Environment switches (every LORKD_* variable: lorkd_kernels/_env.py):
+    LORKD_BUILD=auto|python|cpu|cuda
+                            what to build: auto (default) the C++ kernels, and the CUDA kernels
+                            when torch has CUDA and a toolkit is found; python nothing compiled
+                            (the ``torch`` backend serves every device); cpu the C++ kernels
+                            only; cuda the CUDA kernels too, or an error
     CUDA_HOME               the toolkit; found otherwise from CUDA_PATH, the nvcc on PATH (also
                             when that nvcc is a wrapper script) or /usr/local/cuda*
     TORCH_CUDA_ARCH_LIST    GPU architectures to compile for; default "8.0;9.0" (A100, H100)
@@ -76,15 +78,13 @@ def _find_cuda_home():
     return next((c for c in candidates if _is_toolkit(c)), None)
 
 
-def _want_cuda(torch_version_cuda):
-    switch = os.environ.get("LORKD_BUILD_CUDA", "auto").lower()
-    if switch in ("0", "false", "no"):
+def _want_cuda(build, torch_version_cuda):
+    if build == "cpu":
         return []
-    required = switch in ("1", "true", "yes")
     cuda_home = _find_cuda_home() if torch_version_cuda is not None else None
     if cuda_home is None:
-        if required:
-            raise SystemExit("LORKD_BUILD_CUDA=1 needs a CUDA build of torch and a CUDA "
+        if build == "cuda":
+            raise SystemExit("LORKD_BUILD=cuda needs a CUDA build of torch and a CUDA "
                              "toolkit (set CUDA_HOME to the folder holding bin/nvcc)")
         print("lorkd_kernels: no CUDA toolkit or CPU-only torch; building the CPU kernels only")
         return []
@@ -96,25 +96,29 @@ def _want_cuda(torch_version_cuda):
     return _sources("csrc/cuda/*.cu", "csrc/cuda/*.cpp")
 
 
-def _env_flag(name):
-    """lorkd_kernels/_env.py's reading of an on/off variable, loaded by path (the package itself
-    needs torch)."""
+def _build():
+    """LORKD_BUILD, read by lorkd_kernels/_env.py, loaded by path (the package itself needs
+    torch)."""
     spec = importlib.util.spec_from_file_location(
         "lorkd_env", Path(__file__).parent / "lorkd_kernels" / "_env.py")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
-    return module.env_flag(name)
+    try:
+        return module.env_choice("LORKD_BUILD", module.BUILDS, default="auto")
+    except ValueError as err:
+        raise SystemExit(str(err)) from None
 
 
 def extensions():
-    if _env_flag("LORKD_NO_EXTENSIONS"):
+    build = _build()
+    if build == "python":
         return [], {}
     try:
         import torch
     except ImportError:
         raise SystemExit(
             "lorkd_kernels compiles its C++ kernels against your installed torch: install torch "
-            "first, then `pip install --no-build-isolation .` (or set LORKD_NO_EXTENSIONS=1 for a "
+            "first, then `pip install --no-build-isolation .` (or set LORKD_BUILD=python for a "
             "Python-only install)")
     sources = _sources("csrc/*.cpp", "csrc/common/*.cpp", "csrc/cpu/*.cpp", "csrc/emu/*.cpp")
     cxx_flags = ["-O3", "-std=c++20"]
@@ -126,7 +130,7 @@ def extensions():
                     "-fno-omit-frame-pointer", "-g"]
         cxx_flags = ["-O1", "-std=c++20", *sanitize]
         link_flags = sanitize
-    cuda_sources = _want_cuda(torch.version.cuda)
+    cuda_sources = _want_cuda(build, torch.version.cuda)
     # imported after _want_cuda, which may set CUDA_HOME and TORCH_CUDA_ARCH_LIST
     from torch.utils.cpp_extension import BuildExtension, CppExtension, CUDAExtension
     if cuda_sources:

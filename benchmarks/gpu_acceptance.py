@@ -6,7 +6,7 @@ Steps, each timed and printed as one line, its output in ``DIR/logs/<step>.log``
 2. ``dependencies``: in seconds, before anything is built: pytest-xdist, pytest-benchmark,
    ninja, and an nvcc of torch's CUDA major version (where the build runs); a missing one stops
    the run with one line naming it;
-3. ``build``: the CUDA kernels built in place (``LORKD_BUILD_CUDA=1``, ``MAX_JOBS`` = CPUs), for
+3. ``build``: the CUDA kernels built in place (``LORKD_BUILD=cuda``, ``MAX_JOBS`` = CPUs), for
    the visible GPU's own architecture only;
 4. ``kernels``: the built ``lorkd_kernels._C`` holds the CUDA kernels;
 5. ``benchmarks``: the quick scope on the GPU, every provider that times a fixed form (the
@@ -83,7 +83,7 @@ def steps(out: str, jobs: int) -> List[Step]:
                 "print('lorkd_kernels._C', 'holds' if ok else 'lacks', 'the CUDA kernels'); "
                 "sys.exit(0 if ok else 1)")
     no_interpreter = {"TRITON_INTERPRET": None, "LORKD_BACKEND": None}
-    build_env = {"LORKD_BUILD_CUDA": "1", "MAX_JOBS": str(jobs)}
+    build_env = {"LORKD_BUILD": "cuda", "MAX_JOBS": str(jobs)}
     arch = own_arch()
     if arch is not None:
         build_env["TORCH_CUDA_ARCH_LIST"] = arch

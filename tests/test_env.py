@@ -1,10 +1,14 @@
-"""On/off environment variables: one reading for all (lorkd_kernels/_env.py)."""
+"""The environment variables (lorkd_kernels/_env.py): one reading for all, one list of them, and
+the README's table generated from it."""
 
 from __future__ import annotations
 
+import re
+from pathlib import Path
+
 import pytest
 
-from lorkd_kernels._env import env_flag
+from lorkd_kernels._env import BUILDS, VARIABLES, env_choice, env_flag, with_table
 from lorkd_kernels.pipeline.cli.common import debugging
 
 
@@ -28,3 +32,34 @@ def test_lorkd_debug_false_keeps_debugging_off(monkeypatch):
     assert not debugging()
     monkeypatch.setenv("LORKD_DEBUG", "true")
     assert debugging()
+
+
+def test_named_values_are_read_in_any_case_and_a_typo_names_the_variable():
+    assert env_choice("LORKD_BUILD", BUILDS, environ={"LORKD_BUILD": " CPU "}) == "cpu"
+    assert env_choice("LORKD_BUILD", BUILDS, default="auto", environ={}) == "auto"
+    with pytest.raises(ValueError, match=r"LORKD_BUILD='gpu' is not one of auto, python, cpu"):
+        env_choice("LORKD_BUILD", BUILDS, environ={"LORKD_BUILD": "gpu"})
+
+
+REPO = Path(__file__).resolve().parents[1]
+# Where the project's code reads its variables (tests set their own, e.g. LORKD_TEST_SWITCH).
+CODE = ["setup.py", *map(str, REPO.glob("lorkd_kernels/**/*.py")),
+        *map(str, REPO.glob("benchmarks/**/*.py")), *map(str, REPO.glob("python/**/*.py"))]
+
+
+def test_every_variable_the_code_names_is_listed():
+    named = set()
+    for path in CODE:
+        named |= set(re.findall(r"\bLORKD_[A-Z_]+\b", (REPO / path).read_text()))
+    assert named == {v.name for v in VARIABLES}
+
+
+@pytest.mark.parametrize("variable", VARIABLES, ids=lambda v: v.name)
+def test_each_variable_is_read_where_the_list_says(variable):
+    assert variable.name in (REPO / variable.read_by).read_text()
+
+
+def test_the_readme_table_is_generated_from_the_list():
+    readme = (REPO / "README.md").read_text()
+    assert with_table(readme) == readme, \
+        "README's table is stale: run `python -m lorkd_kernels._env README.md`"

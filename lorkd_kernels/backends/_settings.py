@@ -36,7 +36,7 @@ from typing import Iterator, Mapping, Optional, Tuple
 
 import torch
 
-from .._env import env_flag
+from .._env import env_choice, env_flag
 from . import library
 
 TRITON_STRATEGIES = ("auto", "fused", "split")
@@ -94,10 +94,7 @@ def _changed(settings: Settings, changes: Mapping[str, object]) -> Settings:
 
 def from_environment(environ: Mapping[str, str] = os.environ) -> Settings:
     """The defaults a process starts with: ``LORKD_TRITON_STRATEGY`` and ``LORKD_MEASURE``."""
-    triton = environ.get(ENV_TRITON_STRATEGY, "").strip().lower() or "auto"
-    if triton not in TRITON_STRATEGIES:
-        raise ValueError(f"{ENV_TRITON_STRATEGY}={triton!r} is not a triton strategy; choose one "
-                         f"of {', '.join(TRITON_STRATEGIES)}")
+    triton = env_choice(ENV_TRITON_STRATEGY, TRITON_STRATEGIES, default="auto", environ=environ)
     return Settings(triton_strategy=triton,
                     measuring=env_flag(ENV_MEASURE, environ=environ))
 

@@ -30,7 +30,7 @@ def library_path() -> str:
     if not candidates:
         raise FileNotFoundError(
             f"no compiled library lorkd_kernels/_C*.so in {_PACKAGE_DIR}; build it with "
-            "`pip install --no-build-isolation -e .` (without LORKD_NO_EXTENSIONS=1)")
+            "`pip install --no-build-isolation -e .` (without LORKD_BUILD=python)")
     return candidates[0]
 
 

@@ -16,6 +16,8 @@ from dataclasses import dataclass
 from types import ModuleType
 from typing import Dict, Optional, Tuple
 
+from .._env import env_choice
+
 #: a backend that runs on tensors of every device type
 ANY_DEVICE = "any"
 #: the backend every device falls back to; it needs nothing but torch
@@ -58,11 +60,11 @@ class Backend:
 BACKENDS: Dict[str, Backend] = {b.name: b for b in (
     Backend("cpu", "cpu", ("cpu",), compiled=True, package=None,
             needs="the compiled library: `pip install --no-build-isolation -e .` without "
-                  "LORKD_NO_EXTENSIONS=1",
+                  "LORKD_BUILD=python",
             summary="C++ kernels (csrc/cpu), one call per forward and per backward"),
     Backend("cuda", "cuda", ("cuda",), compiled=True, package=None,
             needs="a CUDA build of the compiled library: rebuild against a CUDA build of torch "
-                  "with a CUDA toolkit (LORKD_BUILD_CUDA=1, CUDA_HOME), or use cuda_emu to run "
+                  "with a CUDA toolkit (LORKD_BUILD=cuda, CUDA_HOME), or use cuda_emu to run "
                   "those kernels on CPU tensors",
             summary="CUDA C++ kernels (csrc/kernels, launched by csrc/cuda)"),
     Backend("cuda_emu", "cuda_emu", ("cpu",), compiled=True, package=None,
@@ -98,13 +100,10 @@ def get(name: str) -> Backend:
 
 def forced_backend() -> Optional[str]:
     """The backend named by ``LORKD_BACKEND`` (checked against the table), or None."""
-    name = os.environ.get("LORKD_BACKEND", "").strip().lower()
-    if not name:
-        return None
-    if name not in BACKENDS:
-        raise BackendUnavailableError(
-            f"LORKD_BACKEND={name!r} is not a backend; choose one of {', '.join(BACKENDS)}")
-    return name
+    try:
+        return env_choice("LORKD_BACKEND", tuple(BACKENDS))
+    except ValueError as err:
+        raise BackendUnavailableError(f"{err}: it is not a backend") from None
 
 
 def triton_interpreting() -> bool:

@@ -1,7 +1,7 @@
 """The CUDA build of the compiled library: it links, imports on a machine without a GPU, and
 registers CUDA kernels for every op next to the CPU and emulated ones.
 
-Runs where ``--cuda-library PATH`` names a ``_C`` built with ``LORKD_BUILD_CUDA=1`` against a
+Runs where ``--cuda-library PATH`` names a ``_C`` built with ``LORKD_BUILD=cuda`` against a
 CUDA build of torch (``.ci/run`` does that in its own virtual environment); ``--require
 cuda-build`` turns the skip into a failure.
 """

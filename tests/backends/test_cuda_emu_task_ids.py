@@ -4,8 +4,8 @@ the ids, NaN in every output and gradient it affects where it cannot (CUDA-graph
 from __future__ import annotations
 
 import pytest
-import torch  # noqa: F401  (imported before lorkd_kernels, which then loads its compiled library)
 
+import lorkd_kernels.ops  # noqa: F401  (loads the compiled library, whatever was imported first)
 from lorkd_kernels import backends
 from lorkd_kernels.backends import registry
 from tests.backends.task_id_contract import check_index_error, check_nan_contract

@@ -9,8 +9,9 @@ import subprocess
 import sys
 
 import pytest
-import torch  # imported before lorkd_kernels, which then loads its compiled library
+import torch
 
+import lorkd_kernels.ops  # noqa: F401  (loads the compiled library, whatever was imported first)
 from lorkd_kernels import backends
 
 pytestmark = [pytest.mark.emulator,

@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from lorkd_kernels import backends, reference
-from lorkd_kernels._env import env_flag
+from lorkd_kernels._env import BUILDS, env_choice
 from lorkd_kernels.backends import conv_strategy, measured, registry
 from tests.eks_cases import (CONV_CASES, LINEAR_CASES, TOLERANCE, conv_problem, emulator_sized,
                              linear_problem, reference_outputs, rel_error)
@@ -110,7 +110,7 @@ DTYPE_BACKENDS = ([pytest.param(*b.values, d, id=f"{b.id}-{d}".replace("torch.",
 
 
 def test_every_cpu_backend_of_the_registry_is_tested():
-    if env_flag("LORKD_NO_EXTENSIONS"):
+    if env_choice("LORKD_BUILD", BUILDS) == "python":
         pytest.skip("compiled kernels disabled")
     assert backends.compiled_loaded(), "lorkd_kernels._C was not loaded; see the warning at import"
     tested = {p.values[0].split("-")[0] for p in BACKENDS}

@@ -65,7 +65,7 @@ def test_without_the_compiled_library_the_python_router_serves(tmp_path):
 def test_unknown_backend_is_an_error():
     result = _run_with_backend("bogus")
     assert result.returncode != 0
-    assert "is not a backend" in result.stderr
+    assert "LORKD_BACKEND='bogus' is not one of cpu, cuda, " in result.stderr
 
 
 def test_missing_optional_backend_is_reported_as_not_installed(monkeypatch):

@@ -97,7 +97,7 @@ def test_with_a_toolkit_the_build_runs_before_the_stop(tmp_path, no_gpu, command
     out = tmp_path / "acceptance"
     assert acceptance.main(["--out", str(out), "--jobs", "3"]) == 2
     [build] = commands[0]
-    assert build.name == "build" and build.env == {"LORKD_BUILD_CUDA": "1", "MAX_JOBS": "3"}
+    assert build.name == "build" and build.env == {"LORKD_BUILD": "cuda", "MAX_JOBS": "3"}
     assert build.command[1:] == ["setup.py", "-q", "build_ext", "--inplace"]
     assert _summary(out)["steps"][2]["status"] == "passed"
     assert capsys.readouterr().out.splitlines()[-1] == STOP_LINE
