@@ -14,10 +14,13 @@ layers have no LoRA equivalent either way and are reported, never dropped.
 
 from __future__ import annotations
 
-from typing import Optional, Tuple
+from typing import TYPE_CHECKING, Optional, Tuple, Union
 
 import torch
 from torch import nn
+
+if TYPE_CHECKING:
+    from .nn import EKSConv2d, EKSLinear
 
 #: where peft's saved adapter files put the model's own module names
 PEFT_KEY_PREFIX = "base_model.model."
@@ -48,7 +51,8 @@ def not_lora_representable(layer: nn.Module) -> Optional[str]:
     return None
 
 
-def to_peft_factors(layer: nn.Module, task: int) -> Tuple[torch.Tensor, torch.Tensor]:
+def to_peft_factors(layer: Union[EKSConv2d, EKSLinear], task: int
+                    ) -> Tuple[torch.Tensor, torch.Tensor]:
     """Task ``task``'s expert of an EKS layer as peft's ``lora_A`` / ``lora_B`` weights."""
     a, b = layer.lora_A[task].detach(), layer.lora_B[task].detach()
     if isinstance(layer, nn.Conv2d):

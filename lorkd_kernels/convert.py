@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import copy
 import warnings
-from typing import Callable, Iterable, Optional, Union
+from typing import Callable, Iterable, Optional, Union, cast
 
 import torch
 from torch import nn
@@ -146,6 +146,7 @@ def convert(model: nn.Module, num_tasks: int, rank: int = 4, alpha: Optional[flo
                          f"{include!r} with experts_on={experts_on!r}")
     _check_convertible(inner, targets, head_members, accept_kind=_kind_filter(include))
     for name, module in targets:
+        new: Union[EKSConv2d, EKSLinear]
         if isinstance(module, nn.Conv2d):
             new = EKSConv2d.from_conv(module, num_tasks, rank, alpha)
         else:
@@ -153,19 +154,20 @@ def convert(model: nn.Module, num_tasks: int, rank: int = 4, alpha: Optional[flo
         new.train(module.training)
         # A frozen weight or bias stays frozen; the experts are what the student trains.
         new.weight.requires_grad_(module.weight.requires_grad)
-        if module.bias is not None:
-            new.bias.requires_grad_(module.bias.requires_grad)
+        if module.bias is not None:       # then new was built with a bias too
+            cast(torch.Tensor, new.bias).requires_grad_(module.bias.requires_grad)
         _replace(inner, name, new)
     return model if isinstance(model, TaskRouter) else TaskRouter(inner, sort=sort)
 
 
 def _plain_module(module: nn.Module, task: int) -> nn.Module:
+    plain: nn.Module
     if isinstance(module, EKSConv2d):
         plain = module.to_conv(task)
     elif isinstance(module, EKSLinear):
         plain = module.to_linear(task)
-    else:
-        plain = copy.deepcopy(module.heads[task])
+    else:               # callers pass TASK_MODULES only: a TaskHeads
+        plain = copy.deepcopy(cast(TaskHeads, module).heads[task])
     return plain.train(module.training)
 
 
@@ -216,9 +218,10 @@ def switch_task(merged: nn.Module, model: nn.Module, from_task: int, to_task: in
             else:
                 raise ValueError("cannot switch a bare TaskHeads in place; use decompose")
             continue
-        if target.weight.shape != module.weight.shape:
-            raise ValueError(f"module {name!r}: merged weight {tuple(target.weight.shape)} "
+        weight = cast(torch.Tensor, target.weight)   # a merged layer: a plain conv / linear
+        if weight.shape != module.weight.shape:
+            raise ValueError(f"module {name!r}: merged weight {tuple(weight.shape)} "
                              f"does not match the EKS layer's {tuple(module.weight.shape)}")
         change = module.expert_delta(to_task) - module.expert_delta(from_task)
-        target.weight.add_(change.to(target.weight.dtype))
+        weight.add_(change.to(weight.dtype))
     return merged

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Mapping, Optional, Union
+from typing import List, Mapping, Optional, Tuple, Union
 
 import torch
 from torch import nn
@@ -24,14 +24,14 @@ def _check_plain(model: nn.Module) -> None:
                          f"{leftover[:5]} — call lorkd_kernels.decompose(model, task) first")
 
 
-def _atomic_target(path: PathLike) -> tuple:
+def _atomic_target(path: PathLike) -> Tuple[Path, Path]:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     return path, path.with_name(f".{path.name}.tmp")
 
 
 def export_torchscript(model: nn.Module, example_input: torch.Tensor,
-                       path: PathLike = None) -> torch.jit.ScriptModule:
+                       path: Optional[PathLike] = None) -> torch.jit.ScriptModule:
     """Trace ``model`` (eval mode) on ``example_input``; save it to ``path`` when given."""
     _check_plain(model)
     was_training = model.training
@@ -64,25 +64,28 @@ def export_onnx(model: nn.Module, example_input: torch.Tensor, path: PathLike,
     older TorchScript-based one otherwise.
     """
     _check_plain(model)
-    path, tmp = _atomic_target(path)
+    target, tmp = _atomic_target(path)
     was_training = model.training
     model.eval()
-    names = {"input_names": ["input"], "output_names": ["logits"]}
+    input_names: List[str] = ["input"]
+    output_names: List[str] = ["logits"]
     try:
         with torch.no_grad():
             if _dynamo_exporter_available():
                 batch = torch.export.Dim("batch")
                 torch.onnx.export(model, (example_input,), str(tmp), dynamo=True,
                                   dynamic_shapes=({0: batch},), opset_version=opset_version,
-                                  verbose=False, **names)
+                                  verbose=False, input_names=input_names,
+                                  output_names=output_names)
             else:
                 torch.onnx.export(model, (example_input,), str(tmp), dynamo=False,
                                   dynamic_axes={"input": {0: "batch"}, "logits": {0: "batch"}},
-                                  opset_version=opset_version, **names)
+                                  opset_version=opset_version, input_names=input_names,
+                                  output_names=output_names)
     finally:
         model.train(was_training)
-    os.replace(tmp, path)
-    return path
+    os.replace(tmp, target)
+    return target
 
 
 def export_safetensors(model: nn.Module, path: PathLike,

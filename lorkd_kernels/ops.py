@@ -22,7 +22,8 @@ call to the routed backend; elsewhere, or without the library, the Python router
 
 from __future__ import annotations
 
-from typing import Optional, Sequence, Union
+from types import ModuleType
+from typing import Any, Callable, Dict, Optional, Sequence, Union, cast
 
 import torch
 from torch.nn.modules.utils import _pair
@@ -82,7 +83,8 @@ for _backend in ("torch", "reference"):
         _lib.impl(_private, _fn, "CompositeExplicitAutograd")
 
 
-_VALIDATED = {}   # backend module -> its validated functions, built once
+# backend module -> its validated functions, built once
+_VALIDATED: Dict[ModuleType, Dict[str, Callable[..., Any]]] = {}
 
 
 def _python_router(op: str):
@@ -129,8 +131,9 @@ def _eks_linear_backward_fake(grad_out, x, weight, lora_A, lora_B, task_ids, sca
     return _masked_grads(output_mask, x, weight, weight.shape[0], lora_A, lora_B)
 
 
-_FAKES = {"eks_conv2d": _eks_conv2d_fake, "eks_conv2d_backward": _eks_conv2d_backward_fake,
-          "eks_linear": _eks_linear_fake, "eks_linear_backward": _eks_linear_backward_fake}
+_FAKES: Dict[str, Callable[..., Any]] = {
+    "eks_conv2d": _eks_conv2d_fake, "eks_conv2d_backward": _eks_conv2d_backward_fake,
+    "eks_linear": _eks_linear_fake, "eks_linear_backward": _eks_linear_backward_fake}
 
 
 def _ops_defined_here() -> list:
@@ -167,7 +170,7 @@ def _autocast(*tensors: Optional[torch.Tensor]) -> tuple:
     Cast here rather than with ``torch.library.register_autocast``, which fixes one dtype per
     device where autocast lets the user pick bf16 or fp16.
     """
-    device_type = tensors[0].device.type
+    device_type = cast(torch.Tensor, tensors[0]).device.type     # x: never None
     # a device without autocast (meta: shapes only, as in FLOP counting) has none to apply;
     # torch.is_autocast_enabled raises for it
     if not torch.amp.is_autocast_available(device_type) or \

@@ -24,7 +24,7 @@ import re
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Dict, List, Optional, Sequence, Union
+from typing import Dict, List, Optional, Sequence, Union, cast
 
 import torch
 from torch import nn
@@ -32,7 +32,7 @@ from torch import nn
 from ._peft_layout import (ADAPTER_CONFIG, ADAPTER_WEIGHTS, PEFT_KEY_PREFIX, lora_key,
                            not_lora_representable, to_peft_factors)
 from .convert import EKS_LAYERS, _task_count, _unwrap, decompose
-from .nn import TaskHeads
+from .nn import EKSConv2d, EKSLinear, TaskHeads
 from .weights_file import load_state, read_weights, save_weights
 
 PathLike = Union[str, os.PathLike]
@@ -109,7 +109,12 @@ def _split_modules(inner: nn.Module, unsupported: str):
     return lora, heads, full
 
 
-def _alpha(layer: nn.Module):
+def _eks_layer(inner: nn.Module, name: str) -> Union[EKSConv2d, EKSLinear]:
+    """The module ``name``, one of the EKS layers the export chose for peft's LoRA."""
+    return cast(Union[EKSConv2d, EKSLinear], inner.get_submodule(name))
+
+
+def _alpha(layer: Union[EKSConv2d, EKSLinear]):
     """peft's ``lora_alpha`` giving the layer's scaling: ``scaling · rank``."""
     alpha = layer.scaling * layer.rank
     return int(round(alpha)) if abs(alpha - round(alpha)) < 1e-9 else alpha
@@ -124,7 +129,7 @@ def _exact(name: str) -> str:
 def adapter_config(inner: nn.Module, lora: Sequence[str], modules_to_save: Sequence[str]) -> dict:
     """peft's LoRA config for these modules: the most common rank and alpha, exceptions as
     ``rank_pattern`` / ``alpha_pattern``, targets matched by exact name."""
-    layers = {name: inner.get_submodule(name) for name in lora}
+    layers = {name: _eks_layer(inner, name) for name in lora}
     rank, alpha = Counter((m.rank, _alpha(m)) for m in layers.values()).most_common(1)[0][0]
     return {
         "peft_type": "LORA", "task_type": None, "base_model_name_or_path": None,
@@ -155,7 +160,7 @@ def adapter_state(inner: nn.Module, task: int, lora: Sequence[str], whole: Seque
     """Task ``task``'s adapter weights under peft's saved names."""
     state = {}
     for name in lora:
-        a, b = to_peft_factors(inner.get_submodule(name), task)
+        a, b = to_peft_factors(_eks_layer(inner, name), task)
         state[lora_key(name, "A")], state[lora_key(name, "B")] = a, b
     for name in whole:
         module = inner.get_submodule(name)

@@ -16,7 +16,7 @@ tuners) stops the import with the module's name.
 from __future__ import annotations
 
 import copy
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import Callable, Dict, List, Optional, Sequence, Tuple, Union, cast
 
 import torch
 from torch import nn
@@ -38,6 +38,13 @@ def _peft_classes():
     return LoraLayer, BaseTunerLayer, ModulesToSaveWrapper
 
 
+# peft is optional, so its layers are typed as the nn.Modules they are and the attributes peft
+# gives them are cast where they are read.
+def _base_layer(layer: nn.Module) -> nn.Module:
+    """The conv / linear layer a peft LoRA layer wraps."""
+    return cast(Callable[[], nn.Module], layer.get_base_layer)()
+
+
 def _adapter_names(peft_model: nn.Module, adapter_names: Optional[Sequence[str]]) -> List[str]:
     known = list(getattr(peft_model, "peft_config", {}))
     if not known or not hasattr(peft_model, "get_base_model"):
@@ -53,7 +60,7 @@ def _adapter_names(peft_model: nn.Module, adapter_names: Optional[Sequence[str]]
 def _lora_experts(name: str, layer: nn.Module, names: Sequence[str]
                   ) -> Tuple[List[Optional[Tuple[torch.Tensor, torch.Tensor]]], List[float]]:
     """Each task's ``(A, B)`` (None where its adapter skips the layer) and scaling."""
-    base = layer.get_base_layer()
+    base = _base_layer(layer)
     if type(base) not in (nn.Conv2d, nn.Linear):
         raise ValueError(f"{name}: peft LoRA on a {type(base).__name__}; EKS layers replace "
                          f"nn.Conv2d and nn.Linear only")
@@ -67,20 +74,25 @@ def _lora_experts(name: str, layer: nn.Module, names: Sequence[str]
     if merged:   # the base weight then holds them: imported, they would count twice
         raise ValueError(f"{name}: adapter(s) {merged} are merged into the base weights; call "
                          f"the peft model's unmerge_adapter() first")
-    experts, scalings = [], []
+    experts: List[Optional[Tuple[torch.Tensor, torch.Tensor]]] = []
+    scalings: List[float] = []
     for adapter in names:
-        if adapter not in layer.lora_A:
+        lora_A = cast(nn.ModuleDict, layer.lora_A)     # per adapter, a linear or conv layer
+        if adapter not in lora_A:
             experts.append(None)
             scalings.append(1.0)
             continue
-        if adapter in getattr(layer, "lora_variant", {}) or layer.use_dora.get(adapter, False):
+        variant = adapter in getattr(layer, "lora_variant", {})
+        if variant or cast(Dict[str, bool], layer.use_dora).get(adapter, False):
             raise ValueError(f"{name}: adapter {adapter!r} is a LoRA variant (e.g. DoRA), not "
                              f"plain LoRA")
-        if layer.lora_B[adapter].bias is not None:
+        lora_B = cast(nn.ModuleDict, layer.lora_B)
+        if lora_B[adapter].bias is not None:
             raise ValueError(f"{name}: adapter {adapter!r} has a LoRA bias (lora_bias=True)")
-        experts.append(from_peft_factors(layer.lora_A[adapter].weight.detach(),
-                                         layer.lora_B[adapter].weight.detach()))
-        scalings.append(float(layer.scaling[adapter]))
+        a = cast(torch.Tensor, lora_A[adapter].weight)
+        b = cast(torch.Tensor, lora_B[adapter].weight)
+        experts.append(from_peft_factors(a.detach(), b.detach()))
+        scalings.append(float(cast(Dict[str, float], layer.scaling)[adapter]))
     return experts, scalings
 
 
@@ -88,21 +100,26 @@ def eks_from_lora(name: str, layer: nn.Module, names: Sequence[str]) -> nn.Modul
     """The EKS layer holding each adapter's expert of one peft LoRA layer (task t = names[t]);
     the plain base layer when none of these adapters adapts it."""
     experts, scalings = _lora_experts(name, layer, names)
-    present = [i for i, e in enumerate(experts) if e is not None]
-    base = layer.get_base_layer()
+    chosen = {i: e for i, e in enumerate(experts) if e is not None}
+    present = list(chosen)
+    base = _base_layer(layer)
     if not present:                    # only adapters left out adapt this layer
         return copy.deepcopy(base).train(layer.training)
-    rank = max(experts[i][0].shape[0] for i in present)
+    rank = max(chosen[i][0].shape[0] for i in present)
     same = len({scalings[i] for i in present}) == 1
     scaling = scalings[present[0]] if same else 1.0
-    make = EKSConv2d.from_conv if isinstance(base, nn.Conv2d) else EKSLinear.from_linear
-    eks = make(base, len(names), rank, alpha=scaling * rank)
+    eks: Union[EKSConv2d, EKSLinear]
+    if isinstance(base, nn.Conv2d):
+        eks = EKSConv2d.from_conv(base, len(names), rank, alpha=scaling * rank)
+    else:                              # the other type _lora_experts accepts
+        eks = EKSLinear.from_linear(cast(nn.Linear, base), len(names), rank,
+                                    alpha=scaling * rank)
     eks.scaling = scaling              # exactly peft's value (alpha / rank may round)
     with torch.no_grad():
         eks.lora_A.zero_()
         eks.lora_B.zero_()
         for task in present:
-            a, b = experts[task]
+            a, b = chosen[task]
             eks.lora_A[task, :a.shape[0]] = a
             # different scalings: each B carries its own, the layer's is 1
             eks.lora_B[task, :, :b.shape[1]] = b if same else b * scalings[task]
@@ -112,12 +129,12 @@ def eks_from_lora(name: str, layer: nn.Module, names: Sequence[str]) -> nn.Modul
 def heads_from_saved(name: str, wrapper: nn.Module, names: Sequence[str]) -> TaskHeads:
     """A :class:`TaskHeads` from a linear module the adapters save whole (their own copies,
     the base module for adapters without one)."""
-    original = wrapper.original_module
+    original = cast(nn.Module, wrapper.original_module)
     if type(original) is not nn.Linear:
         raise ValueError(f"{name}: the adapters save this {type(original).__name__} whole "
                          f"(modules_to_save); EKS holds only linear heads that way")
-    copies = [wrapper.modules_to_save[n] if n in wrapper.modules_to_save else original
-              for n in names]
+    saved_copies = cast(nn.ModuleDict, wrapper.modules_to_save)
+    copies = [saved_copies[n] if n in saved_copies else original for n in names]
     heads = TaskHeads(original.in_features, [original.out_features] * len(names),
                       original.bias is not None, device=original.weight.device,
                       dtype=original.weight.dtype)
@@ -139,7 +156,7 @@ def from_peft(peft_model: nn.Module, adapter_names: Optional[Sequence[str]] = No
     """
     LoraLayer, BaseTunerLayer, ModulesToSaveWrapper = _peft_classes()
     names = _adapter_names(peft_model, adapter_names)
-    inner = peft_model.get_base_model()
+    inner = cast(Callable[[], nn.Module], peft_model.get_base_model)()
     replacements: Dict[str, nn.Module] = {}
     for name, module in inner.named_modules():
         if any(name.startswith(done + ".") for done in replacements):

@@ -14,8 +14,9 @@ import contextlib
 import contextvars
 import copy
 import dataclasses
-from collections.abc import Mapping
-from typing import Any, Iterator, List, Optional
+from collections.abc import Mapping, MutableMapping
+from types import ModuleType
+from typing import Any, Iterator, List, Optional, cast
 
 import torch
 from torch import nn
@@ -81,6 +82,7 @@ def current_task_ids() -> Optional[torch.Tensor]:
     return _CURRENT_TASK_IDS.get()
 
 
+_pytree: Optional[ModuleType]
 try:    # private but long-lived; without it, registered containers are refused like others
     from torch.utils import _pytree
 except ImportError:         # pragma: no cover
@@ -117,17 +119,19 @@ def _take_rows(output: Any, index: torch.Tensor, batch: int, strict: bool = True
     if type(output) is dict:
         return {k: take(v) for k, v in output.items()}
     if isinstance(output, Mapping):     # OrderedDict, ModelOutput, ...: a copy, items replaced
-        taken = copy.copy(output)
+        # item assignment: a read-only mapping raises TypeError here
+        taken = cast(MutableMapping[Any, Any], copy.copy(output))
         for key, value in output.items():
             taken[key] = take(value)
         return taken
     if dataclasses.is_dataclass(output) and not isinstance(output, type):
-        taken = copy.copy(output)
+        instance = copy.copy(output)
         for f in dataclasses.fields(output):     # frozen ones too
-            object.__setattr__(taken, f.name, take(getattr(output, f.name)))
-        return taken
-    registered = _pytree_node_types()
-    if type(output) in registered:      # a container registered with torch's pytree
+            object.__setattr__(instance, f.name, take(getattr(output, f.name)))
+        return instance
+    registered = _pytree_node_types()       # empty without _pytree
+    # a container registered with torch's pytree
+    if _pytree is not None and type(output) in registered:
         return _pytree.tree_map(take, output, is_leaf=lambda node: node is not output and
                                 type(node) not in registered)
     if not strict:

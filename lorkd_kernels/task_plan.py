@@ -158,13 +158,15 @@ def sorted_by_task(task_ids: torch.Tensor
     (stable), ``inverse`` undoes it; both None when the batch is sorted. At most one host read
     (none under ``torch.compile``, which always sorts)."""
     if torch.compiler.is_compiling():
-        order = torch.argsort(task_ids, stable=True)
-        return order, inverse_permutation(order), task_ids.index_select(0, order)
+        perm = torch.argsort(task_ids, stable=True)
+        return perm, inverse_permutation(perm), task_ids.index_select(0, perm)
     ids = carrying_plan(task_ids)
     plan = attached_plan(ids)
+    assert plan is not None          # carrying_plan has just attached a current one
     if plan.is_sorted:
         return None, None, ids
     order = plan.order
+    assert order is not None         # None only for a batch known to be sorted
     sorted_ids = task_ids.index_select(0, order)
     return order, inverse_permutation(order), attach(TaskPlan(sorted_ids, plan.id_range, True))
 

@@ -11,8 +11,8 @@ import torch.nn.functional as F
 
 def effective_dilation(dilation: Sequence[int], weight_shape: Sequence[int]) -> tuple:
     """Dilation with 1 wherever the kernel has size 1 (where dilation has no effect)."""
-    dilation = tuple(dilation) if isinstance(dilation, (list, tuple)) else (dilation, dilation)
-    return tuple(1 if k == 1 else d for d, k in zip(dilation, weight_shape[2:]))
+    pair = tuple(dilation) if isinstance(dilation, (list, tuple)) else (dilation, dilation)
+    return tuple(1 if k == 1 else d for d, k in zip(pair, weight_shape[2:]))
 
 
 def _bf16_on_cpu(x: torch.Tensor) -> bool:

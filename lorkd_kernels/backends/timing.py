@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 import time
-from typing import Callable, Sequence, Tuple, TypeVar
+from typing import Callable, Sequence, Tuple, TypeVar, cast
 
 Candidate = TypeVar("Candidate")
 Result = TypeVar("Result")
@@ -40,4 +40,5 @@ def fastest(candidates: Sequence[Candidate], run: Callable[[Candidate], Result],
         if seconds < best_seconds:
             best, best_result, best_seconds = candidate, result, seconds
         del result
-    return best, best_result
+    # None only if no run took a time below infinity (a clock giving inf or NaN)
+    return best, cast(Result, best_result)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 import numbers
-from typing import Optional
+from typing import TYPE_CHECKING, Optional
 
 import torch
 from torch import nn
@@ -64,7 +64,14 @@ def as_task_ids(task_ids, x: torch.Tensor) -> torch.Tensor:
     return batch_task_ids(task_ids, x.shape[0], x.device)
 
 
-class LowRankExperts:
+if TYPE_CHECKING:
+    # mixed into nn.Conv2d / nn.Linear subclasses: super() reaches nn.Module's methods
+    _MixinBase = nn.Module
+else:
+    _MixinBase = object
+
+
+class LowRankExperts(_MixinBase):
     """What the EKS layers share: ``weight`` (W0), ``lora_A (T, r, K)``, ``lora_B (T, out, r)``
     and ``scaling``, and the per-task views of them."""
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Optional, Union
+from typing import Literal, Optional, Tuple, Union, cast
 
 import torch
 import torch.nn.functional as F
@@ -10,6 +10,14 @@ from torch import nn
 
 from ..ops import eks_conv2d
 from ._lora import LowRankExperts, as_task_ids, lora_scaling, make_lora_parameters
+
+
+PaddingMode = Literal["zeros", "reflect", "replicate", "circular"]
+
+
+def _pair(size: Tuple[int, ...]) -> Tuple[int, int]:
+    """A 2-D conv's size attribute (torch types those of every conv as tuples of any length)."""
+    return cast(Tuple[int, int], size)
 
 
 def _has_channels_last_strides(t: torch.Tensor) -> bool:
@@ -39,9 +47,9 @@ class EKSConv2d(LowRankExperts, nn.Conv2d):
     """
 
     def __init__(self, in_channels: int, out_channels: int, kernel_size, stride=1, padding=0,
-                 dilation=1, groups: int = 1, bias: bool = True, padding_mode: str = "zeros",
-                 device=None, dtype=None, *, num_tasks: int, rank: int = 4,
-                 alpha: Optional[float] = None) -> None:
+                 dilation=1, groups: int = 1, bias: bool = True,
+                 padding_mode: PaddingMode = "zeros", device=None, dtype=None, *,
+                 num_tasks: int, rank: int = 4, alpha: Optional[float] = None) -> None:
         super().__init__(in_channels, out_channels, kernel_size, stride, padding, dilation,
                          groups, bias, padding_mode, device=device, dtype=dtype)
         k_dim = (in_channels // groups) * self.kernel_size[0] * self.kernel_size[1]
@@ -59,7 +67,7 @@ class EKSConv2d(LowRankExperts, nn.Conv2d):
         mode = "constant" if self.padding_mode == "zeros" else self.padding_mode
         return F.pad(x, pad_lr, mode=mode), (0, 0)
 
-    def forward(self, x: torch.Tensor,  # type: ignore[override]
+    def forward(self, x: torch.Tensor,
                 task_ids: Union[torch.Tensor, int, None] = None) -> torch.Tensor:
         """Convolve each sample with its own task's weight ``W0 + s * B[t_n] @ A[t_n]``.
 
@@ -100,17 +108,19 @@ class EKSConv2d(LowRankExperts, nn.Conv2d):
                     num_tasks=num_tasks, rank=rank, alpha=alpha)
         with torch.no_grad():
             layer.weight.copy_(conv.weight)
-            if conv.bias is not None:
-                layer.bias.copy_(conv.bias)
+            if conv.bias is not None:       # then the layer has one too
+                cast(torch.Tensor, layer.bias).copy_(conv.bias)
         return layer
 
     def to_conv(self, task: int) -> nn.Conv2d:
         """A plain ``nn.Conv2d`` computing this layer for ``task`` (the expert merged in)."""
-        conv = nn.Conv2d(self.in_channels, self.out_channels, self.kernel_size, self.stride,
-                         self.padding, self.dilation, self.groups, self.bias is not None,
-                         self.padding_mode, device=self.weight.device, dtype=self.weight.dtype)
+        padding = self.padding if isinstance(self.padding, str) else _pair(self.padding)
+        conv = nn.Conv2d(self.in_channels, self.out_channels, _pair(self.kernel_size),
+                         _pair(self.stride), padding, _pair(self.dilation), self.groups,
+                         self.bias is not None, self.padding_mode, device=self.weight.device,
+                         dtype=self.weight.dtype)
         with torch.no_grad():
             conv.weight.copy_(self.expert_weight(task))
-            if self.bias is not None:
-                conv.bias.copy_(self.bias)
+            if self.bias is not None:       # then conv has one too
+                cast(torch.Tensor, conv.bias).copy_(self.bias)
         return conv

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Dict, Sequence, Tuple
+from typing import Dict, List, Sequence, Tuple, cast
 
 import torch
 import torch.nn.functional as F
@@ -74,8 +74,9 @@ class TaskHeads(nn.Module):
         # Every head at once: one GEMM over the heads' stacked weights, then each row takes its
         # own task's columns. No data-dependent shapes, so no host read and no per-task launches;
         # an absent task's head gets an exactly zero gradient (no row takes its columns).
-        weight = torch.cat([head.weight for head in self.heads])
-        bias = (torch.cat([head.bias for head in self.heads])
+        # heads[t] are nn.Linear, all with a bias or all without
+        weight = torch.cat(cast(List[torch.Tensor], [head.weight for head in self.heads]))
+        bias = (torch.cat(cast(List[torch.Tensor], [head.bias for head in self.heads]))
                 if self.heads[0].bias is not None else None)
         every_head = F.linear(features, weight, bias)
         first_column, class_counts = self._columns(features.device)

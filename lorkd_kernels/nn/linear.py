@@ -28,7 +28,7 @@ class EKSLinear(LowRankExperts, nn.Linear):
         self.num_tasks, self.rank, self.alpha = num_tasks, rank, alpha
         self.scaling = lora_scaling(rank, alpha)
 
-    def forward(self, x: torch.Tensor,  # type: ignore[override]
+    def forward(self, x: torch.Tensor,
                 task_ids: Union[torch.Tensor, int, None] = None) -> torch.Tensor:
         """Apply each sample's own task weight ``W0 + s * B[t_n] @ A[t_n]``.
 

@@ -8,7 +8,7 @@ import os
 import uuid
 from collections.abc import Iterator, Mapping
 from pathlib import Path
-from typing import IO, TYPE_CHECKING, Any
+from typing import IO, TYPE_CHECKING, Any, cast
 
 if TYPE_CHECKING:       # for the annotation only: the commands' --help loads this module
     import numpy as np
@@ -58,7 +58,8 @@ def write_npz(path: str | os.PathLike, arrays: Mapping[str, "np.ndarray"]) -> No
     import numpy as np       # here, not above: the commands' --help loads this module
     with atomic_open(path) as handle:
         # A file object, not a name: np.savez would append ".npz" to the temporary name.
-        np.savez_compressed(handle, **arrays)
+        # typed as Any: the unpacked names could also reach savez's allow_pickle (a bool)
+        np.savez_compressed(handle, **cast("Mapping[str, Any]", arrays))
 
 
 def write_json(path: str | os.PathLike, obj: Any) -> None:

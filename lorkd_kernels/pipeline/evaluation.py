@@ -50,6 +50,11 @@ def evaluate_task(predict: Predict, dataset: Dataset, num_classes: int, batch_si
     return classification_metrics(probs, labels)
 
 
+def _for_task(model: nn.Module, task: int) -> Predict:
+    """``model`` on a batch of task ``task``'s images (its task bound now, not when called)."""
+    return lambda x: model(x, task)
+
+
 def evaluate_run(experts: Sequence[nn.Module], teacher: Optional[nn.Module], test_set,
                  batch_size: int = 256, device: torch.device = torch.device("cpu")) -> Dict:
     """``{task: {"expert": metrics, "teacher": metrics}}`` on the full test split; a
@@ -65,6 +70,5 @@ def evaluate_run(experts: Sequence[nn.Module], teacher: Optional[nn.Module], tes
         if teacher is not None:
             teacher.to(device).eval()
             results[name]["teacher"] = evaluate_task(
-                lambda x, t=task: teacher(x, t), subset, classes, batch_size, device,
-                flags[task])
+                _for_task(teacher, task), subset, classes, batch_size, device, flags[task])
     return results

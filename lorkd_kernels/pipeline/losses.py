@@ -138,6 +138,8 @@ class FeatureProjection(nn.Module):
     making the student learn from the teacher.
     """
 
+    weight: torch.Tensor       # a buffer (student_dim, teacher_dim)
+
     def __init__(self, teacher_dim: int, student_dim: int, seed: int = 0) -> None:
         super().__init__()
         generator = torch.Generator().manual_seed(seed)

@@ -5,6 +5,7 @@ compute them (``tests/pipeline/test_metrics_medmnist.py`` checks both against it
 from __future__ import annotations
 
 import math
+from typing import Sequence
 
 import numpy as np
 from sklearn.metrics import roc_auc_score
@@ -23,6 +24,7 @@ def auc(probabilities: np.ndarray, labels: np.ndarray) -> float:
     if not np.isfinite(probabilities).all():
         return math.nan            # a diverged model: no ranking to score
     num_classes = probabilities.shape[1]
+    classes: Sequence[int]
     if num_classes == 2:
         classes = [1]
     else:

@@ -14,7 +14,7 @@ import copy
 import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Dict, List, Optional, Sequence
+from typing import Callable, Dict, List, Optional, Sequence, cast
 
 import torch
 from torch import nn
@@ -97,7 +97,8 @@ def model_flops(model: ImageClassifier, samples: int, image_size: int,
             logits = head(head_input)
         if training:
             logits.sum().backward()
-            features.backward(head_input.grad.to("meta"))
+            # the backward just above filled the leaf's grad
+            features.backward(cast(torch.Tensor, head_input.grad).to("meta"))
     flops = counted_flops(step)
     model.zero_grad(set_to_none=True)
     return flops
@@ -126,8 +127,10 @@ def _student_models(setting: CostSetting) -> List[ImageClassifier]:
         return [build_model(setting.student_arch, [k]) for k in setting.num_classes]
     model = build_model(setting.student_arch, list(setting.num_classes))
     if setting.method == "lorkd":
-        model = convert(model, len(setting.tasks), setting.rank, setting.alpha,
-                        experts_on=setting.experts_on).model
+        # converted in place: the router's model is this classifier
+        model = cast(ImageClassifier,
+                     convert(model, len(setting.tasks), setting.rank, setting.alpha,
+                             experts_on=setting.experts_on).model)
     return [model]
 
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import copy
 from dataclasses import dataclass
-from typing import Callable, Dict, Iterable
+from typing import Callable, Dict, Iterable, Sized, cast
 
 import torch
 import torch.nn.functional as F
@@ -55,7 +55,7 @@ def _fit(forward: Callable[[torch.Tensor], torch.Tensor], parameters: Iterable[n
     (BatchNorm cannot train on a single sample)."""
     generator = torch.Generator().manual_seed(settings.seed)
     loader = DataLoader(data, batch_size=settings.batch_size, shuffle=True, generator=generator,
-                        drop_last=len(data) > settings.batch_size)
+                        drop_last=len(cast(Sized, data)) > settings.batch_size)
     optimizer = torch.optim.SGD(list(parameters), lr=lr, momentum=settings.momentum,
                                 weight_decay=settings.weight_decay)
     schedule = torch.optim.lr_scheduler.CosineAnnealingLR(

@@ -8,7 +8,7 @@ column of the matricized weight ``(C_out, K)``, the layout of ``A_t (r, K)``.
 
 from __future__ import annotations
 
-from typing import List, Optional, Sequence, Tuple
+from typing import List, Optional, Sequence, Tuple, cast
 
 import numpy as np
 import torch
@@ -486,7 +486,8 @@ def empty_grad(like: torch.Tensor) -> torch.Tensor:
 
 def cast_to(t: Optional[torch.Tensor], dtype: torch.dtype, shape=None) -> torch.Tensor:
     """``t`` in ``dtype`` (an accumulator cast back to the parameter's dtype), reshaped."""
-    t = t.to(dtype)
+    # never None: called only for the gradients the output mask asked for, whose buffers exist
+    t = cast(torch.Tensor, t).to(dtype)
     return t if shape is None else t.reshape(shape)
 
 

@@ -20,7 +20,7 @@ from their roofline is unmeasured.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Dict, List, Sequence, Tuple
+from typing import Dict, List, Sequence, Tuple, cast
 
 from . import configs
 
@@ -75,6 +75,11 @@ class FormCost:
         return sum(k.seconds(gpu) for k in self.kernels)
 
 
+def _spatial(sizes: Sequence[int]) -> Tuple[int, int]:
+    """The (height, width) of a 2-D conv's shape, as a tuple."""
+    return cast(Tuple[int, int], tuple(sizes))
+
+
 @dataclass(frozen=True)
 class ConvLayer:
     """The geometry of one EKS conv call."""
@@ -94,8 +99,8 @@ class ConvLayer:
     def of_call(cls, x_shape: Sequence[int], weight_shape: Sequence[int],
                 out_size: Sequence[int], groups: int, rank: int, num_tasks: int,
                 element: int) -> "ConvLayer":
-        return cls(x_shape[0], x_shape[1], weight_shape[0], groups, tuple(x_shape[2:]),
-                   tuple(out_size), tuple(weight_shape[2:]), rank, num_tasks, element)
+        return cls(x_shape[0], x_shape[1], weight_shape[0], groups, _spatial(x_shape[2:]),
+                   _spatial(out_size), _spatial(weight_shape[2:]), rank, num_tasks, element)
 
     @property
     def depth(self) -> int:                    # K = C_in/groups * kh * kw
@@ -199,7 +204,7 @@ def cheapest_form(layer: ConvLayer, gpu: Gpu = H100) -> str:
     if layer.groups == 1:
         return "split"
     costs = {name: cost(layer).seconds(gpu) for name, cost in FORMS.items()}
-    return min(costs, key=costs.get)
+    return min(costs, key=costs.__getitem__)
 
 
 def table_rows(layers: Sequence[Tuple[str, ConvLayer]], gpu: Gpu = H100) -> List[dict]:

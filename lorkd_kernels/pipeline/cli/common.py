@@ -12,7 +12,7 @@ import signal
 import sys
 import traceback
 from pathlib import Path
-from typing import Callable, NoReturn, Tuple, Type
+from typing import Callable, NoReturn, Optional, Tuple, Type
 
 from ..._env import env_flag
 
@@ -33,8 +33,9 @@ def program_name(module: str) -> str:
 class CommandParser(argparse.ArgumentParser):
     """Usage errors as one line, ``<name>: error: ...``, exit status 2 (the usage is in --help)."""
 
-    def __init__(self, *args, name: str, **kwargs) -> None:
-        super().__init__(*args, prog=program_name(name), **kwargs)
+    # keywords only: a positional argument would be argparse's prog, which this sets
+    def __init__(self, *, name: str, **kwargs) -> None:
+        super().__init__(prog=program_name(name), **kwargs)
         self.name = name
 
     def error(self, message: str) -> NoReturn:
@@ -45,7 +46,7 @@ class DefaultsFormatter(argparse.ArgumentDefaultsHelpFormatter):
     """Shows ``(default: X)`` only where X says something: not for on/off switches, unset
     options, or help that already says what happens by default."""
 
-    def _get_help_string(self, action: argparse.Action) -> str:
+    def _get_help_string(self, action: argparse.Action) -> Optional[str]:
         text = action.help or ""
         if action.nargs == 0 or action.default in (None, argparse.SUPPRESS) or \
                 "default" in text:

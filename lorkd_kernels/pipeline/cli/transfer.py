@@ -17,7 +17,7 @@ import math
 import re
 import sys
 from pathlib import Path
-from typing import Dict, Optional, Sequence
+from typing import Dict, List, Optional, Sequence, cast
 
 from ... import __version__
 from ..training.config import ConfigError, TrainConfig, check_device
@@ -127,14 +127,15 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     def transfer_command() -> int:
         import torch
 
-        from ..data import load_tasks
+        from ..data import BaseTaskDataset, load_tasks
         from ..transfer import MODES, TransferSettings, transfer
 
         config = run_config(run_dir)
         size = args.image_size or config.image_size
         splits = {split: load_tasks(args.data, args.root, args.tasks, split, image_size=size)
                   for split in ("train", "test")}
-        for dataset in splits["train"].datasets:
+        # MultiTaskDataset holds task datasets only (it checks them)
+        for dataset in cast(List[BaseTaskDataset], splits["train"].datasets):
             if len(dataset) < 2:
                 raise DataError(f"{args.root}: data set {dataset.name!r} has {len(dataset)} "
                                 f"training image(s); transfer needs at least 2")

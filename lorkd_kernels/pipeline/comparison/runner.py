@@ -188,7 +188,7 @@ class Comparison:
             entry = self.execute(run)
             scores.setdefault(run.row.name, {})[f"{run.lr:g}"] = stats.mean_accuracy(
                 entry["val"])
-        chosen = {row: float(max(by_lr, key=by_lr.get)) for row, by_lr in scores.items()}
+        chosen = {row: float(max(by_lr, key=by_lr.__getitem__)) for row, by_lr in scores.items()}
         self.record["selection"] = {"metric": "mean expert accuracy on the validation split, "
                                               f"seed {self.budget.seeds[0]}",
                                     "scores": scores, "chosen": chosen}

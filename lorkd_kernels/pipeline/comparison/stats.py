@@ -28,15 +28,15 @@ def final_entries(record: Dict, row: str) -> List[Dict]:
 
 
 def _spread(values: Sequence[float]) -> Dict[str, float]:
-    values = np.asarray(values, dtype=float)
-    std = float(values.std(ddof=1)) if len(values) > 1 else math.nan
-    return {"mean": float(values.mean()), "std": std, "n": int(len(values))}
+    array = np.asarray(values, dtype=float)
+    std = float(array.std(ddof=1)) if len(array) > 1 else math.nan
+    return {"mean": float(array.mean()), "std": std, "n": int(len(array))}
 
 
 def row_summary(entries: Sequence[Dict], key: str = "test") -> Dict:
     """Per task and overall (the mean over tasks of each seed), mean ± std over seeds."""
     tasks = list(entries[0][key])
-    summary = {"tasks": {}, "mean": {}}
+    summary: Dict[str, Dict[str, Dict]] = {"tasks": {}, "mean": {}}
     for metric in METRICS:
         for task in tasks:
             summary["tasks"].setdefault(task, {})[metric] = _spread(

@@ -32,8 +32,8 @@ class FileListDataset(BaseTaskDataset):
     ``transform`` turns a PIL image into the model's float32 ``(3, S, S)`` input.
     """
 
-    def __init__(self, root: str | os.PathLike, paths: Sequence[str], labels: np.ndarray,
-                 task_id: int, num_classes: int, transform: ImageTransform,
+    def __init__(self, root: str | os.PathLike, paths: Sequence[str] | np.ndarray,
+                 labels: np.ndarray, task_id: int, num_classes: int, transform: ImageTransform,
                  name: str | None = None) -> None:
         super().__init__(task_id, transform.image_size, name)
         labels = np.asarray(labels, dtype=np.int64)

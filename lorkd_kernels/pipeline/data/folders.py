@@ -67,7 +67,7 @@ def _decode(path: Path, size: tuple[int, int] | None) -> np.ndarray:
             else:
                 img = img.convert("L" if img.mode in _GRAY_MODES else "RGB")
             if size is not None and img.size != (size[1], size[0]):
-                img = img.resize((size[1], size[0]), Image.BILINEAR)
+                img = img.resize((size[1], size[0]), Image.Resampling.BILINEAR)
             return np.asarray(img, dtype=np.uint8)
     except DataError:
         raise

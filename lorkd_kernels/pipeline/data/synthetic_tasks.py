@@ -11,6 +11,7 @@ from __future__ import annotations
 import zlib
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import cast
 
 import numpy as np
 
@@ -31,7 +32,8 @@ def _absorb(*stains: tuple[np.ndarray, np.ndarray]) -> np.ndarray:
 
 def _mix(cues: Layers, **weights: float) -> np.ndarray:
     """The weighted sum of cue layers ``(N, S, S)``."""
-    return sum(weight * cues[name] for name, weight in weights.items())
+    # every caller names at least one cue, so this is an array, never sum()'s start 0
+    return cast(np.ndarray, sum(weight * cues[name] for name, weight in weights.items()))
 
 
 def _tissue(cues: Layers, rng: np.random.Generator) -> np.ndarray:

@@ -40,7 +40,7 @@ def resize_shorter(image: Image.Image, size: int) -> Image.Image:
     new_w, new_h = (new_short, new_long) if width <= height else (new_long, new_short)
     if (new_w, new_h) == (width, height):
         return image
-    return image.resize((new_w, new_h), Image.BILINEAR)
+    return image.resize((new_w, new_h), Image.Resampling.BILINEAR)
 
 
 def random_crop_box(width: int, height: int, generator: torch.Generator | None = None,
@@ -112,7 +112,7 @@ class ImageTransform:
             return normalize(center_crop(image, self.image_size))
         top, left, h, w = random_crop_box(image.width, image.height, generator)
         image = image.crop((left, top, left + w, top + h)).resize(
-            (self.image_size, self.image_size), Image.BILINEAR)
+            (self.image_size, self.image_size), Image.Resampling.BILINEAR)
         if self.flip and torch.rand(1, generator=generator).item() < 0.5:
-            image = image.transpose(Image.FLIP_LEFT_RIGHT)
+            image = image.transpose(Image.Transpose.FLIP_LEFT_RIGHT)
         return normalize(image)

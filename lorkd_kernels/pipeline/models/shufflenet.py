@@ -76,6 +76,11 @@ class ShuffleNetV2(ImageClassifier):
     stage2..4 and conv5.
     """
 
+    # set by name in __init__
+    stage2: nn.Sequential
+    stage3: nn.Sequential
+    stage4: nn.Sequential
+
     def __init__(self, stages_repeats: Sequence[int], stages_out_channels: Sequence[int],
                  num_classes: NumClasses = 1000) -> None:
         super().__init__()

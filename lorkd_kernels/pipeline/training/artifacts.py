@@ -9,13 +9,16 @@ be rebuilt without the run's configuration. The teacher is a ``torch.save`` file
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Optional, Sequence
+from typing import Optional, Sequence, TypeVar, cast
 
 from torch import nn
 
+from ...nn import TaskHeads
 from ...weights_file import WeightsFileError, load_state, read_weights, save_weights
-from ..models import build_model
+from ..models import ImageClassifier, build_model
 from . import checkpoint
+
+ModuleT = TypeVar("ModuleT", bound=nn.Module)
 
 
 def _save_model(path: Path, arch: str, num_classes, model: nn.Module, **extra) -> None:
@@ -38,7 +41,7 @@ def _read(path: Path) -> dict:
             f"more than tensors and plain values{hint}") from err
 
 
-def _load_model(path: Path, state: Optional[dict] = None) -> nn.Module:
+def _load_model(path: Path, state: Optional[dict] = None) -> ImageClassifier:
     state = _read(path) if state is None else state
     missing = {"arch", "num_classes", "state_dict"} - set(state)
     if missing:
@@ -57,8 +60,9 @@ def expert_path(run_dir: Path, task: str) -> Path:
 
 
 def save_expert(run_dir: Path, task: str, arch: str, model: nn.Module) -> None:
+    head = cast(nn.Linear, model.fc)      # an expert has one label space: a plain linear head
     save_weights(model.state_dict(), expert_path(run_dir, task),
-                 {"arch": arch, "num_classes": str(model.fc.out_features), "task": task})
+                 {"arch": arch, "num_classes": str(head.out_features), "task": task})
 
 
 def load_expert(run_dir: Path, task: str, arch: Optional[str] = None,
@@ -95,7 +99,7 @@ def save_teacher(path: Path, arch: str, num_classes: Sequence[int], model: nn.Mo
 
 def load_teacher(path: Path, num_classes: Optional[Sequence[int]],
                  tasks: Optional[Sequence[str]] = None, arch: Optional[str] = None,
-                 state: Optional[dict] = None) -> nn.Module:
+                 state: Optional[dict] = None) -> ImageClassifier:
     """A saved multi-task teacher. ``arch``, when given, must be the file's architecture. With
     ``tasks`` its heads are matched by task name to that order (a task the file lacks is
     refused; a file without a task list is matched by position); then its label spaces must be
@@ -106,11 +110,13 @@ def load_teacher(path: Path, num_classes: Optional[Sequence[int]],
     _check_teacher(state, path, tasks, arch)
     saved_tasks = state.get("tasks")
     model = _load_model(path, state)
+    # a teacher file holds one label space per task: its fc is a TaskHeads
     if tasks is not None and saved_tasks is not None and list(saved_tasks) != list(tasks):
-        model.fc = model.fc.select([list(saved_tasks).index(t) for t in tasks])
-    if num_classes is not None and list(model.fc.num_classes) != list(num_classes):
+        model.fc = cast(TaskHeads, model.fc).select([list(saved_tasks).index(t) for t in tasks])
+    heads = cast(TaskHeads, model.fc)
+    if num_classes is not None and list(heads.num_classes) != list(num_classes):
         raise checkpoint.CheckpointError(
-            f"teacher {path} was trained for class counts {model.fc.num_classes}, but the "
+            f"teacher {path} was trained for class counts {heads.num_classes}, but the "
             f"chosen tasks have {list(num_classes)}")
     return model
 
@@ -148,7 +154,7 @@ def saved_arch(path: Path) -> str:
     return state["arch"]
 
 
-def freeze(model: nn.Module) -> nn.Module:
+def freeze(model: ModuleT) -> ModuleT:
     for p in model.parameters():
         p.requires_grad_(False)
     return model.eval()

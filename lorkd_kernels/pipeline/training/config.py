@@ -12,7 +12,7 @@ import math
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import List, Optional, Sequence
+from typing import List, Optional, Sequence, cast
 
 from .presets import NEED_PRETRAINED_TEACHER, PRESET_NAMES
 from .schedule import LR_SCHEDULES
@@ -135,7 +135,7 @@ def _known_tasks(config: TrainConfig) -> Sequence[str]:
     if config.data == "radimagenet":
         return list(RADIMAGENET_TASKS)
     try:
-        return folder_tasks(config.root)
+        return folder_tasks(cast(str, config.root))     # validate() checked it was given
     except DataError as err:
         raise ConfigError(f"--root {config.root!r}: {err}") from err
 

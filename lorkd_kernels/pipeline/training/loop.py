@@ -15,7 +15,7 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Dict, List, Optional
+from typing import Callable, Dict, List, Optional, Sized, cast
 
 import numpy as np
 import torch
@@ -126,7 +126,8 @@ class Trainer:
                          for k in range(settings.grad_accum)]
         self.steps_per_epoch = len(_epoch_batches(self.samplers, 0, self.micro)[0])
         if self.steps_per_epoch == 0:
-            raise ValueError(f"stage {stage.name}: {len(stage.train_set)} training samples are "
+            samples = len(cast(Sized, stage.train_set))        # a map-style dataset
+            raise ValueError(f"stage {stage.name}: {samples} training samples are "
                              f"fewer than one batch of {settings.batch_size}")
         stage.model.to(context.device)
         stage.objective.to(context.device)
@@ -234,8 +235,9 @@ class Trainer:
             images, labels, task_ids = _sorted_to((images, labels, task_ids),
                                                   self.context.device)
             last = k == accum - 1
-            no_sync = (self.train_model.no_sync() if self.context.enabled and not last
-                       else contextlib.nullcontext())
+            # distributed: train_model is the DistributedDataParallel wrapper
+            no_sync = (cast(DistributedDataParallel, self.train_model).no_sync()
+                       if self.context.enabled and not last else contextlib.nullcontext())
             with no_sync:
                 with amp:
                     loss, stats = self.stage.objective(self.train_model, images, labels,

@@ -14,6 +14,7 @@ from ..data.labels import decode_multilabel
 from ..losses import (FeatureProjection, distillation_kl, logit_distillation, mean_over_labels,
                       multilabel_rows, task_logits, task_loss)
 from ..metrics import MULTILABEL_THRESHOLD
+from ..models import ImageClassifier
 from ...routing import task_ids_context
 
 
@@ -22,7 +23,7 @@ class FeaturesAndLogits(nn.Module):
     and ``fc``, with the task ids visible to every layer inside. The training loop calls models
     through this wrapper so that DDP (which hooks ``forward``) sees one call per step."""
 
-    def __init__(self, model: nn.Module) -> None:
+    def __init__(self, model: ImageClassifier) -> None:
         super().__init__()
         self.model = model
 
@@ -52,6 +53,8 @@ class Objective(nn.Module):
     is). The projection of teacher features is a buffer, saved with the student's training
     state.
     """
+
+    task_map: torch.Tensor      # a buffer: dataset task id -> model head index
 
     def __init__(self, num_classes: Sequence[int], task_map: Optional[Sequence[int]] = None,
                  teacher: Optional[Teacher] = None, beta: float = 0.0,

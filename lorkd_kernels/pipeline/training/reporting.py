@@ -8,9 +8,12 @@ import io
 import logging
 import math
 from pathlib import Path
-from typing import Dict, Optional, Sequence
+from typing import TYPE_CHECKING, Any, Dict, Optional, Sequence
 
 from ..atomic_files import atomic_open, write_json
+
+if TYPE_CHECKING:        # TensorBoard is optional: imported when the first epoch is logged
+    from torch.utils.tensorboard import SummaryWriter
 
 log = logging.getLogger(__name__)
 
@@ -31,7 +34,7 @@ class EpochLog:
         self.run_dir = Path(run_dir)
         self.csv_path = self.run_dir / "epochs.csv"
         self.tensorboard = tensorboard
-        self.writer = None
+        self.writer: Optional[SummaryWriter] = None
 
     def _open_tensorboard(self) -> None:
         # On the first epoch, not before: nothing is written until the run has started.
@@ -87,7 +90,7 @@ def summarize(method: str, results: Dict[str, Dict], wall_seconds: Optional[floa
     roles = sorted({role for per_task in results.values() for role in per_task})
     mean = {role: {metric: _mean([r[role][metric] for r in results.values() if role in r])
                    for metric in ("accuracy", "auc")} for role in roles}
-    summary = {"method": method, "tasks": results, "mean": mean}
+    summary: Dict[str, Any] = {"method": method, "tasks": results, "mean": mean}
     if multilabel_tasks:
         summary["multilabel_tasks"] = list(multilabel_tasks)
     if wall_seconds is not None:

@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 import random
-from typing import Any, Dict
+from typing import Any, Dict, Tuple, cast
 
 import numpy as np
 import torch
@@ -24,7 +24,9 @@ def seed_for(seed: int, name: str) -> None:
 
 
 def capture() -> Dict[str, Any]:
-    kind, keys, pos, has_gauss, cached = np.random.get_state()
+    # the global generator is an MT19937, whose (default) legacy state is this tuple
+    legacy = cast(Tuple[str, np.ndarray, int, int, float], np.random.get_state())
+    kind, keys, pos, has_gauss, cached = legacy
     state = {"torch": torch.get_rng_state(), "python": random.getstate(),
              "numpy": [kind, torch.from_numpy(keys.astype(np.int64)), pos, has_gauss, cached]}
     if torch.cuda.is_available():

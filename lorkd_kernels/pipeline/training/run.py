@@ -13,7 +13,7 @@ from __future__ import annotations
 import time
 import warnings
 from pathlib import Path
-from typing import Dict, List, Optional, Tuple
+from typing import Dict, List, Optional, Tuple, cast
 
 from torch import nn
 from torch.utils.data import Subset
@@ -21,7 +21,7 @@ from torch.utils.data import Subset
 from ... import __version__
 from ...convert import convert, decompose
 from ..data import MultiTaskDataset
-from ..models import build_model, multitask_teacher
+from ..models import ImageClassifier, build_model, multitask_teacher
 from . import artifacts, distributed, reporting, rng, run_folder
 from .config import TrainConfig, check_fits_one_batch
 from .splits import load_split
@@ -47,13 +47,13 @@ class Pipeline:
         self.log = reporting.EpochLog(self.run_dir) if context.is_main else (lambda row: None)
 
     # ------------------------------------------------------------------ stages
-    def _train(self, name: str, model: nn.Module, objective: Objective, train_set,
+    def _train(self, name: str, model: ImageClassifier, objective: Objective, train_set,
                epochs: int, lr: float) -> None:
         stage = Stage(name, FeaturesAndLogits(model), objective, train_set, epochs, lr)
         train_stage(stage, self.settings, self.context, self.run_dir, self.log, self.stop)
 
     def initial_teacher(self, train_set: MultiTaskDataset,
-                        saved: Optional[dict] = None) -> Tuple[nn.Module, bool]:
+                        saved: Optional[dict] = None) -> Tuple[ImageClassifier, bool]:
         """The teacher before any training, and whether it was loaded ready-trained. Runs
         before the run folder is touched: a teacher checkpoint that cannot be read or does not
         fit stops the run with the folder as it was. ``saved``: the teacher file's contents, read
@@ -67,7 +67,8 @@ class Pipeline:
         return multitask_teacher(train_set.num_classes, arch=config.teacher_arch,
                                  checkpoint=config.teacher_backbone), False
 
-    def train_teacher(self, train_set: MultiTaskDataset, model: nn.Module) -> nn.Module:
+    def train_teacher(self, train_set: MultiTaskDataset,
+                      model: ImageClassifier) -> ImageClassifier:
         """Train the initial teacher (unless loaded ready-trained) and save it."""
         config = self.config
         if config.teacher_epochs > 0:
@@ -80,17 +81,19 @@ class Pipeline:
         return model
 
     def _objective(self, num_classes: List[int], multilabel: List[bool], task_map,
-                   teacher: Optional[Teacher], student: nn.Module) -> Objective:
+                   teacher: Optional[Teacher], student: ImageClassifier) -> Objective:
         config = self.config
         if teacher is None:
             return Objective(num_classes, task_map, multilabel=multilabel)
+        wrapped = cast(FeaturesAndLogits, teacher.model)      # as students() builds it
         return Objective(num_classes, task_map, teacher, beta=config.beta,
                          temperature=config.temperature, kd_on=config.kd_on,
                          student_features=student.num_features,
-                         teacher_features=teacher.model.model.num_features, seed=config.seed,
+                         teacher_features=wrapped.model.num_features, seed=config.seed,
                          multilabel=multilabel)
 
-    def students(self, train_set: MultiTaskDataset, teacher: nn.Module) -> List[nn.Module]:
+    def students(self, train_set: MultiTaskDataset,
+                 teacher: ImageClassifier) -> List[nn.Module]:
         """Train the method's student(s); return one plain expert per task."""
         config = self.config
         kd = None
@@ -114,8 +117,10 @@ class Pipeline:
         rng.seed_for(config.seed, "student")
         model = build_model(config.student_arch, train_set.num_classes)
         if config.method == "lorkd":
-            model = convert(model, train_set.num_tasks, config.rank, config.alpha,
-                            experts_on=config.experts_on).model
+            # converted in place: the router's model is this classifier
+            model = cast(ImageClassifier,
+                         convert(model, train_set.num_tasks, config.rank, config.alpha,
+                                 experts_on=config.experts_on).model)
         self._train("student", model,
                     self._objective(train_set.num_classes, multilabel, None, kd, model),
                     train_set, config.epochs, config.lr)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import cast
+
 from ..data import MultiTaskDataset, load_tasks
 from .config import TrainConfig, default_synthetic_root
 
@@ -20,6 +22,7 @@ def load_split(config: TrainConfig, split: str) -> MultiTaskDataset:
                           image_size=config.image_size,
                           synthetic_options=synthetic_options(config))
     lists = {"train": config.train_list, "test": config.test_list}
-    return load_tasks(config.data, config.root, config.tasks, split,
+    # every source but the synthetic one needs --root (config.validate)
+    return load_tasks(config.data, cast(str, config.root), config.tasks, split,
                       image_size=config.image_size, size=config.medmnist_size,
                       list_files=lists if config.data == "radimagenet" else None)
