@@ -96,13 +96,24 @@ def _want_cuda(build, torch_version_cuda):
     return _sources("csrc/cuda/*.cu", "csrc/cuda/*.cpp")
 
 
-def _build():
-    """LORKD_BUILD, read by lorkd_kernels/_env.py, loaded by path (the package itself needs
+HERE = Path(__file__).parent
+#: where the build writes generated sources (the schemas' header)
+GENERATED = HERE / "build" / "generated"
+
+
+def _package_file(name):
+    """A module of the package that imports nothing, loaded by path (the package itself needs
     torch)."""
-    spec = importlib.util.spec_from_file_location(
-        "lorkd_env", Path(__file__).parent / "lorkd_kernels" / "_env.py")
+    spec = importlib.util.spec_from_file_location(f"lorkd_{name}",
+                                                  HERE / "lorkd_kernels" / f"{name}.py")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
+    return module
+
+
+def _build():
+    """LORKD_BUILD, read by lorkd_kernels/_env.py."""
+    module = _package_file("_env")
     try:
         return module.env_choice("LORKD_BUILD", module.BUILDS, default="auto")
     except ValueError as err:
@@ -121,6 +132,8 @@ def extensions():
             "first, then `pip install --no-build-isolation .` (or set LORKD_BUILD=python for a "
             "Python-only install)")
     sources = _sources("csrc/*.cpp", "csrc/common/*.cpp", "csrc/cpu/*.cpp", "csrc/emu/*.cpp")
+    # the op schemas' C++ header, from the package's one copy (csrc/schemas.h includes it)
+    _package_file("_schemas").write_header(GENERATED / "lorkd_schemas.h")
     cxx_flags = ["-O3", "-std=c++20"]
     link_flags = []
     sanitizers = os.environ.get("LORKD_SANITIZE", "").strip()
@@ -136,11 +149,12 @@ def extensions():
     if cuda_sources:
         nvcc_flags = ["-O3", "-std=c++20", "-lineinfo"]
         ext = CUDAExtension("lorkd_kernels._C", sources + cuda_sources,
+                            include_dirs=[str(GENERATED)],
                             extra_compile_args={"cxx": cxx_flags, "nvcc": nvcc_flags},
                             extra_link_args=link_flags)
     else:
-        ext = CppExtension("lorkd_kernels._C", sources, extra_compile_args={"cxx": cxx_flags},
-                           extra_link_args=link_flags)
+        ext = CppExtension("lorkd_kernels._C", sources, include_dirs=[str(GENERATED)],
+                           extra_compile_args={"cxx": cxx_flags}, extra_link_args=link_flags)
     return [ext], {"build_ext": _build_ext_class(BuildExtension)}
 
 

@@ -29,29 +29,10 @@ import torch
 from torch.nn.modules.utils import _pair
 
 from . import backends
+from ._schemas import SCHEMAS
 from ._autograd import register_python_autograd
 from ._checks import (check_conv2d_args, check_linear_args, conv2d_output_size,
                       validated_backend)
-
-SCHEMAS = {
-    "eks_conv2d": (
-        "eks_conv2d(Tensor x, Tensor weight, Tensor? bias, Tensor lora_A, Tensor lora_B, "
-        "Tensor task_ids, int[2] stride, int[2] padding, int[2] dilation, int groups, "
-        "float scaling) -> Tensor"),
-    "eks_conv2d_backward": (
-        "eks_conv2d_backward(Tensor grad_out, Tensor x, Tensor weight, Tensor lora_A, "
-        "Tensor lora_B, Tensor task_ids, int[2] stride, int[2] padding, int[2] dilation, "
-        "int groups, float scaling, bool[5] output_mask) "
-        "-> (Tensor, Tensor, Tensor, Tensor, Tensor)"),
-    "eks_linear": (
-        "eks_linear(Tensor x, Tensor weight, Tensor? bias, Tensor lora_A, Tensor lora_B, "
-        "Tensor task_ids, float scaling) -> Tensor"),
-    "eks_linear_backward": (
-        "eks_linear_backward(Tensor grad_out, Tensor x, Tensor weight, Tensor lora_A, "
-        "Tensor lora_B, Tensor task_ids, float scaling, bool[5] output_mask) "
-        "-> (Tensor, Tensor, Tensor, Tensor, Tensor)"),
-}
-
 
 def _op_exists(name: str) -> bool:
     try:
