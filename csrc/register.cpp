@@ -309,6 +309,7 @@ TORCH_LIBRARY_FRAGMENT(lorkd, m) {
   m.def("_current_settings() -> (int, bool, bool, float)", &lorkd::settings_tuple);
   // The measured choices of the CPU conv path (strategy.h); use lorkd_kernels.backends.measured
   // (save_choices / load_choices, LORKD_STRATEGY_CACHE).
+  m.def("_cpu_conv_path_names() -> str[]", &lorkd::cpu::conv_path_names);
   m.def("_cpu_measured_table() -> Tensor", &lorkd::cpu::measured_table);
   m.def("_cpu_load_measured_table(Tensor table) -> ()", &lorkd::cpu::load_measured_table);
   m.def("_cpu_clear_measured_table() -> ()", &lorkd::cpu::clear_measured_table);

@@ -9,7 +9,6 @@ from pathlib import Path
 import pytest
 
 from lorkd_kernels._env import BUILDS, VARIABLES, env_choice, env_flag, with_table
-from lorkd_kernels.pipeline.cli.common import debugging
 
 
 @pytest.mark.parametrize("value, expected", [
@@ -25,13 +24,6 @@ def test_an_unknown_word_is_an_error_naming_the_variable(monkeypatch):
     monkeypatch.setenv("LORKD_TEST_SWITCH", "ture")
     with pytest.raises(ValueError, match=r"LORKD_TEST_SWITCH='ture': expected one of"):
         env_flag("LORKD_TEST_SWITCH")
-
-
-def test_lorkd_debug_false_keeps_debugging_off(monkeypatch):
-    monkeypatch.setenv("LORKD_DEBUG", "false")
-    assert not debugging()
-    monkeypatch.setenv("LORKD_DEBUG", "true")
-    assert debugging()
 
 
 def test_named_values_are_read_in_any_case_and_a_typo_names_the_variable():

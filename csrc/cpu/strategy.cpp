@@ -15,6 +15,10 @@ std::mutex g_table_mutex;
 std::map<MeasureKey, ConvPath> g_table;   // guarded by g_table_mutex
 }  // namespace
 
+std::vector<std::string> conv_path_names() {
+  return {kConvPathNames.begin(), kConvPathNames.end()};
+}
+
 bool conv_measuring() {
   const Settings settings = current_settings();
   return settings.measuring && settings.conv_strategy == ConvStrategy::kAuto;
@@ -56,7 +60,8 @@ void load_measured_table(const at::Tensor& table) {
   const int64_t* data = rows.data_ptr<int64_t>();
   for (int64_t i = 0; i < rows.size(0); ++i, data += width) {
     const int64_t path = data[width - 1];
-    TORCH_CHECK_VALUE(path >= 0 && path <= 3, "a measured-strategy table row names path ", path,
+    TORCH_CHECK_VALUE(path >= 0 && path < static_cast<int64_t>(kConvPathNames.size()),
+                      "a measured-strategy table row names path ", path,
                       " (expected 0, 1, 2 or 3)");
     g_table[MeasureKey(data, data + width - 1)] = static_cast<ConvPath>(path);
   }

@@ -5,10 +5,12 @@
 
 #include <ATen/core/Tensor.h>
 
+#include <array>
 #include <chrono>
 #include <cstdint>
 #include <limits>
 #include <optional>
+#include <string>
 #include <utility>
 #include <vector>
 
@@ -23,8 +25,13 @@ using ::lorkd::ConvStrategy;
 // (eks_ops.h).
 int64_t conv_strategy();
 
-// How one call runs (see eks_conv2d.cpp).
+// How one call runs (see eks_conv2d.cpp). Python reads the names, in code order (a measured
+// table stores the code), from conv_path_names().
 enum class ConvPath { kSplit = 0, kMergedPerTask = 1, kMergedPerSample = 2, kStackedSplit = 3 };
+inline constexpr std::array<const char*, 4> kConvPathNames = {"split", "merged per task",
+                                                              "merged per sample",
+                                                              "stacked split"};
+std::vector<std::string> conv_path_names();
 
 struct ConvShape {
   int64_t batch, groups, kernel_area, output_area;

@@ -45,8 +45,10 @@ FORMAT_1 = ("lorkd-cpu-conv-choices", 1)
 COLUMNS = ("direction", "dtype", "batch", "in_channels", "height", "width", "out_channels",
            "kernel_h", "kernel_w", "stride_h", "stride_w", "padding_h", "padding_w",
            "dilation_h", "dilation_w", "groups", "task_runs", "sorted", "channels_last", "path")
-#: the forms, by the code in the ``path`` column
-PATHS = ("split", "merged per task", "merged per sample", "stacked split")
+def paths() -> tuple:
+    """The forms' names, by the code in the ``path`` column (the compiled library's list)."""
+    _require_library()
+    return tuple(torch.ops.lorkd._cpu_conv_path_names())
 
 
 class StrategyCacheError(ValueError):
@@ -106,7 +108,7 @@ def save_choices(path: Union[str, os.PathLike]) -> int:
 def _cpu_row_malformed(row) -> bool:
     return not (isinstance(row, list) and len(row) == len(COLUMNS)
                 and all(isinstance(v, int) and not isinstance(v, bool) for v in row)
-                and 0 <= row[-1] < len(PATHS))
+                and 0 <= row[-1] < len(paths()))
 
 
 def _checked_rows(path, table, columns, malformed, name: str) -> list:

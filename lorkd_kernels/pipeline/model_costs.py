@@ -2,8 +2,9 @@
 weights, every task's experts, every head) and each deployed expert, at one input size.
 
 FLOPs are counted, not estimated: the models run under
-:class:`torch.utils.flop_counter.FlopCounterMode` with the formulas of :mod:`.flop_formulas`
-(FLOPs = 2 × multiply-adds; bias adds, normalisation, activations and pooling not counted).
+:class:`torch.utils.flop_counter.FlopCounterMode` with the formulas of
+:mod:`lorkd_kernels.flop_formulas` (FLOPs = 2 × multiply-adds; bias adds, normalisation,
+activations and pooling not counted).
 Forward FLOPs are per sample, averaged over every task's samples (heads differ in size);
 training FLOPs are a counted forward and backward pass of the same batch, per sample.
 """
@@ -14,14 +15,13 @@ import copy
 import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Dict, List, Optional, Sequence, cast
+from typing import Dict, List, Optional, Sequence, cast
 
 import torch
 from torch import nn
-from torch.utils.flop_counter import FlopCounterMode
 
 from ..convert import convert
-from .flop_formulas import formulas
+from ..flop_formulas import counted_flops
 from .models import ImageClassifier, build_model
 from .models._classifier import task_scope
 
@@ -68,12 +68,6 @@ def run_setting(config, train_set) -> CostSetting:
 
 def parameter_count(model: nn.Module) -> int:
     return sum(p.numel() for p in model.parameters())
-
-
-def counted_flops(step: Callable[[], None]) -> int:
-    with FlopCounterMode(display=False, custom_mapping=formulas()) as counter:
-        step()
-    return counter.get_total_flops()
 
 
 def model_flops(model: ImageClassifier, samples: int, image_size: int,

@@ -22,7 +22,7 @@ CPU = torch.device("cpu")
 # ShuffleNetV2's last depthwise conv at 64x64 input (2x2 maps), batch 64, T = 10, r = 4: its
 # grouped form per sample peaks at about 8x the plain layer
 CHANNELS, SIZE, BATCH, TASKS = 232, 2, 64, 10
-PER_SAMPLE = measured.PATHS.index("merged per sample")
+PER_SAMPLE = measured.paths().index("merged per sample")
 
 
 @pytest.fixture(autouse=True)

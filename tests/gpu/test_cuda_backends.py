@@ -29,7 +29,7 @@ from lorkd_kernels.backends import registry
 from tests import requirements
 from tests.eks_cases import (CONV_CASES, LINEAR_CASES, TOLERANCE, conv_problem, linear_problem,
                              reference_outputs, rel_error)
-from tests.test_routing_compile import QUICK, _check_every_composition
+from tests.pipeline.test_routing_compile import QUICK, _check_every_composition
 
 pytestmark = pytest.mark.gpu
 

@@ -17,7 +17,7 @@ registered globally: torch's own registry stays untouched and a second import ca
 from __future__ import annotations
 
 import math
-from typing import Dict, Sequence
+from typing import Callable, Dict, Sequence
 
 import torch
 
@@ -103,10 +103,19 @@ def conv_backward_flop(grad_out_shape, x_shape, weight_shape, _bias, _stride, _p
 
 def formulas() -> Dict[object, object]:
     """The ``custom_mapping`` for ``FlopCounterMode``; the EKS ops must be loaded."""
-    from .. import ops  # noqa: F401  (defines torch.ops.lorkd.*)
+    from . import ops  # noqa: F401  (defines torch.ops.lorkd.*)
     lorkd = torch.ops.lorkd
     return {lorkd.eks_conv2d: eks_conv2d_flop,
             lorkd.eks_conv2d_backward: eks_conv2d_backward_flop,
             lorkd.eks_linear: eks_linear_flop,
             lorkd.eks_linear_backward: eks_linear_backward_flop,
             torch.ops.aten.convolution_backward: conv_backward_flop}
+
+
+def counted_flops(step: Callable[[], None]) -> int:
+    """FLOPs of running ``step`` (forward and, if it runs one, backward), the EKS ops counted by
+    these formulas."""
+    from torch.utils.flop_counter import FlopCounterMode
+    with FlopCounterMode(display=False, custom_mapping=formulas()) as counter:
+        step()
+    return counter.get_total_flops()

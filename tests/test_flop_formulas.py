@@ -8,7 +8,7 @@ import torch
 from torch import nn
 
 from lorkd_kernels import EKSConv2d, EKSLinear
-from lorkd_kernels.pipeline.model_costs import counted_flops
+from lorkd_kernels.flop_formulas import counted_flops
 
 N, C_IN, C_OUT, SIDE, RANK, TASKS = 3, 4, 6, 5, 2, 2
 TASK_IDS = torch.tensor([0, 1, 1])
