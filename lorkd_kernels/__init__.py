@@ -20,7 +20,7 @@ _EXPORTS = {
     # functional ops and the backend serving them
     "eks_conv2d": "ops", "eks_linear": "ops", "active_backend": "backends",
     # whole models: conversion, task routing, deployment
-    "convert": "convert", "decompose": "convert", "switch_task": "convert",
+    "convert": "conversion", "decompose": "conversion", "switch_task": "conversion",
     "TaskRouter": "routing", "task_ids_context": "routing", "current_task_ids": "routing",
     # export of a deployed expert
     "export_onnx": "export", "export_torchscript": "export", "export_safetensors": "export",

@@ -9,7 +9,7 @@ from typing import List, Mapping, Optional, Tuple, Union
 import torch
 from torch import nn
 
-from .convert import TASK_MODULES
+from .conversion import TASK_MODULES
 from .routing import TaskRouter
 from .weights_file import save_weights
 

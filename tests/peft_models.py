@@ -8,7 +8,7 @@ import torch
 from torch import nn
 
 from lorkd_kernels import convert
-from lorkd_kernels.convert import EKS_LAYERS
+from lorkd_kernels.conversion import EKS_LAYERS
 from tests.toy_models import rel_error
 
 

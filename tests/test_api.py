@@ -4,6 +4,9 @@ and the package says it is typed."""
 from __future__ import annotations
 
 import inspect
+import os
+import subprocess
+import sys
 import typing
 from pathlib import Path
 
@@ -21,6 +24,26 @@ def test_every_public_name_exists_once():
     for name in ("EKSConv2d", "convert", "decompose", "export_peft_adapters", "from_peft",
                  "export_safetensors", "load_weights"):
         assert name in names
+
+
+PROBE = """
+import importlib, types, lorkd_kernels
+for module in set(lorkd_kernels._EXPORTS.values()):   # every submodule, imported lazily first
+    importlib.import_module("lorkd_kernels." + module)
+from lorkd_kernels import *
+shadowed = [n for n in lorkd_kernels._EXPORTS if isinstance(globals()[n], types.ModuleType)]
+print(shadowed)
+"""
+
+
+def test_no_submodule_import_replaces_a_public_name():
+    """A submodule named like a public function (``convert.py`` once) becomes the package's
+    attribute when something imports it before the name is looked up: ``from lorkd_kernels
+    import convert`` then gave the module. In a fresh process, without torch imported first."""
+    result = subprocess.run([sys.executable, "-c", PROBE], capture_output=True, text=True,
+                            timeout=120, env=dict(os.environ, PYTHONPATH=os.pathsep.join(sys.path)))
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "[]"
 
 
 def test_layer_forward_documents_its_task_ids_not_torchs_generic_text():

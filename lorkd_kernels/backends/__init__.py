@@ -126,8 +126,10 @@ def load() -> None:
         if reason is not None:
             raise BackendUnavailableError(f"LORKD_BACKEND={forced}: {reason}")
     for device_type in ROUTED_IN_CPP:
-        runs_here = forced is not None and BACKENDS[forced].runs_on(device_type)
-        _set_route(device_type, forced if runs_here else _default_route(device_type))
+        if forced is not None and BACKENDS[forced].runs_on(device_type):
+            _set_route(device_type, forced)
+        else:
+            _set_route(device_type, _default_route(device_type))
     _settings.mirror_all()
     measured.apply_environment()
 

@@ -32,7 +32,7 @@ import contextvars
 import dataclasses
 import math
 import os
-from typing import Iterator, Mapping, Optional, Tuple
+from typing import Any, Iterator, Mapping, Optional, Tuple
 
 import torch
 
@@ -83,7 +83,7 @@ def _validated(settings: Settings) -> Settings:
     return dataclasses.replace(settings, memory_cap=float(cap))
 
 
-def _changed(settings: Settings, changes: Mapping[str, object]) -> Settings:
+def _changed(settings: Settings, changes: Mapping[str, Any]) -> Settings:
     fields = {field.name for field in dataclasses.fields(Settings)}
     unknown = sorted(set(changes) - fields)
     if unknown:
@@ -94,7 +94,7 @@ def _changed(settings: Settings, changes: Mapping[str, object]) -> Settings:
 
 def from_environment(environ: Mapping[str, str] = os.environ) -> Settings:
     """The defaults a process starts with: ``LORKD_TRITON_STRATEGY`` and ``LORKD_MEASURE``."""
-    triton = env_choice(ENV_TRITON_STRATEGY, TRITON_STRATEGIES, default="auto", environ=environ)
+    triton = env_choice(ENV_TRITON_STRATEGY, TRITON_STRATEGIES, environ=environ) or "auto"
     return Settings(triton_strategy=triton,
                     measuring=env_flag(ENV_MEASURE, environ=environ))
 

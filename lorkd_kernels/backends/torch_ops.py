@@ -118,7 +118,7 @@ def conv2d_backward(grad_out: torch.Tensor, x: torch.Tensor, weight: torch.Tenso
             gx_t, g_t, _ = _conv_backward(gys.narrow(0, start, length),
                                           xs.narrow(0, start, length), w_t, stride, padding,
                                           dilation, groups, (need_x, need_g))
-            if need_x:
+            if grad_x is not None:
                 grad_x.narrow(0, start, length).copy_(gx_t)
             if need_g:
                 g_t = g_t.reshape(weight.shape[0], -1).to(acc)
@@ -129,7 +129,7 @@ def conv2d_backward(grad_out: torch.Tensor, x: torch.Tensor, weight: torch.Tenso
         if need_x or need_w:
             gx, gw, _ = _conv_backward(gys, xs, weight, stride, padding, dilation, groups,
                                        (need_x, need_w))
-            if need_x:
+            if grad_x is not None:
                 grad_x.copy_(gx)
             if need_w:
                 grad_w += gw.reshape(weight.shape[0], -1).to(acc)
@@ -144,14 +144,14 @@ def conv2d_backward(grad_out: torch.Tensor, x: torch.Tensor, weight: torch.Tenso
             if need_x or need_A:
                 gx_t, g_shrink, _ = _conv_backward(gu, x_t, shrink, stride, padding, dilation,
                                                    groups, (need_x, need_A))
-                if need_x:
+                if grad_x is not None:
                     grad_x.narrow(0, start, length).add_(gx_t)
                 if need_A:
                     grad_A[task] = g_shrink.reshape(groups, rank, -1).to(acc).sum(0)
 
     empty = _empty_like_mask(x)
     return [
-        segments.scatter(grad_x) if need_x else empty,
+        segments.scatter(grad_x) if grad_x is not None else empty,
         grad_w.reshape(weight.shape).to(weight.dtype) if need_w else empty,
         grad_out.sum((0, 2, 3), dtype=acc).to(x.dtype) if need_bias else empty,
         grad_A.to(lora_A.dtype) if need_A else empty,
@@ -198,7 +198,7 @@ def linear_backward(grad_out: torch.Tensor, x: torch.Tensor, weight: torch.Tenso
         gy_t = gys.narrow(0, start, length).reshape(-1, out_f)
         a_t, b_t = lora_A[task].to(acc), lora_B[task].to(acc)
         gu = (gy_t @ b_t) * scaling                                          # (rows, r)
-        if need_x:
+        if grad_x is not None:
             grad_x.narrow(0, start, length).add_(
                 (gu @ a_t).reshape(length, rows_per_sample(x.shape), in_f))
         if need_A:
@@ -208,7 +208,7 @@ def linear_backward(grad_out: torch.Tensor, x: torch.Tensor, weight: torch.Tenso
     empty = _empty_like_mask(x)
     flat_gy, flat_x = gys.reshape(-1, out_f), xs.reshape(-1, in_f)
     return [
-        segments.scatter(grad_x).reshape(x.shape).to(x.dtype) if need_x else empty,
+        segments.scatter(grad_x).reshape(x.shape).to(x.dtype) if grad_x is not None else empty,
         (flat_gy.T @ flat_x).to(weight.dtype) if need_w else empty,
         flat_gy.sum(0).to(x.dtype) if need_bias else empty,
         grad_A.to(lora_A.dtype) if need_A else empty,

@@ -20,7 +20,7 @@ from typing import Dict, List, Optional, Sequence, cast
 import torch
 from torch import nn
 
-from ..convert import convert
+from ..conversion import convert
 from ..flop_formulas import counted_flops
 from .models import ImageClassifier, build_model
 from .models._classifier import task_scope

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from lorkd_kernels.convert import convert, decompose
+from lorkd_kernels.conversion import convert, decompose
 from lorkd_kernels.pipeline.model_costs import (CostSetting, count_costs, counted_flops,
                                                 epoch_estimate, format_costs, parameter_count)
 from lorkd_kernels.pipeline.models import build_model

@@ -25,7 +25,7 @@ KD_TARGETS = ("logits", "features", "both")
 MODEL_NAMES = ("resnet18", "resnet34", "resnet50", "shufflenet_v2_x0_5", "shufflenet_v2_x1_0",
                "shufflenet_v2_x1_5", "shufflenet_v2_x2_0")        # pipeline.models.MODELS
 DATA_SOURCES = ("synthetic", "medmnist", "folder", "radimagenet")  # pipeline.data.SOURCES
-EXPERTS_ON = ("all", "dense")                                      # lorkd_kernels.convert
+EXPERTS_ON = ("all", "dense")                                      # lorkd_kernels.conversion
 
 # Settings of one invocation, not of the run: never saved in config.json.
 INVOCATION_SETTINGS = ("resume", "overwrite")

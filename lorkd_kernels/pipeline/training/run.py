@@ -19,7 +19,7 @@ from torch import nn
 from torch.utils.data import Subset
 
 from ... import __version__
-from ...convert import convert, decompose
+from ...conversion import convert, decompose
 from ..data import MultiTaskDataset
 from ..models import ImageClassifier, build_model, multitask_teacher
 from . import artifacts, distributed, reporting, rng, run_folder

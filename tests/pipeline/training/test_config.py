@@ -80,7 +80,7 @@ def test_an_earlier_run_is_never_silently_overwritten(tmp_path, capsys):
 
 def test_copied_names_match_their_registries():
     """config.py copies these names so --help loads without torch; they must not drift."""
-    from lorkd_kernels.convert import EXPERTS_ON
+    from lorkd_kernels.conversion import EXPERTS_ON
     from lorkd_kernels.pipeline.data import SOURCES
     from lorkd_kernels.pipeline.models import MODELS
     assert config.MODEL_NAMES == tuple(MODELS)
