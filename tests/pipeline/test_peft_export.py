@@ -23,7 +23,7 @@ from lorkd_kernels.pipeline.models import build_model
 from tests.peft_models import differs, names, trained_student
 from tests.toy_models import ToyNet, rel_error
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 CLASSES = [3, 5, 4]
 
 

@@ -18,7 +18,7 @@ from lorkd_kernels import backends, convert, task_ids_context
 from lorkd_kernels.pipeline.models import BasicBlock, ResNet, shufflenet_v2_x0_5
 from lorkd_kernels.task_ids import task_order
 
-from .toy_models import ToyNet, randomize_experts, rel_error
+from tests.toy_models import ToyNet, randomize_experts, rel_error
 
 NUM_CLASSES = [3, 4, 2]
 # mixed and unsorted; already sorted; task 1 absent
