@@ -3,7 +3,8 @@ against the same adapters loaded into one EKS model (:func:`lorkd_kernels.from_p
 
 The base is ShuffleNetV2 x1.0 or ResNet-18 from :mod:`lorkd_kernels.pipeline.models` with one
 classifier; ``NUM_TASKS`` adapters of rank ``RANK`` (random, non-zero) adapt every dense conv
-(peft's LoRA has no EKS equivalent on depthwise convs, see ``lorkd_kernels/_peft_layout.py``) and
+(peft's LoRA has no EKS equivalent on depthwise convs, see
+``lorkd_kernels/deploy/_peft_layout.py``) and
 each saves its own classifier (``modules_to_save``). Providers, each a no-grad forward of one
 batch whose samples ask for uniformly drawn adapters:
 

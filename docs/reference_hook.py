@@ -11,6 +11,11 @@ MARKER = "<!-- the public names -->"
 def on_page_markdown(markdown, page, config, files):
     if MARKER not in markdown:
         return markdown
+    import sys
+    from pathlib import Path
+
+    # the package of this repository, not another installed copy
+    sys.path.insert(0, str(Path(config.config_file_path).parent))
     import lorkd_kernels   # without torch imported, the package only reads its table
 
     blocks = [f"::: lorkd_kernels.{module}.{name}"

@@ -23,13 +23,15 @@ _EXPORTS = {
     "convert": "conversion", "decompose": "conversion", "switch_task": "conversion",
     "TaskRouter": "routing", "task_ids_context": "routing", "current_task_ids": "routing",
     # export of a deployed expert
-    "export_onnx": "export", "export_torchscript": "export", "export_safetensors": "export",
+    "export_onnx": "deploy.export", "export_torchscript": "deploy.export",
+    "export_safetensors": "deploy.export",
     # safetensors weight files
-    "save_weights": "weights_file", "load_weights": "weights_file",
-    "WeightsFileError": "weights_file",
+    "save_weights": "deploy.weights_file", "load_weights": "deploy.weights_file",
+    "WeightsFileError": "deploy.weights_file",
     # the peft bridge (peft itself is imported only when a bridge function runs)
-    "export_peft_adapters": "peft_export", "peft_base_model": "peft_export",
-    "load_peft_base": "peft_export", "PeftExport": "peft_export", "from_peft": "peft_import",
+    "export_peft_adapters": "deploy.peft_export", "peft_base_model": "deploy.peft_export",
+    "load_peft_base": "deploy.peft_export", "PeftExport": "deploy.peft_export",
+    "from_peft": "deploy.peft_import",
 }
 _SUBMODULES = ("ops", "reference")
 

@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from lorkd_kernels import decompose, export_onnx, export_safetensors, export_torchscript
-from lorkd_kernels.weights_file import load_weights
+from lorkd_kernels.deploy.weights_file import load_weights
 from tests.test_convert import converted
 from tests.toy_models import rel_error
 

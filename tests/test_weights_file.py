@@ -7,7 +7,7 @@ import pytest
 import torch
 from torch import nn
 
-from lorkd_kernels.weights_file import (WeightsFileError, load_weights, read_weights,
+from lorkd_kernels.deploy.weights_file import (WeightsFileError, load_weights, read_weights,
                                         save_weights)
 
 

@@ -18,7 +18,7 @@ from packaging.version import Version
 
 from lorkd_kernels import (EKSConv2d, TaskHeads, WeightsFileError, decompose,
                            export_peft_adapters, load_peft_base, peft_base_model)
-from lorkd_kernels._peft_layout import TESTED_PEFT
+from lorkd_kernels.deploy._peft_layout import TESTED_PEFT
 from lorkd_kernels.pipeline.models import build_model
 from tests.peft_models import differs, names, trained_student
 from tests.toy_models import ToyNet, rel_error

@@ -14,7 +14,7 @@ from typing import Optional, Sequence, TypeVar, cast
 from torch import nn
 
 from ...nn import TaskHeads
-from ...weights_file import WeightsFileError, load_state, read_weights, save_weights
+from ...deploy.weights_file import WeightsFileError, load_state, read_weights, save_weights
 from ..models import ImageClassifier, build_model
 from . import checkpoint
 

@@ -9,7 +9,7 @@ import torch
 from lorkd_kernels.pipeline.models import build_model
 from lorkd_kernels.pipeline.training import artifacts
 from lorkd_kernels.pipeline.training.checkpoint import CheckpointError
-from lorkd_kernels.weights_file import read_weights, save_weights
+from lorkd_kernels.deploy.weights_file import read_weights, save_weights
 
 
 def test_an_expert_round_trips_through_safetensors(tmp_path):

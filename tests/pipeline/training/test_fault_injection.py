@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from lorkd_kernels.weights_file import read_weights
+from lorkd_kernels.deploy.weights_file import read_weights
 
 from tests.pipeline.training.tiny import run_cli, tiny_args
 

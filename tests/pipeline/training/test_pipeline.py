@@ -11,7 +11,7 @@ import torch
 from lorkd_kernels import evaluate, train
 from lorkd_kernels.pipeline.data import SYNTHETIC_TASKS
 from lorkd_kernels.pipeline.models import build_model
-from lorkd_kernels.weights_file import read_weights
+from lorkd_kernels.deploy.weights_file import read_weights
 from tests.pipeline.training.tiny import TASKS, tiny_args
 
 

@@ -13,7 +13,7 @@ import time
 import pytest
 import torch
 
-from lorkd_kernels.weights_file import read_weights
+from lorkd_kernels.deploy.weights_file import read_weights
 from tests.pipeline.training.tiny import REPO, run_cli, tiny_args
 
 EXTRA = ("--teacher-epochs", "2", "--epochs", "3", "--progress", "off")

@@ -17,7 +17,7 @@ from typing import Collection, Dict, Mapping, Optional, Union
 import torch
 from torch import nn
 
-from ._atomic import write_bytes_atomically
+from .._atomic import write_bytes_atomically
 
 PathLike = Union[str, os.PathLike]
 

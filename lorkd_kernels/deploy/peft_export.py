@@ -31,8 +31,8 @@ from torch import nn
 
 from ._peft_layout import (ADAPTER_CONFIG, ADAPTER_WEIGHTS, PEFT_KEY_PREFIX, lora_key,
                            not_lora_representable, to_peft_factors)
-from .conversion import EKS_LAYERS, _task_count, _unwrap, decompose
-from .nn import EKSConv2d, EKSLinear, TaskHeads
+from ..conversion import EKS_LAYERS, _task_count, _unwrap, decompose
+from ..nn import EKSConv2d, EKSLinear, TaskHeads
 from .weights_file import load_state, read_weights, save_weights
 
 PathLike = Union[str, os.PathLike]

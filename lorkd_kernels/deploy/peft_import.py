@@ -22,9 +22,9 @@ import torch
 from torch import nn
 
 from ._peft_layout import TESTED_PEFT, from_peft_factors, not_lora_representable
-from .conversion import _replace
-from .nn import EKSConv2d, EKSLinear, TaskHeads
-from .routing import TaskRouter
+from ..conversion import _replace
+from ..nn import EKSConv2d, EKSLinear, TaskHeads
+from ..routing import TaskRouter
 
 
 def _peft_classes():

@@ -9,8 +9,8 @@ from typing import List, Mapping, Optional, Tuple, Union
 import torch
 from torch import nn
 
-from .conversion import TASK_MODULES
-from .routing import TaskRouter
+from ..conversion import TASK_MODULES
+from ..routing import TaskRouter
 from .weights_file import save_weights
 
 PathLike = Union[str, os.PathLike]

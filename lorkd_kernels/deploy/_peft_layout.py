@@ -20,7 +20,7 @@ import torch
 from torch import nn
 
 if TYPE_CHECKING:
-    from .nn import EKSConv2d, EKSLinear
+    from ..nn import EKSConv2d, EKSLinear
 
 #: where peft's saved adapter files put the model's own module names
 PEFT_KEY_PREFIX = "base_model.model."
