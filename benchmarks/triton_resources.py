@@ -186,12 +186,12 @@ def _measure(kernel: str, dtype: str, capability: int, num_warps: int, num_stage
 
 
 def kernel_keys() -> Dict[str, str]:
-    """A hash of each kernel's source and of the ``conv.py``/``split.py`` JIT helpers it names
-    (not Triton's ``cache_key``, which also hashes the line the kernel starts on)."""
+    """A hash of each kernel's source and of the JIT helpers it names (``_tiles.py``, or its own
+    module's; not Triton's ``cache_key``, which also hashes the line the kernel starts on)."""
     from triton.runtime.jit import JITFunction
 
-    from lorkd_kernels.backends.triton import conv, split
-    jitted = {name: f for module in (conv, split) for name, f in vars(module).items()
+    from lorkd_kernels.backends.triton import _tiles, conv, split
+    jitted = {name: f for module in (_tiles, conv, split) for name, f in vars(module).items()
               if isinstance(f, JITFunction)}
     keys = {}
     for kernel, use in KERNELS.items():

@@ -26,7 +26,7 @@ dA_t/dB_t per task segment. Its cost is the plain layer's plus the branch's by c
 
 Tasks: the batch's task plan (``lorkd_kernels/task_plan.py``, read once per batch) gives the
 sort order and T + 3 segment bounds; each program finds its tile's task and rows from them on
-the device (``conv._plan_tile``), so each tile reads one ``A_t``/``B_t``, the grid has the static
+the device (``_tiles._plan_tile``), so each tile reads one ``A_t``/``B_t``, the grid has the static
 size ``cdiv(rows, BLOCK_M) + T + 2`` and programs past the real tiles exit at once. The launchers
 never read device data on the host: capturable in a CUDA graph. The task-id range check uses the
 plan's range except under capture (``backends/host_checks.py``); unchecked out-of-range ids fall

@@ -23,7 +23,7 @@ _FLOAT_SCALARS = {"scale_hi", "scale_lo"}        # the scaling as two fp32 argum
 
 
 def dtype_constants() -> dict:
-    """The constexprs ``conv._dtype_flags`` gives fp32/fp16/bf16 data on a GPU (tf32 off), and
+    """The constexprs ``_tiles._dtype_flags`` gives fp32/fp16/bf16 data on a GPU (tf32 off), and
     the heavier choice of each plan flag (an unsorted batch's order; the split backward's
     zeroing shrink)."""
     import triton.language as tl

@@ -5,7 +5,7 @@ input pixels for the input-gradient kernel, tokens for linear layers. In task or
 or the batch's own order when it is already sorted) each task owns one contiguous run of rows.
 The plan's ``bounds`` ((T + 3,) sample bounds, ``lorkd_kernels/task_plan.py``) say where: segment
 0 holds ids below 0, segments 1..T tasks 0..T-1, segment T+1 ids >= T. Every kernel finds the task
-and rows of its tile from those T + 3 numbers on the device (``conv._plan_tile``); tiles never
+and rows of its tile from those T + 3 numbers on the device (``_tiles._plan_tile``); tiles never
 cross a segment, so each reads one ``A_t``/``B_t``. The number of tiles is bounded by
 ``cdiv(rows, block_m) + T + 2`` whatever the task mix, which sizes the grid from shapes alone;
 programs past the real tiles exit at once, and the tiles of out-of-range ids (possible only where

@@ -33,7 +33,8 @@ import triton.language as tl
 
 from .. import aten_conv
 from . import configs, conv, limits, segments
-from .conv import _bad_ids, _im2col_tile, _operand, _plan_tile, _scale, _tap_source
+from ._tiles import (_acc_dtype, _bad_ids, _dtype_flags, _im2col_tile, _operand, _plan_tile,
+                     _scale, _tap_source)
 
 
 @triton.jit
@@ -194,8 +195,8 @@ def _options(tiles) -> dict:
 
 
 def _acc_flags(dtype: torch.dtype, tf32: bool) -> dict:
-    """ACC and PRECISION of ``conv._dtype_flags``: the kernels whose dots run on upcast tiles."""
-    flags = conv._dtype_flags(dtype, tf32)
+    """ACC and PRECISION of ``_tiles._dtype_flags``: the kernels whose dots run on upcast tiles."""
+    flags = _dtype_flags(dtype, tf32)
     return dict(ACC=flags["ACC"], PRECISION=flags["PRECISION"])
 
 
@@ -212,7 +213,7 @@ def shrink(x: torch.Tensor, m: torch.Tensor, m_strides: Sequence[int],
     # in the accumulation dtype: the rank-r intermediate keeps the precision the fused kernels'
     # registers give it
     u = conv.empty_output((batch, groups * rank, out_h, out_w),
-                          x.new_empty((0,), dtype=conv._acc_dtype(x.dtype)))
+                          x.new_empty((0,), dtype=_acc_dtype(x.dtype)))
     positions = out_h * out_w
     if batch * positions == 0:
         for t in zero:
@@ -229,7 +230,7 @@ def shrink(x: torch.Tensor, m: torch.Tensor, m_strides: Sequence[int],
         stride[0], stride[1], padding[0], padding[1], dilation[0], dilation[1],
         *x.stride(), *u.stride(),
         KH=kernel_size[0], KW=kernel_size[1], R=configs.rank_block(rank),
-        **conv._dtype_flags(x.dtype, plan.tf32), HAS_ORDER=plan.has_order, ZERO=bool(zero),
+        **_dtype_flags(x.dtype, plan.tf32), HAS_ORDER=plan.has_order, ZERO=bool(zero),
         BLOCK_M=tiles.block_m, BLOCK_K=tiles.block_cols, **_options(tiles))
     return u
 
@@ -340,7 +341,7 @@ def conv2d_backward(grad_out, x, weight, lora_A, lora_B, task_ids, stride, paddi
     plan = segments.kernel_plan(task_ids, num_tasks, "conv")
     c_out = weight.shape[0]
     c_out_g = c_out // groups
-    acc = conv._acc_dtype(x.dtype)
+    acc = _acc_dtype(x.dtype)
     # the plain layer's backward, in one call: dx, dW0 and dbias
     dx, dw, dbias = aten_conv.conv2d_grads(grad_out, x, weight, stride, padding, dilation,
                                            groups, (need_x, need_w, need_bias))
