@@ -1,8 +1,8 @@
 """Every ``LORKD_*`` environment variable, and the one reading of their values.
 
 :data:`VARIABLES` lists them; the README's table is generated from it (``python -m
-lorkd_kernels._env README.md`` rewrites it; ``tests/test_env.py`` fails when it is stale or
-when code reads a variable the list lacks).
+lorkd_kernels._generated`` rewrites it; ``tests/test_generated_tables.py`` fails when it is stale,
+``tests/test_env.py`` when code reads a variable the list lacks).
 
 On/off variables (:func:`env_flag`) take ``1``/``true``/``yes``/``on`` or
 ``0``/``false``/``no``/``off``; variables with named values (:func:`env_choice`) take one of their
@@ -15,9 +15,7 @@ before torch is importable.
 from __future__ import annotations
 
 import os
-import re
-import sys
-from typing import Mapping, NamedTuple, Optional, Sequence
+from typing import List, Mapping, NamedTuple, Optional, Sequence
 
 #: the values of LORKD_BUILD (setup.py)
 BUILDS = ("auto", "python", "cpu", "cuda")
@@ -96,29 +94,11 @@ def env_choice(name: str, choices: Sequence[str], default: Optional[str] = None,
     return value
 
 
-TABLE_START = "<!-- generated from lorkd_kernels/_env.py: do not edit -->"
-TABLE_END = "<!-- end of the generated table -->"
-
-
-def markdown_table() -> str:
+def table_rows() -> List[str]:
+    """The README's table of the variables, as markdown rows."""
     rows = ["| variable | read by | effect |", "|---|---|---|"]
     for v in VARIABLES:
         values = v.values.replace("|", "\\|")
         rows.append(f"| `{v.name}={values}` | `{v.read_by}` | {v.effect} |")
-    return "\n".join([TABLE_START, *rows, TABLE_END])
+    return rows
 
-
-def with_table(text: str) -> str:
-    """``text`` (the README) with its generated table replaced by :func:`markdown_table`."""
-    pattern = re.compile(re.escape(TABLE_START) + ".*?" + re.escape(TABLE_END), re.S)
-    if not pattern.search(text):
-        raise ValueError(f"no generated table ({TABLE_START} ... {TABLE_END}) to replace")
-    return pattern.sub(lambda _: markdown_table(), text)
-
-
-if __name__ == "__main__":
-    for path in sys.argv[1:]:
-        with open(path, encoding="utf-8") as handle:
-            text = handle.read()
-        with open(path, "w", encoding="utf-8") as handle:
-            handle.write(with_table(text))

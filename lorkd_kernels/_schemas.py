@@ -1,9 +1,10 @@
-"""The schemas of the lorkd ops, written once.
+"""The schemas of the lorkd ops, and the backends compiled into ``_C``, written once.
 
-``ops.py`` defines them when the compiled library is absent; the builds (``setup.py``,
+``ops.py`` defines the schemas when the compiled library is absent; the builds (``setup.py``,
 ``CMakeLists.txt``) run this file to write them into a C++ header, which the library defines its
-ops from (``csrc/schemas.h``), so the two cannot differ. Imports nothing: the builds run it by
-path, before torch is importable.
+ops from (``csrc/schemas.h``), so the two cannot differ. The backend registry marks the backends
+of :data:`COMPILED_BACKENDS` as compiled, and the library defines their private ops. Imports
+nothing: the builds run it by path, before torch is importable.
 
     python lorkd_kernels/_schemas.py OUT   # writes the header OUT (only when it changes)
 """
@@ -33,14 +34,24 @@ SCHEMAS = {
 }
 
 
+#: the backends whose kernels the compiled library holds; it defines their private ops
+#: ``_<backend>_<op>`` (``lorkd::_cpu_eks_conv2d``) from :data:`SCHEMAS`
+COMPILED_BACKENDS = ("cpu", "cuda", "cuda_emu")
+
+
+def _string_array(name: str, strings) -> str:
+    literals = ",\n    ".join('"' + text.replace('"', '\\"') + '"' for text in strings)
+    return f"inline constexpr const char* {name}[] = {{\n    {literals}}};\n\n"
+
+
 def header() -> str:
-    """The C++ header: ``lorkd::schemas::kAll``, every schema as a string literal."""
-    literals = ",\n    ".join('"' + schema.replace('"', '\\"') + '"'
-                               for schema in SCHEMAS.values())
+    """The C++ header: ``lorkd::schemas::kAll``, every schema as a string literal, and
+    ``kCompiledBackends``, the names of :data:`COMPILED_BACKENDS`."""
     return ("// Generated from lorkd_kernels/_schemas.py by the build (setup.py, CMakeLists.txt): "
             "do not edit.\n#pragma once\n\nnamespace lorkd::schemas {\n\n"
-            f"inline constexpr const char* kAll[] = {{\n    {literals}}};\n\n"
-            "}  // namespace lorkd::schemas\n")
+            + _string_array("kAll", SCHEMAS.values())
+            + _string_array("kCompiledBackends", COMPILED_BACKENDS)
+            + "}  // namespace lorkd::schemas\n")
 
 
 def write_header(path: Path) -> None:

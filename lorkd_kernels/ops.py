@@ -1,4 +1,4 @@
-"""The op surface: schemas, fake (shape) kernels, autograd, and the functional API.
+"""The public ops: their schemas, router, fake (shape) kernels and autograd, and the functional API.
 
 Ops (namespace ``lorkd``)::
 
@@ -22,8 +22,7 @@ call to the routed backend; elsewhere, or without the library, the Python router
 
 from __future__ import annotations
 
-from types import ModuleType
-from typing import Any, Callable, Dict, Optional, Sequence, Union, cast
+from typing import Optional, Sequence, Union, cast
 
 import torch
 from torch.nn.modules.utils import _pair
@@ -31,8 +30,7 @@ from torch.nn.modules.utils import _pair
 from . import backends
 from ._schemas import SCHEMAS
 from ._autograd import register_python_autograd
-from ._checks import (check_conv2d_args, check_linear_args, conv2d_output_size,
-                      validated_backend)
+from .backends import define
 
 def _op_exists(name: str) -> bool:
     try:
@@ -42,100 +40,25 @@ def _op_exists(name: str) -> bool:
     return True
 
 
+# Loading the backends defines the compiled library's ops (the public schemas among them) and
+# each backend's private ops (every backend module declares its own: ``backends/define.py``).
 backends.load()
-_lib = torch.library.Library("lorkd", "FRAGMENT")
 for _name, _schema in SCHEMAS.items():
     if not _op_exists(_name):
-        _lib.define(_schema)
-
-
-def signature(op: str) -> str:
-    """``op``'s schema without its name, for the private ops of the same signature."""
-    return SCHEMAS[op][len(op):]
-
-
-# The Python backends' private ops, _<backend>_<op>: every backend is callable explicitly, and
-# the compiled router reaches a Python backend through them. (The triton backend defines its own
-# as triton_op when it is imported, so torch.compile sees its kernels.)
-for _backend in ("torch", "reference"):
-    for _name, _fn in validated_backend(backends.registry.module(_backend)).items():
-        _private = backends.BACKENDS[_backend].op_name(_name)
-        _lib.define(_private + signature(_name))
-        _lib.impl(_private, _fn, "CompositeExplicitAutograd")
-
-
-# backend module -> its validated functions, built once
-_VALIDATED: Dict[ModuleType, Dict[str, Callable[..., Any]]] = {}
+        define.LIBRARY.define(_schema)
 
 
 def _python_router(op: str):
     """The public op ``op`` where the compiled library does not route (it is absent, or the
     device is neither CPU nor CUDA): the device's routed backend, validated."""
     def route(*args):
-        module = backends.python_module_for(args[0].device.type)
-        if module not in _VALIDATED:
-            _VALIDATED[module] = validated_backend(module)
-        return _VALIDATED[module][op](*args)
+        return backends.python_functions_for(args[0].device.type)[op](*args)
     return route
 
 
 for _name in SCHEMAS:
-    _lib.impl(_name, _python_router(_name), "CompositeExplicitAutograd")
-
-
-# ----------------------------------------------------------------------------- fakes
-
-
-def _masked_grads(output_mask, x, weight, bias_len, lora_A, lora_B):
-    shapes = [x.shape, weight.shape, (bias_len,), lora_A.shape, lora_B.shape]
-    return tuple(x.new_empty(shape if need else (0,)) for shape, need in zip(shapes, output_mask))
-
-
-def _eks_conv2d_fake(x, weight, bias, lora_A, lora_B, task_ids, stride, padding, dilation,
-                     groups, scaling):
-    check_conv2d_args(x, weight, bias, lora_A, lora_B, task_ids, stride, padding, dilation, groups)
-    return x.new_empty(conv2d_output_size(x.shape, weight.shape, stride, padding, dilation))
-
-
-def _eks_conv2d_backward_fake(grad_out, x, weight, lora_A, lora_B, task_ids, stride, padding,
-                              dilation, groups, scaling, output_mask):
-    return _masked_grads(output_mask, x, weight, weight.shape[0], lora_A, lora_B)
-
-
-def _eks_linear_fake(x, weight, bias, lora_A, lora_B, task_ids, scaling):
-    check_linear_args(x, weight, bias, lora_A, lora_B, task_ids)
-    return x.new_empty((*x.shape[:-1], weight.shape[0]))
-
-
-def _eks_linear_backward_fake(grad_out, x, weight, lora_A, lora_B, task_ids, scaling,
-                              output_mask):
-    return _masked_grads(output_mask, x, weight, weight.shape[0], lora_A, lora_B)
-
-
-_FAKES: Dict[str, Callable[..., Any]] = {
-    "eks_conv2d": _eks_conv2d_fake, "eks_conv2d_backward": _eks_conv2d_backward_fake,
-    "eks_linear": _eks_linear_fake, "eks_linear_backward": _eks_linear_backward_fake}
-
-
-def _ops_defined_here() -> list:
-    """Prefixes of the op families whose schemas exist in this process: the public ops, the
-    Python backends' private ops and, when the compiled library is loaded, its backends'."""
-    names = ["torch", "reference"]
-    if backends.compiled_loaded():
-        names += [name for name, b in backends.BACKENDS.items() if b.compiled]
-    return [""] + [backends.BACKENDS[name].op_name("") for name in names]
-
-
-for _prefix in _ops_defined_here():
-    for _name, _fake in _FAKES.items():
-        torch.library.register_fake(f"lorkd::{_prefix}{_name}", _fake, lib=_lib)
-
-
-# ----------------------------------------------------------------------------- autograd
-
-
-register_python_autograd("torch")
-register_python_autograd("reference")
+    define.LIBRARY.impl(_name, _python_router(_name), "CompositeExplicitAutograd")
+define.register_fakes("")
 if not backends.compiled_loaded():
     register_python_autograd("")
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from lorkd_kernels._env import BUILDS, VARIABLES, env_choice, env_flag, with_table
+from lorkd_kernels._env import BUILDS, VARIABLES, env_choice, env_flag
 
 
 @pytest.mark.parametrize("value, expected", [
@@ -49,9 +49,3 @@ def test_every_variable_the_code_names_is_listed():
 @pytest.mark.parametrize("variable", VARIABLES, ids=lambda v: v.name)
 def test_each_variable_is_read_where_the_list_says(variable):
     assert variable.name in (REPO / variable.read_by).read_text()
-
-
-def test_the_readme_table_is_generated_from_the_list():
-    readme = (REPO / "README.md").read_text()
-    assert with_table(readme) == readme, \
-        "README's table is stale: run `python -m lorkd_kernels._env README.md`"

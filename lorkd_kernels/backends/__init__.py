@@ -32,11 +32,11 @@ from __future__ import annotations
 import contextlib
 import warnings
 from types import SimpleNamespace
-from typing import Dict, Iterator, List, Optional
+from typing import Any, Callable, Dict, Iterator, List, Optional
 
 import torch
 
-from . import _settings, library, measured, registry
+from . import _settings, define, library, measured, registry
 from .host_checks import host_task_id_checks
 from .measured import measuring
 from .registry import BACKENDS, FALLBACK, BackendUnavailableError, forced_backend
@@ -61,7 +61,7 @@ def compiled_loaded() -> bool:
 
 def has_cuda_kernels() -> bool:
     """Whether the loaded compiled library holds the CUDA C++ kernels."""
-    return library.loaded() and library.has_kernel("_cuda_eks_conv2d", "CUDA")
+    return availability("cuda") is None
 
 
 def availability(name: str, device_type: Optional[str] = None) -> Optional[str]:
@@ -72,15 +72,10 @@ def availability(name: str, device_type: Optional[str] = None) -> Optional[str]:
         return f"the {name} backend does not run on {device_type} tensors"
     if not registry.package_installed(backend):
         return f"the {name} backend is not installed: it needs {backend.needs}"
-    if backend.compiled:
-        if not library.loaded():
-            return f"the {name} backend is not installed: it needs {backend.needs}"
-        if name == "cuda" and not has_cuda_kernels():
-            return (f"lorkd_kernels._C holds no CUDA kernels; the cuda backend needs "
-                    f"{backend.needs}")
-    if name == "triton" and device_type == "cpu" and not registry.triton_interpreting():
-        return ("the triton backend runs CPU tensors only under the Triton interpreter: "
-                "set TRITON_INTERPRET=1 before importing lorkd_kernels")
+    if backend.compiled and not library.loaded():
+        return f"the {name} backend is not installed: it needs {backend.needs}"
+    if backend.requirement is not None:
+        return backend.requirement(device_type)
     return None
 
 
@@ -100,8 +95,9 @@ def _set_route(device_type: str, name: str) -> str:
     """Route ``device_type``'s public ops to ``name``; returns the previous backend."""
     previous = _routes.get(device_type, active_backend(device_type))
     if not BACKENDS[name].compiled and (device_type != "cuda" or torch.cuda.is_available()):
-        # A Python backend's private ops exist once its module is imported. On a machine
-        # without a GPU no CUDA call can happen, so triton is not imported just for the route.
+        # A Python backend's private ops exist once its module is imported (it declares
+        # itself). On a machine without a GPU no CUDA call can happen, so triton is not imported
+        # just for the route.
         registry.module(name)
     _routes[device_type] = name
     if library.loaded() and device_type in ROUTED_IN_CPP:
@@ -130,8 +126,19 @@ def load() -> None:
             _set_route(device_type, forced)
         else:
             _set_route(device_type, _default_route(device_type))
+    _declare_light_backends()
     _settings.mirror_all()
     measured.apply_environment()
+
+
+def _declare_light_backends() -> None:
+    """Import the modules of the backends that need no package beyond torch (each declares its
+    private ops, fakes and autograd), and of the compiled ones when the library loaded: their
+    ops then exist from import on. The C++ autograd's double backward calls the torch
+    backend's. A backend with a package (triton) is imported when first used."""
+    for name, backend in BACKENDS.items():
+        if backend.package is None and (library.loaded() or not backend.compiled):
+            registry.module(name)
 
 
 def active_backend(device_type: str = "cpu") -> str:
@@ -148,11 +155,13 @@ def active_backend(device_type: str = "cpu") -> str:
     return FALLBACK
 
 
-def python_module_for(device_type: str):
-    """The backend module the Python router of the public ops calls for ``device_type`` (used
-    where the compiled library does not route: it is absent, or the device is neither CPU nor
-    CUDA)."""
-    return registry.module(active_backend(device_type))
+def python_functions_for(device_type: str) -> Dict[str, Callable[..., Any]]:
+    """The validated functions, by op name, that the Python router of the public ops calls for
+    ``device_type`` (used where the compiled library does not route: it is absent, or the
+    device is neither CPU nor CUDA; so the routed backend is a Python one)."""
+    name = active_backend(device_type)
+    registry.module(name)
+    return define.functions(name)
 
 
 @contextlib.contextmanager
@@ -164,7 +173,7 @@ def use(name: str, device_type: str = "cpu") -> Iterator[None]:
     reason = availability(name, device_type)
     if reason is not None:
         raise BackendUnavailableError(reason)
-    registry.module(name)   # a Python backend defines its private ops on import
+    registry.module(name)   # a Python backend declares its private ops on import
     previous = _set_route(device_type, name)
     try:
         yield

@@ -2,6 +2,6 @@
 their private ops ``torch.ops.lorkd._cpu_*`` (the public ops on CPU tensors call them directly
 from C++ when this backend is routed)."""
 
-from .library import private_op_functions
+from .define import compiled_backend
 
-conv2d_forward, conv2d_backward, linear_forward, linear_backward = private_op_functions("cpu")
+conv2d_forward, conv2d_backward, linear_forward, linear_backward = compiled_backend("cpu")

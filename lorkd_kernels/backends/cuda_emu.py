@@ -7,6 +7,6 @@ slower than the ``cpu`` backend. Every build of
 the compiled library contains it.
 """
 
-from .library import private_op_functions
+from .define import compiled_backend
 
-conv2d_forward, conv2d_backward, linear_forward, linear_backward = private_op_functions("cuda_emu")
+conv2d_forward, conv2d_backward, linear_forward, linear_backward = compiled_backend("cuda_emu")

@@ -7,6 +7,7 @@ Everything accumulates in the input dtype, so run it in float64 when it is the y
 
 from __future__ import annotations
 
+import sys
 from typing import List, Optional, Sequence
 
 import torch
@@ -14,6 +15,7 @@ import torch
 from .. import reference
 from .._checks import check_task_id_range
 from .aten_conv import conv2d_grads
+from .define import python_backend
 
 
 
@@ -69,3 +71,8 @@ def linear_backward(grad_out, x, weight, lora_A, lora_B, task_ids, scaling,
     bias_grad = grad_out.reshape(-1, weight.shape[0]).sum(0)
     grads = [grad_x, grad_w, bias_grad, grad_A, grad_B]
     return [g if need else x.new_empty((0,)) for g, need in zip(grads, output_mask)]
+
+
+# Declared last, once the four functions above exist: its private ops _reference_<op>, their fakes
+# and autograd.
+python_backend("reference", sys.modules[__name__])

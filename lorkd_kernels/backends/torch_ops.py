@@ -13,6 +13,7 @@ Reductions over samples (``dW0``, ``dA``, ``dB``, ``dbias``) accumulate in float
 
 from __future__ import annotations
 
+import sys
 from typing import List, Optional, Sequence
 
 import torch
@@ -20,6 +21,7 @@ import torch
 from .._checks import check_task_id_range, rows_per_sample
 from ..expert_weights import accumulate_dtype, merged_weight
 from .aten_conv import conv2d, conv2d_grads
+from .define import python_backend
 from . import _settings
 from ._segments import Segments, task_segments
 
@@ -214,3 +216,8 @@ def linear_backward(grad_out: torch.Tensor, x: torch.Tensor, weight: torch.Tenso
         grad_A.to(lora_A.dtype) if need_A else empty,
         grad_B.to(lora_B.dtype) if need_B else empty,
     ]
+
+
+# Declared last, once the four functions above exist: its private ops _torch_<op>, their fakes
+# and autograd.
+python_backend("torch", sys.modules[__name__])

@@ -50,14 +50,11 @@ runs the kernels on CPU tensors.
 from __future__ import annotations
 
 import sys
-from typing import List, Optional, Tuple
-
 import torch
 
-from ..._autograd import register_python_autograd
 from ... import task_plan
-from ..._checks import conv2d_output_size, validated_backend
-from .. import _settings, host_checks, triton_choices
+from ..._checks import conv2d_output_size
+from .. import _settings, define, host_checks, triton_choices
 from ..registry import BackendUnavailableError
 from . import configs, conv, costs, limits, linear, split
 
@@ -143,43 +140,7 @@ def linear_backward(grad_out, x, weight, lora_A, lora_B, task_ids, scaling, outp
                                         float(scaling), [bool(m) for m in output_mask]))
 
 
-# Its private ops, lorkd::_triton_<op>: triton_op (launching through wrap_triton) so that
-# torch.compile sees the kernels; the public ops reach them through the route table. triton_op
-# takes the schema from the annotations, hence one typed function per op.
-_checked = validated_backend(sys.modules[__name__])
-
-
-@torch.library.triton_op("lorkd::_triton_eks_conv2d", mutates_args=())
-def _triton_eks_conv2d(x: Tensor, weight: Tensor, bias: Optional[Tensor], lora_A: Tensor,
-                       lora_B: Tensor, task_ids: Tensor, stride: List[int], padding: List[int],
-                       dilation: List[int], groups: int, scaling: float) -> Tensor:
-    return _checked["eks_conv2d"](x, weight, bias, lora_A, lora_B, task_ids, stride, padding,
-                                  dilation, groups, scaling)
-
-
-@torch.library.triton_op("lorkd::_triton_eks_conv2d_backward", mutates_args=())
-def _triton_eks_conv2d_backward(grad_out: Tensor, x: Tensor, weight: Tensor, lora_A: Tensor,
-                                lora_B: Tensor, task_ids: Tensor, stride: List[int],
-                                padding: List[int], dilation: List[int], groups: int,
-                                scaling: float, output_mask: List[bool]
-                                ) -> Tuple[Tensor, Tensor, Tensor, Tensor, Tensor]:
-    return _checked["eks_conv2d_backward"](grad_out, x, weight, lora_A, lora_B, task_ids, stride,
-                                           padding, dilation, groups, scaling, output_mask)
-
-
-@torch.library.triton_op("lorkd::_triton_eks_linear", mutates_args=())
-def _triton_eks_linear(x: Tensor, weight: Tensor, bias: Optional[Tensor], lora_A: Tensor,
-                       lora_B: Tensor, task_ids: Tensor, scaling: float) -> Tensor:
-    return _checked["eks_linear"](x, weight, bias, lora_A, lora_B, task_ids, scaling)
-
-
-@torch.library.triton_op("lorkd::_triton_eks_linear_backward", mutates_args=())
-def _triton_eks_linear_backward(grad_out: Tensor, x: Tensor, weight: Tensor, lora_A: Tensor,
-                                lora_B: Tensor, task_ids: Tensor, scaling: float,
-                                output_mask: List[bool]
-                                ) -> Tuple[Tensor, Tensor, Tensor, Tensor, Tensor]:
-    return _checked["eks_linear_backward"](grad_out, x, weight, lora_A, lora_B, task_ids, scaling,
-                                           output_mask)
-
-
-register_python_autograd("triton")
+# Declared last, once the four functions above exist: its private ops lorkd::_triton_<op> are
+# triton_op (launching through wrap_triton), so that torch.compile sees the kernels; the public
+# ops reach them through the route table.
+define.python_backend("triton", sys.modules[__name__], triton_op=True)

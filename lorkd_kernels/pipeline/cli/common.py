@@ -102,6 +102,14 @@ def one_line(err: BaseException) -> str:
     return lines[0] if lines else type(err).__name__
 
 
+def _forget_interrupt_inside_exec() -> None:
+    """CPython notes a KeyboardInterrupt that leaves code run from a string (``exec`` of a source
+    text, as ``dataclasses`` and ``namedtuple`` do while torch imports) and, at exit, kills the
+    process with SIGINT even though the interrupt was handled: status -2 instead of ours. The
+    next string run clears that note."""
+    exec("pass")
+
+
 def quiet_interrupt(name: str):
     """Decorate a command's ``main`` so that Ctrl-C anywhere, its imports included, ends it
     with one line and status 130 instead of a traceback."""
@@ -112,6 +120,7 @@ def quiet_interrupt(name: str):
                 return main(*args, **kwargs)
             except KeyboardInterrupt:
                 print(f"{name}: error: interrupted", file=sys.stderr, flush=True)
+                _forget_interrupt_inside_exec()
                 return 128 + signal.SIGINT
         return wrapper
     return decorate
@@ -133,6 +142,7 @@ def run_command(name: str, body: Callable[[], int], runtime_errors: Tuple[Type[B
         status, error = USAGE_ERROR, err
     except KeyboardInterrupt as err:
         status, error = 128 + signal.SIGINT, err
+        _forget_interrupt_inside_exec()
     except runtime_errors as err:
         status, error = RUNTIME_ERROR, err
     if debugging(debug):
