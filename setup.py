@@ -35,8 +35,9 @@ ROOT = os.path.dirname(os.path.abspath(__file__))
 
 
 def _sources(*patterns):
-    return sorted(os.path.relpath(p, ROOT) for pat in patterns
-                  for p in glob.glob(os.path.join(ROOT, pat)))
+    return sorted(
+        os.path.relpath(p, ROOT) for pat in patterns for p in glob.glob(os.path.join(ROOT, pat))
+    )
 
 
 def _is_toolkit(folder):
@@ -56,8 +57,12 @@ def _toolkit_of_nvcc():
         source = os.path.join(tmp, "probe.cu")
         open(source, "w").close()
         try:
-            out = subprocess.run([nvcc, "--dryrun", "-c", source, "-o", source + ".o"],
-                                 capture_output=True, text=True, timeout=60)
+            out = subprocess.run(
+                [nvcc, "--dryrun", "-c", source, "-o", source + ".o"],
+                capture_output=True,
+                text=True,
+                timeout=60,
+            )
         except (OSError, subprocess.SubprocessError):
             return None
     for line in (out.stdout + out.stderr).splitlines():
@@ -84,15 +89,19 @@ def _want_cuda(build, torch_version_cuda):
     cuda_home = _find_cuda_home() if torch_version_cuda is not None else None
     if cuda_home is None:
         if build == "cuda":
-            raise SystemExit("LORKD_BUILD=cuda needs a CUDA build of torch and a CUDA "
-                             "toolkit (set CUDA_HOME to the folder holding bin/nvcc)")
+            raise SystemExit(
+                "LORKD_BUILD=cuda needs a CUDA build of torch and a CUDA "
+                "toolkit (set CUDA_HOME to the folder holding bin/nvcc)"
+            )
         print("lorkd_kernels: no CUDA toolkit or CPU-only torch; building the CPU kernels only")
         return []
     # torch.utils.cpp_extension reads both when it is imported
     os.environ["CUDA_HOME"] = cuda_home
     os.environ.setdefault("TORCH_CUDA_ARCH_LIST", "8.0;9.0")
-    print(f"lorkd_kernels: building the CUDA kernels with the toolkit in {cuda_home} for "
-          f"architectures {os.environ['TORCH_CUDA_ARCH_LIST']}")
+    print(
+        f"lorkd_kernels: building the CUDA kernels with the toolkit in {cuda_home} for "
+        f"architectures {os.environ['TORCH_CUDA_ARCH_LIST']}"
+    )
     return _sources("csrc/cuda/*.cu", "csrc/cuda/*.cpp")
 
 
@@ -104,8 +113,9 @@ GENERATED = HERE / "build" / "generated"
 def _package_file(name):
     """A module of the package that imports nothing, loaded by path (the package itself needs
     torch)."""
-    spec = importlib.util.spec_from_file_location(f"lorkd_{name}",
-                                                  HERE / "lorkd_kernels" / f"{name}.py")
+    spec = importlib.util.spec_from_file_location(
+        f"lorkd_{name}", HERE / "lorkd_kernels" / f"{name}.py"
+    )
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
@@ -130,7 +140,8 @@ def extensions():
         raise SystemExit(
             "lorkd_kernels compiles its C++ kernels against your installed torch: install torch "
             "first, then `pip install --no-build-isolation .` (or set LORKD_BUILD=python for a "
-            "Python-only install)")
+            "Python-only install)"
+        )
     sources = _sources("csrc/*.cpp", "csrc/common/*.cpp", "csrc/cpu/*.cpp", "csrc/emu/*.cpp")
     # the op schemas' C++ header, from the package's one copy (csrc/schemas.h includes it)
     _package_file("_schemas").write_header(GENERATED / "lorkd_schemas.h")
@@ -139,22 +150,35 @@ def extensions():
     sanitizers = os.environ.get("LORKD_SANITIZE", "").strip()
     if sanitizers:
         # Every report is an error (no recovery), with frames kept for readable stacks.
-        sanitize = [f"-fsanitize={sanitizers}", "-fno-sanitize-recover=all",
-                    "-fno-omit-frame-pointer", "-g"]
+        sanitize = [
+            f"-fsanitize={sanitizers}",
+            "-fno-sanitize-recover=all",
+            "-fno-omit-frame-pointer",
+            "-g",
+        ]
         cxx_flags = ["-O1", "-std=c++20", *sanitize]
         link_flags = sanitize
     cuda_sources = _want_cuda(build, torch.version.cuda)
     # imported after _want_cuda, which may set CUDA_HOME and TORCH_CUDA_ARCH_LIST
     from torch.utils.cpp_extension import BuildExtension, CppExtension, CUDAExtension
+
     if cuda_sources:
         nvcc_flags = ["-O3", "-std=c++20", "-lineinfo"]
-        ext = CUDAExtension("lorkd_kernels._C", sources + cuda_sources,
-                            include_dirs=[str(GENERATED)],
-                            extra_compile_args={"cxx": cxx_flags, "nvcc": nvcc_flags},
-                            extra_link_args=link_flags)
+        ext = CUDAExtension(
+            "lorkd_kernels._C",
+            sources + cuda_sources,
+            include_dirs=[str(GENERATED)],
+            extra_compile_args={"cxx": cxx_flags, "nvcc": nvcc_flags},
+            extra_link_args=link_flags,
+        )
     else:
-        ext = CppExtension("lorkd_kernels._C", sources, include_dirs=[str(GENERATED)],
-                           extra_compile_args={"cxx": cxx_flags}, extra_link_args=link_flags)
+        ext = CppExtension(
+            "lorkd_kernels._C",
+            sources,
+            include_dirs=[str(GENERATED)],
+            extra_compile_args={"cxx": cxx_flags},
+            extra_link_args=link_flags,
+        )
     return [ext], {"build_ext": _build_ext_class(BuildExtension)}
 
 

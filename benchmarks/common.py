@@ -28,8 +28,9 @@ from .names import BASELINE, COMPETITORS, MEASURED, TRITON_MEASURED, TRITON_SPLI
 
 SCOPES = ("quick", "standard", "full")
 #: every name --bench-providers accepts: whether a backend runs depends on the machine
-PROVIDER_NAMES = frozenset((BASELINE, *BACKENDS, MEASURED, TRITON_SPLIT, TRITON_MEASURED,
-                            *COMPETITORS))
+PROVIDER_NAMES = frozenset(
+    (BASELINE, *BACKENDS, MEASURED, TRITON_SPLIT, TRITON_MEASURED, *COMPETITORS)
+)
 
 #: the paper's setting the layer and model suites centre on
 NUM_TASKS = 10
@@ -68,9 +69,11 @@ class BenchSettings:
             selected = frozenset(name.strip() for name in providers.split(",") if name.strip())
             unknown = sorted(selected - PROVIDER_NAMES)
             if not selected or unknown:
-                raise ValueError(f"--bench-providers {providers!r}: "
-                                 f"{'unknown ' + ', '.join(unknown) if unknown else 'no name'}; "
-                                 f"expected names from {', '.join(sorted(PROVIDER_NAMES))}")
+                raise ValueError(
+                    f"--bench-providers {providers!r}: "
+                    f"{'unknown ' + ', '.join(unknown) if unknown else 'no name'}; "
+                    f"expected names from {', '.join(sorted(PROVIDER_NAMES))}"
+                )
         self.scope, self.device, self.providers, self.tiny = scope, torch_device, selected, tiny
 
 
@@ -86,9 +89,11 @@ def synchronize(device: torch.device) -> None:
 
 def timed(fn: Callable[[], object], device: torch.device) -> Callable[[], None]:
     """``fn`` followed by a device synchronisation: what a benchmark round times."""
+
     def run() -> None:
         fn()
         synchronize(device)
+
     return run
 
 

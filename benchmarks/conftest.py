@@ -18,21 +18,40 @@ from benchmarks.common import SCOPES, SETTINGS, device_name
 
 def pytest_addoption(parser):
     group = parser.getgroup("lorkd benchmarks")
-    group.addoption("--bench-scope", default="standard", metavar="{" + ",".join(SCOPES) + "}",
-                    help="how much of the layer problem matrix runs (default: standard)")
-    group.addoption("--bench-device", default="cpu", metavar="DEVICE",
-                    help="torch device the problems run on, e.g. cuda (default: cpu)")
-    group.addoption("--bench-providers", default=None, metavar="NAME,NAME",
-                    help="run only these layer providers (default: every one available)")
-    group.addoption("--bench-tiny", action="store_true",
-                    help="shrink every problem to seconds: a smoke run, not a measurement")
+    group.addoption(
+        "--bench-scope",
+        default="standard",
+        metavar="{" + ",".join(SCOPES) + "}",
+        help="how much of the layer problem matrix runs (default: standard)",
+    )
+    group.addoption(
+        "--bench-device",
+        default="cpu",
+        metavar="DEVICE",
+        help="torch device the problems run on, e.g. cuda (default: cpu)",
+    )
+    group.addoption(
+        "--bench-providers",
+        default=None,
+        metavar="NAME,NAME",
+        help="run only these layer providers (default: every one available)",
+    )
+    group.addoption(
+        "--bench-tiny",
+        action="store_true",
+        help="shrink every problem to seconds: a smoke run, not a measurement",
+    )
 
 
 def pytest_configure(config):
     # before collection: the suites parametrize over the settings while they are collected
     try:
-        SETTINGS.configure(config.getoption("bench_scope"), config.getoption("bench_device"),
-                           config.getoption("bench_providers"), config.getoption("bench_tiny"))
+        SETTINGS.configure(
+            config.getoption("bench_scope"),
+            config.getoption("bench_device"),
+            config.getoption("bench_providers"),
+            config.getoption("bench_tiny"),
+        )
     except ValueError as err:
         raise pytest.UsageError(str(err)) from None
 
@@ -49,13 +68,15 @@ def _cpu_model() -> str:
 
 
 def pytest_benchmark_update_machine_info(config, machine_info):
-    machine_info.update({
-        "cpu_model": _cpu_model(),
-        "torch_version": torch.__version__,
-        "torch_threads": torch.get_num_threads(),
-        "lorkd_version": lorkd_kernels.__version__,
-        "lorkd_backend": lorkd_kernels.active_backend(SETTINGS.device.type),
-        "bench_device": str(SETTINGS.device),
-        "bench_device_name": device_name(SETTINGS.device),
-        "bench_scope": SETTINGS.scope_label,
-    })
+    machine_info.update(
+        {
+            "cpu_model": _cpu_model(),
+            "torch_version": torch.__version__,
+            "torch_threads": torch.get_num_threads(),
+            "lorkd_version": lorkd_kernels.__version__,
+            "lorkd_backend": lorkd_kernels.active_backend(SETTINGS.device.type),
+            "bench_device": str(SETTINGS.device),
+            "bench_device_name": device_name(SETTINGS.device),
+            "bench_scope": SETTINGS.scope_label,
+        }
+    )

@@ -61,7 +61,7 @@ class Step:
     needs_gpu: bool
     #: the command as run (in the repository root); empty for a step run in this process
     command: List[str] = field(default_factory=list)
-    env: Dict[str, Optional[str]] = field(default_factory=dict)    # None: unset the variable
+    env: Dict[str, Optional[str]] = field(default_factory=dict)  # None: unset the variable
 
 
 def python(*args: str) -> List[str]:
@@ -79,9 +79,11 @@ def steps(out: str, jobs: int) -> List[Step]:
     GPU tests: those call the same kernels on the same cases, then found in Triton's cache."""
     spread = ["-n", str(workers(jobs))] if workers(jobs) > 1 else []
     bench_json = os.path.join(out, BENCH_JSON)
-    has_cuda = ("from lorkd_kernels import backends; import sys; ok = backends.has_cuda_kernels(); "
-                "print('lorkd_kernels._C', 'holds' if ok else 'lacks', 'the CUDA kernels'); "
-                "sys.exit(0 if ok else 1)")
+    has_cuda = (
+        "from lorkd_kernels import backends; import sys; ok = backends.has_cuda_kernels(); "
+        "print('lorkd_kernels._C', 'holds' if ok else 'lacks', 'the CUDA kernels'); "
+        "sys.exit(0 if ok else 1)"
+    )
     no_interpreter = {"TRITON_INTERPRET": None, "LORKD_BACKEND": None}
     build_env = {"LORKD_BUILD": "cuda", "MAX_JOBS": str(jobs)}
     arch = own_arch()
@@ -90,27 +92,85 @@ def steps(out: str, jobs: int) -> List[Step]:
     return [
         Step("environment", needs_gpu=False),
         Step("dependencies", needs_gpu=False),
-        Step("build", needs_gpu=False,
-             command=python("setup.py", "-q", "build_ext", "--inplace"), env=build_env),
+        Step(
+            "build",
+            needs_gpu=False,
+            command=python("setup.py", "-q", "build_ext", "--inplace"),
+            env=build_env,
+        ),
         Step("kernels", needs_gpu=True, command=python("-c", has_cuda)),
-        Step("benchmarks", needs_gpu=True, env=no_interpreter,
-             command=python("-m", "pytest", "benchmarks", "-q", "-p", "no:cacheprovider",
-                            "--bench-device", "cuda", "--bench-scope", "quick",
-                            "--bench-providers", PROVIDERS, "--benchmark-group-by=group",
-                            "--benchmark-columns=median,iqr,rounds", "--benchmark-sort=name",
-                            f"--benchmark-min-rounds={gpu_estimate.BENCHMARK_MIN_ROUNDS}",
-                            f"--benchmark-max-time={gpu_estimate.BENCHMARK_MAX_TIME}",
-                            f"--benchmark-json={bench_json}")),
-        Step("report", needs_gpu=True,
-             command=python("-m", "benchmarks.report", bench_json,
-                            "--markdown", os.path.join(out, REPORT_MD),
-                            "--plot", os.path.join(out, REPORT_PNG))),
-        Step("triton-tests", needs_gpu=True, env=no_interpreter,
-             command=python("-m", "pytest", "-q", "-p", "no:cacheprovider", *spread,
-                            gpu_estimate.TRITON_TESTS, "--require", "triton")),
-        Step("gpu-tests", needs_gpu=True, env=no_interpreter,
-             command=python("-m", "pytest", "-q", "-p", "no:cacheprovider", *spread, "-m", "gpu",
-                            gpu_estimate.GPU_TESTS, "--require", "gpu,triton,cuda-build")),
+        Step(
+            "benchmarks",
+            needs_gpu=True,
+            env=no_interpreter,
+            command=python(
+                "-m",
+                "pytest",
+                "benchmarks",
+                "-q",
+                "-p",
+                "no:cacheprovider",
+                "--bench-device",
+                "cuda",
+                "--bench-scope",
+                "quick",
+                "--bench-providers",
+                PROVIDERS,
+                "--benchmark-group-by=group",
+                "--benchmark-columns=median,iqr,rounds",
+                "--benchmark-sort=name",
+                f"--benchmark-min-rounds={gpu_estimate.BENCHMARK_MIN_ROUNDS}",
+                f"--benchmark-max-time={gpu_estimate.BENCHMARK_MAX_TIME}",
+                f"--benchmark-json={bench_json}",
+            ),
+        ),
+        Step(
+            "report",
+            needs_gpu=True,
+            command=python(
+                "-m",
+                "benchmarks.report",
+                bench_json,
+                "--markdown",
+                os.path.join(out, REPORT_MD),
+                "--plot",
+                os.path.join(out, REPORT_PNG),
+            ),
+        ),
+        Step(
+            "triton-tests",
+            needs_gpu=True,
+            env=no_interpreter,
+            command=python(
+                "-m",
+                "pytest",
+                "-q",
+                "-p",
+                "no:cacheprovider",
+                *spread,
+                gpu_estimate.TRITON_TESTS,
+                "--require",
+                "triton",
+            ),
+        ),
+        Step(
+            "gpu-tests",
+            needs_gpu=True,
+            env=no_interpreter,
+            command=python(
+                "-m",
+                "pytest",
+                "-q",
+                "-p",
+                "no:cacheprovider",
+                *spread,
+                "-m",
+                "gpu",
+                gpu_estimate.GPU_TESTS,
+                "--require",
+                "gpu,triton,cuda-build",
+            ),
+        ),
     ]
 
 
@@ -129,6 +189,7 @@ def shown(step: Step) -> str:
 
 def gpu_visible() -> bool:
     import torch
+
     return torch.cuda.is_available()
 
 
@@ -136,6 +197,7 @@ def cuda_toolkit() -> Optional[str]:
     """The toolkit torch's extension builder would use (CUDA_HOME, CUDA_PATH, nvcc on PATH,
     /usr/local/cuda), or None."""
     from torch.utils.cpp_extension import CUDA_HOME
+
     return CUDA_HOME
 
 
@@ -143,6 +205,7 @@ def own_arch() -> Optional[str]:
     """The visible GPU's architecture as ``TORCH_CUDA_ARCH_LIST`` names it ("9.0"), or None: the
     build then compiles for that one only (each architecture is a full nvcc pass)."""
     import torch
+
     if not torch.cuda.is_available():
         return None
     major, minor = torch.cuda.get_device_capability(0)
@@ -163,9 +226,12 @@ def nvcc_release() -> Optional[str]:
 def missing_dependencies(building: bool) -> List[str]:
     """What the later steps need and this machine lacks, one phrase each."""
     import torch
-    missing = [f"{module} (pip install {package})" for module, package in
-               (("xdist", "pytest-xdist"), ("pytest_benchmark", "pytest-benchmark"))
-               if importlib.util.find_spec(module) is None]
+
+    missing = [
+        f"{module} (pip install {package})"
+        for module, package in (("xdist", "pytest-xdist"), ("pytest_benchmark", "pytest-benchmark"))
+        if importlib.util.find_spec(module) is None
+    ]
     if building:
         if shutil.which("ninja") is None and importlib.util.find_spec("ninja") is None:
             missing.append("ninja (pip install ninja)")
@@ -181,6 +247,7 @@ def missing_dependencies(building: bool) -> List[str]:
 def cannot_build() -> Optional[str]:
     """Why the CUDA kernels cannot be built here, or None."""
     import torch
+
     if torch.version.cuda is None:
         return "torch is a CPU-only build: nothing to build the CUDA kernels against"
     if cuda_toolkit() is None:
@@ -191,17 +258,21 @@ def cannot_build() -> Optional[str]:
 def environment() -> str:
     """One line: what the run will build and run with."""
     import torch
+
     try:
         import triton
+
         triton_version = triton.__version__
     except ImportError:
         triton_version = "not installed"
     gpu = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "none visible"
-    return (f"torch {torch.__version__}, CUDA {torch.version.cuda or 'none (CPU build)'}, "
-            f"GPU {gpu}, toolkit {cuda_toolkit() or 'none found by torch'}, nvcc "
-            f"{shutil.which('nvcc') or 'not on PATH'}, triton {triton_version}, ninja "
-            f"{'found' if shutil.which('ninja') else 'not found (the build runs one job)'}, "
-            f"{os.cpu_count()} CPUs")
+    return (
+        f"torch {torch.__version__}, CUDA {torch.version.cuda or 'none (CPU build)'}, "
+        f"GPU {gpu}, toolkit {cuda_toolkit() or 'none found by torch'}, nvcc "
+        f"{shutil.which('nvcc') or 'not on PATH'}, triton {triton_version}, ninja "
+        f"{'found' if shutil.which('ninja') else 'not found (the build runs one job)'}, "
+        f"{os.cpu_count()} CPUs"
+    )
 
 
 # ----------------------------------------------------------------------------- running
@@ -216,8 +287,9 @@ def write_summary(out: str, summary: dict) -> None:
 
 
 def run_command(step: Step, log: str) -> int:
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [
-        ROOT, os.environ.get("PYTHONPATH")])))
+    env = dict(
+        os.environ, PYTHONPATH=os.pathsep.join(filter(None, [ROOT, os.environ.get("PYTHONPATH")]))
+    )
     for key, value in step.env.items():
         if value is None:
             env.pop(key, None)
@@ -226,15 +298,18 @@ def run_command(step: Step, log: str) -> int:
     with open(log, "w") as handle:
         handle.write(f"$ {shown(step)}\n")
         handle.flush()
-        return subprocess.run(step.command, cwd=ROOT, env=env, stdout=handle,
-                              stderr=subprocess.STDOUT).returncode
+        return subprocess.run(
+            step.command, cwd=ROOT, env=env, stdout=handle, stderr=subprocess.STDOUT
+        ).returncode
 
 
 def prepare_out(out: str, overwrite: bool) -> None:
     held = [name for name in RESULTS if os.path.exists(os.path.join(out, name))]
     if held and not overwrite:
-        raise UsageError(f"--out {out} already holds results ({', '.join(held)}); pass "
-                         "--overwrite to replace them or choose another --out")
+        raise UsageError(
+            f"--out {out} already holds results ({', '.join(held)}); pass "
+            "--overwrite to replace them or choose another --out"
+        )
     for name in held:
         path = os.path.join(out, name)
         shutil.rmtree(path) if os.path.isdir(path) else os.remove(path)
@@ -255,8 +330,9 @@ def run_step(step: Step, record: dict, out: str, has_gpu: bool, skip_build: bool
         record["detail"] = "missing " + ", ".join(missing) if missing else "all found"
         with open(log, "w") as handle:
             handle.write(record["detail"] + "\n")
-        record.update(log=log, status="failed" if missing else "passed",
-                      exit_code=1 if missing else 0)
+        record.update(
+            log=log, status="failed" if missing else "passed", exit_code=1 if missing else 0
+        )
     elif step.name == "build" and (skip_build or (not has_gpu and cannot_build())):
         record.update(detail="--skip-build" if skip_build else cannot_build(), status="skipped")
     else:
@@ -265,21 +341,26 @@ def run_step(step: Step, record: dict, out: str, has_gpu: bool, skip_build: bool
     record["seconds"] = round(time.monotonic() - start, 1)
 
 
-def run(out: str, overwrite: bool, skip_build: bool, jobs: int,
-        say: Callable[[str], None] = print) -> int:
+def run(
+    out: str, overwrite: bool, skip_build: bool, jobs: int, say: Callable[[str], None] = print
+) -> int:
     prepare_out(out, overwrite)
     plan = steps(out, jobs)
-    summary = {"started": datetime.datetime.now(datetime.timezone.utc).isoformat(),
-               "status": "running", "steps": [{"name": s.name, "status": "not run",
-                                               "command": shown(s)} for s in plan]}
+    summary = {
+        "started": datetime.datetime.now(datetime.timezone.utc).isoformat(),
+        "status": "running",
+        "steps": [{"name": s.name, "status": "not run", "command": shown(s)} for s in plan],
+    }
     write_summary(out, summary)
     has_gpu = gpu_visible()
     for step, record in zip(plan, summary["steps"]):
         if step.needs_gpu and not has_gpu:
             summary["status"] = f"stopped: no CUDA GPU is visible, before {step.name}"
             write_summary(out, summary)
-            say(f"no CUDA GPU is visible: stopped before {step.name}; run this on a machine "
-                "with a CUDA GPU")
+            say(
+                f"no CUDA GPU is visible: stopped before {step.name}; run this on a machine "
+                "with a CUDA GPU"
+            )
             return EXIT_NO_GPU
         try:
             run_step(step, record, out, has_gpu, skip_build)
@@ -296,16 +377,23 @@ def run(out: str, overwrite: bool, skip_build: bool, jobs: int,
             say(f"GPU acceptance stopped before building: {record['detail']}")
             return EXIT_FAILED
     failed = [r for r in summary["steps"] if r["status"] == "failed"]
-    summary["status"] = ("failed at " + ", ".join(r["name"] for r in failed)) if failed \
-        else "passed"
+    summary["status"] = (
+        ("failed at " + ", ".join(r["name"] for r in failed)) if failed else "passed"
+    )
     write_summary(out, summary)
     total = sum(r["seconds"] for r in summary["steps"])
     if failed:
-        say("GPU acceptance failed: " + "; ".join(
-            f"{r['name']} exited with code {r['exit_code']} (log: {r['log']})" for r in failed))
+        say(
+            "GPU acceptance failed: "
+            + "; ".join(
+                f"{r['name']} exited with code {r['exit_code']} (log: {r['log']})" for r in failed
+            )
+        )
         return EXIT_FAILED
-    say(f"GPU acceptance passed: {len(plan)} steps in {total:.0f} s; "
-        f"{os.path.join(out, SUMMARY)}, {os.path.join(out, REPORT_MD)}")
+    say(
+        f"GPU acceptance passed: {len(plan)} steps in {total:.0f} s; "
+        f"{os.path.join(out, SUMMARY)}, {os.path.join(out, REPORT_MD)}"
+    )
     return 0
 
 
@@ -316,8 +404,10 @@ def print_plan(out: str, jobs: int, say: Callable[[str], None] = print) -> int:
         gpu = "GPU" if step.needs_gpu else "no GPU"
         say(f"{i}. {step.name} (~{seconds[step.name]:.0f} s, {gpu}): {shown(step)}")
     say("counted: " + ", ".join(f"{k} {v}" for k, v in vars(counts).items()))
-    say(f"estimated total: {sum(seconds.values()):.0f} s "
-        f"({sum(seconds.values()) / 60:.1f} min; costs per item in benchmarks/gpu_estimate.py)")
+    say(
+        f"estimated total: {sum(seconds.values()):.0f} s "
+        f"({sum(seconds.values()) / 60:.1f} min; costs per item in benchmarks/gpu_estimate.py)"
+    )
     return 0
 
 
@@ -327,21 +417,37 @@ class _Parser(argparse.ArgumentParser):
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
-    parser = _Parser(prog="python -m benchmarks.gpu_acceptance",
-                     description="Build, test and benchmark lorkd_kernels on one CUDA GPU.")
-    parser.add_argument("--out", default="gpu-acceptance",
-                        help="folder for summary.json, logs and results (default: %(default)s)")
-    parser.add_argument("--overwrite", action="store_true",
-                        help="replace the results an earlier run left in --out")
-    parser.add_argument("--plan", action="store_true",
-                        help="print the steps, commands and estimated times; run nothing")
-    parser.add_argument("--skip-build", action="store_true",
-                        help="use the lorkd_kernels._C already built (no build step)")
-    parser.add_argument("--jobs", type=int, default=os.cpu_count() or 1,
-                        help="MAX_JOBS of the build (default: the CPU count, %(default)s)")
+    parser = _Parser(
+        prog="python -m benchmarks.gpu_acceptance",
+        description="Build, test and benchmark lorkd_kernels on one CUDA GPU.",
+    )
+    parser.add_argument(
+        "--out",
+        default="gpu-acceptance",
+        help="folder for summary.json, logs and results (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--overwrite", action="store_true", help="replace the results an earlier run left in --out"
+    )
+    parser.add_argument(
+        "--plan",
+        action="store_true",
+        help="print the steps, commands and estimated times; run nothing",
+    )
+    parser.add_argument(
+        "--skip-build",
+        action="store_true",
+        help="use the lorkd_kernels._C already built (no build step)",
+    )
+    parser.add_argument(
+        "--jobs",
+        type=int,
+        default=os.cpu_count() or 1,
+        help="MAX_JOBS of the build (default: the CPU count, %(default)s)",
+    )
     try:
         args = parser.parse_args(argv)
-        out = os.path.abspath(args.out)      # the steps run in the repository root
+        out = os.path.abspath(args.out)  # the steps run in the repository root
         if args.jobs < 1:
             raise UsageError(f"--jobs {args.jobs}: expected a positive count")
         if args.plan:
@@ -351,8 +457,10 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         print(f"gpu_acceptance: {err}", file=sys.stderr)
         return EXIT_FAILED
     except KeyboardInterrupt:
-        print("gpu_acceptance: interrupted; summary.json in --out holds the steps done",
-              file=sys.stderr)
+        print(
+            "gpu_acceptance: interrupted; summary.json in --out holds the steps done",
+            file=sys.stderr,
+        )
         return EXIT_INTERRUPTED
 
 

@@ -25,38 +25,38 @@ TRITON_TESTS = "tests/backends/triton"
 class Counts:
     """The work of one acceptance run."""
 
-    cuda_sources: int          # .cu files nvcc compiles (once per architecture)
-    cxx_sources: int           # C++ files of _C (compiled in parallel, MAX_JOBS)
-    gpu_tests: int             # collected tests of tests/gpu
-    triton_tests: int          # collected tests of tests/backends/triton
+    cuda_sources: int  # .cu files nvcc compiles (once per architecture)
+    cxx_sources: int  # C++ files of _C (compiled in parallel, MAX_JOBS)
+    gpu_tests: int  # collected tests of tests/gpu
+    triton_tests: int  # collected tests of tests/backends/triton
     triton_tests_kernels: int  # Triton binaries the triton tests JIT-compile (they run first)
-    gpu_tests_kernels: int     # ... that the GPU tests add (the rest is in Triton's disk cache)
-    compiled_models: int       # torch.compile runs of a converted model (aot_eager)
-    inductor_models: int       # ... through inductor (code generation of its own kernels)
-    timed_benchmarks: int      # pytest-benchmark cases that time rounds
-    benchmark_kernels: int     # Triton binaries of the benchmarked shapes (fused and split)
-    memory_benchmarks: int     # one-round peak-memory cases
+    gpu_tests_kernels: int  # ... that the GPU tests add (the rest is in Triton's disk cache)
+    compiled_models: int  # torch.compile runs of a converted model (aot_eager)
+    inductor_models: int  # ... through inductor (code generation of its own kernels)
+    timed_benchmarks: int  # pytest-benchmark cases that time rounds
+    benchmark_kernels: int  # Triton binaries of the benchmarked shapes (fused and split)
+    memory_benchmarks: int  # one-round peak-memory cases
 
 
 @dataclass(frozen=True)
 class Costs:
     """Seconds per item (estimates, see the module docstring)."""
 
-    architectures: int = 1            # the visible GPU's own (TORCH_CUDA_ARCH_LIST "9.0")
-    nvcc_per_architecture: float = 60.0   # the templated kernels of one .cu, -O3, one arch
-    cxx_per_source: float = 25.0      # one C++ file against torch's headers
-    jobs: int = 16                    # MAX_JOBS of the build = CPU count
-    workers: int = 16                 # test processes (pytest-xdist -n) = CPU count, 1 without it
+    architectures: int = 1  # the visible GPU's own (TORCH_CUDA_ARCH_LIST "9.0")
+    nvcc_per_architecture: float = 60.0  # the templated kernels of one .cu, -O3, one arch
+    cxx_per_source: float = 25.0  # one C++ file against torch's headers
+    jobs: int = 16  # MAX_JOBS of the build = CPU count
+    workers: int = 16  # test processes (pytest-xdist -n) = CPU count, 1 without it
     link: float = 10.0
-    process_start: float = 15.0       # a python process importing torch, triton and _C, CUDA init
-    test: float = 0.1                 # one small test on the GPU, its float64 reference on CPU
-    triton_compile: float = 2.0       # one Triton JIT compile (1-3 s on first use)
-    aot_eager_compile: float = 8.0    # dynamo + AOTAutograd of the small model, 3 batches
-    inductor_compile: float = 45.0    # inductor's code generation for it (one test: serial)
+    process_start: float = 15.0  # a python process importing torch, triton and _C, CUDA init
+    test: float = 0.1  # one small test on the GPU, its float64 reference on CPU
+    triton_compile: float = 2.0  # one Triton JIT compile (1-3 s on first use)
+    aot_eager_compile: float = 8.0  # dynamo + AOTAutograd of the small model, 3 batches
+    inductor_compile: float = 45.0  # inductor's code generation for it (one test: serial)
     benchmark_max_time: float = 0.25  # --benchmark-max-time: rounds stop after this (hundreds
-                                      # of rounds of a layer on an H100-class GPU)
-    benchmark_overhead: float = 0.5   # setup, calibration and warm-up of one case
-    memory_case: float = 0.3          # one round plus its setup
+    # of rounds of a layer on an H100-class GPU)
+    benchmark_overhead: float = 0.5  # setup, calibration and warm-up of one case
+    memory_case: float = 0.3  # one round plus its setup
     report: float = 10.0
 
 
@@ -72,20 +72,37 @@ def estimate(counts: Counts, costs: Costs = Costs()) -> Dict[str, float]:
     # nvcc runs in one job while the C++ files share the others
     build = max(nvcc, cxx) + costs.link + costs.process_start
     # Triton compiles one kernel at a time per process: the test steps spread over workers
-    triton_tests = (costs.process_start + (counts.triton_tests * costs.test
-                                           + counts.triton_tests_kernels * costs.triton_compile)
-                    / costs.workers)
-    gpu_tests = (costs.process_start + (counts.gpu_tests * costs.test
-                                        + counts.gpu_tests_kernels * costs.triton_compile
-                                        + counts.compiled_models * costs.aot_eager_compile)
-                 / costs.workers + counts.inductor_models * costs.inductor_compile)
-    benchmarks = (costs.process_start + counts.benchmark_kernels * costs.triton_compile
-                  + counts.timed_benchmarks * (costs.benchmark_max_time
-                                               + costs.benchmark_overhead)
-                  + counts.memory_benchmarks * costs.memory_case)
-    return {"environment": 1.0, "dependencies": 1.0, "build": build,
-            "kernels": costs.process_start, "benchmarks": benchmarks, "report": costs.report,
-            "triton-tests": triton_tests, "gpu-tests": gpu_tests}
+    triton_tests = (
+        costs.process_start
+        + (counts.triton_tests * costs.test + counts.triton_tests_kernels * costs.triton_compile)
+        / costs.workers
+    )
+    gpu_tests = (
+        costs.process_start
+        + (
+            counts.gpu_tests * costs.test
+            + counts.gpu_tests_kernels * costs.triton_compile
+            + counts.compiled_models * costs.aot_eager_compile
+        )
+        / costs.workers
+        + counts.inductor_models * costs.inductor_compile
+    )
+    benchmarks = (
+        costs.process_start
+        + counts.benchmark_kernels * costs.triton_compile
+        + counts.timed_benchmarks * (costs.benchmark_max_time + costs.benchmark_overhead)
+        + counts.memory_benchmarks * costs.memory_case
+    )
+    return {
+        "environment": 1.0,
+        "dependencies": 1.0,
+        "build": build,
+        "kernels": costs.process_start,
+        "benchmarks": benchmarks,
+        "report": costs.report,
+        "triton-tests": triton_tests,
+        "gpu-tests": gpu_tests,
+    }
 
 
 # ----------------------------------------------------------------------------- counting
@@ -93,21 +110,32 @@ def estimate(counts: Counts, costs: Costs = Costs()) -> Dict[str, float]:
 
 def collected(selection: Sequence[str], root: str) -> int:
     """How many tests pytest collects for ``selection`` (paths and options, as a step runs them)."""
-    cmd = [sys.executable, "-m", "pytest", "--collect-only", "-q", "-p", "no:cacheprovider",
-           *selection]
+    cmd = [
+        sys.executable,
+        "-m",
+        "pytest",
+        "--collect-only",
+        "-q",
+        "-p",
+        "no:cacheprovider",
+        *selection,
+    ]
     out = subprocess.run(cmd, cwd=root, capture_output=True, text=True)
     if out.returncode != 0:
         last = (out.stdout.strip().splitlines() or ["no output"])[-1]
-        raise RuntimeError(f"collecting {' '.join(selection)} failed (exit code "
-                           f"{out.returncode}): {last}")
+        raise RuntimeError(
+            f"collecting {' '.join(selection)} failed (exit code {out.returncode}): {last}"
+        )
     return sum(1 for line in out.stdout.splitlines() if "::" in line)
 
 
 def _conv_keys(cases_and_dtypes) -> set:
     """Compile-time keys of conv problems: kernel size, dtype, and whether stride, dilation and
     groups are 1 (Triton specialises an integer argument equal to 1)."""
-    return {(c.kernel, c.stride == (1, 1), c.dilation == (1, 1), c.groups == 1, dtype)
-            for c, dtype in cases_and_dtypes}
+    return {
+        (c.kernel, c.stride == (1, 1), c.dilation == (1, 1), c.groups == 1, dtype)
+        for c, dtype in cases_and_dtypes
+    }
 
 
 def triton_kernels() -> Dict[str, int]:
@@ -120,8 +148,10 @@ def triton_kernels() -> Dict[str, int]:
     from tests.eks_cases import CONV_CASES
 
     half = (torch.float32, torch.float16, torch.bfloat16)
-    keys = _conv_keys([(c, d) for c in CONV_CASES for d in half] +
-                      [(CONV_CASES[i], torch.float64) for i in (1, 8, 13)])
+    keys = _conv_keys(
+        [(c, d) for c in CONV_CASES for d in half]
+        + [(CONV_CASES[i], torch.float64) for i in (1, 8, 13)]
+    )
     small_tiles = 6 * (3 + 4) + 3 * 2
     masks = 5 * 3
     triton_tests = len(keys) * (3 + 4) + 2 * (len(half) + 1) + small_tiles + masks
@@ -141,14 +171,19 @@ def benchmark_cases(providers: Sequence[str]) -> Dict[str, int]:
 
     layer = [c for kind in ("conv", "linear") for c in layer_cases(kind, "quick", tiny=False)]
     memory = [c for c in layer if c.setting == "main" and c.pass_ == "fwd+bwd"]
-    model = (len(model_bench.TRAIN_MODELS) * len(model_bench.TRAIN_PROVIDERS) +
-             len(model_bench.INFERENCE_PROVIDERS))
+    model = len(model_bench.TRAIN_MODELS) * len(model_bench.TRAIN_PROVIDERS) + len(
+        model_bench.INFERENCE_PROVIDERS
+    )
     peft = len(peft_bench.MODELS) * len(peft_bench.PROVIDERS)
     conv_keys = _conv_keys([(c.shape, torch.float32) for c in layer if c.shape.kind == "conv"])
-    return {"timed": len(layer) * len(providers) + model + peft,
-            "memory": (len(memory) * len(providers) +
-                       len(model_bench.TRAIN_MODELS) * len(model_bench.MEMORY_PROVIDERS)),
-            "kernels": len(conv_keys) * (3 + 4) + 2}
+    return {
+        "timed": len(layer) * len(providers) + model + peft,
+        "memory": (
+            len(memory) * len(providers)
+            + len(model_bench.TRAIN_MODELS) * len(model_bench.MEMORY_PROVIDERS)
+        ),
+        "kernels": len(conv_keys) * (3 + 4) + 2,
+    }
 
 
 def count(root: str, providers: Sequence[str]) -> Counts:
@@ -159,14 +194,19 @@ def count(root: str, providers: Sequence[str]) -> Counts:
     kernels = triton_kernels()
     csrc = os.path.join(root, "csrc")
     sources = [os.path.join(d, f) for d, _, files in os.walk(csrc) for f in files]
-    return Counts(cuda_sources=sum(s.endswith(".cu") for s in sources),
-                  cxx_sources=sum(s.endswith(".cpp") for s in sources),
-                  gpu_tests=collected(["-m", "gpu", GPU_TESTS], root),
-                  triton_tests=collected([TRITON_TESTS], root),
-                  triton_tests_kernels=kernels["triton-tests"],
-                  gpu_tests_kernels=kernels["gpu-tests"], compiled_models=len(gpu_file.FORMS),
-                  inductor_models=1, timed_benchmarks=bench["timed"],
-                  benchmark_kernels=bench["kernels"], memory_benchmarks=bench["memory"])
+    return Counts(
+        cuda_sources=sum(s.endswith(".cu") for s in sources),
+        cxx_sources=sum(s.endswith(".cpp") for s in sources),
+        gpu_tests=collected(["-m", "gpu", GPU_TESTS], root),
+        triton_tests=collected([TRITON_TESTS], root),
+        triton_tests_kernels=kernels["triton-tests"],
+        gpu_tests_kernels=kernels["gpu-tests"],
+        compiled_models=len(gpu_file.FORMS),
+        inductor_models=1,
+        timed_benchmarks=bench["timed"],
+        benchmark_kernels=bench["kernels"],
+        memory_benchmarks=bench["memory"],
+    )
 
 
 def as_dict(counts: Counts, costs: Costs = Costs()) -> dict:

@@ -22,12 +22,28 @@ def make_layer(case: LayerCase, device: torch.device) -> nn.Module:
     torch.manual_seed(0)
     shape = case.shape
     if shape.kind == "conv":
-        layer = EKSConv2d(shape.in_channels, shape.out_channels, shape.kernel, shape.stride,
-                          shape.padding, shape.dilation, shape.groups, shape.bias,
-                          device=device, num_tasks=case.num_tasks, rank=case.rank)
+        layer = EKSConv2d(
+            shape.in_channels,
+            shape.out_channels,
+            shape.kernel,
+            shape.stride,
+            shape.padding,
+            shape.dilation,
+            shape.groups,
+            shape.bias,
+            device=device,
+            num_tasks=case.num_tasks,
+            rank=case.rank,
+        )
     else:
-        layer = EKSLinear(shape.in_channels, shape.out_channels, shape.bias, device=device,
-                          num_tasks=case.num_tasks, rank=case.rank)
+        layer = EKSLinear(
+            shape.in_channels,
+            shape.out_channels,
+            shape.bias,
+            device=device,
+            num_tasks=case.num_tasks,
+            rank=case.rank,
+        )
     nn.init.normal_(layer.lora_B, std=0.02)
     return layer
 
@@ -36,8 +52,11 @@ def make_inputs(case: LayerCase, device: torch.device) -> Tuple[torch.Tensor, to
     """The input and the task ids, planned once (``lorkd_kernels.task_plan``) as a model's
     ``task_ids_context`` plans a batch: a layer inside a model never reads the ids itself."""
     shape = case.shape
-    size = ((case.batch, shape.in_channels, shape.height, shape.width) if shape.kind == "conv"
-            else (case.batch, shape.in_channels))
+    size = (
+        (case.batch, shape.in_channels, shape.height, shape.width)
+        if shape.kind == "conv"
+        else (case.batch, shape.in_channels)
+    )
     gen = torch.Generator().manual_seed(1)
     x = torch.randn(size, generator=gen).to(device)
     ids = planned_on(make_task_ids(case.mix, case.batch, case.num_tasks), device)
@@ -52,9 +71,11 @@ def layer_step(case: LayerCase, provider: str, device: torch.device) -> Step:
     fn, params = make(provider, layer)
     x, ids = make_inputs(case, device)
     if case.pass_ == "fwd":
+
         def forward() -> None:
             with torch.no_grad(), provider_context(provider):
                 fn(x, ids)
+
         return Step(forward)
     x.requires_grad_(True)
     with torch.no_grad():
@@ -76,12 +97,22 @@ def case_info(case: LayerCase, provider: str, device: torch.device) -> Dict:
     """``benchmark.extra_info`` of a layer benchmark: everything the report groups by."""
     shape = case.shape
     return {
-        "suite": "layer", "kind": shape.kind, "case": case.id, "shape": shape.name,
-        "layers": len(shape.layers), "models": ",".join(shape.models),
-        "image_size": case.image_size, "batch": case.batch, "rank": case.rank,
-        "num_tasks": case.num_tasks, "mix": case.mix, "pass": case.pass_,
-        "setting": case.setting, "provider": provider,
-        "backend": backend_of(provider, device), "device": device_name(device),
+        "suite": "layer",
+        "kind": shape.kind,
+        "case": case.id,
+        "shape": shape.name,
+        "layers": len(shape.layers),
+        "models": ",".join(shape.models),
+        "image_size": case.image_size,
+        "batch": case.batch,
+        "rank": case.rank,
+        "num_tasks": case.num_tasks,
+        "mix": case.mix,
+        "pass": case.pass_,
+        "setting": case.setting,
+        "provider": provider,
+        "backend": backend_of(provider, device),
+        "device": device_name(device),
     }
 
 
@@ -89,13 +120,15 @@ def run_layer_benchmark(benchmark, case: LayerCase, provider: str) -> None:
     """Time ``provider`` on ``case``; the group is the case, so providers sit side by side."""
     device = SETTINGS.device
     benchmark.group = case.id
-    time_step(benchmark, layer_step(case, provider, device), device,
-              case_info(case, provider, device))
+    time_step(
+        benchmark, layer_step(case, provider, device), device, case_info(case, provider, device)
+    )
 
 
 def run_layer_memory(benchmark, case: LayerCase, provider: str) -> None:
     """Record the peak memory of one step of ``provider`` on ``case`` (``extra_info``)."""
     device = SETTINGS.device
     benchmark.group = f"memory {case.id}"
-    record_peak_memory(benchmark, layer_step(case, provider, device), device,
-                       case_info(case, provider, device))
+    record_peak_memory(
+        benchmark, layer_step(case, provider, device), device, case_info(case, provider, device)
+    )

@@ -26,8 +26,9 @@ class Step:
 DEVICE_ROUNDS = 10
 
 
-def device_seconds(step: Step, device: torch.device,
-                   rounds: int = DEVICE_ROUNDS) -> Optional[float]:
+def device_seconds(
+    step: Step, device: torch.device, rounds: int = DEVICE_ROUNDS
+) -> Optional[float]:
     """Median seconds between CUDA events recorded on the stream around ``step.compute`` (the
     GPU's time for the step, idle gaps while the host catches up included), or None off a
     CUDA device."""
@@ -45,12 +46,13 @@ def device_seconds(step: Step, device: torch.device,
     return sorted(times)[len(times) // 2]
 
 
-def time_step(benchmark, step: Step, device: torch.device, info: Dict,
-              rounds: Optional[int] = None) -> None:
+def time_step(
+    benchmark, step: Step, device: torch.device, info: Dict, rounds: Optional[int] = None
+) -> None:
     """Time ``step`` over pytest-benchmark's rounds, or exactly ``rounds`` (for steps so slow
     that the usual minimum would take minutes); ``info`` goes into ``extra_info``, with the
     CUDA-event device time (``device_seconds``) on a GPU."""
-    step()                          # warm-up: oneDNN primitives, lazy inits, optimizer state
+    step()  # warm-up: oneDNN primitives, lazy inits, optimizer state
     benchmark.extra_info.update(info, metric="time")
     seconds = device_seconds(step, device, DEVICE_ROUNDS if rounds is None else rounds)
     if seconds is not None:
@@ -65,7 +67,8 @@ def record_peak_memory(benchmark, step: Step, device: torch.device, info: Dict) 
     """Store the peak memory of one ``step`` in ``extra_info["peak_bytes"]``; the benchmark's
     single round only puts it into the JSON (its time is not a measurement)."""
     step()
-    step.clear()                            # freeing last round's gradients is not the step's
-    benchmark.extra_info.update(info, metric="peak_bytes",
-                                peak_bytes=peak_bytes(step.compute, device))
+    step.clear()  # freeing last round's gradients is not the step's
+    benchmark.extra_info.update(
+        info, metric="peak_bytes", peak_bytes=peak_bytes(step.compute, device)
+    )
     benchmark.pedantic(timed(step, device), rounds=1, iterations=1)

@@ -59,7 +59,7 @@ def _train_model(provider: str, device: torch.device, model: str = MODEL) -> nn.
     if provider == "plain":
         return plain
     student = convert(plain, NUM_TASKS, RANK)
-    for module in student.modules():        # non-zero experts, as after some training
+    for module in student.modules():  # non-zero experts, as after some training
         if hasattr(module, "lora_B"):
             nn.init.normal_(module.lora_B, std=0.02)
     return paper_formulation(student) if provider == "paper" else student
@@ -104,15 +104,15 @@ def inference_step(provider: str, device: torch.device) -> Step:
     if provider == "plain":
         torch.manual_seed(0)
         model = build_model(MODEL, CLASSES[EXPERT_TASK]).to(device)
-        run = lambda: model(images)                                     # noqa: E731
+        run = lambda: model(images)  # noqa: E731
     else:
         student = _train_model("eks", device)
         if provider == "expert":
             model = decompose(student, EXPERT_TASK)
-            run = lambda: model(images)                                 # noqa: E731
+            run = lambda: model(images)  # noqa: E731
         else:
             model = student
-            run = lambda: model(images, ids)                            # noqa: E731
+            run = lambda: model(images, ids)  # noqa: E731
     model.eval()
 
     def compute() -> None:
@@ -126,8 +126,14 @@ def model_info(what: str, provider: str, device: torch.device, arch: str = MODEL
     """``benchmark.extra_info`` of a model benchmark (``what``: "train" or "inference")."""
     batch, image_size = problem_size()
     return {
-        "suite": "model", "model": arch, "what": what, "provider": provider,
-        "batch": batch, "image_size": image_size, "num_tasks": NUM_TASKS, "rank": RANK,
+        "suite": "model",
+        "model": arch,
+        "what": what,
+        "provider": provider,
+        "batch": batch,
+        "image_size": image_size,
+        "num_tasks": NUM_TASKS,
+        "rank": RANK,
         "mix": "uniform",
         "backend": active_backend(device.type) if provider.startswith("eks") else None,
         "device": device_name(device),
@@ -146,11 +152,13 @@ def run_model_benchmark(benchmark, what: str, provider: str, arch: str = MODEL) 
     """Time ``provider``'s training step (``what="train"``) of student ``arch``, or its
     inference."""
     device = SETTINGS.device
-    if provider in (MEASURED_TRAIN, MEASURING_TRAIN) and (device.type != "cpu" or
-                                                          not backends.compiled_loaded()):
+    if provider in (MEASURED_TRAIN, MEASURING_TRAIN) and (
+        device.type != "cpu" or not backends.compiled_loaded()
+    ):
         pytest.skip("measured conv choices belong to the compiled cpu backend")
-    step = train_step(provider, device, arch) if what == "train" else inference_step(provider,
-                                                                                     device)
+    step = (
+        train_step(provider, device, arch) if what == "train" else inference_step(provider, device)
+    )
     benchmark.group = benchmark_group(what, arch)
     # the paper's ResNet-18 step takes about a minute on a 2-core CPU: three rounds are enough
     # for a ratio that is far from its target either way
@@ -163,5 +171,9 @@ def run_model_memory(benchmark, provider: str, arch: str = MODEL) -> None:
     (``extra_info``)."""
     device = SETTINGS.device
     benchmark.group = f"memory {benchmark_group('train', arch)}"
-    record_peak_memory(benchmark, train_step(provider, device, arch), device,
-                       model_info("train", provider, device, arch))
+    record_peak_memory(
+        benchmark,
+        train_step(provider, device, arch),
+        device,
+        model_info("train", provider, device, arch),
+    )

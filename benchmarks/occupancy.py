@@ -26,10 +26,10 @@ from dataclasses import dataclass
 from typing import Dict, Tuple
 
 WARP_SIZE = 32
-REG_ALLOCATION_UNIT = 256       # registers, per warp
+REG_ALLOCATION_UNIT = 256  # registers, per warp
 REG_SUB_PARTITIONS = 4
 MAX_REGS_PER_THREAD = 255
-SMEM_ALLOCATION_UNIT = 128      # bytes
+SMEM_ALLOCATION_UNIT = 128  # bytes
 SMEM_RESERVED_PER_BLOCK = 1024  # bytes
 
 
@@ -37,8 +37,8 @@ SMEM_RESERVED_PER_BLOCK = 1024  # bytes
 class ArchLimits:
     name: str
     regs_per_sm: int
-    smem_per_sm: int            # bytes, largest carveout
-    smem_per_block: int         # bytes, opt-in maximum
+    smem_per_sm: int  # bytes, largest carveout
+    smem_per_block: int  # bytes, opt-in maximum
     warps_per_sm: int
     blocks_per_sm: int
 
@@ -53,7 +53,7 @@ ARCHS: Dict[int, ArchLimits] = {
 class Occupancy:
     blocks_per_sm: int
     warps_per_sm: int
-    fraction: float             # of the SM's warp slots
+    fraction: float  # of the SM's warp slots
     limited_by: Tuple[str, ...]  # the resources whose block limit is the minimum
 
 
@@ -83,10 +83,16 @@ def occupancy(capability: int, registers: int, shared_bytes: int, warps: int) ->
     """Blocks and warps per SM of a kernel using ``registers`` per thread and ``shared_bytes``
     (static + dynamic) per block of ``warps`` warps, on ``sm_<capability>``."""
     limits = ARCHS[capability]
-    blocks = {"registers": _register_blocks(limits, registers, warps),
-              "shared memory": _shared_blocks(limits, shared_bytes),
-              "warps": limits.warps_per_sm // warps,
-              "blocks": limits.blocks_per_sm}
+    blocks = {
+        "registers": _register_blocks(limits, registers, warps),
+        "shared memory": _shared_blocks(limits, shared_bytes),
+        "warps": limits.warps_per_sm // warps,
+        "blocks": limits.blocks_per_sm,
+    }
     fit = min(blocks.values())
-    return Occupancy(fit, fit * warps, fit * warps / limits.warps_per_sm,
-                     tuple(name for name, n in blocks.items() if n == fit))
+    return Occupancy(
+        fit,
+        fit * warps,
+        fit * warps / limits.warps_per_sm,
+        tuple(name for name, n in blocks.items() if n == fit),
+    )

@@ -28,9 +28,19 @@ class PaperConv2d(nn.Module):
         layer = self.layer
         task_ids = as_task_ids(task_ids, x)
         x, padding = layer._op_padding_and_input(x)
-        return reference.eks_conv2d_paper(x, layer.weight, layer.bias, layer.lora_A,
-                                          layer.lora_B, task_ids, layer.stride, padding,
-                                          layer.dilation, layer.groups, layer.scaling)
+        return reference.eks_conv2d_paper(
+            x,
+            layer.weight,
+            layer.bias,
+            layer.lora_A,
+            layer.lora_B,
+            task_ids,
+            layer.stride,
+            padding,
+            layer.dilation,
+            layer.groups,
+            layer.scaling,
+        )
 
 
 class PaperLinear(nn.Module):
@@ -42,15 +52,25 @@ class PaperLinear(nn.Module):
 
     def forward(self, x: torch.Tensor, task_ids=None) -> torch.Tensor:
         layer = self.layer
-        return reference.eks_linear_paper(x, layer.weight, layer.bias, layer.lora_A,
-                                          layer.lora_B, as_task_ids(task_ids, x), layer.scaling)
+        return reference.eks_linear_paper(
+            x,
+            layer.weight,
+            layer.bias,
+            layer.lora_A,
+            layer.lora_B,
+            as_task_ids(task_ids, x),
+            layer.scaling,
+        )
 
 
 def paper_formulation(model: nn.Module) -> nn.Module:
     """A deep copy of the converted ``model`` whose EKS layers run the paper's formulation."""
     model = copy.deepcopy(model)
-    swaps = [(name, module) for name, module in model.named_modules()
-             if isinstance(module, (EKSConv2d, EKSLinear))]
+    swaps = [
+        (name, module)
+        for name, module in model.named_modules()
+        if isinstance(module, (EKSConv2d, EKSLinear))
+    ]
     for name, module in swaps:
         parent_name, _, child = name.rpartition(".")
         parent = model.get_submodule(parent_name) if parent_name else model

@@ -34,9 +34,14 @@ def peak_bytes(fn: Callable[[], object], device: torch.device) -> int:
         return torch.cuda.max_memory_allocated(device) - before
     with profile(activities=[ProfilerActivity.CPU], profile_memory=True) as prof:
         fn()
-    events = sorted((e for e in prof.profiler.kineto_results.events()
-                     if e.name() == _MEMORY_EVENT and e.device_type() == DeviceType.CPU),
-                    key=lambda e: e.start_ns())
+    events = sorted(
+        (
+            e
+            for e in prof.profiler.kineto_results.events()
+            if e.name() == _MEMORY_EVENT and e.device_type() == DeviceType.CPU
+        ),
+        key=lambda e: e.start_ns(),
+    )
     live = peak = 0
     for event in events:
         live += event.nbytes()

@@ -45,13 +45,18 @@ def adapter_names() -> list:
 
 def peft_model(model_name: str, device: torch.device) -> nn.Module:
     """``NUM_TASKS`` random LoRA adapters on the dense convs of ``model_name``."""
-    import peft     # the benchmark's own dependency (requirements-dev.txt), not the package's
+    import peft  # the benchmark's own dependency (requirements-dev.txt), not the package's
 
     torch.manual_seed(0)
     base = build_model(model_name, CLASSES)
     targets = [n for n, m in base.named_modules() if isinstance(m, nn.Conv2d) and m.groups == 1]
-    config = peft.LoraConfig(r=RANK, lora_alpha=4 * RANK, target_modules=targets,
-                             modules_to_save=["fc"], init_lora_weights=False)
+    config = peft.LoraConfig(
+        r=RANK,
+        lora_alpha=4 * RANK,
+        target_modules=targets,
+        modules_to_save=["fc"],
+        init_lora_weights=False,
+    )
     names = adapter_names()
     model = peft.get_peft_model(base, config, adapter_name=names[0])
     for name in names[1:]:
@@ -67,15 +72,15 @@ def inference_step(model_name: str, provider: str, device: torch.device) -> Step
     if provider == "plain":
         torch.manual_seed(0)
         model = build_model(model_name, CLASSES).to(device).eval()
-        run = lambda: model(images)                                         # noqa: E731
+        run = lambda: model(images)  # noqa: E731
     elif provider == "peft":
         model = peft_model(model_name, device)
         per_sample = [adapter_names()[t] for t in ids.tolist()]
-        run = lambda: model(images, adapter_names=per_sample)               # noqa: E731
+        run = lambda: model(images, adapter_names=per_sample)  # noqa: E731
     else:
         model = from_peft(peft_model(model_name, device)).eval()
         ids = ids.to(device)
-        run = lambda: model(images, ids)                                    # noqa: E731
+        run = lambda: model(images, ids)  # noqa: E731
 
     def compute() -> None:
         with torch.no_grad():
@@ -86,16 +91,28 @@ def inference_step(model_name: str, provider: str, device: torch.device) -> Step
 
 def info(model_name: str, provider: str, device: torch.device) -> Dict:
     batch, image_size = problem_size()
-    return {"suite": "peft", "model": model_name, "what": "mixed-batch inference",
-            "provider": provider, "batch": batch, "image_size": image_size,
-            "num_tasks": NUM_TASKS, "rank": RANK, "mix": "uniform",
-            "backend": active_backend(device.type) if provider == "eks" else None,
-            "device": device_name(device)}
+    return {
+        "suite": "peft",
+        "model": model_name,
+        "what": "mixed-batch inference",
+        "provider": provider,
+        "batch": batch,
+        "image_size": image_size,
+        "num_tasks": NUM_TASKS,
+        "rank": RANK,
+        "mix": "uniform",
+        "backend": active_backend(device.type) if provider == "eks" else None,
+        "device": device_name(device),
+    }
 
 
 def run_peft_benchmark(benchmark, model_name: str, provider: str) -> None:
     device = SETTINGS.device
     batch, image_size = problem_size()
     benchmark.group = f"{model_name} {NUM_TASKS} adapters mixed batch b{batch}@{image_size}"
-    time_step(benchmark, inference_step(model_name, provider, device), device,
-              info(model_name, provider, device))
+    time_step(
+        benchmark,
+        inference_step(model_name, provider, device),
+        device,
+        info(model_name, provider, device),
+    )

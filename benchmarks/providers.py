@@ -38,8 +38,9 @@ Provider = Tuple[Callable[[torch.Tensor, torch.Tensor], torch.Tensor], List[torc
 def _timed(backend: str, device: torch.device) -> bool:
     """Whether a backend is a contender on ``device``: the reference (the oracle) and the
     emulated CUDA kernels are correctness tools, and triton on CPU is its interpreter."""
-    return backend not in ("reference", "cuda_emu") and not (backend == "triton" and
-                                                             device.type == "cpu")
+    return backend not in ("reference", "cuda_emu") and not (
+        backend == "triton" and device.type == "cpu"
+    )
 
 
 def backend_providers(device: torch.device) -> List[str]:
@@ -88,6 +89,7 @@ def _per_task_loop(base: Callable, branch: Callable, layer: nn.Module):
             rows = (task_ids == task).nonzero().squeeze(1)
             y.index_add_(0, rows, branch(layer, x.index_select(0, rows), task))
         return y
+
     return run
 
 
@@ -101,10 +103,12 @@ def _triton_measured() -> Iterator[None]:
 
 
 #: what those, and triton itself, run inside
-_CONTEXTS = {MEASURED: backends.measuring,
-             "triton": lambda: backends.triton_strategy("fused"),
-             TRITON_SPLIT: lambda: backends.triton_strategy("split"),
-             TRITON_MEASURED: _triton_measured}
+_CONTEXTS = {
+    MEASURED: backends.measuring,
+    "triton": lambda: backends.triton_strategy("fused"),
+    TRITON_SPLIT: lambda: backends.triton_strategy("split"),
+    TRITON_MEASURED: _triton_measured,
+}
 
 
 def provider_context(name: str) -> ContextManager:
@@ -134,15 +138,20 @@ def conv_provider(name: str, layer: EKSConv2d) -> Provider:
         plain = layer.to_conv(0)
         return (lambda x, t: plain(x)), _params(plain)
     if name == "paper":
-        return (lambda x, t: reference.eks_conv2d_paper(
-            x, layer.weight, layer.bias, layer.lora_A, layer.lora_B, t, *conf,
-            layer.scaling)), _params(layer)
+        return (
+            lambda x, t: reference.eks_conv2d_paper(
+                x, layer.weight, layer.bias, layer.lora_A, layer.lora_B, t, *conf, layer.scaling
+            )
+        ), _params(layer)
     if name == "per_task_loop":
-        base = lambda x: F.conv2d(x, layer.weight, layer.bias, *conf)   # noqa: E731
+        base = lambda x: F.conv2d(x, layer.weight, layer.bias, *conf)  # noqa: E731
         return _per_task_loop(base, _lora_branch_conv, layer), _params(layer)
     ops = _backend_ops(name, layer.weight.device)
-    return (lambda x, t: ops.eks_conv2d(x, layer.weight, layer.bias, layer.lora_A, layer.lora_B,
-                                        t, *conf, layer.scaling)), _params(layer)
+    return (
+        lambda x, t: ops.eks_conv2d(
+            x, layer.weight, layer.bias, layer.lora_A, layer.lora_B, t, *conf, layer.scaling
+        )
+    ), _params(layer)
 
 
 def linear_provider(name: str, layer: EKSLinear) -> Provider:
@@ -150,15 +159,20 @@ def linear_provider(name: str, layer: EKSLinear) -> Provider:
         plain = layer.to_linear(0)
         return (lambda x, t: plain(x)), _params(plain)
     if name == "paper":
-        return (lambda x, t: reference.eks_linear_paper(
-            x, layer.weight, layer.bias, layer.lora_A, layer.lora_B, t,
-            layer.scaling)), _params(layer)
+        return (
+            lambda x, t: reference.eks_linear_paper(
+                x, layer.weight, layer.bias, layer.lora_A, layer.lora_B, t, layer.scaling
+            )
+        ), _params(layer)
     if name == "per_task_loop":
-        base = lambda x: F.linear(x, layer.weight, layer.bias)           # noqa: E731
+        base = lambda x: F.linear(x, layer.weight, layer.bias)  # noqa: E731
         return _per_task_loop(base, _lora_branch_linear, layer), _params(layer)
     ops = _backend_ops(name, layer.weight.device)
-    return (lambda x, t: ops.eks_linear(x, layer.weight, layer.bias, layer.lora_A, layer.lora_B,
-                                        t, layer.scaling)), _params(layer)
+    return (
+        lambda x, t: ops.eks_linear(
+            x, layer.weight, layer.bias, layer.lora_A, layer.lora_B, t, layer.scaling
+        )
+    ), _params(layer)
 
 
 def backend_of(provider: str, device: torch.device) -> Optional[str]:
@@ -167,4 +181,3 @@ def backend_of(provider: str, device: torch.device) -> Optional[str]:
         if provider in variants:
             return backend
     return provider if provider in backends.BACKENDS else None
-

@@ -29,9 +29,13 @@ TINY_IMAGE_SIZE = 8
 #: layers the sweeps and the quick scope use: the most repeated ShuffleNetV2 pointwise convs
 #: (58 and 116 channels), its depthwise 3x3, and the first and last ResNet-18 3x3 convs
 REPRESENTATIVE = {
-    "conv": ("shufflenet_v2_x1_0:stage2.1.branch2.0", "shufflenet_v2_x1_0:stage3.1.branch2.0",
-             "shufflenet_v2_x1_0:stage3.1.branch2.3", "resnet18:layer1.0.conv1",
-             "resnet18:layer4.0.conv2"),
+    "conv": (
+        "shufflenet_v2_x1_0:stage2.1.branch2.0",
+        "shufflenet_v2_x1_0:stage3.1.branch2.0",
+        "shufflenet_v2_x1_0:stage3.1.branch2.3",
+        "resnet18:layer1.0.conv1",
+        "resnet18:layer4.0.conv2",
+    ),
     "linear": ("shufflenet_v2_x1_0:fc", "resnet18:fc"),
 }
 
@@ -58,23 +62,33 @@ class LayerCase:
 
 MAIN = dict(image_size=64, batch=64, rank=RANK, mix="uniform", pass_="fwd+bwd")
 #: one dimension at a time away from MAIN
-SWEEP = (dict(mix="skewed"), dict(mix="single"), dict(mix="per_sample"), dict(rank=16),
-         dict(batch=256), dict(pass_="fwd"))
+SWEEP = (
+    dict(mix="skewed"),
+    dict(mix="single"),
+    dict(mix="per_sample"),
+    dict(rank=16),
+    dict(batch=256),
+    dict(pass_="fwd"),
+)
 
 
 def _case(shape: LayerShape, tiny: bool, **setting) -> LayerCase:
-    changed = [f"{key.rstrip('_')}={value}" for key, value in setting.items()
-               if key != "image_size" and MAIN[key] != value]
+    changed = [
+        f"{key.rstrip('_')}={value}"
+        for key, value in setting.items()
+        if key != "image_size" and MAIN[key] != value
+    ]
     if setting["image_size"] != MAIN["image_size"] and not tiny:
         changed.insert(0, f"image_size={setting['image_size']}")
-    if tiny:                                   # 64 -> 2, 256 -> 8: sweeps stay distinct
+    if tiny:  # 64 -> 2, 256 -> 8: sweeps stay distinct
         setting["batch"] = max(2, setting["batch"] // 32)
     setting["num_tasks"] = num_tasks_for(setting["mix"], setting["batch"], NUM_TASKS)
     return LayerCase(shape, setting=",".join(changed) or "main", **setting)
 
 
-def layer_cases(kind: str, scope: Optional[str] = None,
-                tiny: Optional[bool] = None) -> List[LayerCase]:
+def layer_cases(
+    kind: str, scope: Optional[str] = None, tiny: Optional[bool] = None
+) -> List[LayerCase]:
     """The ``kind`` ("conv" or "linear") problems of ``scope``, tiny or not (default: this run's
     :data:`~benchmarks.common.SETTINGS`)."""
     scope = SETTINGS.scope if scope is None else scope
@@ -86,11 +100,21 @@ def layer_cases(kind: str, scope: Optional[str] = None,
         cases = []
         for size in FULL_IMAGE_SIZES:
             for shape in distinct_shapes([size], kind):
-                for batch, rank, mix, pass_ in itertools.product(FULL_BATCHES, FULL_RANKS,
-                                                                 MIXES, PASSES):
-                    cases.append(_case(shape, tiny, image_size=size, batch=batch, rank=rank,
-                                       mix=mix, pass_=pass_))
-        return list({case.id: case for case in cases}.values())   # a shape seen at two sizes
+                for batch, rank, mix, pass_ in itertools.product(
+                    FULL_BATCHES, FULL_RANKS, MIXES, PASSES
+                ):
+                    cases.append(
+                        _case(
+                            shape,
+                            tiny,
+                            image_size=size,
+                            batch=batch,
+                            rank=rank,
+                            mix=mix,
+                            pass_=pass_,
+                        )
+                    )
+        return list({case.id: case for case in cases}.values())  # a shape seen at two sizes
     if scope == "quick":
         return [_case(shape, tiny, **main) for shape in representative]
     shapes = representative if tiny else distinct_shapes([image_size], kind)

@@ -31,7 +31,7 @@ LINEAR_CLASSES = sum(MEDMNIST_TASKS.values())
 class LayerShape:
     """One conv or linear problem: the layer's geometry plus its input's spatial size."""
 
-    kind: str                       # "conv" or "linear"
+    kind: str  # "conv" or "linear"
     in_channels: int
     out_channels: int
     kernel: Tuple[int, int] = (1, 1)
@@ -55,16 +55,24 @@ class LayerShape:
         if self.groups == self.in_channels == self.out_channels and self.groups > 1:
             return f"dw{kh}x{kw}_{self.in_channels}{stride}@{self.height}"
         groups = f"_g{self.groups}" if self.groups > 1 else ""
-        return (f"conv{kh}x{kw}_{self.in_channels}-{self.out_channels}{stride}{groups}"
-                f"@{self.height}")
+        return f"conv{kh}x{kw}_{self.in_channels}-{self.out_channels}{stride}{groups}@{self.height}"
 
     @property
     def models(self) -> Tuple[str, ...]:
         return tuple(sorted({layer.split("@")[0] for layer in self.layers}))
 
     def make_conv(self, device=None) -> nn.Conv2d:
-        return nn.Conv2d(self.in_channels, self.out_channels, self.kernel, self.stride,
-                         self.padding, self.dilation, self.groups, self.bias, device=device)
+        return nn.Conv2d(
+            self.in_channels,
+            self.out_channels,
+            self.kernel,
+            self.stride,
+            self.padding,
+            self.dilation,
+            self.groups,
+            self.bias,
+            device=device,
+        )
 
     def make_linear(self, device=None) -> nn.Linear:
         return nn.Linear(self.in_channels, self.out_channels, self.bias, device=device)
@@ -73,13 +81,26 @@ class LayerShape:
 def _shape_of(module: nn.Module, x: torch.Tensor) -> LayerShape:
     if isinstance(module, nn.Conv2d):
         if not isinstance(module.padding, tuple) or module.padding_mode != "zeros":
-            raise NotImplementedError(f"benchmark shapes assume symmetric zero padding, got "
-                                      f"{module.padding!r} / {module.padding_mode!r}")
-        return LayerShape("conv", module.in_channels, module.out_channels, module.kernel_size,
-                          module.stride, module.padding, module.dilation, module.groups,
-                          module.bias is not None, x.shape[-2], x.shape[-1])
-    return LayerShape("linear", module.in_features, module.out_features,
-                      bias=module.bias is not None)
+            raise NotImplementedError(
+                f"benchmark shapes assume symmetric zero padding, got "
+                f"{module.padding!r} / {module.padding_mode!r}"
+            )
+        return LayerShape(
+            "conv",
+            module.in_channels,
+            module.out_channels,
+            module.kernel_size,
+            module.stride,
+            module.padding,
+            module.dilation,
+            module.groups,
+            module.bias is not None,
+            x.shape[-2],
+            x.shape[-1],
+        )
+    return LayerShape(
+        "linear", module.in_features, module.out_features, bias=module.bias is not None
+    )
 
 
 @functools.lru_cache(maxsize=None)
@@ -88,10 +109,13 @@ def model_layer_shapes(model_name: str, image_size: int) -> Tuple[Tuple[str, Lay
     ``image_size``x``image_size`` RGB images, in execution order."""
     model = build_model(model_name, LINEAR_CLASSES).eval()
     seen: List[Tuple[str, LayerShape]] = []
-    hooks = [module.register_forward_hook(
-                 lambda mod, args, out, name=name: seen.append((name, _shape_of(mod, args[0]))))
-             for name, module in model.named_modules()
-             if isinstance(module, (nn.Conv2d, nn.Linear))]
+    hooks = [
+        module.register_forward_hook(
+            lambda mod, args, out, name=name: seen.append((name, _shape_of(mod, args[0])))
+        )
+        for name, module in model.named_modules()
+        if isinstance(module, (nn.Conv2d, nn.Linear))
+    ]
     try:
         with torch.no_grad():
             model(torch.zeros(1, 3, image_size, image_size))
@@ -101,8 +125,9 @@ def model_layer_shapes(model_name: str, image_size: int) -> Tuple[Tuple[str, Lay
     return tuple(seen)
 
 
-def distinct_shapes(image_sizes: Iterable[int], kind: str,
-                    models: Sequence[str] = MODELS) -> List[LayerShape]:
+def distinct_shapes(
+    image_sizes: Iterable[int], kind: str, models: Sequence[str] = MODELS
+) -> List[LayerShape]:
     """The distinct ``kind`` ("conv" or "linear") shapes of ``models`` over ``image_sizes``, in
     order of first appearance, each listing the layers it stands for."""
     layers: Dict[LayerShape, List[str]] = {}
@@ -122,6 +147,9 @@ def shapes_of_layers(image_size: int, layer_names: Iterable[str]) -> List[LayerS
         shapes = dict(model_layer_shapes(model_name, image_size))
         if module_name not in shapes:
             raise KeyError(f"{model_name} has no Conv2d/Linear named {module_name!r}")
-        found.append(dataclasses.replace(shapes[module_name],
-                                         layers=(f"{model_name}@{image_size}:{module_name}",)))
+        found.append(
+            dataclasses.replace(
+                shapes[module_name], layers=(f"{model_name}@{image_size}:{module_name}",)
+            )
+        )
     return found

@@ -34,8 +34,10 @@ def task_ids(mix: str, batch: int, num_tasks: int, seed: int = 0) -> torch.Tenso
     if mix == "single":
         return torch.zeros(batch, dtype=torch.int64)
     if num_tasks != batch:
-        raise ValueError(f"the per_sample mix needs num_tasks == batch, got {num_tasks} tasks "
-                         f"for {batch} samples")
+        raise ValueError(
+            f"the per_sample mix needs num_tasks == batch, got {num_tasks} tasks "
+            f"for {batch} samples"
+        )
     return torch.randperm(batch, generator=gen)
 
 

@@ -16,8 +16,12 @@ from benchmarks.model_bench import MEMORY_PROVIDERS, TRAIN_MODELS, run_model_mem
 from benchmarks.providers import available_providers
 from benchmarks.scopes import layer_cases
 
-CASES = [case for kind in ("conv", "linear") for case in layer_cases(kind)
-         if case.setting == "main" and case.pass_ == "fwd+bwd"]
+CASES = [
+    case
+    for kind in ("conv", "linear")
+    for case in layer_cases(kind)
+    if case.setting == "main" and case.pass_ == "fwd+bwd"
+]
 
 
 @pytest.mark.parametrize("provider", available_providers(SETTINGS.device))

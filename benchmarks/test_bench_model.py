@@ -8,8 +8,12 @@ from __future__ import annotations
 
 import pytest
 
-from benchmarks.model_bench import (INFERENCE_PROVIDERS, TRAIN_MODELS, TRAIN_PROVIDERS,
-                                    run_model_benchmark)
+from benchmarks.model_bench import (
+    INFERENCE_PROVIDERS,
+    TRAIN_MODELS,
+    TRAIN_PROVIDERS,
+    run_model_benchmark,
+)
 
 
 @pytest.mark.parametrize("provider", TRAIN_PROVIDERS)

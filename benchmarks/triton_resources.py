@@ -23,11 +23,12 @@ from typing import Dict, List, Optional, Sequence, Tuple
 
 from benchmarks import occupancy
 
+
 @dataclass(frozen=True)
 class KernelUse:
-    module: str                     # under lorkd_kernels.backends.triton
-    name: str                       # the @triton.jit function
-    fp32_pointers: Tuple[str, ...] = ()   # accumulation-dtype buffers besides gpu_compile's
+    module: str  # under lorkd_kernels.backends.triton
+    name: str  # the @triton.jit function
+    fp32_pointers: Tuple[str, ...] = ()  # accumulation-dtype buffers besides gpu_compile's
 
 
 # The fused kernels (conv.py) and the split form's branch kernels (split.py). The segment
@@ -46,10 +47,10 @@ CAPABILITIES = (80, 90)
 # 3x3 convs carry the im2col index math; 1x1 convs and the linear layers (linear.py runs them
 # as 1x1 convs of a channels-last view) are other binaries, where that math folds away
 KERNEL_SIZES = (3, 1)
-RANK_BLOCK = 16     # configs.rank_block(rank) for every rank <= 16 (the paper's ranks)
-SPLIT_RANK = 8      # the rank of the split form's dB cases (its K = r), any r <= 16 alike
-SPLIT_TASKS = 4     # tasks in the batch of the split form's segment-reduction cases
-WGRAD_STAGES = 2    # what conv.fused_weight_grads launches with
+RANK_BLOCK = 16  # configs.rank_block(rank) for every rank <= 16 (the paper's ranks)
+SPLIT_RANK = 8  # the rank of the split form's dB cases (its K = r), any r <= 16 alike
+SPLIT_TASKS = 4  # tasks in the batch of the split form's segment-reduction cases
+WGRAD_STAGES = 2  # what conv.fused_weight_grads launches with
 
 # Shapes whose tiles (from configs: forward/dgrad take one tile on a GPU, wgrad's depend on the
 # shape) the table reports: (name, batch, C_in, C_out, groups, input size, kernel size), stride 1.
@@ -65,15 +66,16 @@ HEURISTIC_SHAPES = (
 
 @dataclass(frozen=True)
 class Case:
-    kernel: str                     # a key of KERNELS
-    kernel_size: int                # KH = KW
-    source: str                     # "gemm tile" or "heuristic: <shape>"
+    kernel: str  # a key of KERNELS
+    kernel_size: int  # KH = KW
+    source: str  # "gemm tile" or "heuristic: <shape>"
     tiles: Tuple[Tuple[str, int], ...]
     num_warps: int
     num_stages: int
 
     def constants(self) -> dict:
         from lorkd_kernels.backends.triton.gpu_compile import dtype_constants
+
         flags = dict(KH=self.kernel_size, KW=self.kernel_size, R=RANK_BLOCK, **dtype_constants())
         if self.kernel == "forward":
             flags["HAS_BIAS"] = True
@@ -89,11 +91,13 @@ class Case:
 def _block_rows() -> List[int]:
     """The BLOCK_M values the launcher can pick."""
     from lorkd_kernels.backends.triton import configs
+
     return sorted({configs.block_rows(1 << shift) for shift in range(31)})
 
 
 def _gemm_cases(kernel: str) -> List[Case]:
     from lorkd_kernels.backends.triton import configs
+
     cases = []
     for kernel_size in KERNEL_SIZES:
         for block_m in _block_rows():
@@ -105,18 +109,25 @@ def _gemm_cases(kernel: str) -> List[Case]:
 
 def _heuristic_cases(kernel: str) -> List[Case]:
     from lorkd_kernels.backends.triton import configs
+
     cases = []
     for name, batch, c_in, c_out, groups, size, k in HEURISTIC_SHAPES:
         rows, depth_in = batch * size * size, c_in // groups * k * k
         if kernel == "wgrad":
             t = configs.wgrad_tiles(c_out // groups, depth_in, rows, groups)
-            tiles = (("SPLIT", t.split), ("BLOCK_CO", t.block_co), ("BLOCK_K", t.block_k),
-                     ("BLOCK_P", t.block_p))
-            cases.append(Case(kernel, k, f"heuristic: {name}", tiles, t.num_warps,
-                              WGRAD_STAGES))
+            tiles = (
+                ("SPLIT", t.split),
+                ("BLOCK_CO", t.block_co),
+                ("BLOCK_K", t.block_k),
+                ("BLOCK_P", t.block_p),
+            )
+            cases.append(Case(kernel, k, f"heuristic: {name}", tiles, t.num_warps, WGRAD_STAGES))
             continue
-        cols, depth = (c_out // groups, depth_in) if kernel == "forward" else \
-            (c_in // groups, c_out // groups)
+        cols, depth = (
+            (c_out // groups, depth_in)
+            if kernel == "forward"
+            else (c_in // groups, c_out // groups)
+        )
         t = configs.gemm_tiles(rows, cols, depth)
         tiles = (("BLOCK_M", t.block_m), ("BLOCK_N", t.block_n), ("BLOCK_K", t.block_k))
         cases.append(Case(kernel, k, f"heuristic: {name}", tiles, t.num_warps, t.num_stages))
@@ -128,23 +139,33 @@ def _split_cases() -> List[Case]:
     dx's transposed conv; 1x1: 1x1 convs, dy's shrink and y's expand), and the segment
     reductions with the tiles ``segment_tiles`` gives HEURISTIC_SHAPES."""
     from lorkd_kernels.backends.triton import configs
+
     cases = []
     branch = configs.branch_tiles(1, 1)
     for kernel, inner in (("split shrink", "BLOCK_K"), ("split expand", "BLOCK_N")):
         for kernel_size in KERNEL_SIZES:
             tiles = (("BLOCK_M", branch.block_m), (inner, branch.block_cols))
-            cases.append(Case(kernel, kernel_size, "branch tiles", tiles, branch.num_warps,
-                              branch.num_stages))
+            cases.append(
+                Case(
+                    kernel, kernel_size, "branch tiles", tiles, branch.num_warps, branch.num_stages
+                )
+            )
     for name, batch, c_in, c_out, groups, size, k in HEURISTIC_SHAPES:
         rows, segments = batch * size * size, SPLIT_TASKS * groups
         for kernel, a, depth, kernel_size in (
-                ("split dA", SPLIT_RANK, c_in // groups * k * k, k),
-                ("split dB", c_out // groups, SPLIT_RANK, 1)):
+            ("split dA", SPLIT_RANK, c_in // groups * k * k, k),
+            ("split dB", c_out // groups, SPLIT_RANK, 1),
+        ):
             t = configs.segment_tiles(a, depth, rows, segments)
-            tiles = (("SPLIT", t.split), ("BLOCK_A", t.block_co), ("BLOCK_K", t.block_k),
-                     ("BLOCK_P", t.block_p))
-            cases.append(Case(kernel, kernel_size, f"heuristic: {name}", tiles, t.num_warps,
-                              WGRAD_STAGES))
+            tiles = (
+                ("SPLIT", t.split),
+                ("BLOCK_A", t.block_co),
+                ("BLOCK_K", t.block_k),
+                ("BLOCK_P", t.block_p),
+            )
+            cases.append(
+                Case(kernel, kernel_size, f"heuristic: {name}", tiles, t.num_warps, WGRAD_STAGES)
+            )
     return cases
 
 
@@ -158,31 +179,47 @@ def shipped_cases(dtype: str) -> List[Case]:
     return cases + _heuristic_cases("wgrad") + _split_cases()
 
 
-def _measure(kernel: str, dtype: str, capability: int, num_warps: int, num_stages: int,
-             constants: dict) -> dict:
+def _measure(
+    kernel: str, dtype: str, capability: int, num_warps: int, num_stages: int, constants: dict
+) -> dict:
     """Compile one case and read its resources (runs in a worker process)."""
     import importlib
 
     from lorkd_kernels.backends.triton.gpu_compile import compile_kernel, ptxas_usage
 
     use = KERNELS[kernel]
-    function = getattr(importlib.import_module(f"lorkd_kernels.backends.triton.{use.module}"),
-                       use.name)
+    function = getattr(
+        importlib.import_module(f"lorkd_kernels.backends.triton.{use.module}"), use.name
+    )
     # each kernel gets the constexprs it declares (the split kernels take fewer)
     constants = {k: v for k, v in constants.items() if k in function.arg_names}
-    compiled = compile_kernel(function, capability, dtype, constants, num_warps, num_stages,
-                              fp32_pointers=use.fp32_pointers)
+    compiled = compile_kernel(
+        function,
+        capability,
+        dtype,
+        constants,
+        num_warps,
+        num_stages,
+        fp32_pointers=use.fp32_pointers,
+    )
     usage = ptxas_usage(compiled)
     # metadata.shared: the dynamic shared memory Triton's allocator gives the kernel (the
     # module's "ttg.shared" attribute; the launcher passes it as the launch's dynamic smem)
     shared = compiled.metadata.shared + usage.static_shared_bytes
     warps = compiled.metadata.num_warps
     occ = occupancy.occupancy(capability, usage.registers, shared, warps)
-    return dict(registers=usage.registers, spill_store_bytes=usage.spill_store_bytes,
-                spill_load_bytes=usage.spill_load_bytes, stack_bytes=usage.stack_bytes,
-                shared_bytes=shared, warps=warps, blocks_per_sm=occ.blocks_per_sm,
-                warps_per_sm=occ.warps_per_sm, occupancy=round(occ.fraction, 4),
-                limited_by=list(occ.limited_by))
+    return dict(
+        registers=usage.registers,
+        spill_store_bytes=usage.spill_store_bytes,
+        spill_load_bytes=usage.spill_load_bytes,
+        stack_bytes=usage.stack_bytes,
+        shared_bytes=shared,
+        warps=warps,
+        blocks_per_sm=occ.blocks_per_sm,
+        warps_per_sm=occ.warps_per_sm,
+        occupancy=round(occ.fraction, 4),
+        limited_by=list(occ.limited_by),
+    )
 
 
 def kernel_keys() -> Dict[str, str]:
@@ -191,8 +228,13 @@ def kernel_keys() -> Dict[str, str]:
     from triton.runtime.jit import JITFunction
 
     from lorkd_kernels.backends.triton import _tiles, conv, split
-    jitted = {name: f for module in (_tiles, conv, split) for name, f in vars(module).items()
-              if isinstance(f, JITFunction)}
+
+    jitted = {
+        name: f
+        for module in (_tiles, conv, split)
+        for name, f in vars(module).items()
+        if isinstance(f, JITFunction)
+    }
     keys = {}
     for kernel, use in KERNELS.items():
         name = use.name
@@ -203,16 +245,30 @@ def kernel_keys() -> Dict[str, str]:
 
 
 def _row_key(row: dict) -> tuple:
-    return (row["kernel"], row["kernel_size"], json.dumps(row["tiles"], sort_keys=True),
-            row["num_warps"], row["num_stages"], row["dtype"], row["arch"], row["kernel_key"])
+    return (
+        row["kernel"],
+        row["kernel_size"],
+        json.dumps(row["tiles"], sort_keys=True),
+        row["num_warps"],
+        row["num_stages"],
+        row["dtype"],
+        row["arch"],
+        row["kernel_key"],
+    )
 
 
-def measure_all(dtypes: Sequence[str] = DTYPES, capabilities: Sequence[int] = CAPABILITIES,
-                jobs: int = 1, reuse: Optional[dict] = None, log=print,
-                checkpoint=None) -> List[dict]:
+def measure_all(
+    dtypes: Sequence[str] = DTYPES,
+    capabilities: Sequence[int] = CAPABILITIES,
+    jobs: int = 1,
+    reuse: Optional[dict] = None,
+    log=print,
+    checkpoint=None,
+) -> List[dict]:
     """One row per (case, dtype, arch); each distinct binary compiled once. ``checkpoint`` gets
     the rows measured so far after each compile (an interrupted run resumes from them)."""
     import triton
+
     keys = kernel_keys()
     old = {}
     if reuse and reuse.get("triton") == triton.__version__:
@@ -221,34 +277,52 @@ def measure_all(dtypes: Sequence[str] = DTYPES, capabilities: Sequence[int] = CA
     for dtype in dtypes:
         for case in shipped_cases(dtype):
             for capability in capabilities:
-                row = dict(kernel=case.kernel, kernel_size=case.kernel_size,
-                           source=case.source, tiles=dict(case.tiles),
-                           num_warps=case.num_warps, num_stages=case.num_stages, dtype=dtype,
-                           arch=occupancy.ARCHS[capability].name, kernel_key=keys[case.kernel])
+                row = dict(
+                    kernel=case.kernel,
+                    kernel_size=case.kernel_size,
+                    source=case.source,
+                    tiles=dict(case.tiles),
+                    num_warps=case.num_warps,
+                    num_stages=case.num_stages,
+                    dtype=dtype,
+                    arch=occupancy.ARCHS[capability].name,
+                    kernel_key=keys[case.kernel],
+                )
                 rows.append(row)
                 previous = old.get(_row_key(row))
                 if previous is not None:
-                    row.update({k: v for k, v in previous.items() if k not in row},
-                               reused=True)
+                    row.update({k: v for k, v in previous.items() if k not in row}, reused=True)
                     continue
-                pending.setdefault((case.compile_key(), dtype, capability),
-                                   (case, dtype, capability))
+                pending.setdefault(
+                    (case.compile_key(), dtype, capability), (case, dtype, capability)
+                )
     log(f"{len(rows)} rows, {len(pending)} binaries to compile")
     results = {}
     context = multiprocessing.get_context("spawn")
     with concurrent.futures.ProcessPoolExecutor(jobs, mp_context=context) as pool:
-        futures = {pool.submit(_measure, case.kernel, dtype, capability,
-                               case.num_warps, case.num_stages, case.constants()): key
-                   for key, (case, dtype, capability) in pending.items()}
+        futures = {
+            pool.submit(
+                _measure,
+                case.kernel,
+                dtype,
+                capability,
+                case.num_warps,
+                case.num_stages,
+                case.constants(),
+            ): key
+            for key, (case, dtype, capability) in pending.items()
+        }
         for done, future in enumerate(concurrent.futures.as_completed(futures), 1):
             key = futures[future]
             results[key] = future.result()
             if checkpoint is not None:
                 checkpoint(_fill(rows, results, partial=True))
-            log(f"[{done}/{len(futures)}] {key[0][0]} {key[0][1]}x{key[0][1]} "
+            log(
+                f"[{done}/{len(futures)}] {key[0][0]} {key[0][1]}x{key[0][1]} "
                 f"{dict(key[0][2])} w{key[0][3]} s{key[0][4]} {key[1]} sm_{key[2]}: "
                 f"{results[key]['registers']} regs, "
-                f"spills {results[key]['spill_store_bytes']}/{results[key]['spill_load_bytes']}")
+                f"spills {results[key]['spill_store_bytes']}/{results[key]['spill_load_bytes']}"
+            )
     return _fill(rows, results, partial=False)
 
 
@@ -256,8 +330,13 @@ def _fill(rows: List[dict], results: dict, partial: bool) -> List[dict]:
     """``rows`` with their compile results (only those measured, when ``partial``)."""
     filled = []
     for row in rows:
-        case_key = (row["kernel"], row["kernel_size"], tuple(row["tiles"].items()),
-                    row["num_warps"], row["num_stages"])
+        case_key = (
+            row["kernel"],
+            row["kernel_size"],
+            tuple(row["tiles"].items()),
+            row["num_warps"],
+            row["num_stages"],
+        )
         capability = next(c for c, a in occupancy.ARCHS.items() if a.name == row["arch"])
         result = results.get((case_key, row["dtype"], capability))
         if "registers" in row or result is not None or not partial:
@@ -299,8 +378,10 @@ def markdown(table: dict) -> str:
         f"**{len(spilling(rows))} of {len(rows)} rows spill.**",
         "",
     ]
-    header = ("| source | k | tiles | warps | stages | dtype | arch | regs/thread "
-              "| spill st/ld B | smem B | warps/SM | occupancy | limited by |")
+    header = (
+        "| source | k | tiles | warps | stages | dtype | arch | regs/thread "
+        "| spill st/ld B | smem B | warps/SM | occupancy | limited by |"
+    )
     for kernel in KERNELS:
         lines += [f"## {kernel}", "", header, "|" + "---|" * 13]
         for row in (r for r in rows if r["kernel"] == kernel):
@@ -310,7 +391,8 @@ def markdown(table: dict) -> str:
                 f"{row['num_stages']} | {row['dtype']} | {row['arch']} | {row['registers']} | "
                 f"{row['spill_store_bytes']}/{row['spill_load_bytes']} | {row['shared_bytes']} | "
                 f"{row['warps_per_sm']} | {row['occupancy']:.1%} | "
-                f"{', '.join(row['limited_by'])} |")
+                f"{', '.join(row['limited_by'])} |"
+            )
         lines.append("")
     return "\n".join(lines)
 
@@ -338,40 +420,66 @@ def cost_markdown() -> str:
     compiler, rendered from the cost model as it is now."""
     from lorkd_kernels.backends.triton import costs
 
-    layers = [(name, costs.ConvLayer(batch, c_in, c_out, groups, (size, size), (size, size),
-                                     (k, k), COST_RANK, COST_TASKS, COST_ELEMENT))
-              for name, batch, c_in, c_out, groups, size, k in COST_SHAPES]
-    lines = ["## Counted cost per form (estimate)", "",
-             f"Forward + backward of one layer, batch 256 at the paper's 224 px input, rank "
-             f"{COST_RANK}, {COST_TASKS} tasks, bf16, from `costs.py`: FLOPs as executed (the "
-             f"rank padded to {costs.configs.rank_block(COST_RANK)}), each kernel's compulsory "
-             f"bytes, and the roofline estimate on an {costs.H100.name}: per kernel the larger of "
-             "FLOPs / peak and bytes / bandwidth, plus the launch. An estimate, not a timing: "
-             "the GPU acceptance run measures the same layers. `auto` marks the form the triton "
-             "backend runs without measuring (the cheaper one for grouped convs, split for dense "
-             "ones).", "",
-             "| layer | form | launches | GFLOP | MB | estimate µs | vs plain | auto |",
-             "|---|---|---:|---:|---:|---:|---:|---|"]
+    layers = [
+        (
+            name,
+            costs.ConvLayer(
+                batch,
+                c_in,
+                c_out,
+                groups,
+                (size, size),
+                (size, size),
+                (k, k),
+                COST_RANK,
+                COST_TASKS,
+                COST_ELEMENT,
+            ),
+        )
+        for name, batch, c_in, c_out, groups, size, k in COST_SHAPES
+    ]
+    lines = [
+        "## Counted cost per form (estimate)",
+        "",
+        f"Forward + backward of one layer, batch 256 at the paper's 224 px input, rank "
+        f"{COST_RANK}, {COST_TASKS} tasks, bf16, from `costs.py`: FLOPs as executed (the "
+        f"rank padded to {costs.configs.rank_block(COST_RANK)}), each kernel's compulsory "
+        f"bytes, and the roofline estimate on an {costs.H100.name}: per kernel the larger of "
+        "FLOPs / peak and bytes / bandwidth, plus the launch. An estimate, not a timing: "
+        "the GPU acceptance run measures the same layers. `auto` marks the form the triton "
+        "backend runs without measuring (the cheaper one for grouped convs, split for dense "
+        "ones).",
+        "",
+        "| layer | form | launches | GFLOP | MB | estimate µs | vs plain | auto |",
+        "|---|---|---:|---:|---:|---:|---:|---|",
+    ]
     for name, layer in layers:
         rows = costs.form_costs(layer)
         plain_us = rows["plain"].seconds() * 1e6
         chosen = costs.cheapest_form(layer)
         for form, cost in rows.items():
             us = cost.seconds() * 1e6
-            lines.append(f"| {name} | {form} | {cost.launches} | {cost.flops / 1e9:.2f} | "
-                         f"{cost.bytes / 1e6:.1f} | {us:.1f} | {us / plain_us:.2f}x | "
-                         f"{'yes' if form == chosen else ''} |")
+            lines.append(
+                f"| {name} | {form} | {cost.launches} | {cost.flops / 1e9:.2f} | "
+                f"{cost.bytes / 1e6:.1f} | {us:.1f} | {us / plain_us:.2f}x | "
+                f"{'yes' if form == chosen else ''} |"
+            )
     return "\n".join(lines)
 
 
 def _parse_args(argv):
-    parser = argparse.ArgumentParser(prog="python -m benchmarks.triton_resources",
-                                     description=__doc__.split("\n\n")[0])
-    parser.add_argument("--out", required=True,
-                        help="markdown file to write; the JSON goes next to it (.json)")
+    parser = argparse.ArgumentParser(
+        prog="python -m benchmarks.triton_resources", description=__doc__.split("\n\n")[0]
+    )
+    parser.add_argument(
+        "--out", required=True, help="markdown file to write; the JSON goes next to it (.json)"
+    )
     parser.add_argument("--jobs", type=int, default=1, help="compiler processes (default 1)")
-    parser.add_argument("--reuse", default=None,
-                        help="a previous JSON: rows with unchanged kernels and cases are kept")
+    parser.add_argument(
+        "--reuse",
+        default=None,
+        help="a previous JSON: rows with unchanged kernels and cases are kept",
+    )
     args = parser.parse_args(argv)
     if not args.out.endswith(".md"):
         parser.error(f"--out {args.out}: expected a .md file")
@@ -389,6 +497,7 @@ def main(argv=None) -> int:
     import platform
 
     import triton
+
     reuse = None
     if args.reuse:
         with open(args.reuse) as f:
@@ -402,19 +511,23 @@ def main(argv=None) -> int:
     start = time.monotonic()
     rows = measure_all(jobs=args.jobs, reuse=reuse, checkpoint=checkpoint)
     reused = sum(row.get("reused", False) for row in rows)
-    table = dict(generated=datetime.datetime.now(datetime.timezone.utc)
-                 .strftime("%Y-%m-%d %H:%M UTC"),
-                 triton=triton.__version__, wall_s=round(time.monotonic() - start, 1),
-                 machine=f"{os.cpu_count()} CPUs, {args.jobs} compiler process(es)"
-                 + (f", {reused} rows reused from {os.path.basename(args.reuse)}"
-                    if reused else ""),
-                 platform=platform.machine(), rows=rows)
+    table = dict(
+        generated=datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+        triton=triton.__version__,
+        wall_s=round(time.monotonic() - start, 1),
+        machine=f"{os.cpu_count()} CPUs, {args.jobs} compiler process(es)"
+        + (f", {reused} rows reused from {os.path.basename(args.reuse)}" if reused else ""),
+        platform=platform.machine(),
+        rows=rows,
+    )
     with open(json_path, "w") as f:
         json.dump(table, f, indent=1)
     with open(args.out, "w") as f:
         f.write(markdown(table) + "\n")
-    print(f"wrote {args.out} and {args.out[:-3]}.json in {table['wall_s']:.0f} s; "
-          f"{len(spilling(rows))} of {len(rows)} rows spill")
+    print(
+        f"wrote {args.out} and {args.out[:-3]}.json in {table['wall_s']:.0f} s; "
+        f"{len(spilling(rows))} of {len(rows)} rows spill"
+    )
     return 0
 
 

@@ -16,8 +16,9 @@ def on_page_markdown(markdown, page, config, files):
 
     # the package of this repository, not another installed copy
     sys.path.insert(0, str(Path(config.config_file_path).parent))
-    import lorkd_kernels   # without torch imported, the package only reads its table
+    import lorkd_kernels  # without torch imported, the package only reads its table
 
-    blocks = [f"::: lorkd_kernels.{module}.{name}"
-              for name, module in lorkd_kernels._EXPORTS.items()]
+    blocks = [
+        f"::: lorkd_kernels.{module}.{name}" for name, module in lorkd_kernels._EXPORTS.items()
+    ]
     return markdown.replace(MARKER, "\n\n".join(blocks))

@@ -16,21 +16,33 @@ __version__ = "0.1.0"
 # "API" section; everything else may change.
 _EXPORTS = {
     # layers
-    "EKSConv2d": "nn", "EKSLinear": "nn", "TaskHeads": "nn",
+    "EKSConv2d": "nn",
+    "EKSLinear": "nn",
+    "TaskHeads": "nn",
     # functional ops and the backend serving them
-    "eks_conv2d": "ops", "eks_linear": "ops", "active_backend": "backends",
+    "eks_conv2d": "ops",
+    "eks_linear": "ops",
+    "active_backend": "backends",
     # whole models: conversion, task routing, deployment
-    "convert": "conversion", "decompose": "conversion", "switch_task": "conversion",
-    "TaskRouter": "routing", "task_ids_context": "routing", "current_task_ids": "routing",
+    "convert": "conversion",
+    "decompose": "conversion",
+    "switch_task": "conversion",
+    "TaskRouter": "routing",
+    "task_ids_context": "routing",
+    "current_task_ids": "routing",
     # export of a deployed expert
-    "export_onnx": "deploy.export", "export_torchscript": "deploy.export",
+    "export_onnx": "deploy.export",
+    "export_torchscript": "deploy.export",
     "export_safetensors": "deploy.export",
     # safetensors weight files
-    "save_weights": "deploy.weights_file", "load_weights": "deploy.weights_file",
+    "save_weights": "deploy.weights_file",
+    "load_weights": "deploy.weights_file",
     "WeightsFileError": "deploy.weights_file",
     # the peft bridge (peft itself is imported only when a bridge function runs)
-    "export_peft_adapters": "deploy.peft_export", "peft_base_model": "deploy.peft_export",
-    "load_peft_base": "deploy.peft_export", "PeftExport": "deploy.peft_export",
+    "export_peft_adapters": "deploy.peft_export",
+    "peft_base_model": "deploy.peft_export",
+    "load_peft_base": "deploy.peft_export",
+    "PeftExport": "deploy.peft_export",
     "from_peft": "deploy.peft_import",
 }
 _SUBMODULES = ("ops", "reference")
@@ -43,7 +55,7 @@ def __getattr__(name: str):
         return importlib.import_module(f".{name}", __name__)
     if name in _EXPORTS:
         value = getattr(importlib.import_module(f".{_EXPORTS[name]}", __name__), name)
-        globals()[name] = value          # later look-ups skip this function
+        globals()[name] = value  # later look-ups skip this function
         return value
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 

@@ -47,7 +47,7 @@ def fresh(path: str, root: Path) -> Tuple[str, str]:
     return text, replace_block(text, source, rows())
 
 
-if __name__ == "__main__":   # python -m lorkd_kernels._generated (from the repository root)
+if __name__ == "__main__":  # python -m lorkd_kernels._generated (from the repository root)
     for name in TABLES:
         committed, generated = fresh(name, Path.cwd())
         if generated != committed:

@@ -18,19 +18,23 @@ SCHEMAS = {
     "eks_conv2d": (
         "eks_conv2d(Tensor x, Tensor weight, Tensor? bias, Tensor lora_A, Tensor lora_B, "
         "Tensor task_ids, int[2] stride, int[2] padding, int[2] dilation, int groups, "
-        "float scaling) -> Tensor"),
+        "float scaling) -> Tensor"
+    ),
     "eks_conv2d_backward": (
         "eks_conv2d_backward(Tensor grad_out, Tensor x, Tensor weight, Tensor lora_A, "
         "Tensor lora_B, Tensor task_ids, int[2] stride, int[2] padding, int[2] dilation, "
         "int groups, float scaling, bool[5] output_mask) "
-        "-> (Tensor, Tensor, Tensor, Tensor, Tensor)"),
+        "-> (Tensor, Tensor, Tensor, Tensor, Tensor)"
+    ),
     "eks_linear": (
         "eks_linear(Tensor x, Tensor weight, Tensor? bias, Tensor lora_A, Tensor lora_B, "
-        "Tensor task_ids, float scaling) -> Tensor"),
+        "Tensor task_ids, float scaling) -> Tensor"
+    ),
     "eks_linear_backward": (
         "eks_linear_backward(Tensor grad_out, Tensor x, Tensor weight, Tensor lora_A, "
         "Tensor lora_B, Tensor task_ids, float scaling, bool[5] output_mask) "
-        "-> (Tensor, Tensor, Tensor, Tensor, Tensor)"),
+        "-> (Tensor, Tensor, Tensor, Tensor, Tensor)"
+    ),
 }
 
 
@@ -47,11 +51,13 @@ def _string_array(name: str, strings) -> str:
 def header() -> str:
     """The C++ header: ``lorkd::schemas::kAll``, every schema as a string literal, and
     ``kCompiledBackends``, the names of :data:`COMPILED_BACKENDS`."""
-    return ("// Generated from lorkd_kernels/_schemas.py by the build (setup.py, CMakeLists.txt): "
-            "do not edit.\n#pragma once\n\nnamespace lorkd::schemas {\n\n"
-            + _string_array("kAll", SCHEMAS.values())
-            + _string_array("kCompiledBackends", COMPILED_BACKENDS)
-            + "}  // namespace lorkd::schemas\n")
+    return (
+        "// Generated from lorkd_kernels/_schemas.py by the build (setup.py, CMakeLists.txt): "
+        "do not edit.\n#pragma once\n\nnamespace lorkd::schemas {\n\n"
+        + _string_array("kAll", SCHEMAS.values())
+        + _string_array("kCompiledBackends", COMPILED_BACKENDS)
+        + "}  // namespace lorkd::schemas\n"
+    )
 
 
 def write_header(path: Path) -> None:

@@ -32,8 +32,9 @@ def _unwrap(model: nn.Module) -> nn.Module:
     return model.model if isinstance(model, TaskRouter) else model
 
 
-def _include_filter(include: Union[str, Iterable[str], ModuleFilter],
-                    experts_on: str) -> ModuleFilter:
+def _include_filter(
+    include: Union[str, Iterable[str], ModuleFilter], experts_on: str
+) -> ModuleFilter:
     if experts_on not in EXPERTS_ON:
         raise ValueError(f"experts_on must be one of {EXPERTS_ON}, got {experts_on!r}")
     if callable(include):
@@ -42,12 +43,15 @@ def _include_filter(include: Union[str, Iterable[str], ModuleFilter],
         kinds = _kinds(include)
         unknown = kinds - {"conv", "linear"}
         if unknown:
-            raise ValueError(f"include takes 'conv' and/or 'linear' (or a callable(name, "
-                             f"module) -> bool), got {sorted(unknown)}")
+            raise ValueError(
+                f"include takes 'conv' and/or 'linear' (or a callable(name, "
+                f"module) -> bool), got {sorted(unknown)}"
+            )
 
         def chosen(name: str, module: nn.Module) -> bool:
-            return (("conv" in kinds and type(module) is nn.Conv2d)
-                    or ("linear" in kinds and type(module) is nn.Linear))
+            return ("conv" in kinds and type(module) is nn.Conv2d) or (
+                "linear" in kinds and type(module) is nn.Linear
+            )
 
     def accept(name: str, module: nn.Module) -> bool:
         if type(module) not in (nn.Conv2d, nn.Linear) or not chosen(name, module):
@@ -67,38 +71,63 @@ def _kind_filter(include: Union[str, Iterable[str], ModuleFilter]) -> ModuleFilt
     if callable(include):
         return include
     kinds = _kinds(include)
-    return lambda name, module: (("conv" in kinds and isinstance(module, nn.Conv2d))
-                                 or ("linear" in kinds and isinstance(module, nn.Linear)))
+    return lambda name, module: (
+        ("conv" in kinds and isinstance(module, nn.Conv2d))
+        or ("linear" in kinds and isinstance(module, nn.Linear))
+    )
 
 
 # Hooks a converted module would lose (its replacement is a new module).
-_HOOK_TABLES = ("_forward_hooks", "_forward_pre_hooks", "_backward_hooks",
-                "_backward_pre_hooks", "_state_dict_hooks", "_load_state_dict_pre_hooks")
+_HOOK_TABLES = (
+    "_forward_hooks",
+    "_forward_pre_hooks",
+    "_backward_hooks",
+    "_backward_pre_hooks",
+    "_state_dict_hooks",
+    "_load_state_dict_pre_hooks",
+)
 
 
 def _check_convertible(inner: nn.Module, targets, head_members, accept_kind) -> None:
     """Refuse, naming them, chosen modules whose hooks would be lost and lazy modules not yet
     materialised; warn about Conv2d / Linear modules of other types (parametrized, e.g. by
     weight_norm, or subclassed), which stay unconverted."""
-    hooked = [name for name, module in targets
-              if any(getattr(module, table, None) for table in _HOOK_TABLES)]
+    hooked = [
+        name
+        for name, module in targets
+        if any(getattr(module, table, None) for table in _HOOK_TABLES)
+    ]
     if hooked:
-        raise ValueError(f"convert would drop the hooks of {hooked}: remove them and register "
-                         f"them on the converted model's layers instead")
-    others = [(name, module) for name, module in inner.named_modules()
-              if id(module) not in head_members and isinstance(module, (nn.Conv2d, nn.Linear))
-              and type(module) not in (nn.Conv2d, nn.Linear)
-              and not isinstance(module, EKS_LAYERS) and accept_kind(name, module)]
-    lazy = [name for name, module in others
-            if isinstance(module, nn.modules.lazy.LazyModuleMixin)
-            and module.has_uninitialized_params()]
+        raise ValueError(
+            f"convert would drop the hooks of {hooked}: remove them and register "
+            f"them on the converted model's layers instead"
+        )
+    others = [
+        (name, module)
+        for name, module in inner.named_modules()
+        if id(module) not in head_members
+        and isinstance(module, (nn.Conv2d, nn.Linear))
+        and type(module) not in (nn.Conv2d, nn.Linear)
+        and not isinstance(module, EKS_LAYERS)
+        and accept_kind(name, module)
+    ]
+    lazy = [
+        name
+        for name, module in others
+        if isinstance(module, nn.modules.lazy.LazyModuleMixin) and module.has_uninitialized_params()
+    ]
     if lazy:
-        raise ValueError(f"convert cannot give experts to lazy modules not yet materialised: "
-                         f"{lazy}; run one forward pass first")
+        raise ValueError(
+            f"convert cannot give experts to lazy modules not yet materialised: "
+            f"{lazy}; run one forward pass first"
+        )
     if others:
-        warnings.warn(f"convert leaves {[name for name, _ in others]} without experts: only "
-                      f"exactly nn.Conv2d / nn.Linear modules are converted (remove a "
-                      f"parametrization such as weight_norm first)", stacklevel=3)
+        warnings.warn(
+            f"convert leaves {[name for name, _ in others]} without experts: only "
+            f"exactly nn.Conv2d / nn.Linear modules are converted (remove a "
+            f"parametrization such as weight_norm first)",
+            stacklevel=3,
+        )
 
 
 def _replace(root: nn.Module, name: str, new: nn.Module) -> None:
@@ -110,14 +139,22 @@ def _replace(root: nn.Module, name: str, new: nn.Module) -> None:
 def _task_count(model: nn.Module) -> Optional[int]:
     counts = {m.num_tasks for m in model.modules() if isinstance(m, TASK_MODULES)}
     if len(counts) > 1:
-        raise ValueError(f"the model's task-specific layers disagree on the number of tasks: "
-                         f"{sorted(counts)}")
+        raise ValueError(
+            f"the model's task-specific layers disagree on the number of tasks: {sorted(counts)}"
+        )
     return counts.pop() if counts else None
 
 
-def convert(model: nn.Module, num_tasks: int, rank: int = 4, alpha: Optional[float] = None, *,
-            include: Union[str, Iterable[str], ModuleFilter] = ("conv", "linear"),
-            experts_on: str = "all", sort: bool = True) -> TaskRouter:
+def convert(
+    model: nn.Module,
+    num_tasks: int,
+    rank: int = 4,
+    alpha: Optional[float] = None,
+    *,
+    include: Union[str, Iterable[str], ModuleFilter] = ("conv", "linear"),
+    experts_on: str = "all",
+    sort: bool = True,
+) -> TaskRouter:
     """Replace the chosen ``nn.Conv2d`` / ``nn.Linear`` modules of ``model`` (in place) with
     EKS layers holding ``num_tasks`` experts of rank ``rank`` (``scaling = alpha / rank``).
 
@@ -132,18 +169,26 @@ def convert(model: nn.Module, num_tasks: int, rank: int = 4, alpha: Optional[flo
     inner = _unwrap(model)
     existing = _task_count(inner)
     if existing is not None and existing != num_tasks:
-        raise ValueError(f"the model already has {existing} tasks (EKS layers or task heads), "
-                         f"cannot convert it for {num_tasks}")
+        raise ValueError(
+            f"the model already has {existing} tasks (EKS layers or task heads), "
+            f"cannot convert it for {num_tasks}"
+        )
     accept = _include_filter(include, experts_on)
-    head_members = {id(m) for heads in inner.modules() if isinstance(heads, TaskHeads)
-                    for m in heads.modules()}
-    targets = [(name, module) for name, module in inner.named_modules()
-               if id(module) not in head_members and accept(name, module)]
+    head_members = {
+        id(m) for heads in inner.modules() if isinstance(heads, TaskHeads) for m in heads.modules()
+    }
+    targets = [
+        (name, module)
+        for name, module in inner.named_modules()
+        if id(module) not in head_members and accept(name, module)
+    ]
     if not targets and not any(isinstance(m, EKS_LAYERS) for m in inner.modules()):
         # A model without experts would compute the same for every task id, silently.
-        raise ValueError(f"convert found nothing to convert: no nn.Conv2d / nn.Linear module "
-                         f"(exactly those types, outside TaskHeads) is selected by include="
-                         f"{include!r} with experts_on={experts_on!r}")
+        raise ValueError(
+            f"convert found nothing to convert: no nn.Conv2d / nn.Linear module "
+            f"(exactly those types, outside TaskHeads) is selected by include="
+            f"{include!r} with experts_on={experts_on!r}"
+        )
     _check_convertible(inner, targets, head_members, accept_kind=_kind_filter(include))
     for name, module in targets:
         new: Union[EKSConv2d, EKSLinear]
@@ -154,7 +199,7 @@ def convert(model: nn.Module, num_tasks: int, rank: int = 4, alpha: Optional[flo
         new.train(module.training)
         # A frozen weight or bias stays frozen; the experts are what the student trains.
         new.weight.requires_grad_(module.weight.requires_grad)
-        if module.bias is not None:       # then new was built with a bias too
+        if module.bias is not None:  # then new was built with a bias too
             cast(torch.Tensor, new.bias).requires_grad_(module.bias.requires_grad)
         _replace(inner, name, new)
     return model if isinstance(model, TaskRouter) else TaskRouter(inner, sort=sort)
@@ -166,7 +211,7 @@ def _plain_module(module: nn.Module, task: int) -> nn.Module:
         plain = module.to_conv(task)
     elif isinstance(module, EKSLinear):
         plain = module.to_linear(task)
-    else:               # callers pass TASK_MODULES only: a TaskHeads
+    else:  # callers pass TASK_MODULES only: a TaskHeads
         plain = copy.deepcopy(cast(TaskHeads, module).heads[task])
     return plain.train(module.training)
 
@@ -180,8 +225,7 @@ def decompose(model: nn.Module, task: int) -> nn.Module:
     inner = _unwrap(model)
     num_tasks = _task_count(inner)
     if num_tasks is None:
-        raise ValueError("the model has no EKS layers or task heads to decompose; convert it "
-                         "first")
+        raise ValueError("the model has no EKS layers or task heads to decompose; convert it first")
     check_task_index(task, num_tasks)
     task_modules = [name for name, m in inner.named_modules() if isinstance(m, TASK_MODULES)]
     if "" in task_modules:
@@ -210,18 +254,21 @@ def switch_task(merged: nn.Module, model: nn.Module, from_task: int, to_task: in
         try:
             target = merged.get_submodule(name) if name else merged
         except AttributeError as err:
-            raise ValueError(f"the merged model has no module {name!r}: it was not decomposed "
-                             f"from this model") from err
+            raise ValueError(
+                f"the merged model has no module {name!r}: it was not decomposed from this model"
+            ) from err
         if isinstance(module, TaskHeads):
             if name:
                 _replace(merged, name, _plain_module(module, to_task))
             else:
                 raise ValueError("cannot switch a bare TaskHeads in place; use decompose")
             continue
-        weight = cast(torch.Tensor, target.weight)   # a merged layer: a plain conv / linear
+        weight = cast(torch.Tensor, target.weight)  # a merged layer: a plain conv / linear
         if weight.shape != module.weight.shape:
-            raise ValueError(f"module {name!r}: merged weight {tuple(weight.shape)} "
-                             f"does not match the EKS layer's {tuple(module.weight.shape)}")
+            raise ValueError(
+                f"module {name!r}: merged weight {tuple(weight.shape)} "
+                f"does not match the EKS layer's {tuple(module.weight.shape)}"
+            )
         change = module.expert_delta(to_task) - module.expert_delta(from_task)
         weight.add_(change.to(weight.dtype))
     return merged

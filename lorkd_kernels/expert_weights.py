@@ -20,15 +20,17 @@ def accumulate_dtype(dtype: torch.dtype) -> torch.dtype:
     return torch.float64 if dtype == torch.float64 else torch.float32
 
 
-def task_delta(weight: torch.Tensor, lora_A: torch.Tensor, lora_B: torch.Tensor,
-               scaling: float, task: int) -> torch.Tensor:
+def task_delta(
+    weight: torch.Tensor, lora_A: torch.Tensor, lora_B: torch.Tensor, scaling: float, task: int
+) -> torch.Tensor:
     """One task's ``s * B_t @ A_t`` in the weight's shape, in the accumulation dtype."""
     acc = accumulate_dtype(weight.dtype)
     return (scaling * (lora_B[task].to(acc) @ lora_A[task].to(acc))).reshape(weight.shape)
 
 
-def merged_weight(weight: torch.Tensor, lora_A: torch.Tensor, lora_B: torch.Tensor,
-                  scaling: float, task: int) -> torch.Tensor:
+def merged_weight(
+    weight: torch.Tensor, lora_A: torch.Tensor, lora_B: torch.Tensor, scaling: float, task: int
+) -> torch.Tensor:
     """``W0 + s * B_t @ A_t`` in the weight's shape and dtype (computed in float32 for half
     weights, so every backend and the deployed plain layer round it the same way)."""
     delta = task_delta(weight, lora_A, lora_B, scaling, task)

@@ -32,6 +32,7 @@ from ._schemas import SCHEMAS
 from ._autograd import register_python_autograd
 from .backends import define
 
+
 def _op_exists(name: str) -> bool:
     try:
         getattr(torch.ops.lorkd, name)
@@ -51,8 +52,10 @@ for _name, _schema in SCHEMAS.items():
 def _python_router(op: str):
     """The public op ``op`` where the compiled library does not route (it is absent, or the
     device is neither CPU nor CUDA): the device's routed backend, validated."""
+
     def route(*args):
         return backends.python_functions_for(args[0].device.type)[op](*args)
+
     return route
 
 
@@ -74,20 +77,30 @@ def _autocast(*tensors: Optional[torch.Tensor]) -> tuple:
     Cast here rather than with ``torch.library.register_autocast``, which fixes one dtype per
     device where autocast lets the user pick bf16 or fp16.
     """
-    device_type = cast(torch.Tensor, tensors[0]).device.type     # x: never None
+    device_type = cast(torch.Tensor, tensors[0]).device.type  # x: never None
     # a device without autocast (meta: shapes only, as in FLOP counting) has none to apply;
     # torch.is_autocast_enabled raises for it
-    if not torch.amp.is_autocast_available(device_type) or \
-            not torch.is_autocast_enabled(device_type):
+    if not torch.amp.is_autocast_available(device_type) or not torch.is_autocast_enabled(
+        device_type
+    ):
         return tensors
     dtype = torch.get_autocast_dtype(device_type)
     return tuple(t.to(dtype) if t is not None and t.is_floating_point() else t for t in tensors)
 
 
-def eks_conv2d(x: torch.Tensor, weight: torch.Tensor, bias: Optional[torch.Tensor],
-               lora_A: torch.Tensor, lora_B: torch.Tensor, task_ids: torch.Tensor,
-               stride: IntPair = 1, padding: IntPair = 0, dilation: IntPair = 1, groups: int = 1,
-               scaling: float = 1.0) -> torch.Tensor:
+def eks_conv2d(
+    x: torch.Tensor,
+    weight: torch.Tensor,
+    bias: Optional[torch.Tensor],
+    lora_A: torch.Tensor,
+    lora_B: torch.Tensor,
+    task_ids: torch.Tensor,
+    stride: IntPair = 1,
+    padding: IntPair = 0,
+    dilation: IntPair = 1,
+    groups: int = 1,
+    scaling: float = 1.0,
+) -> torch.Tensor:
     """EKS convolution: sample ``n`` is convolved with ``W0 + scaling * B[t_n] @ A[t_n]``.
 
     ``padding`` is symmetric zero padding; other padding modes are applied by the caller
@@ -95,13 +108,30 @@ def eks_conv2d(x: torch.Tensor, weight: torch.Tensor, bias: Optional[torch.Tenso
     """
     stride, padding, dilation = list(_pair(stride)), list(_pair(padding)), list(_pair(dilation))
     x, weight, bias, lora_A, lora_B = _autocast(x, weight, bias, lora_A, lora_B)
-    return torch.ops.lorkd.eks_conv2d(x, weight, bias, lora_A, lora_B, task_ids, stride, padding,
-                                      dilation, int(groups), float(scaling))
+    return torch.ops.lorkd.eks_conv2d(
+        x,
+        weight,
+        bias,
+        lora_A,
+        lora_B,
+        task_ids,
+        stride,
+        padding,
+        dilation,
+        int(groups),
+        float(scaling),
+    )
 
 
-def eks_linear(x: torch.Tensor, weight: torch.Tensor, bias: Optional[torch.Tensor],
-               lora_A: torch.Tensor, lora_B: torch.Tensor, task_ids: torch.Tensor,
-               scaling: float = 1.0) -> torch.Tensor:
+def eks_linear(
+    x: torch.Tensor,
+    weight: torch.Tensor,
+    bias: Optional[torch.Tensor],
+    lora_A: torch.Tensor,
+    lora_B: torch.Tensor,
+    task_ids: torch.Tensor,
+    scaling: float = 1.0,
+) -> torch.Tensor:
     """EKS linear layer: ``y[n] = x[n] @ (W0 + scaling * B[t_n] @ A[t_n])^T + bias``.
 
     ``x`` is ``(N, ..., in_features)``; all positions of sample ``n`` use task ``task_ids[n]``.

@@ -34,8 +34,9 @@ def expert_delta(lora_A: torch.Tensor, lora_B: torch.Tensor, scaling: float) -> 
     return scaling * torch.bmm(lora_B, lora_A)
 
 
-def merged_weight(weight: torch.Tensor, lora_A: torch.Tensor, lora_B: torch.Tensor,
-                  scaling: float, task: int) -> torch.Tensor:
+def merged_weight(
+    weight: torch.Tensor, lora_A: torch.Tensor, lora_B: torch.Tensor, scaling: float, task: int
+) -> torch.Tensor:
     """``W0 + s * B_t @ A_t`` in the weight's shape, in the compute dtype."""
     dtype = _compute_dtype(weight.dtype)
     delta = scaling * (lora_B[task].to(dtype) @ lora_A[task].to(dtype))
@@ -44,26 +45,49 @@ def merged_weight(weight: torch.Tensor, lora_A: torch.Tensor, lora_B: torch.Tens
 
 def _conv2d(x, weight, bias, stride, padding, dilation, groups):
     dtype = _compute_dtype(x.dtype)
-    y = F.conv2d(x.to(dtype), weight.to(dtype), None if bias is None else bias.to(dtype),
-                 stride, padding, dilation, groups)
+    y = F.conv2d(
+        x.to(dtype),
+        weight.to(dtype),
+        None if bias is None else bias.to(dtype),
+        stride,
+        padding,
+        dilation,
+        groups,
+    )
     return y.to(x.dtype)
 
 
 def _linear(x, weight, bias):
     dtype = _compute_dtype(x.dtype)
-    return F.linear(x.to(dtype), weight.to(dtype),
-                    None if bias is None else bias.to(dtype)).to(x.dtype)
+    return F.linear(x.to(dtype), weight.to(dtype), None if bias is None else bias.to(dtype)).to(
+        x.dtype
+    )
 
 
-def eks_conv2d_per_sample(x: torch.Tensor, weight: torch.Tensor, bias: Optional[torch.Tensor],
-                          lora_A: torch.Tensor, lora_B: torch.Tensor, task_ids: torch.Tensor,
-                          stride: Sequence[int] = (1, 1), padding: Sequence[int] = (0, 0),
-                          dilation: Sequence[int] = (1, 1), groups: int = 1,
-                          scaling: float = 1.0) -> torch.Tensor:
+def eks_conv2d_per_sample(
+    x: torch.Tensor,
+    weight: torch.Tensor,
+    bias: Optional[torch.Tensor],
+    lora_A: torch.Tensor,
+    lora_B: torch.Tensor,
+    task_ids: torch.Tensor,
+    stride: Sequence[int] = (1, 1),
+    padding: Sequence[int] = (0, 0),
+    dilation: Sequence[int] = (1, 1),
+    groups: int = 1,
+    scaling: float = 1.0,
+) -> torch.Tensor:
     """EKS convolution as a loop over samples, each with its own merged weight."""
     outputs = [
-        _conv2d(x[n:n + 1], merged_weight(weight, lora_A, lora_B, scaling, int(task)), bias,
-               stride, padding, dilation, groups)
+        _conv2d(
+            x[n : n + 1],
+            merged_weight(weight, lora_A, lora_B, scaling, int(task)),
+            bias,
+            stride,
+            padding,
+            dilation,
+            groups,
+        )
         for n, task in enumerate(task_ids.tolist())
     ]
     if outputs:
@@ -71,32 +95,47 @@ def eks_conv2d_per_sample(x: torch.Tensor, weight: torch.Tensor, bias: Optional[
     return _conv2d(x, weight, bias, stride, padding, dilation, groups)
 
 
-def eks_conv2d_paper(x: torch.Tensor, weight: torch.Tensor, bias: Optional[torch.Tensor],
-                     lora_A: torch.Tensor, lora_B: torch.Tensor, task_ids: torch.Tensor,
-                     stride: Sequence[int] = (1, 1), padding: Sequence[int] = (0, 0),
-                     dilation: Sequence[int] = (1, 1), groups: int = 1,
-                     scaling: float = 1.0) -> torch.Tensor:
+def eks_conv2d_paper(
+    x: torch.Tensor,
+    weight: torch.Tensor,
+    bias: Optional[torch.Tensor],
+    lora_A: torch.Tensor,
+    lora_B: torch.Tensor,
+    task_ids: torch.Tensor,
+    stride: Sequence[int] = (1, 1),
+    padding: Sequence[int] = (0, 0),
+    dilation: Sequence[int] = (1, 1),
+    groups: int = 1,
+    scaling: float = 1.0,
+) -> torch.Tensor:
     """The official LoRKD formulation: per-sample weights and one ``groups = N`` convolution."""
     n, c_in, h, w = x.shape
     num_tasks = lora_A.shape[0]
-    onehot = F.one_hot(task_ids, num_tasks).to(x.dtype)                      # (N, T)
-    delta = expert_delta(lora_A, lora_B, scaling)                            # (T, out, K)
+    onehot = F.one_hot(task_ids, num_tasks).to(x.dtype)  # (N, T)
+    delta = expert_delta(lora_A, lora_B, scaling)  # (T, out, K)
     per_sample = weight.reshape(1, weight.shape[0], -1) + torch.einsum("nt,tok->nok", onehot, delta)
     per_sample = per_sample.reshape(n * weight.shape[0], *weight.shape[1:])
-    y = _conv2d(x.reshape(1, n * c_in, h, w), per_sample, None, stride, padding, dilation,
-               groups * n)
+    y = _conv2d(
+        x.reshape(1, n * c_in, h, w), per_sample, None, stride, padding, dilation, groups * n
+    )
     y = y.reshape(n, weight.shape[0], *y.shape[2:])
     if bias is not None:
         y = y + bias.reshape(1, -1, 1, 1)
     return y
 
 
-def eks_linear_per_sample(x: torch.Tensor, weight: torch.Tensor, bias: Optional[torch.Tensor],
-                          lora_A: torch.Tensor, lora_B: torch.Tensor, task_ids: torch.Tensor,
-                          scaling: float = 1.0) -> torch.Tensor:
+def eks_linear_per_sample(
+    x: torch.Tensor,
+    weight: torch.Tensor,
+    bias: Optional[torch.Tensor],
+    lora_A: torch.Tensor,
+    lora_B: torch.Tensor,
+    task_ids: torch.Tensor,
+    scaling: float = 1.0,
+) -> torch.Tensor:
     """EKS linear layer as a loop over samples, each with its own merged weight."""
     outputs = [
-        _linear(x[n:n + 1], merged_weight(weight, lora_A, lora_B, scaling, int(task)), bias)
+        _linear(x[n : n + 1], merged_weight(weight, lora_A, lora_B, scaling, int(task)), bias)
         for n, task in enumerate(task_ids.tolist())
     ]
     if outputs:
@@ -104,13 +143,19 @@ def eks_linear_per_sample(x: torch.Tensor, weight: torch.Tensor, bias: Optional[
     return _linear(x, weight, bias)
 
 
-def eks_linear_paper(x: torch.Tensor, weight: torch.Tensor, bias: Optional[torch.Tensor],
-                     lora_A: torch.Tensor, lora_B: torch.Tensor, task_ids: torch.Tensor,
-                     scaling: float = 1.0) -> torch.Tensor:
+def eks_linear_paper(
+    x: torch.Tensor,
+    weight: torch.Tensor,
+    bias: Optional[torch.Tensor],
+    lora_A: torch.Tensor,
+    lora_B: torch.Tensor,
+    task_ids: torch.Tensor,
+    scaling: float = 1.0,
+) -> torch.Tensor:
     """The official formulation for linear layers: per-sample weights, one batched matmul."""
     onehot = F.one_hot(task_ids, lora_A.shape[0]).to(x.dtype)
     per_sample = weight + torch.einsum("nt,tok->nok", onehot, expert_delta(lora_A, lora_B, scaling))
-    flat = x.reshape(x.shape[0], -1, x.shape[-1])                            # (N, L, in)
+    flat = x.reshape(x.shape[0], -1, x.shape[-1])  # (N, L, in)
     y = torch.bmm(flat, per_sample.transpose(1, 2))
     if bias is not None:
         y = y + bias

@@ -26,7 +26,8 @@ from .task_plan import carrying_plan, sorted_by_task
 
 # Eager: a context variable, so threads and async tasks each see their own ids.
 _CURRENT_TASK_IDS: contextvars.ContextVar[Optional[torch.Tensor]] = contextvars.ContextVar(
-    "lorkd_task_ids", default=None)
+    "lorkd_task_ids", default=None
+)
 
 # Under torch.compile / torch.export: a plain stack. Dynamo cannot trace a ContextVar (a graph
 # break), but it traces a list's appends and pops as side effects of the traced frame, so the ids
@@ -69,8 +70,10 @@ def task_ids_context(task_ids: torch.Tensor) -> Iterator[torch.Tensor]:
 # around the compiled function (or at a graph break dynamo cannot resume inside a block). The
 # read is a graph break: without fullgraph the layer runs eagerly with those ids, as before;
 # with fullgraph the error carries this reason.
-@torch.compiler.disable(reason="the task ids were set outside the compiled function: compile "
-                        "the TaskRouter, or pass task_ids to the compiled model")
+@torch.compiler.disable(
+    reason="the task ids were set outside the compiled function: compile "
+    "the TaskRouter, or pass task_ids to the compiled model"
+)
 def _eager_task_ids() -> Optional[torch.Tensor]:
     return _CURRENT_TASK_IDS.get()
 
@@ -83,9 +86,9 @@ def current_task_ids() -> Optional[torch.Tensor]:
 
 
 _pytree: Optional[ModuleType]
-try:    # private but long-lived; without it, registered containers are refused like others
+try:  # private but long-lived; without it, registered containers are refused like others
     from torch.utils import _pytree
-except ImportError:         # pragma: no cover
+except ImportError:  # pragma: no cover
     _pytree = None
 
 
@@ -104,21 +107,23 @@ def _take_rows(output: Any, index: torch.Tensor, batch: int, strict: bool = True
     with torch's pytree. Any other object that
     could hide per-sample tensors is refused (``strict``, outputs) rather than passed back in the
     wrong order, or passed as it is (arguments: a callable, a module, a config)."""
+
     def take(value: Any) -> Any:
         return _take_rows(value, index, batch, strict)
 
     if isinstance(output, torch.Tensor):
-        return output.index_select(0, index) if output.dim() and output.shape[0] == batch \
-            else output
+        return (
+            output.index_select(0, index) if output.dim() and output.shape[0] == batch else output
+        )
     if isinstance(output, _SCALARS):
         return output
-    if isinstance(output, tuple) and hasattr(output, "_fields"):     # namedtuple
+    if isinstance(output, tuple) and hasattr(output, "_fields"):  # namedtuple
         return type(output)(*(take(o) for o in output))
     if isinstance(output, (list, tuple)):
         return type(output)(take(o) for o in output)
     if type(output) is dict:
         return {k: take(v) for k, v in output.items()}
-    if isinstance(output, Mapping):     # OrderedDict, ModelOutput, ...: a copy, items replaced
+    if isinstance(output, Mapping):  # OrderedDict, ModelOutput, ...: a copy, items replaced
         # item assignment: a read-only mapping raises TypeError here
         taken = cast(MutableMapping[Any, Any], copy.copy(output))
         for key, value in output.items():
@@ -126,20 +131,22 @@ def _take_rows(output: Any, index: torch.Tensor, batch: int, strict: bool = True
         return taken
     if dataclasses.is_dataclass(output) and not isinstance(output, type):
         instance = copy.copy(output)
-        for f in dataclasses.fields(output):     # frozen ones too
+        for f in dataclasses.fields(output):  # frozen ones too
             object.__setattr__(instance, f.name, take(getattr(output, f.name)))
         return instance
-    registered = _pytree_node_types()       # empty without _pytree
+    registered = _pytree_node_types()  # empty without _pytree
     # a container registered with torch's pytree
     if _pytree is not None and type(output) in registered:
-        return _pytree.tree_map(take, output, is_leaf=lambda node: node is not output and
-                                type(node) not in registered)
+        return _pytree.tree_map(
+            take, output, is_leaf=lambda node: node is not output and type(node) not in registered
+        )
     if not strict:
         return output
     raise TypeError(
         f"TaskRouter cannot put the rows of a {type(output).__qualname__} back in the caller's "
         f"order: return tensors in tuples, lists, dicts or dataclasses, or call the router with "
-        f"ids sorted by task (or sort=False)")
+        f"ids sorted by task (or sort=False)"
+    )
 
 
 class TaskRouter(nn.Module):

@@ -20,14 +20,17 @@ def batch_task_ids(task_ids, batch: int, device: Optional[torch.device] = None) 
     the ops (against each layer's number of tasks). With ``device`` the ids are moved there.
     """
     if isinstance(task_ids, int) and not isinstance(task_ids, bool):
-        return torch.full((batch,), task_ids, dtype=torch.int64,
-                          device=device if device is not None else "cpu")
+        return torch.full(
+            (batch,), task_ids, dtype=torch.int64, device=device if device is not None else "cpu"
+        )
     if not isinstance(task_ids, torch.Tensor):
-        raise TypeError(f"task_ids must be an int64 tensor (N,) or an int, got "
-                        f"{type(task_ids).__name__}")
+        raise TypeError(
+            f"task_ids must be an int64 tensor (N,) or an int, got {type(task_ids).__name__}"
+        )
     if task_ids.dim() != 1 or task_ids.shape[0] != batch:
-        raise ValueError(f"task_ids must have shape ({batch},) to match the batch, got "
-                         f"{tuple(task_ids.shape)}")
+        raise ValueError(
+            f"task_ids must have shape ({batch},) to match the batch, got {tuple(task_ids.shape)}"
+        )
     if task_ids.dtype != torch.int64:
         raise TypeError(f"task_ids must be int64, got {task_ids.dtype}")
     return task_ids if device is None else task_ids.to(device)

@@ -45,8 +45,9 @@ class TaskPlan:
     Build one with :func:`plan_batch`; the ops find it with :func:`attached_plan`.
     """
 
-    def __init__(self, task_ids: torch.Tensor, id_range: Optional[Tuple[int, int]],
-                 is_sorted: Optional[bool]) -> None:
+    def __init__(
+        self, task_ids: torch.Tensor, id_range: Optional[Tuple[int, int]], is_sorted: Optional[bool]
+    ) -> None:
         self.task_ids = task_ids
         self.id_range = id_range
         self.is_sorted = is_sorted
@@ -77,22 +78,26 @@ class TaskPlan:
             return
         low, high = self.id_range
         if low < 0 or high >= num_tasks:
-            raise IndexError(f"task_ids contains {low if low < 0 else high}, outside "
-                             f"[0, {num_tasks}) (num_tasks = {num_tasks})")
+            raise IndexError(
+                f"task_ids contains {low if low < 0 else high}, outside "
+                f"[0, {num_tasks}) (num_tasks = {num_tasks})"
+            )
 
     def in_range(self, num_tasks: int) -> bool:
         """Whether the host read the ids and found every one in ``[0, num_tasks)``."""
         if self.id_range is None:
             return False
-        return self.task_ids.numel() == 0 or (self.id_range[0] >= 0
-                                               and self.id_range[1] < num_tasks)
+        return self.task_ids.numel() == 0 or (
+            self.id_range[0] >= 0 and self.id_range[1] < num_tasks
+        )
 
     def is_current(self) -> bool:
         return self._version == self.task_ids._version
 
 
-def segment_bounds(task_ids: torch.Tensor, num_tasks: int,
-                   order: Optional[torch.Tensor]) -> torch.Tensor:
+def segment_bounds(
+    task_ids: torch.Tensor, num_tasks: int, order: Optional[torch.Tensor]
+) -> torch.Tensor:
     """(T + 3,) int64 sample bounds of the segments ``ids < 0``, task 0, ..., task T-1,
     ``ids >= T`` of the batch sorted by ``order`` (None: already sorted). Device ops only: no sync,
     static shapes."""
@@ -103,8 +108,9 @@ def segment_bounds(task_ids: torch.Tensor, num_tasks: int,
     return torch.searchsorted(buckets, edges)
 
 
-def read_ids(task_ids: torch.Tensor, with_order: bool = True
-             ) -> Tuple[Tuple[int, int], Optional[bool]]:
+def read_ids(
+    task_ids: torch.Tensor, with_order: bool = True
+) -> Tuple[Tuple[int, int], Optional[bool]]:
     """``((min, max), sorted)`` in one host read (a single device sync, named
     ``lorkd::read_task_ids`` in profiler traces); ``sorted`` is None unless ``with_order``."""
     if task_ids.numel() == 0:
@@ -152,8 +158,9 @@ def attach(plan: TaskPlan) -> torch.Tensor:
     return plan.task_ids
 
 
-def sorted_by_task(task_ids: torch.Tensor
-                   ) -> Tuple[Optional[torch.Tensor], Optional[torch.Tensor], torch.Tensor]:
+def sorted_by_task(
+    task_ids: torch.Tensor,
+) -> Tuple[Optional[torch.Tensor], Optional[torch.Tensor], torch.Tensor]:
     """``(order, inverse, sorted ids carrying their plan)``: ``order`` sorts the batch by task
     (stable), ``inverse`` undoes it; both None when the batch is sorted. At most one host read
     (none under ``torch.compile``, which always sorts)."""
@@ -162,11 +169,11 @@ def sorted_by_task(task_ids: torch.Tensor
         return perm, inverse_permutation(perm), task_ids.index_select(0, perm)
     ids = carrying_plan(task_ids)
     plan = attached_plan(ids)
-    assert plan is not None          # carrying_plan has just attached a current one
+    assert plan is not None  # carrying_plan has just attached a current one
     if plan.is_sorted:
         return None, None, ids
     order = plan.order
-    assert order is not None         # None only for a batch known to be sorted
+    assert order is not None  # None only for a batch known to be sorted
     sorted_ids = task_ids.index_select(0, order)
     return order, inverse_permutation(order), attach(TaskPlan(sorted_ids, plan.id_range, True))
 
@@ -176,8 +183,6 @@ def planned_on(task_ids: torch.Tensor, device: torch.device) -> torch.Tensor:
     read on the host before the copy, so the device is never synced for them."""
     plan = plan_batch(task_ids, read_host=True)
     return attach(TaskPlan(task_ids.to(device).detach(), plan.id_range, plan.is_sorted))
-
-
 
 
 def attached_plan(task_ids: torch.Tensor) -> Optional[TaskPlan]:
@@ -192,5 +197,6 @@ def _note_range_for_compiled_kernels(plan: TaskPlan) -> None:
     """Tell the compiled library the range read for these ids, so its GPU kernels' host check
     reads it instead of copying the ids to the host per call."""
     from .backends import library
+
     if plan.id_range is not None and library.loaded() and library.has_range_notes():
         torch.ops.lorkd._note_task_id_range(plan.task_ids, *plan.id_range)

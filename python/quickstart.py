@@ -18,8 +18,9 @@ class TinyStudent(nn.Module):
     def __init__(self, num_tasks: int, num_classes: int = 4):
         super().__init__()
         self.conv = EKSConv2d(3, 16, 3, padding=1, num_tasks=num_tasks, rank=4, alpha=16)
-        self.dw = EKSConv2d(16, 16, 3, stride=2, padding=1, groups=16, num_tasks=num_tasks,
-                            rank=4, alpha=16)
+        self.dw = EKSConv2d(
+            16, 16, 3, stride=2, padding=1, groups=16, num_tasks=num_tasks, rank=4, alpha=16
+        )
         self.head = EKSLinear(16, num_classes, num_tasks=num_tasks, rank=4, alpha=16)
 
     def forward(self, x, task_ids):
@@ -46,8 +47,10 @@ def main() -> None:
         optimizer.step()
         if step % 20 == 0 or step == 59:
             print(f"step {step:3d}  loss {loss.item():.4f}")
-    print(f"trained 60 steps in {time.perf_counter() - start:.2f} s "
-          f"(backend: {lorkd_kernels.active_backend('cpu')})")
+    print(
+        f"trained 60 steps in {time.perf_counter() - start:.2f} s "
+        f"(backend: {lorkd_kernels.active_backend('cpu')})"
+    )
 
     # Deploy task 1's expert as plain layers: same outputs, no lorkd code inside.
     task = 1
@@ -57,8 +60,10 @@ def main() -> None:
         h = torch.relu(plain[1](torch.relu(plain[0](sample))))
         merged_out = plain[2](h.mean((2, 3)))
         eks_out = model(sample, task)
-    print(f"merged expert {task} max |difference| vs EKS model: "
-          f"{(merged_out - eks_out).abs().max().item():.2e}")
+    print(
+        f"merged expert {task} max |difference| vs EKS model: "
+        f"{(merged_out - eks_out).abs().max().item():.2e}"
+    )
 
 
 if __name__ == "__main__":

@@ -37,14 +37,24 @@ def sample_grid(seed: int, image_size: int, examples: int, scale: int) -> Image.
     with tempfile.TemporaryDirectory() as tmp:
         # Images do not depend on label_noise (noise is drawn last), so clean labels show the
         # classes as generated.
-        make_synthetic_benchmark(tmp, seed=seed, image_size=image_size,
-                                 train_size=20 * most_classes, val_size=0, test_size=0,
-                                 label_noise=0.0)
+        make_synthetic_benchmark(
+            tmp,
+            seed=seed,
+            image_size=image_size,
+            train_size=20 * most_classes,
+            val_size=0,
+            test_size=0,
+            label_noise=0.0,
+        )
         for row, spec in enumerate(TASK_SPECS):
             images, labels = load_medmnist(tmp, spec.name, "train", num_classes=spec.num_classes)
             top = HEADER + row * (tile + GAP)
-            draw.text((4, top + tile // 2 - 12), f"{spec.name}\n{spec.num_classes} classes, "
-                      f"cue: {spec.cue}", fill="black", font=font)
+            draw.text(
+                (4, top + tile // 2 - 12),
+                f"{spec.name}\n{spec.num_classes} classes, cue: {spec.cue}",
+                fill="black",
+                font=font,
+            )
             for label in range(spec.num_classes):
                 picks = np.flatnonzero(labels == label)[:examples]
                 for k, index in enumerate(picks):

@@ -32,13 +32,21 @@ MAX_ERRORS = collections.defaultdict(float)
 
 def pytest_addoption(parser):
     group = parser.getgroup("lorkd")
-    group.addoption("--require", action="append", default=[], metavar="FEATURE",
-                    help="fail, instead of skipping, the tests that need FEATURE when it is "
-                         f"missing; one of {', '.join(requirements.FEATURES)} (repeatable, or "
-                         "comma-separated)")
-    group.addoption("--cuda-library", default=None, metavar="PATH",
-                    help="a CUDA build of lorkd_kernels._C to check "
-                         "(tests/backends/test_cuda_build.py)")
+    group.addoption(
+        "--require",
+        action="append",
+        default=[],
+        metavar="FEATURE",
+        help="fail, instead of skipping, the tests that need FEATURE when it is "
+        f"missing; one of {', '.join(requirements.FEATURES)} (repeatable, or "
+        "comma-separated)",
+    )
+    group.addoption(
+        "--cuda-library",
+        default=None,
+        metavar="PATH",
+        help="a CUDA build of lorkd_kernels._C to check (tests/backends/test_cuda_build.py)",
+    )
 
 
 def pytest_configure(config):
@@ -50,6 +58,7 @@ def record_error():
     def record(backend: str, dtype, what: str, err: float) -> None:
         key = (backend, str(dtype).replace("torch.", ""), what)
         MAX_ERRORS[key] = max(MAX_ERRORS[key], err)
+
     return record
 
 

@@ -10,8 +10,7 @@ import torch
 from lorkd_kernels import reference
 
 #: tolerance on max|out - ref| / max|ref| per input dtype (outputs rounded to that dtype)
-TOLERANCE = {torch.float64: 1e-10, torch.float32: 1e-4, torch.float16: 3e-3,
-             torch.bfloat16: 2e-2}
+TOLERANCE = {torch.float64: 1e-10, torch.float32: 1e-4, torch.float16: 3e-3, torch.bfloat16: 2e-2}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -28,7 +27,7 @@ class ConvCase:
     size: Tuple[int, int] = (7, 5)
     num_tasks: int = 4
     rank: int = 3
-    mix: str = "absent"        # absent | random | one | per_sample | sorted
+    mix: str = "absent"  # absent | random | one | per_sample | sorted
 
     def __str__(self) -> str:
         return self.name
@@ -53,8 +52,15 @@ CONV_CASES = [
     ConvCase("no_padding", padding=(0, 0)),
     # a strided 1x1 reads every stride-th pixel; 7x5 with strides (2, 3) leaves ragged edges
     ConvCase("1x1_stride", kernel=(1, 1), padding=(0, 0), stride=(2, 3)),
-    ConvCase("1x1_groups_stride2", c_in=6, c_out=4, groups=2, kernel=(1, 1), padding=(0, 0),
-             stride=(2, 2)),
+    ConvCase(
+        "1x1_groups_stride2",
+        c_in=6,
+        c_out=4,
+        groups=2,
+        kernel=(1, 1),
+        padding=(0, 0),
+        stride=(2, 2),
+    ),
     # 4 * T * r <= C_out: the cpu cost model takes the stacked split
     ConvCase("wide_out", c_out=24, num_tasks=3, rank=2),
 ]
@@ -66,7 +72,7 @@ class LinearCase:
     in_features: int = 13
     out_features: int = 7
     batch: int = 7
-    inner: Tuple[int, ...] = ()   # extra dims between batch and features
+    inner: Tuple[int, ...] = ()  # extra dims between batch and features
     num_tasks: int = 4
     rank: int = 3
     mix: str = "absent"
@@ -117,7 +123,7 @@ class Problem:
     lora_B: torch.Tensor
     task_ids: torch.Tensor
     grad_out: torch.Tensor
-    config: tuple            # (stride, padding, dilation, groups, scaling) or (scaling,)
+    config: tuple  # (stride, padding, dilation, groups, scaling) or (scaling,)
 
     def tensors(self, dtype: torch.dtype, requires_grad: bool = False):
         out = []
@@ -132,22 +138,38 @@ class Problem:
     def rounded(self, dtype: torch.dtype) -> "Problem":
         """The same problem with every float input rounded to ``dtype`` (kept in float64), so a
         reference on it sees exactly what a ``dtype`` kernel is given."""
+
         def r(t):
             return None if t is None else t.to(dtype).double()
-        return dataclasses.replace(self, x=r(self.x), weight=r(self.weight), bias=r(self.bias),
-                                   lora_A=r(self.lora_A), lora_B=r(self.lora_B),
-                                   grad_out=r(self.grad_out))
+
+        return dataclasses.replace(
+            self,
+            x=r(self.x),
+            weight=r(self.weight),
+            bias=r(self.bias),
+            lora_A=r(self.lora_A),
+            lora_B=r(self.lora_B),
+            grad_out=r(self.grad_out),
+        )
 
     def magnitudes(self) -> "Problem":
         """The problem on absolute values: run through the (multilinear) reference it gives, per
         output element, the sum of the magnitudes of the terms that element adds up, the scale
         floating-point error is proportional to."""
+
         def a(t):
             return None if t is None else t.abs()
-        return dataclasses.replace(self, x=a(self.x), weight=a(self.weight), bias=a(self.bias),
-                                   lora_A=a(self.lora_A), lora_B=a(self.lora_B),
-                                   grad_out=a(self.grad_out), config=self.config[:-1] +
-                                   (abs(self.config[-1]),))
+
+        return dataclasses.replace(
+            self,
+            x=a(self.x),
+            weight=a(self.weight),
+            bias=a(self.bias),
+            lora_A=a(self.lora_A),
+            lora_B=a(self.lora_B),
+            grad_out=a(self.grad_out),
+            config=self.config[:-1] + (abs(self.config[-1]),),
+        )
 
     def absent_tasks(self):
         present = set(self.task_ids.tolist())
@@ -164,14 +186,22 @@ def conv_problem(case: ConvCase, seed: int = 0, bias: bool = True) -> Problem:
 
     x = rand(case.batch, case.c_in, *case.size)
     task_ids = make_task_ids(case.mix, case.batch, case.num_tasks, gen)
-    weight = rand(case.c_out, case.c_in // case.groups, kh, kw) / k_dim ** 0.5
-    lora_A = rand(case.num_tasks, case.rank, k_dim) / k_dim ** 0.5
-    lora_B = rand(case.num_tasks, case.c_out, case.rank) / case.rank ** 0.5
+    weight = rand(case.c_out, case.c_in // case.groups, kh, kw) / k_dim**0.5
+    lora_A = rand(case.num_tasks, case.rank, k_dim) / k_dim**0.5
+    lora_B = rand(case.num_tasks, case.c_out, case.rank) / case.rank**0.5
     scaling = 0.75
     config = (list(case.stride), list(case.padding), list(case.dilation), case.groups, scaling)
     y = reference.eks_conv2d_per_sample(x, weight, None, lora_A, lora_B, task_ids, *config)
-    return Problem(x, weight, rand(case.c_out) if bias else None, lora_A, lora_B, task_ids,
-                   rand(*y.shape), config)
+    return Problem(
+        x,
+        weight,
+        rand(case.c_out) if bias else None,
+        lora_A,
+        lora_B,
+        task_ids,
+        rand(*y.shape),
+        config,
+    )
 
 
 def linear_problem(case: LinearCase, seed: int = 0) -> Problem:
@@ -182,11 +212,16 @@ def linear_problem(case: LinearCase, seed: int = 0) -> Problem:
 
     x = rand(case.batch, *case.inner, case.in_features)
     task_ids = make_task_ids(case.mix, case.batch, case.num_tasks, gen)
-    return Problem(x, rand(case.out_features, case.in_features) / case.in_features ** 0.5,
-                   rand(case.out_features) if case.bias else None,
-                   rand(case.num_tasks, case.rank, case.in_features) / case.in_features ** 0.5,
-                   rand(case.num_tasks, case.out_features, case.rank), task_ids,
-                   rand(case.batch, *case.inner, case.out_features), (1.25,))
+    return Problem(
+        x,
+        rand(case.out_features, case.in_features) / case.in_features**0.5,
+        rand(case.out_features) if case.bias else None,
+        rand(case.num_tasks, case.rank, case.in_features) / case.in_features**0.5,
+        rand(case.num_tasks, case.out_features, case.rank),
+        task_ids,
+        rand(case.batch, *case.inner, case.out_features),
+        (1.25,),
+    )
 
 
 def reference_outputs(problem: Problem, kind: str):

@@ -21,40 +21,81 @@ from typing import Callable, Iterator
 
 from torch.profiler import ProfilerActivity, profile, record_function
 
-SYNC_OPS = frozenset({"aten::_local_scalar_dense", "aten::item", "aten::is_nonzero",
-                      "aten::nonzero", "lorkd::read_task_ids"})
-METADATA_OPS = frozenset({
-    "aten::empty", "aten::empty_strided", "aten::empty_like", "aten::new_empty",
-    "aten::new_empty_strided", "aten::view", "aten::reshape", "aten::_reshape_alias",
-    "aten::_unsafe_view", "aten::as_strided", "aten::contiguous", "aten::t", "aten::transpose",
-    "aten::permute", "aten::unsqueeze", "aten::squeeze", "aten::expand", "aten::select",
-    "aten::slice", "aten::detach", "aten::alias", "aten::lift_fresh", "aten::resolve_conj",
-    "aten::resolve_neg", "aten::result_type", "aten::to", "aten::_to_copy_noop", "aten::unbind",
-    "aten::split", "aten::narrow", "aten::flatten", "aten::unflatten", "aten::view_as",
-    "aten::expand_as", "aten::detach_", "aten::set_", "aten::numpy_T", "aten::movedim",
-})
+SYNC_OPS = frozenset(
+    {
+        "aten::_local_scalar_dense",
+        "aten::item",
+        "aten::is_nonzero",
+        "aten::nonzero",
+        "lorkd::read_task_ids",
+    }
+)
+METADATA_OPS = frozenset(
+    {
+        "aten::empty",
+        "aten::empty_strided",
+        "aten::empty_like",
+        "aten::new_empty",
+        "aten::new_empty_strided",
+        "aten::view",
+        "aten::reshape",
+        "aten::_reshape_alias",
+        "aten::_unsafe_view",
+        "aten::as_strided",
+        "aten::contiguous",
+        "aten::t",
+        "aten::transpose",
+        "aten::permute",
+        "aten::unsqueeze",
+        "aten::squeeze",
+        "aten::expand",
+        "aten::select",
+        "aten::slice",
+        "aten::detach",
+        "aten::alias",
+        "aten::lift_fresh",
+        "aten::resolve_conj",
+        "aten::resolve_neg",
+        "aten::result_type",
+        "aten::to",
+        "aten::_to_copy_noop",
+        "aten::unbind",
+        "aten::split",
+        "aten::narrow",
+        "aten::flatten",
+        "aten::unflatten",
+        "aten::view_as",
+        "aten::expand_as",
+        "aten::detach_",
+        "aten::set_",
+        "aten::numpy_T",
+        "aten::movedim",
+    }
+)
 TRITON_LAUNCH = "triton::launch"
 KERNEL_LAUNCHES = frozenset({TRITON_LAUNCH, "cuda_emu::launch"})
 
 
 @dataclass
 class HostWork:
-    launches: int = 0          # device launches on a GPU: kernels plus launching ATen calls
-    triton_launches: int = 0   # Triton or emulated CUDA C++ kernels
-    aten_calls: int = 0        # top-level ATen calls, metadata-only ones included
+    launches: int = 0  # device launches on a GPU: kernels plus launching ATen calls
+    triton_launches: int = 0  # Triton or emulated CUDA C++ kernels
+    aten_calls: int = 0  # top-level ATen calls, metadata-only ones included
     syncs: int = 0
-    ops: Counter = field(default_factory=Counter)   # launching ATen calls by name
+    ops: Counter = field(default_factory=Counter)  # launching ATen calls by name
 
     def __str__(self) -> str:
-        return (f"{self.launches} launches ({self.triton_launches} kernels), "
-                f"{self.aten_calls} ATen calls, {self.syncs} syncs: {dict(self.ops)}")
+        return (
+            f"{self.launches} launches ({self.triton_launches} kernels), "
+            f"{self.aten_calls} ATen calls, {self.syncs} syncs: {dict(self.ops)}"
+        )
 
 
 @contextlib.contextmanager
 def _recorded_triton_launches() -> Iterator[None]:
     try:
         from triton.runtime import interpreter
-    except ImportError:          # no triton: nothing to record
+    except ImportError:  # no triton: nothing to record
         yield
         return
     original = interpreter.GridExecutor.__call__
@@ -86,8 +127,9 @@ def _descendants(event):
 def _launches(event) -> bool:
     if event.name not in METADATA_OPS:
         return True
-    return any(d.name.startswith("aten::") and d.name not in METADATA_OPS
-               for d in _descendants(event))
+    return any(
+        d.name.startswith("aten::") and d.name not in METADATA_OPS for d in _descendants(event)
+    )
 
 
 def count_host_work(fn: Callable[[], object]) -> HostWork:

@@ -25,8 +25,9 @@ def settle_batchnorm(model: nn.Module, *inputs) -> nn.Module:
     return model.eval()
 
 
-def trained_student(base: nn.Module, num_tasks: int, seed: int = 0, image_size: int = 32,
-                    **convert_kwargs) -> nn.Module:
+def trained_student(
+    base: nn.Module, num_tasks: int, seed: int = 0, image_size: int = 32, **convert_kwargs
+) -> nn.Module:
     """``convert(base)`` with random non-zero experts (a fresh conversion starts at zero) and
     settled BatchNorm statistics; in eval mode."""
     student = convert(base, num_tasks, **{"rank": 4, "alpha": 16, **convert_kwargs})
@@ -48,7 +49,6 @@ def mixed_batch(num_tasks: int, batch: int = 6, image_size: int = 32, seed: int 
 
 def differs(a: torch.Tensor, b: torch.Tensor, at_least: float = 1e-3) -> bool:
     return rel_error(a, b) > at_least
-
 
 
 def names(count: int) -> Sequence[str]:

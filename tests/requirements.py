@@ -17,8 +17,9 @@ def configure(values) -> None:
     for value in values:
         for feature in filter(None, (v.strip() for v in value.split(","))):
             if feature not in FEATURES:
-                raise pytest.UsageError(f"--require {feature!r}: expected one of "
-                                        f"{', '.join(FEATURES)}")
+                raise pytest.UsageError(
+                    f"--require {feature!r}: expected one of {', '.join(FEATURES)}"
+                )
             _required.add(feature)
 
 

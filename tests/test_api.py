@@ -21,8 +21,15 @@ def test_every_public_name_exists_once():
     names = lorkd_kernels.__all__
     assert len(names) == len(set(names))
     assert [n for n in names if not hasattr(lorkd_kernels, n)] == []
-    for name in ("EKSConv2d", "convert", "decompose", "export_peft_adapters", "from_peft",
-                 "export_safetensors", "load_weights"):
+    for name in (
+        "EKSConv2d",
+        "convert",
+        "decompose",
+        "export_peft_adapters",
+        "from_peft",
+        "export_safetensors",
+        "load_weights",
+    ):
         assert name in names
 
 
@@ -40,8 +47,13 @@ def test_no_submodule_import_replaces_a_public_name():
     """A submodule named like a public function (``convert.py`` once) becomes the package's
     attribute when something imports it before the name is looked up: ``from lorkd_kernels
     import convert`` then gave the module. In a fresh process, without torch imported first."""
-    result = subprocess.run([sys.executable, "-c", PROBE], capture_output=True, text=True,
-                            timeout=120, env=dict(os.environ, PYTHONPATH=os.pathsep.join(sys.path)))
+    result = subprocess.run(
+        [sys.executable, "-c", PROBE],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=dict(os.environ, PYTHONPATH=os.pathsep.join(sys.path)),
+    )
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "[]"
 

@@ -27,8 +27,15 @@ def test_conv_and_linear_follow_the_autocast_dtype(dtype):
     assert conv.lora_A.grad.dtype == torch.float32 and linear.weight.grad.dtype == torch.float32
 
     expected = reference.eks_conv2d_per_sample(
-        x.double(), conv.weight.double(), conv.bias.double(), conv.lora_A.double(),
-        conv.lora_B.double(), task_ids, padding=(1, 1), scaling=conv.scaling)
+        x.double(),
+        conv.weight.double(),
+        conv.bias.double(),
+        conv.lora_A.double(),
+        conv.lora_B.double(),
+        task_ids,
+        padding=(1, 1),
+        scaling=conv.scaling,
+    )
     assert rel_error(hidden.double(), expected) <= TOLERANCE[dtype]
 
 
@@ -38,8 +45,10 @@ def test_layers_run_on_the_meta_device_which_has_no_autocast():
     with torch.device("meta"):
         conv = EKSConv2d(4, 6, 3, padding=1, num_tasks=3, rank=2)
         linear = EKSLinear(6, 5, num_tasks=3, rank=2)
-    x, task_ids = torch.empty(5, 4, 7, 6, device="meta"), torch.zeros(5, dtype=torch.long,
-                                                                         device="meta")
+    x, task_ids = (
+        torch.empty(5, 4, 7, 6, device="meta"),
+        torch.zeros(5, dtype=torch.long, device="meta"),
+    )
     hidden = conv(x, task_ids)
     out = linear(hidden.mean(dim=(2, 3)), task_ids)
     assert hidden.device.type == "meta" and hidden.shape == (5, 6, 7, 6)

@@ -41,13 +41,16 @@ def test_cmake_library_builds_and_runs(tmp_path):
     if shutil.which("cmake") is None:
         requirements.unavailable("cmake", "cmake is not installed")
     prefix = torch.utils.cmake_prefix_path
-    subprocess.run(["cmake", "-S", ROOT, "-B", str(tmp_path), f"-DCMAKE_PREFIX_PATH={prefix}"],
-                   check=True, capture_output=True)
-    subprocess.run(["cmake", "--build", str(tmp_path), "-j", "2"], check=True,
-                   capture_output=True)
+    subprocess.run(
+        ["cmake", "-S", ROOT, "-B", str(tmp_path), f"-DCMAKE_PREFIX_PATH={prefix}"],
+        check=True,
+        capture_output=True,
+    )
+    subprocess.run(["cmake", "--build", str(tmp_path), "-j", "2"], check=True, capture_output=True)
     library = tmp_path / "liblorkd_kernels.so"
     assert library.exists()
-    result = subprocess.run([sys.executable, "-c", PROBE, str(library)], capture_output=True,
-                            text=True, timeout=120)
+    result = subprocess.run(
+        [sys.executable, "-c", PROBE, str(library)], capture_output=True, text=True, timeout=120
+    )
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "ok"

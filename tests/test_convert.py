@@ -8,8 +8,15 @@ import pytest
 import torch
 from torch import nn
 
-from lorkd_kernels import (EKSConv2d, EKSLinear, TaskHeads, TaskRouter, convert, decompose,
-                           switch_task)
+from lorkd_kernels import (
+    EKSConv2d,
+    EKSLinear,
+    TaskHeads,
+    TaskRouter,
+    convert,
+    decompose,
+    switch_task,
+)
 from tests.toy_models import ToyNet, randomize_experts, rel_error
 
 NUM_CLASSES = [3, 5, 2]
@@ -17,8 +24,7 @@ NUM_CLASSES = [3, 5, 2]
 
 def converted(seed: int = 0, **kwargs) -> TaskRouter:
     torch.manual_seed(seed)
-    student = convert(ToyNet(NUM_CLASSES), num_tasks=len(NUM_CLASSES), rank=2, alpha=4,
-                      **kwargs)
+    student = convert(ToyNet(NUM_CLASSES), num_tasks=len(NUM_CLASSES), rank=2, alpha=4, **kwargs)
     randomize_experts(student, seed)
     return student.eval()
 
@@ -38,14 +44,14 @@ def test_fresh_conversion_computes_what_the_model_did():
 
 def test_every_conv_and_linear_but_the_heads_is_converted_by_default():
     layers = kinds(converted().model)
-    assert layers["stem.0"] is EKSConv2d and layers["block.0"] is EKSConv2d   # incl. depthwise
+    assert layers["stem.0"] is EKSConv2d and layers["block.0"] is EKSConv2d  # incl. depthwise
     assert layers["block.2"] is EKSConv2d and layers["hidden"] is EKSLinear
     assert layers["fc"] is TaskHeads and layers["fc.heads.0"] is nn.Linear
 
 
 def test_dense_only_reproduces_the_papers_choice():
     layers = kinds(converted(experts_on="dense").model)
-    assert layers["block.0"] is nn.Conv2d and layers["block.2"] is nn.Conv2d   # groups 8, 2
+    assert layers["block.0"] is nn.Conv2d and layers["block.2"] is nn.Conv2d  # groups 8, 2
     assert layers["stem.0"] is EKSConv2d and layers["block.4"] is EKSConv2d
 
 
@@ -71,8 +77,9 @@ def test_each_sample_matches_its_decomposed_expert(seed):
 def test_decomposed_expert_is_plain_and_loads_into_the_original_architecture():
     student = converted()
     expert = decompose(student, 1)
-    assert not any(isinstance(m, (EKSConv2d, EKSLinear, TaskHeads, TaskRouter))
-                   for m in expert.modules())
+    assert not any(
+        isinstance(m, (EKSConv2d, EKSLinear, TaskHeads, TaskRouter)) for m in expert.modules()
+    )
     plain = ToyNet(NUM_CLASSES[1])
     plain.load_state_dict(expert.state_dict(), strict=True)
     x = torch.randn(3, 3, 8, 8)
@@ -127,19 +134,28 @@ def test_a_router_converts_again_only_with_the_same_task_count():
         convert(ToyNet(NUM_CLASSES), num_tasks=2)
 
 
-@pytest.mark.parametrize("call, error, match", [
-    (lambda s: decompose(s, 3), IndexError, r"\[0, 3\)"),
-    (lambda s: decompose(s, -1), IndexError, r"\[0, 3\)"),
-    (lambda s: decompose(ToyNet(4), 0), ValueError, "convert it first"),
-    (lambda s: switch_task(nn.Sequential(), s, 0, 1), ValueError, "not decomposed"),
-    (lambda s: convert(ToyNet(4), 2, include="attention"), ValueError, "include"),
-    (lambda s: convert(ToyNet(4), 2, experts_on="sparse"), ValueError, "experts_on"),
-    (lambda s: convert(nn.Sequential(nn.ReLU()), 2), ValueError, "nothing to convert"),
-    (lambda s: convert(ToyNet(NUM_CLASSES), 3, include=lambda name, m: False), ValueError,
-     "nothing to convert"),
-    (lambda s: convert(nn.Conv2d(4, 4, 3, groups=4), 2, experts_on="dense"), ValueError,
-     "experts_on='dense'"),
-])
+@pytest.mark.parametrize(
+    "call, error, match",
+    [
+        (lambda s: decompose(s, 3), IndexError, r"\[0, 3\)"),
+        (lambda s: decompose(s, -1), IndexError, r"\[0, 3\)"),
+        (lambda s: decompose(ToyNet(4), 0), ValueError, "convert it first"),
+        (lambda s: switch_task(nn.Sequential(), s, 0, 1), ValueError, "not decomposed"),
+        (lambda s: convert(ToyNet(4), 2, include="attention"), ValueError, "include"),
+        (lambda s: convert(ToyNet(4), 2, experts_on="sparse"), ValueError, "experts_on"),
+        (lambda s: convert(nn.Sequential(nn.ReLU()), 2), ValueError, "nothing to convert"),
+        (
+            lambda s: convert(ToyNet(NUM_CLASSES), 3, include=lambda name, m: False),
+            ValueError,
+            "nothing to convert",
+        ),
+        (
+            lambda s: convert(nn.Conv2d(4, 4, 3, groups=4), 2, experts_on="dense"),
+            ValueError,
+            "experts_on='dense'",
+        ),
+    ],
+)
 def test_bad_arguments_get_clear_errors(call, error, match):
     with pytest.raises(error, match=match):
         call(converted())
@@ -172,7 +188,7 @@ def test_convert_refuses_lazy_modules_before_their_first_forward():
     model = nn.Sequential(nn.LazyConv2d(4, 3), nn.Conv2d(4, 4, 1))
     with pytest.raises(ValueError, match=r"lazy modules not yet materialised: \['0'\]"):
         convert(model, 2)
-    model(torch.randn(1, 3, 8, 8))               # materialised: a plain Conv2d now
+    model(torch.randn(1, 3, 8, 8))  # materialised: a plain Conv2d now
     student = convert(model, 2)
     assert all(isinstance(m, EKSConv2d) for m in (student.model[0], student.model[1]))
 

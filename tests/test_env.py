@@ -11,10 +11,20 @@ import pytest
 from lorkd_kernels._env import BUILDS, VARIABLES, env_choice, env_flag
 
 
-@pytest.mark.parametrize("value, expected", [
-    ("1", True), ("TRUE", True), (" yes ", True), ("On", True),
-    ("0", False), ("false", False), ("NO", False), ("off", False), ("", None),
-])
+@pytest.mark.parametrize(
+    "value, expected",
+    [
+        ("1", True),
+        ("TRUE", True),
+        (" yes ", True),
+        ("On", True),
+        ("0", False),
+        ("false", False),
+        ("NO", False),
+        ("off", False),
+        ("", None),
+    ],
+)
 def test_every_switch_reads_the_same_words(value, expected, monkeypatch):
     monkeypatch.setenv("LORKD_TEST_SWITCH", value)
     assert env_flag("LORKD_TEST_SWITCH", default=None) is expected
@@ -35,8 +45,12 @@ def test_named_values_are_read_in_any_case_and_a_typo_names_the_variable():
 
 REPO = Path(__file__).resolve().parents[1]
 # Where the project's code reads its variables (tests set their own, e.g. LORKD_TEST_SWITCH).
-CODE = ["setup.py", *map(str, REPO.glob("lorkd_kernels/**/*.py")),
-        *map(str, REPO.glob("benchmarks/**/*.py")), *map(str, REPO.glob("python/**/*.py"))]
+CODE = [
+    "setup.py",
+    *map(str, REPO.glob("lorkd_kernels/**/*.py")),
+    *map(str, REPO.glob("benchmarks/**/*.py")),
+    *map(str, REPO.glob("python/**/*.py")),
+]
 
 
 def test_every_variable_the_code_names_is_listed():

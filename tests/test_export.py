@@ -39,10 +39,13 @@ def test_onnx_export_matches_onnxruntime_with_a_dynamic_batch(tmp_path):
     assert rel_error(torch.from_numpy(np.asarray(logits)), expert(x)) <= 1e-5
 
 
-@pytest.mark.parametrize("export", [
-    lambda m, x, p: export_torchscript(m, x, p / "m.pt"),
-    lambda m, x, p: export_onnx(m, x, p / "m.onnx"),
-])
+@pytest.mark.parametrize(
+    "export",
+    [
+        lambda m, x, p: export_torchscript(m, x, p / "m.pt"),
+        lambda m, x, p: export_onnx(m, x, p / "m.onnx"),
+    ],
+)
 def test_export_refuses_a_model_that_still_routes_tasks(tmp_path, export):
     with pytest.raises(ValueError, match="decompose"):
         export(converted(), torch.randn(1, 3, 8, 8), tmp_path)
@@ -53,7 +56,7 @@ def test_safetensors_export_reloads_into_the_plain_architecture(tmp_path):
     student = converted()
     expert = decompose(student, 1).eval()
     path = export_safetensors(expert, tmp_path / "expert.safetensors", {"task": "1"})
-    fresh = decompose(converted(seed=1), 1).eval()     # same architecture, other weights
+    fresh = decompose(converted(seed=1), 1).eval()  # same architecture, other weights
     assert load_weights(fresh, path) == {"task": "1"}
     x = torch.randn(3, 3, 12, 12)
     with torch.no_grad():

@@ -26,11 +26,11 @@ def _forward_and_backward(layer: nn.Module, x: torch.Tensor, *task_ids) -> int:
 @pytest.mark.parametrize("groups", [1, 2])
 def test_eks_conv2d_forward_is_the_split_forms_three_products(groups):
     layer = EKSConv2d(C_IN, C_OUT, 3, padding=1, groups=groups, num_tasks=TASKS, rank=RANK)
-    k = (C_IN // groups) * 3 * 3                 # one output value's inputs
-    pixels = N * SIDE * SIDE                     # 3x3, padding 1: same size out
-    shared = C_OUT * k                           # W0
-    shrink = groups * RANK * k                   # A: rank channels per group
-    expand = C_OUT * RANK                        # B
+    k = (C_IN // groups) * 3 * 3  # one output value's inputs
+    pixels = N * SIDE * SIDE  # 3x3, padding 1: same size out
+    shared = C_OUT * k  # W0
+    shrink = groups * RANK * k  # A: rank channels per group
+    expand = C_OUT * RANK  # B
     x = torch.randn(N, C_IN, SIDE, SIDE)
     assert _forward(layer, x, TASK_IDS) == 2 * pixels * (shared + shrink + expand)
 
@@ -46,8 +46,11 @@ def test_eks_conv2d_backward_without_the_input_gradient():
     """A first layer: no dx, so neither the shared weight's nor the shrink's input gradient."""
     layer = EKSConv2d(C_IN, C_OUT, 1, num_tasks=TASKS, rank=RANK)
     pixels = N * SIDE * SIDE
-    shared, shrink, expand = (2 * pixels * C_OUT * C_IN, 2 * pixels * RANK * C_IN,
-                              2 * pixels * C_OUT * RANK)
+    shared, shrink, expand = (
+        2 * pixels * C_OUT * C_IN,
+        2 * pixels * RANK * C_IN,
+        2 * pixels * C_OUT * RANK,
+    )
     x = torch.randn(N, C_IN, SIDE, SIDE)
     forward = shared + shrink + expand
     # dW0: shared; dA: the expand's gradient, then the shrink's; dB: expand
@@ -66,8 +69,7 @@ def test_eks_linear_forward_and_backward():
 def test_conv2d_forward_hand_count():
     conv = nn.Conv2d(C_IN, C_OUT, 3, stride=2, padding=1)
     out = (SIDE + 2 - 3) // 2 + 1
-    assert _forward(conv, torch.randn(N, C_IN, SIDE, SIDE)) == 2 * N * out * out * C_OUT * \
-        C_IN * 9
+    assert _forward(conv, torch.randn(N, C_IN, SIDE, SIDE)) == 2 * N * out * out * C_OUT * C_IN * 9
 
 
 def test_depthwise_conv2d_weight_gradient_costs_what_its_forward_costs():

@@ -15,8 +15,9 @@ REPO = Path(__file__).resolve().parents[1]
 @pytest.mark.parametrize("path", sorted(TABLES))
 def test_each_committed_table_is_fresh(path):
     committed, generated = fresh(path, REPO)
-    assert generated == committed, \
+    assert generated == committed, (
         f"{path}'s generated table is stale: run `python -m lorkd_kernels._generated`"
+    )
 
 
 def test_a_file_without_the_markers_is_an_error_not_a_silent_pass():
@@ -26,5 +27,7 @@ def test_a_file_without_the_markers_is_an_error_not_a_silent_pass():
 
 def test_only_the_table_between_the_markers_is_replaced():
     text = "before\n" + block("x.py", ["| old |"]) + "\nafter\n"
-    assert replace_block(text, "x.py", ["| new |"]) == \
-        "before\n" + block("x.py", ["| new |"]) + "\nafter\n"
+    assert (
+        replace_block(text, "x.py", ["| new |"])
+        == "before\n" + block("x.py", ["| new |"]) + "\nafter\n"
+    )

@@ -53,7 +53,7 @@ def check_one_read_per_step(device) -> None:
         F.cross_entropy(router(x, ids), labels).backward()
 
     for step in (loop_step, router_step):
-        step()                                  # warm: first-call work is not per step
+        step()  # warm: first-call work is not per step
         work = count_host_work(step)
         assert work.syncs == 1, work
 
@@ -62,8 +62,10 @@ def test_a_training_step_reads_the_ids_once():
     check_one_read_per_step("cpu")
 
 
-@pytest.mark.skipif(backends.availability("cuda_emu") is not None,
-                    reason="the emulated CUDA kernels need the compiled library")
+@pytest.mark.skipif(
+    backends.availability("cuda_emu") is not None,
+    reason="the emulated CUDA kernels need the compiled library",
+)
 def test_the_cuda_kernels_host_check_reads_planned_ids_never():
     reads = torch.ops.lorkd._host_task_id_reads
     conv = EKSConv2d(3, 4, 3, padding=1, num_tasks=NUM_TASKS, rank=2)
@@ -71,7 +73,7 @@ def test_the_cuda_kernels_host_check_reads_planned_ids_never():
     ids = torch.tensor([2, 0, 1, 0])
     with backends.use("cuda_emu", "cpu"):
         before = reads()
-        conv(x, ids).sum().backward()           # standalone: each op call reads
+        conv(x, ids).sum().backward()  # standalone: each op call reads
         standalone = reads() - before
         with task_ids_context(ids) as planned:
             y = conv(x, planned)
@@ -87,26 +89,39 @@ def test_the_cuda_kernels_host_check_reads_planned_ids_never():
 # cuDNN calls count as ATen calls): (forward, backward) launches. The split form meets the
 # budget of the issue that introduced it (3, 6); the fused backward is five kernels (dgrad, the
 # per-task wgrad, and the dW0, dA/dB and dbias reductions that keep it free of atomics).
-CUDA_LAUNCHES = {("conv", "split"): (3, 5), ("conv", "merged"): (1, 5),
-                 ("linear", "merged"): (1, 5)}
+CUDA_LAUNCHES = {
+    ("conv", "split"): (3, 5),
+    ("conv", "merged"): (1, 5),
+    ("linear", "merged"): (1, 5),
+}
 
 
-@pytest.mark.skipif(backends.availability("cuda_emu") is not None,
-                    reason="the emulated CUDA kernels need the compiled library")
+@pytest.mark.skipif(
+    backends.availability("cuda_emu") is not None,
+    reason="the emulated CUDA kernels need the compiled library",
+)
 @pytest.mark.parametrize("kind, strategy", sorted(CUDA_LAUNCHES))
 def test_the_cuda_kernels_launch_budget_per_planned_layer(kind, strategy):
     torch.manual_seed(0)
-    layer = (EKSConv2d(6, 8, 3, padding=1, num_tasks=NUM_TASKS, rank=2) if kind == "conv"
-             else EKSLinear(6, 8, num_tasks=NUM_TASKS, rank=2))
+    layer = (
+        EKSConv2d(6, 8, 3, padding=1, num_tasks=NUM_TASKS, rank=2)
+        if kind == "conv"
+        else EKSLinear(6, 8, num_tasks=NUM_TASKS, rank=2)
+    )
     x = torch.randn((6, 6, 5, 5) if kind == "conv" else (6, 4, 6), requires_grad=True)
-    with backends.use("cuda_emu", "cpu"), backends.conv_strategy(strategy), \
-            task_ids_context(torch.tensor([2, 0, 1, 0, 2, 2])) as planned:
+    with (
+        backends.use("cuda_emu", "cpu"),
+        backends.conv_strategy(strategy),
+        task_ids_context(torch.tensor([2, 0, 1, 0, 2, 2])) as planned,
+    ):
         y = layer(x, planned)
         grad = torch.ones_like(y)
         forward = count_host_work(lambda: layer(x, planned))
         backward = count_host_work(lambda: y.backward(grad))
     assert (forward.launches, backward.launches) == CUDA_LAUNCHES[(kind, strategy)], (
-        forward, backward)
+        forward,
+        backward,
+    )
     assert forward.syncs == backward.syncs == 0
 
 
@@ -119,8 +134,7 @@ def _layers(kind: str):
     if kind == "linear":
         return EKSLinear(8, 6, num_tasks=NUM_TASKS, rank=2), torch.randn(6, 8)
     kernel, groups = {"conv3x3": (3, 1), "conv1x1": (1, 1), "depthwise": (3, 8)}[kind]
-    conv = EKSConv2d(8, 8, kernel, padding=kernel // 2, groups=groups, num_tasks=NUM_TASKS,
-                     rank=2)
+    conv = EKSConv2d(8, 8, kernel, padding=kernel // 2, groups=groups, num_tasks=NUM_TASKS, rank=2)
     return conv, torch.randn(6, 8, 6, 6)
 
 
@@ -132,7 +146,7 @@ def test_the_cpu_backend_adds_a_bounded_number_of_aten_calls_per_layer(kind):
     ids = torch.tensor([0, 0, 1, 1, 2, 2])
 
     def step(module, planned=None):
-        for t in (x, *module.parameters()):      # no accumulation into earlier gradients
+        for t in (x, *module.parameters()):  # no accumulation into earlier gradients
             t.grad = None
         out = module(x, planned) if planned is not None else module(x)
         out.sum().backward()
@@ -151,8 +165,13 @@ def test_the_cpu_backend_adds_a_bounded_number_of_aten_calls_per_layer(kind):
 def _plain_of(layer) -> torch.nn.Module:
     if isinstance(layer, EKSLinear):
         return torch.nn.Linear(layer.in_features, layer.out_features)
-    return torch.nn.Conv2d(layer.in_channels, layer.out_channels, layer.kernel_size,
-                           padding=layer.padding, groups=layer.groups)
+    return torch.nn.Conv2d(
+        layer.in_channels,
+        layer.out_channels,
+        layer.kernel_size,
+        padding=layer.padding,
+        groups=layer.groups,
+    )
 
 
 def test_the_triton_launch_budget_holds_under_the_interpreter():
@@ -160,7 +179,21 @@ def test_the_triton_launch_budget_holds_under_the_interpreter():
     env = dict(os.environ, TRITON_INTERPRET="1")
     env.pop("LORKD_BACKEND", None)
     result = subprocess.run(
-        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--require", "triton",
-         "tests/backends/triton/test_host_work.py"],
-        cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "-q",
+            "-p",
+            "no:cacheprovider",
+            "--require",
+            "triton",
+            "tests/backends/triton/test_host_work.py",
+        ],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-2000:]

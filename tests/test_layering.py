@@ -31,8 +31,9 @@ def _imported_modules(path: Path, package: str):
 def _library_files():
     for path in PACKAGE.rglob("*.py"):
         relative = path.relative_to(PACKAGE)
-        if relative.parts[0] == "pipeline" or (len(relative.parts) == 1 and
-                                               relative.stem in ENTRY_POINTS):
+        if relative.parts[0] == "pipeline" or (
+            len(relative.parts) == 1 and relative.stem in ENTRY_POINTS
+        ):
             continue
         yield path
 
@@ -45,8 +46,9 @@ def _package_of(path: Path) -> str:
 @pytest.mark.parametrize("path", sorted(_library_files()), ids=lambda p: str(p.relative_to(REPO)))
 def test_the_library_never_imports_the_pipeline(path):
     imported = list(_imported_modules(path, _package_of(path)))
-    assert not [m for m in imported if m.startswith("lorkd_kernels.pipeline")
-                or m == "lorkd_kernels.models"], imported
+    assert not [
+        m for m in imported if m.startswith("lorkd_kernels.pipeline") or m == "lorkd_kernels.models"
+    ], imported
 
 
 def _library_tests():
@@ -59,5 +61,6 @@ def _library_tests():
 @pytest.mark.parametrize("path", sorted(_library_tests()), ids=lambda p: str(p.relative_to(REPO)))
 def test_the_library_tests_use_their_own_models(path):
     imported = list(_imported_modules(path, _package_of(path)))
-    assert not [m for m in imported if m.startswith("lorkd_kernels.pipeline")
-                or m == "lorkd_kernels.models"], imported
+    assert not [
+        m for m in imported if m.startswith("lorkd_kernels.pipeline") or m == "lorkd_kernels.models"
+    ], imported

@@ -46,8 +46,11 @@ def test_opcheck_linear(case_index):
 def _backward_args(forward_args):
     """The backward op's arguments for a forward call: a random grad_out, every gradient asked."""
     x, weight, _, lora_A, lora_B, task_ids, *config = forward_args
-    grad_out = torch.randn_like(getattr(OPS, "eks_conv2d" if x.dim() == 4 else "eks_linear")(
-        x, weight, None, lora_A, lora_B, task_ids, *config))
+    grad_out = torch.randn_like(
+        getattr(OPS, "eks_conv2d" if x.dim() == 4 else "eks_linear")(
+            x, weight, None, lora_A, lora_B, task_ids, *config
+        )
+    )
     return (grad_out, x, weight, lora_A, lora_B, task_ids, *config, [True] * 5)
 
 
@@ -63,14 +66,16 @@ def _forced_algorithms() -> list:
         return [(backends.conv_strategy, s) for s in _settings.conv_strategies()]
     if name == "triton":
         return [(backends.triton_strategy, s) for s in _settings.TRITON_STRATEGIES if s != "auto"]
-    return [(contextlib.nullcontext, "only")]   # nullcontext(name) forces nothing
+    return [(contextlib.nullcontext, "only")]  # nullcontext(name) forces nothing
 
 
 # The emulated and interpreted backends take seconds a call: there, one case per kind of host
 # code (dense, depthwise, strided 1x1); their outputs' layout is set on the host.
-_FAKE_CASES = (range(len(CONV_CASES)) if active_backend() in ("cpu", "torch", "reference")
-               else [i for i, c in enumerate(CONV_CASES)
-                     if c.name in ("3x3", "depthwise_mult2", "1x1_stride")])
+_FAKE_CASES = (
+    range(len(CONV_CASES))
+    if active_backend() in ("cpu", "torch", "reference")
+    else [i for i, c in enumerate(CONV_CASES) if c.name in ("3x3", "depthwise_mult2", "1x1_stride")]
+)
 
 
 @pytest.mark.parametrize("algorithm", _forced_algorithms(), ids=lambda a: a[1])
@@ -83,17 +88,18 @@ def test_conv_fake_kernels_match_every_algorithm(case_index, channels_last, algo
         x = x.to(memory_format=torch.channels_last)
     with forced(name):
         torch.library.opcheck(OPS.eks_conv2d.default, (x, *rest), test_utils=_FAKE_CHECKS)
-        torch.library.opcheck(OPS.eks_conv2d_backward.default, _backward_args((x, *rest)),
-                              test_utils=_FAKE_CHECKS)
+        torch.library.opcheck(
+            OPS.eks_conv2d_backward.default, _backward_args((x, *rest)), test_utils=_FAKE_CHECKS
+        )
 
 
-@pytest.mark.parametrize("case_index", range(len(LINEAR_CASES)),
-                         ids=lambda i: LINEAR_CASES[i].name)
+@pytest.mark.parametrize("case_index", range(len(LINEAR_CASES)), ids=lambda i: LINEAR_CASES[i].name)
 def test_linear_fake_kernels_match_every_algorithm(case_index):
     forward_args = _linear_args(case_index, torch.float32, requires_grad=False)
     torch.library.opcheck(OPS.eks_linear.default, forward_args, test_utils=_FAKE_CHECKS)
-    torch.library.opcheck(OPS.eks_linear_backward.default, _backward_args(forward_args),
-                          test_utils=_FAKE_CHECKS)
+    torch.library.opcheck(
+        OPS.eks_linear_backward.default, _backward_args(forward_args), test_utils=_FAKE_CHECKS
+    )
 
 
 def test_opcheck_without_bias():
@@ -107,29 +113,35 @@ def test_gradcheck_conv2d(case_index):
     problem = conv_problem(CONV_CASES[case_index], seed=2)
     small = problem.tensors(torch.float64, requires_grad=True)
     assert torch.autograd.gradcheck(
-        lambda *t: eks_conv2d(*t, problem.task_ids, *problem.config), tuple(small))
+        lambda *t: eks_conv2d(*t, problem.task_ids, *problem.config), tuple(small)
+    )
 
 
 def test_gradcheck_linear():
     problem = linear_problem(LINEAR_CASES[2], seed=2)
     inputs = problem.tensors(torch.float64, requires_grad=True)
     assert torch.autograd.gradcheck(
-        lambda *t: eks_linear(*t, problem.task_ids, *problem.config), tuple(inputs))
+        lambda *t: eks_linear(*t, problem.task_ids, *problem.config), tuple(inputs)
+    )
 
 
 _GRAD_INPUTS = ("x", "weight", "bias", "lora_A", "lora_B")
 
 
 @pytest.mark.parametrize("has_bias", [True, False], ids=["bias", "no_bias"])
-@pytest.mark.parametrize("wanted", [("x",), ("weight",), ("bias",), ("lora_A",), ("lora_B",),
-                                    ("x", "lora_B"), ("bias", "lora_A")],
-                         ids=lambda names: "+".join(names))
+@pytest.mark.parametrize(
+    "wanted",
+    [("x",), ("weight",), ("bias",), ("lora_A",), ("lora_B",), ("x", "lora_B"), ("bias", "lora_A")],
+    ids=lambda names: "+".join(names),
+)
 def test_requested_gradients_land_on_their_own_inputs(wanted, has_bias):
     """Autograd numbers only the tensors it is given: without a bias, lora_A and lora_B move
     one place, and only some inputs may ask for a gradient; each gradient must still match the
     reference on its own input."""
-    for op, args in ((eks_conv2d, _conv_args(1, torch.float64, False, seed=3)),
-                     (eks_linear, _linear_args(2, torch.float64, False, seed=3))):
+    for op, args in (
+        (eks_conv2d, _conv_args(1, torch.float64, False, seed=3)),
+        (eks_linear, _linear_args(2, torch.float64, False, seed=3)),
+    ):
         tensors = dict(zip(_GRAD_INPUTS, args[:5]))
         if not has_bias:
             tensors["bias"] = None
@@ -143,15 +155,19 @@ def test_requested_gradients_land_on_their_own_inputs(wanted, has_bias):
         grad_out = torch.randn_like(out)
         out.backward(grad_out)
 
-        expected_out = (reference.eks_conv2d_per_sample if op is eks_conv2d
-                        else reference.eks_linear_per_sample)
-        leaves = {k: (v.detach().clone().requires_grad_(True) if v is not None else None)
-                  for k, v in tensors.items()}
+        expected_out = (
+            reference.eks_conv2d_per_sample if op is eks_conv2d else reference.eks_linear_per_sample
+        )
+        leaves = {
+            k: (v.detach().clone().requires_grad_(True) if v is not None else None)
+            for k, v in tensors.items()
+        }
         expected_out(*leaves.values(), *args[5:]).backward(grad_out)
         for name in wanted:
             if tensors[name] is not None:
-                torch.testing.assert_close(tensors[name].grad, leaves[name].grad, rtol=1e-9,
-                                           atol=1e-9)
+                torch.testing.assert_close(
+                    tensors[name].grad, leaves[name].grad, rtol=1e-9, atol=1e-9
+                )
 
 
 def test_compiled_autograd_runs_in_cpp():
@@ -211,34 +227,67 @@ def _replace(args, **changes):
 
 
 BAD_CONV_INPUTS = [
-    ("task id too large", dict(task_ids=torch.tensor([0, 1, 4, 0, 0, 0, 0])), IndexError,
-     "task_ids contains 4"),
-    ("negative task id", dict(task_ids=torch.tensor([0, -1, 0, 0, 0, 0, 0])), IndexError,
-     "task_ids contains -1"),
-    ("task_ids length", dict(task_ids=torch.zeros(6, dtype=torch.int64)), ValueError,
-     "task_ids has 6 entries"),
+    (
+        "task id too large",
+        dict(task_ids=torch.tensor([0, 1, 4, 0, 0, 0, 0])),
+        IndexError,
+        "task_ids contains 4",
+    ),
+    (
+        "negative task id",
+        dict(task_ids=torch.tensor([0, -1, 0, 0, 0, 0, 0])),
+        IndexError,
+        "task_ids contains -1",
+    ),
+    (
+        "task_ids length",
+        dict(task_ids=torch.zeros(6, dtype=torch.int64)),
+        ValueError,
+        "task_ids has 6 entries",
+    ),
     ("task_ids dtype", dict(task_ids=torch.zeros(7)), TypeError, "task_ids must be an int64"),
-    ("task_ids rank", dict(task_ids=torch.zeros(7, 1, dtype=torch.int64)), ValueError,
-     "task_ids must be 1-D"),
-    ("task_ids device", dict(task_ids=torch.zeros(7, dtype=torch.int64, device="meta")),
-     ValueError, "task_ids is on meta"),
+    (
+        "task_ids rank",
+        dict(task_ids=torch.zeros(7, 1, dtype=torch.int64)),
+        ValueError,
+        "task_ids must be 1-D",
+    ),
+    (
+        "task_ids device",
+        dict(task_ids=torch.zeros(7, dtype=torch.int64, device="meta")),
+        ValueError,
+        "task_ids is on meta",
+    ),
     ("x rank", dict(x=torch.randn(7, 6, 7)), ValueError, "x must be 4-D"),
     ("x channels", dict(x=torch.randn(7, 5, 7, 5)), ValueError, "x has 5 channels"),
-    ("x dtype", dict(x=torch.randn(7, 6, 7, 5, dtype=torch.float64)), TypeError,
-     "weight has dtype torch.float32 but x has dtype torch.float64"),
-    ("x integer", dict(x=torch.ones(7, 6, 7, 5, dtype=torch.int32)), TypeError,
-     "x must be a floating tensor"),
+    (
+        "x dtype",
+        dict(x=torch.randn(7, 6, 7, 5, dtype=torch.float64)),
+        TypeError,
+        "weight has dtype torch.float32 but x has dtype torch.float64",
+    ),
+    (
+        "x integer",
+        dict(x=torch.ones(7, 6, 7, 5, dtype=torch.int32)),
+        TypeError,
+        "x must be a floating tensor",
+    ),
     ("lora_A columns", dict(lora_A=torch.randn(4, 3, 50)), ValueError, "lora_A has 50 columns"),
     ("lora_B shape", dict(lora_B=torch.randn(4, 5, 2)), ValueError, "lora_B must have shape"),
-    ("lora dtype", dict(lora_A=torch.randn(4, 3, 54, dtype=torch.float64)), TypeError,
-     "lora_A has dtype"),
+    (
+        "lora dtype",
+        dict(lora_A=torch.randn(4, 3, 54, dtype=torch.float64)),
+        TypeError,
+        "lora_A has dtype",
+    ),
     ("bias shape", dict(bias=torch.randn(4)), ValueError, "bias must have shape"),
 ]
 
 
 @pytest.mark.parametrize("entry_point", ["functional", "raw_op"])
-@pytest.mark.parametrize("label,change,exc,message", BAD_CONV_INPUTS,
-                         ids=[b[0] for b in BAD_CONV_INPUTS])
+@pytest.mark.parametrize(
+    "label,change,exc,message", BAD_CONV_INPUTS, ids=[b[0] for b in BAD_CONV_INPUTS]
+)
 def test_bad_conv_input_is_named(label, change, exc, message, entry_point):
     args = _replace(_conv_args(1, torch.float32, requires_grad=False), **change)
     fn = eks_conv2d if entry_point == "functional" else OPS.eks_conv2d
@@ -261,8 +310,9 @@ def test_bad_linear_input_is_named(entry_point):
 def test_bad_grad_out_shape_is_named():
     x, weight, bias, lora_A, lora_B, task_ids, *config = _conv_args(1, torch.float32, False)
     with pytest.raises(ValueError, match="grad_out"):
-        OPS.eks_conv2d_backward(torch.randn(7, 5, 3, 3), x, weight, lora_A, lora_B, task_ids,
-                                *config, [True] * 5)
+        OPS.eks_conv2d_backward(
+            torch.randn(7, 5, 3, 3), x, weight, lora_A, lora_B, task_ids, *config, [True] * 5
+        )
 
 
 def test_empty_batch_gives_empty_output_and_grads():

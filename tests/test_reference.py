@@ -37,8 +37,9 @@ def test_zero_experts_reduce_to_plain_conv():
     problem = conv_problem(CONV_CASES[7], seed=1)
     x, weight, bias, lora_A, lora_B = problem.tensors(torch.float64)
     stride, padding, dilation, groups, scaling = problem.config
-    y = reference.eks_conv2d_per_sample(x, weight, bias, lora_A, torch.zeros_like(lora_B),
-                                        problem.task_ids, *problem.config)
+    y = reference.eks_conv2d_per_sample(
+        x, weight, bias, lora_A, torch.zeros_like(lora_B), problem.task_ids, *problem.config
+    )
     assert rel_error(y, F.conv2d(x, weight, bias, stride, padding, dilation, groups)) <= 1e-14
 
 

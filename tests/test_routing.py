@@ -27,8 +27,12 @@ class RecordIds(nn.Module):
 
 def _is_alias_of(ids: torch.Tensor, of: torch.Tensor) -> bool:
     """The context hands out an alias of the caller's ids carrying the batch's task plan."""
-    return (ids.data_ptr() == of.data_ptr() and torch.equal(ids, of)
-            and attached_plan(ids) is not None and attached_plan(of) is None)
+    return (
+        ids.data_ptr() == of.data_ptr()
+        and torch.equal(ids, of)
+        and attached_plan(ids) is not None
+        and attached_plan(of) is None
+    )
 
 
 def test_context_nests_and_resets():
@@ -96,12 +100,15 @@ def test_eks_layer_reads_routed_ids_and_matches_explicit_ids():
     torch.testing.assert_close(routed, conv(x, task_ids), rtol=1e-5, atol=1e-6)
 
 
-@pytest.mark.parametrize("task_ids, error, match", [
-    (torch.tensor([0, 1]), ValueError, r"shape \(3,\)"),
-    (torch.tensor([[0, 1, 1]]), ValueError, r"shape \(3,\)"),
-    (torch.tensor([0, 1, 1], dtype=torch.int32), TypeError, "int64"),
-    ([0, 1, 1], TypeError, "list"),
-])
+@pytest.mark.parametrize(
+    "task_ids, error, match",
+    [
+        (torch.tensor([0, 1]), ValueError, r"shape \(3,\)"),
+        (torch.tensor([[0, 1, 1]]), ValueError, r"shape \(3,\)"),
+        (torch.tensor([0, 1, 1], dtype=torch.int32), TypeError, "int64"),
+        ([0, 1, 1], TypeError, "list"),
+    ],
+)
 def test_router_rejects_bad_task_ids(task_ids, error, match):
     with pytest.raises(error, match=match):
         TaskRouter(RecordIds())(torch.randn(3, 2), task_ids)
@@ -131,13 +138,15 @@ class Weigh(nn.Module):
         return out
 
 
-@pytest.mark.parametrize("task_ids", [torch.tensor([0, 1, 2]), torch.tensor([2, 0, 1])],
-                         ids=["sorted", "unsorted"])
+@pytest.mark.parametrize(
+    "task_ids", [torch.tensor([0, 1, 2]), torch.tensor([2, 0, 1])], ids=["sorted", "unsorted"]
+)
 def test_router_keeps_extra_per_sample_arguments_aligned(task_ids):
     x, weights = torch.tensor([0.0, 10.0, 20.0]), torch.tensor([1.0, 2.0, 3.0])
     offset, shared = torch.tensor([100.0, 200.0, 300.0]), torch.tensor([0.5])
-    out = TaskRouter(Weigh())(x, task_ids, weights, extra={"offset": [offset], "shared": shared},
-                              scale=2)
+    out = TaskRouter(Weigh())(
+        x, task_ids, weights, extra={"offset": [offset], "shared": shared}, scale=2
+    )
     torch.testing.assert_close(out, x * weights * 2 + offset + shared)
 
 
@@ -178,15 +187,20 @@ class Structured(nn.Module):
         return self.wrap(x * 1.0)
 
 
-@pytest.mark.parametrize("task_ids", [torch.tensor([0, 1, 2, 2]), torch.tensor([2, 0, 1, 0])],
-                         ids=["sorted", "unsorted"])
-@pytest.mark.parametrize("wrap, read", [
-    (lambda y: Rows(y), lambda out: out.logits),
-    (lambda y: FrozenRows(y), lambda out: out.logits),
-    (lambda y: collections.OrderedDict(logits=y), lambda out: out["logits"]),
-    (lambda y: AttributeDict(logits=y, extra=[y]), lambda out: out.logits),
-    (lambda y: [Rows(y)], lambda out: out[0].logits),
-], ids=["dataclass", "frozen_dataclass", "ordered_dict", "model_output_like", "nested"])
+@pytest.mark.parametrize(
+    "task_ids", [torch.tensor([0, 1, 2, 2]), torch.tensor([2, 0, 1, 0])], ids=["sorted", "unsorted"]
+)
+@pytest.mark.parametrize(
+    "wrap, read",
+    [
+        (lambda y: Rows(y), lambda out: out.logits),
+        (lambda y: FrozenRows(y), lambda out: out.logits),
+        (lambda y: collections.OrderedDict(logits=y), lambda out: out["logits"]),
+        (lambda y: AttributeDict(logits=y, extra=[y]), lambda out: out.logits),
+        (lambda y: [Rows(y)], lambda out: out[0].logits),
+    ],
+    ids=["dataclass", "frozen_dataclass", "ordered_dict", "model_output_like", "nested"],
+)
 def test_router_restores_the_order_inside_any_container_and_keeps_its_type(task_ids, wrap, read):
     x = torch.arange(4.0).unsqueeze(1) * 10
     out = TaskRouter(Structured(wrap))(x, task_ids)
@@ -200,7 +214,7 @@ def test_router_restores_the_order_inside_any_container_and_keeps_its_type(task_
 def test_router_refuses_an_output_it_cannot_reorder_only_when_it_permuted():
     x = torch.arange(3.0).unsqueeze(1)
     router = TaskRouter(Structured(Wrapped))
-    assert isinstance(router(x, torch.tensor([0, 1, 2])), Wrapped)      # nothing to restore
+    assert isinstance(router(x, torch.tensor([0, 1, 2])), Wrapped)  # nothing to restore
     with pytest.raises(TypeError, match="cannot put the rows of a Wrapped back"):
         router(x, torch.tensor([2, 0, 1]))
 
@@ -214,8 +228,9 @@ class Pair:
 
 def test_router_restores_the_order_inside_a_pytree_registered_container():
     pytree = pytest.importorskip("torch.utils._pytree")
-    pytree.register_pytree_node(Pair, lambda p: ([p.first, p.second], None),
-                                lambda children, _: Pair(*children))
+    pytree.register_pytree_node(
+        Pair, lambda p: ([p.first, p.second], None), lambda children, _: Pair(*children)
+    )
     try:
         x = torch.arange(3.0).unsqueeze(1)
         out = TaskRouter(Structured(lambda y: Pair(y, [y * 2])))(x, torch.tensor([2, 0, 1]))

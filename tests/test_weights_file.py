@@ -7,24 +7,30 @@ import pytest
 import torch
 from torch import nn
 
-from lorkd_kernels.deploy.weights_file import (WeightsFileError, load_weights, read_weights,
-                                        save_weights)
+from lorkd_kernels.deploy.weights_file import (
+    WeightsFileError,
+    load_weights,
+    read_weights,
+    save_weights,
+)
 
 
 def _net(width: int = 4) -> nn.Module:
-    return nn.Sequential(nn.Conv2d(3, width, 3), nn.BatchNorm2d(width), nn.Flatten(),
-                         nn.Linear(width, 2))
+    return nn.Sequential(
+        nn.Conv2d(3, width, 3), nn.BatchNorm2d(width), nn.Flatten(), nn.Linear(width, 2)
+    )
 
 
 def test_round_trip_keeps_every_tensor_and_the_header(tmp_path):
     source, target = _net(), _net()
     source[1].running_mean.normal_()
-    path = save_weights(source.state_dict(), tmp_path / "sub" / "net.safetensors",
-                        {"arch": "toy", "classes": "2"})
+    path = save_weights(
+        source.state_dict(), tmp_path / "sub" / "net.safetensors", {"arch": "toy", "classes": "2"}
+    )
     assert load_weights(target, path) == {"arch": "toy", "classes": "2"}
     for key, value in source.state_dict().items():
         assert torch.equal(target.state_dict()[key], value), key
-    assert [p.name for p in path.parent.iterdir()] == ["net.safetensors"]   # no temporary left
+    assert [p.name for p in path.parent.iterdir()] == ["net.safetensors"]  # no temporary left
 
 
 def test_a_file_of_another_shape_is_one_line_naming_file_keys_and_shapes(tmp_path):

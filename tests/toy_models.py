@@ -16,12 +16,13 @@ class ToyNet(nn.Module):
 
     def __init__(self, num_classes: Union[int, Sequence[int]] = 5) -> None:
         super().__init__()
-        self.stem = nn.Sequential(nn.Conv2d(3, 8, 3, padding=1, bias=False), nn.BatchNorm2d(8),
-                                  nn.ReLU())
+        self.stem = nn.Sequential(
+            nn.Conv2d(3, 8, 3, padding=1, bias=False), nn.BatchNorm2d(8), nn.ReLU()
+        )
         self.block = nn.Sequential(
-            nn.Conv2d(8, 8, 3, stride=2, padding=1, groups=8, bias=False),   # depthwise
+            nn.Conv2d(8, 8, 3, stride=2, padding=1, groups=8, bias=False),  # depthwise
             nn.BatchNorm2d(8),
-            nn.Conv2d(8, 12, 1, groups=2),                                   # grouped 1x1
+            nn.Conv2d(8, 12, 1, groups=2),  # grouped 1x1
             nn.ReLU(),
             nn.Conv2d(12, 16, 3, padding=1, padding_mode="reflect"),
         )

@@ -13,8 +13,9 @@ from .results import load
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m benchmarks.report",
-                                     description=PACKAGE_DOC.split("\n\n")[0])
+    parser = argparse.ArgumentParser(
+        prog="python -m benchmarks.report", description=PACKAGE_DOC.split("\n\n")[0]
+    )
     parser.add_argument("json", nargs="+", help="pytest-benchmark JSON file(s)")
     parser.add_argument("--markdown", help="write the report here (default: stdout)")
     parser.add_argument("--plot", help="write a PNG plot here")

@@ -19,13 +19,17 @@ def header(run: Run, command: Optional[str]) -> List[str]:
     runs = []
     for src in run.sources:
         dirty = " +changes" if src.commit.get("dirty") else ""
-        runs.append(f"{src.datetime[:19].replace('T', ' ')} UTC (scope `{src.scope}`, "
-                    f"{src.count} benchmarks, commit {src.commit.get('id', '?')[:10]}{dirty})")
-    lines = [f"Measured {'; '.join(runs)} on {m.get('cpu_model', '?')} "
-             f"({m.get('cpu', {}).get('count', '?')} logical CPUs, torch threads "
-             f"{m.get('torch_threads', '?')}), device `{device}`, torch "
-             f"{m.get('torch_version', '?')}, lorkd_kernels {m.get('lorkd_version', '?')}. "
-             "Medians; ratios are against the plain layer measured in the same run."]
+        runs.append(
+            f"{src.datetime[:19].replace('T', ' ')} UTC (scope `{src.scope}`, "
+            f"{src.count} benchmarks, commit {src.commit.get('id', '?')[:10]}{dirty})"
+        )
+    lines = [
+        f"Measured {'; '.join(runs)} on {m.get('cpu_model', '?')} "
+        f"({m.get('cpu', {}).get('count', '?')} logical CPUs, torch threads "
+        f"{m.get('torch_threads', '?')}), device `{device}`, torch "
+        f"{m.get('torch_version', '?')}, lorkd_kernels {m.get('lorkd_version', '?')}. "
+        "Medians; ratios are against the plain layer measured in the same run."
+    ]
     if command:
         lines += ["", "```bash", command, "```"]
     return lines
@@ -40,9 +44,13 @@ def _layer_sections(layer: List[Record], eks: Optional[str]) -> List[str]:
         rows = [r for r in main if r["kind"] == kind]
         if rows:
             s = rows[0]
-            out += ["", f"### {title}, main setting ({s['image_size']} px input, batch "
-                        f"{s['batch']}, T = {s['num_tasks']}, rank {s['rank']}, {s['mix']} "
-                        f"mix, {s['pass']})", ""]
+            out += [
+                "",
+                f"### {title}, main setting ({s['image_size']} px input, batch "
+                f"{s['batch']}, T = {s['num_tasks']}, rank {s['rank']}, {s['mix']} "
+                f"mix, {s['pass']})",
+                "",
+            ]
             out += layer_time_table(rows, eks)
     if sweep:
         out += ["", "### Sweep: one setting changed at a time, representative layers", ""]
@@ -62,8 +70,7 @@ def render(run: Run, command: Optional[str] = None, note: Optional[str] = None) 
         out += memory_targets + _layer_sections(layer, eks)
     model = model_table(run)
     if model:
-        out += ["", "### Model level", ""] + model + ([""] + model_targets if model_targets
-                                                      else [])
+        out += ["", "### Model level", ""] + model + ([""] + model_targets if model_targets else [])
     memory = memory_table(records_of(run, "layer", "peak_bytes"))
     if memory or memory_targets:
         out += ["", MEMORY_TITLE, ""] + memory

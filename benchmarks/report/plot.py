@@ -10,31 +10,44 @@ def plot(run: Run, path: str) -> None:
     """Bars of provider / plain per main-setting layer case (log scale), and the model level."""
     # imported here: rendering markdown must not need matplotlib
     import matplotlib
+
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
     import numpy as np
 
     layer = [r for r in records_of(run, "layer", "time") if r["setting"] == "main"]
-    model = {(r["model"], r["provider"]): r.median for r in records_of(run, "model", "time")
-             if r["what"] == "train"}
+    model = {
+        (r["model"], r["provider"]): r.median
+        for r in records_of(run, "model", "time")
+        if r["what"] == "train"
+    }
     cases = list(dict.fromkeys(r["case"] for r in layer))
     providers = [p for p in providers_in(layer) if p != BASELINE]
     times = by_case(layer)
     # each student's bars against its own plain step
     bars = [(arch, p) for arch, p in model if (arch, BASELINE) in model]
     fig, (ax, ax_model) = plt.subplots(
-        1, 2, figsize=(max(8.0, 0.45 * len(cases) + 0.45 * len(bars) + 3), 5.5),
-        gridspec_kw={"width_ratios": [max(len(cases), 1), max(3, len(bars))]})
+        1,
+        2,
+        figsize=(max(8.0, 0.45 * len(cases) + 0.45 * len(bars) + 3), 5.5),
+        gridspec_kw={"width_ratios": [max(len(cases), 1), max(3, len(bars))]},
+    )
     # one colour per provider in both panels; the model level's "eks" runs on the EKS backend
     colors = {p: f"C{i}" for i, p in enumerate(providers)}
     colors.update({BASELINE: "0.6", "eks": colors.get(eks_provider(run, layer) or "", "C0")})
     width = 0.8 / max(len(providers), 1)
     x = np.arange(len(cases))
     for i, provider in enumerate(providers):
-        ratios = [ratio(times.get((c, provider)), times.get((c, BASELINE))) or np.nan
-                  for c in cases]
-        ax.bar(x + (i - (len(providers) - 1) / 2) * width, ratios, width, label=provider,
-               color=colors[provider])
+        ratios = [
+            ratio(times.get((c, provider)), times.get((c, BASELINE))) or np.nan for c in cases
+        ]
+        ax.bar(
+            x + (i - (len(providers) - 1) / 2) * width,
+            ratios,
+            width,
+            label=provider,
+            color=colors[provider],
+        )
     ax.axhline(1.0, color="black", linewidth=0.8)
     ax.set_yscale("log")
     ax.set_xticks(x, [c.split("-fwd")[0] for c in cases], rotation=75, fontsize=7)
@@ -42,17 +55,21 @@ def plot(run: Run, path: str) -> None:
     ax.set_title("layers, main setting")
     ax.legend(fontsize=8)
     if bars:
-        ax_model.bar([f"{arch.split('_')[0]} {p}" for arch, p in bars],
-                     [model[b] / model[(b[0], BASELINE)] for b in bars],
-                     color=[colors.get(p, "C9") for _, p in bars])
+        ax_model.bar(
+            [f"{arch.split('_')[0]} {p}" for arch, p in bars],
+            [model[b] / model[(b[0], BASELINE)] for b in bars],
+            color=[colors.get(p, "C9") for _, p in bars],
+        )
         ax_model.set_yscale("log")
         ax_model.tick_params(axis="x", labelsize=7, rotation=75)
         ax_model.axhline(1.0, color="black", linewidth=0.8)
         ax_model.set_title("training step / plain")
     else:
         ax_model.set_axis_off()
-    fig.suptitle(f"{run.machine.get('bench_device_name', '?')}, torch "
-                 f"{run.machine.get('torch_version', '?')}, {run.datetime[:10]}")
+    fig.suptitle(
+        f"{run.machine.get('bench_device_name', '?')}, torch "
+        f"{run.machine.get('torch_version', '?')}, {run.datetime[:10]}"
+    )
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)

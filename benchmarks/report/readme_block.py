@@ -11,7 +11,7 @@ def replace_block(text: str, block: str) -> str:
     start, end = text.find(README_START), text.find(README_END)
     if start < 0 or end < start:
         raise ValueError(f"the file has no {README_START} ... {README_END} block")
-    return text[:start + len(README_START)] + "\n" + block + text[end:]
+    return text[: start + len(README_START)] + "\n" + block + text[end:]
 
 
 def write_block(path: str, block: str) -> None:

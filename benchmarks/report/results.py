@@ -34,7 +34,7 @@ class Source:
 @dataclass
 class Run:
     records: List[Record]
-    machine: Dict                       # of the last file
+    machine: Dict  # of the last file
     sources: List[Source]
 
     @property
@@ -54,8 +54,14 @@ def load(paths: Sequence[str]) -> Run:
             data = json.load(f)
         machine = data.get("machine_info", {})
         benches = [b for b in data.get("benchmarks", []) if "suite" in b.get("extra_info", {})]
-        sources.append(Source(data.get("datetime", ""), data.get("commit_info", {}),
-                              machine.get("bench_scope", "?"), len(benches)))
+        sources.append(
+            Source(
+                data.get("datetime", ""),
+                data.get("commit_info", {}),
+                machine.get("bench_scope", "?"),
+                len(benches),
+            )
+        )
         for bench in benches:
             by_name[bench["fullname"]] = Record(bench["extra_info"], bench["stats"]["median"])
     return Run(list(by_name.values()), machine, sources)
@@ -69,8 +75,9 @@ def records_of(run: Run, suite: str, metric: str) -> List[Record]:
 def by_case(records: Iterable[Record], field: str = "median") -> Dict[Tuple[str, str], float]:
     """``{(case, provider): value}`` of layer records: the median seconds or ``extra_info``'s
     ``field``."""
-    return {(r["case"], r["provider"]): r.median if field == "median" else r[field]
-            for r in records}
+    return {
+        (r["case"], r["provider"]): r.median if field == "median" else r[field] for r in records
+    }
 
 
 def ratio(num: Optional[float], den: Optional[float]) -> Optional[float]:
@@ -82,8 +89,9 @@ def providers_in(records: Iterable[Record]) -> List[str]:
     """Providers in report order: plain, lorkd backends, then the competitors."""
     seen = list(dict.fromkeys(r["provider"] for r in records))
     backends = [p for p in seen if p != BASELINE and p not in COMPETITORS]
-    return ([BASELINE] if BASELINE in seen else []) + backends + [p for p in COMPETITORS
-                                                                  if p in seen]
+    return (
+        ([BASELINE] if BASELINE in seen else []) + backends + [p for p in COMPETITORS if p in seen]
+    )
 
 
 def eks_provider(run: Run, records: Sequence[Record]) -> Optional[str]:

@@ -32,8 +32,12 @@ def layer_time_table(records: Sequence[Record], eks: Optional[str]) -> List[str]
     times = by_case(records)
     cases = list(dict.fromkeys(r["case"] for r in records))
     others = [p for p in providers if p != BASELINE]
-    header = (["case", "layers"] + [f"{p} ms" for p in providers] + [f"{p} / plain" for p in others]
-              + ([f"paper / {eks}"] if eks and "paper" in providers else []))
+    header = (
+        ["case", "layers"]
+        + [f"{p} ms" for p in providers]
+        + [f"{p} / plain" for p in others]
+        + ([f"paper / {eks}"] if eks and "paper" in providers else [])
+    )
     layers = {r["case"]: r["layers"] for r in records}
     rows = []
     for case in cases:
@@ -49,22 +53,33 @@ def model_table(run: Run) -> List[str]:
     """The model-level problem in one sentence, then median ms and / plain (the same student's
     plain) per student and provider of the training step and of inference; nothing when the run
     has no model timings."""
-    times = {(r["model"], r["what"], r["provider"]): r.median
-             for r in records_of(run, "model", "time")}
+    times = {
+        (r["model"], r["what"], r["provider"]): r.median for r in records_of(run, "model", "time")
+    }
     if not times:
         return []
     model = [r for r in run.records if r["suite"] == "model"]
     sample = model[0]
     backend = next((r["backend"] for r in model if r["backend"]), None) or "?"
-    lines = [f"Batch {sample['batch']} at {sample['image_size']}×{sample['image_size']}, "
-             f"{sample['num_tasks']} tasks, rank {sample['rank']}, uniform mix; the EKS layers "
-             f"run on the `{backend}` backend.", ""]
+    lines = [
+        f"Batch {sample['batch']} at {sample['image_size']}×{sample['image_size']}, "
+        f"{sample['num_tasks']} tasks, rank {sample['rank']}, uniform mix; the EKS layers "
+        f"run on the `{backend}` backend.",
+        "",
+    ]
     rows = []
     for what in ("train", "inference"):
         for arch, provider in dict.fromkeys((m, p) for m, w, p in times if w == what):
             seconds = times[(arch, what, provider)]
-            rows.append([arch, what, provider, ms(seconds),
-                         fmt(ratio(seconds, times.get((arch, what, BASELINE))))])
+            rows.append(
+                [
+                    arch,
+                    what,
+                    provider,
+                    ms(seconds),
+                    fmt(ratio(seconds, times.get((arch, what, BASELINE)))),
+                ]
+            )
     return lines + table(["student", "what", "provider", "median ms", "/ plain"], rows)
 
 
@@ -77,6 +92,8 @@ def memory_table(records: Sequence[Record]) -> List[str]:
     rows = []
     for case in dict.fromkeys(r["case"] for r in records):
         base = peaks.get((case, BASELINE))
-        rows.append([case, fmt((base or 0) / 2**20, 1)] +
-                    [fmt(ratio(peaks.get((case, p)), base)) for p in others])
+        rows.append(
+            [case, fmt((base or 0) / 2**20, 1)]
+            + [fmt(ratio(peaks.get((case, p)), base)) for p in others]
+        )
     return table(["case", "plain MiB"] + [f"{p} / plain" for p in others], rows)

@@ -42,10 +42,27 @@ from .measured import measuring
 from .registry import BACKENDS, FALLBACK, BackendUnavailableError, forced_backend
 from ._settings import Settings, current as current_settings, settings
 
-__all__ = ["BACKENDS", "BackendUnavailableError", "Settings", "active_backend",
-           "available_backends", "availability", "compiled_loaded", "conv_strategy",
-           "current_settings", "explicit", "forced_backend", "host_task_id_checks", "load",
-           "measuring", "memory_cap", "set_memory_cap", "settings", "triton_strategy", "use"]
+__all__ = [
+    "BACKENDS",
+    "BackendUnavailableError",
+    "Settings",
+    "active_backend",
+    "available_backends",
+    "availability",
+    "compiled_loaded",
+    "conv_strategy",
+    "current_settings",
+    "explicit",
+    "forced_backend",
+    "host_task_id_checks",
+    "load",
+    "measuring",
+    "memory_cap",
+    "set_memory_cap",
+    "settings",
+    "triton_strategy",
+    "use",
+]
 
 #: device types the compiled library routes itself (other devices use the Python router)
 ROUTED_IN_CPP = ("cpu", "cuda")
@@ -110,13 +127,18 @@ def load() -> None:
     forced = forced_backend()
     try:
         library.load()
-    except (OSError, RuntimeError) as err:   # FileNotFoundError is an OSError
+    except (OSError, RuntimeError) as err:  # FileNotFoundError is an OSError
         if forced is not None and BACKENDS[forced].compiled:
             raise BackendUnavailableError(
-                f"LORKD_BACKEND={forced} but the compiled kernels did not load: {err}") from err
+                f"LORKD_BACKEND={forced} but the compiled kernels did not load: {err}"
+            ) from err
         if forced is None:
-            warnings.warn(f"lorkd_kernels: compiled CPU kernels unavailable ({err}); "
-                          "using the 'torch' backend", RuntimeWarning, stacklevel=3)
+            warnings.warn(
+                f"lorkd_kernels: compiled CPU kernels unavailable ({err}); "
+                "using the 'torch' backend",
+                RuntimeWarning,
+                stacklevel=3,
+            )
     if forced is not None:
         reason = availability(forced)
         if reason is not None:
@@ -173,7 +195,7 @@ def use(name: str, device_type: str = "cpu") -> Iterator[None]:
     reason = availability(name, device_type)
     if reason is not None:
         raise BackendUnavailableError(reason)
-    registry.module(name)   # a Python backend declares its private ops on import
+    registry.module(name)  # a Python backend declares its private ops on import
     previous = _set_route(device_type, name)
     try:
         yield
@@ -194,10 +216,22 @@ def explicit(name: str) -> SimpleNamespace:
     conv = getattr(torch.ops.lorkd, backend.op_name("eks_conv2d"))
     linear = getattr(torch.ops.lorkd, backend.op_name("eks_linear"))
 
-    def eks_conv2d(x, weight, bias, lora_A, lora_B, task_ids, stride, padding, dilation, groups,
-                   scaling):
-        return conv(x, weight, bias, lora_A, lora_B, task_ids, list(stride), list(padding),
-                    list(dilation), int(groups), float(scaling))
+    def eks_conv2d(
+        x, weight, bias, lora_A, lora_B, task_ids, stride, padding, dilation, groups, scaling
+    ):
+        return conv(
+            x,
+            weight,
+            bias,
+            lora_A,
+            lora_B,
+            task_ids,
+            list(stride),
+            list(padding),
+            list(dilation),
+            int(groups),
+            float(scaling),
+        )
 
     def eks_linear(x, weight, bias, lora_A, lora_B, task_ids, scaling):
         return linear(x, weight, bias, lora_A, lora_B, task_ids, float(scaling))

@@ -58,7 +58,8 @@ def conv_strategies() -> Tuple[str, ...]:
     the ``torch`` backend's own (``stacked`` is a ``cpu`` form)."""
     if library.loaded():
         return tuple(torch.ops.lorkd._conv_strategy_names())
-    from . import torch_ops   # it reads these settings: imported late, not in a cycle
+    from . import torch_ops  # it reads these settings: imported late, not in a cycle
+
     return torch_ops.STRATEGIES
 
 
@@ -66,20 +67,31 @@ def _validated(settings: Settings) -> Settings:
     """``settings``, or a ValueError naming the first field that is not a valid value."""
     strategies = conv_strategies()
     if settings.conv_strategy not in strategies:
-        raise ValueError(f"conv_strategy={settings.conv_strategy!r} is not a conv strategy; "
-                         f"choose one of {', '.join(strategies)}")
+        raise ValueError(
+            f"conv_strategy={settings.conv_strategy!r} is not a conv strategy; "
+            f"choose one of {', '.join(strategies)}"
+        )
     if settings.triton_strategy not in TRITON_STRATEGIES:
-        raise ValueError(f"triton_strategy={settings.triton_strategy!r} is not a triton "
-                         f"strategy; choose one of {', '.join(TRITON_STRATEGIES)}")
+        raise ValueError(
+            f"triton_strategy={settings.triton_strategy!r} is not a triton "
+            f"strategy; choose one of {', '.join(TRITON_STRATEGIES)}"
+        )
     for name in ("measuring", "host_task_id_checks"):
         if not isinstance(getattr(settings, name), bool):
-            raise ValueError(f"{name} is on or off (True or False), got "
-                             f"{getattr(settings, name)!r}")
+            raise ValueError(
+                f"{name} is on or off (True or False), got {getattr(settings, name)!r}"
+            )
     cap = settings.memory_cap
-    if (isinstance(cap, bool) or not isinstance(cap, (int, float)) or math.isnan(cap) or
-            not (cap == 0 or cap >= 1)):
-        raise ValueError(f"memory cap must be a number >= 1 (a ratio to the plain layer's peak) "
-                         f"or 0 (no cap), got {cap!r}")
+    if (
+        isinstance(cap, bool)
+        or not isinstance(cap, (int, float))
+        or math.isnan(cap)
+        or not (cap == 0 or cap >= 1)
+    ):
+        raise ValueError(
+            f"memory cap must be a number >= 1 (a ratio to the plain layer's peak) "
+            f"or 0 (no cap), got {cap!r}"
+        )
     return dataclasses.replace(settings, memory_cap=float(cap))
 
 
@@ -87,21 +99,22 @@ def _changed(settings: Settings, changes: Mapping[str, Any]) -> Settings:
     fields = {field.name for field in dataclasses.fields(Settings)}
     unknown = sorted(set(changes) - fields)
     if unknown:
-        raise ValueError(f"unknown backend setting {unknown[0]!r}; the settings are "
-                         f"{', '.join(sorted(fields))}")
+        raise ValueError(
+            f"unknown backend setting {unknown[0]!r}; the settings are {', '.join(sorted(fields))}"
+        )
     return _validated(dataclasses.replace(settings, **changes))
 
 
 def from_environment(environ: Mapping[str, str] = os.environ) -> Settings:
     """The defaults a process starts with: ``LORKD_TRITON_STRATEGY`` and ``LORKD_MEASURE``."""
     triton = env_choice(ENV_TRITON_STRATEGY, TRITON_STRATEGIES, environ=environ) or "auto"
-    return Settings(triton_strategy=triton,
-                    measuring=env_flag(ENV_MEASURE, environ=environ))
+    return Settings(triton_strategy=triton, measuring=env_flag(ENV_MEASURE, environ=environ))
 
 
 _defaults = from_environment()
 _block: contextvars.ContextVar[Optional[Settings]] = contextvars.ContextVar(
-    "lorkd_backend_settings", default=None)
+    "lorkd_backend_settings", default=None
+)
 
 
 def current() -> Settings:
@@ -122,9 +135,13 @@ def _mirror(settings: Optional[Settings], this_thread: bool) -> None:
     if settings is None:
         torch.ops.lorkd._clear_thread_settings()
         return
-    torch.ops.lorkd._set_settings(conv_strategies().index(settings.conv_strategy),
-                                  settings.measuring, settings.host_task_id_checks,
-                                  settings.memory_cap, this_thread)
+    torch.ops.lorkd._set_settings(
+        conv_strategies().index(settings.conv_strategy),
+        settings.measuring,
+        settings.host_task_id_checks,
+        settings.memory_cap,
+        this_thread,
+    )
 
 
 def mirror_all() -> None:

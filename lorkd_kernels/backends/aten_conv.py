@@ -19,9 +19,15 @@ def _bf16_on_cpu(x: torch.Tensor) -> bool:
     return x.dtype == torch.bfloat16 and x.device.type == "cpu"
 
 
-def conv2d(x: torch.Tensor, weight: torch.Tensor, bias: Optional[torch.Tensor],
-           stride: Sequence[int], padding: Sequence[int], dilation: Sequence[int],
-           groups: int) -> torch.Tensor:
+def conv2d(
+    x: torch.Tensor,
+    weight: torch.Tensor,
+    bias: Optional[torch.Tensor],
+    stride: Sequence[int],
+    padding: Sequence[int],
+    dilation: Sequence[int],
+    groups: int,
+) -> torch.Tensor:
     """``F.conv2d``, steering around two faults of torch's CPU convolution (2.13) that
     tests/backends/test_fuzz.py found:
 
@@ -34,24 +40,56 @@ def conv2d(x: torch.Tensor, weight: torch.Tensor, bias: Optional[torch.Tensor],
     """
     dilation = effective_dilation(dilation, weight.shape)
     if _bf16_on_cpu(x):
-        return F.conv2d(x.float(), weight.float(), None if bias is None else bias.float(),
-                        stride, padding, dilation, groups).to(x.dtype)
+        return F.conv2d(
+            x.float(),
+            weight.float(),
+            None if bias is None else bias.float(),
+            stride,
+            padding,
+            dilation,
+            groups,
+        ).to(x.dtype)
     return F.conv2d(x, weight, bias, stride, padding, dilation, groups)
 
 
-def conv2d_grads(grad_out: torch.Tensor, x: torch.Tensor, weight: torch.Tensor,
-                    stride: Sequence[int], padding: Sequence[int], dilation: Sequence[int],
-                    groups: int, output_mask: Sequence[bool]) -> tuple:
+def conv2d_grads(
+    grad_out: torch.Tensor,
+    x: torch.Tensor,
+    weight: torch.Tensor,
+    stride: Sequence[int],
+    padding: Sequence[int],
+    dilation: Sequence[int],
+    groups: int,
+    output_mask: Sequence[bool],
+) -> tuple:
     """``(grad_x, grad_weight)`` of a convolution, with :func:`conv2d`'s workarounds, and
     ``grad_bias`` too when ``output_mask`` has a third entry (all in one call, as the plain
     layer's backward); an entry not asked for by ``output_mask`` is None."""
     dilation = list(effective_dilation(dilation, weight.shape))
     if _bf16_on_cpu(x):
-        grads = conv2d_grads(grad_out.float(), x.float(), weight.float(), stride, padding,
-                                dilation, groups, output_mask)
+        grads = conv2d_grads(
+            grad_out.float(),
+            x.float(),
+            weight.float(),
+            stride,
+            padding,
+            dilation,
+            groups,
+            output_mask,
+        )
         return tuple(None if g is None else g.to(x.dtype) for g in grads)
     mask = [bool(m) for m in output_mask] + [False] * (3 - len(output_mask))
     grads = torch.ops.aten.convolution_backward(
-        grad_out, x, weight, [weight.shape[0]] if mask[2] else None, list(stride), list(padding),
-        dilation, False, [0, 0], groups, mask)
-    return tuple(g if need else None for g, need in zip(grads, mask))[:len(output_mask)]
+        grad_out,
+        x,
+        weight,
+        [weight.shape[0]] if mask[2] else None,
+        list(stride),
+        list(padding),
+        dilation,
+        False,
+        [0, 0],
+        groups,
+        mask,
+    )
+    return tuple(g if need else None for g, need in zip(grads, mask))[: len(output_mask)]

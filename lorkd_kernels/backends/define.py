@@ -34,7 +34,7 @@ _DEFINED: Dict[str, Dict[str, Callable[..., Any]]] = {}
 
 def signature(op: str) -> str:
     """``op``'s schema without its name, for the private ops of the same signature."""
-    return SCHEMAS[op][len(op):]
+    return SCHEMAS[op][len(op) :]
 
 
 # ----------------------------------------------------------------------------- fakes
@@ -46,14 +46,27 @@ def _masked_grads(output_mask, x, weight, bias_len, lora_A, lora_B):
     return tuple(x.new_empty(shape if need else (0,)) for shape, need in zip(shapes, output_mask))
 
 
-def _eks_conv2d_fake(x, weight, bias, lora_A, lora_B, task_ids, stride, padding, dilation,
-                     groups, scaling):
+def _eks_conv2d_fake(
+    x, weight, bias, lora_A, lora_B, task_ids, stride, padding, dilation, groups, scaling
+):
     check_conv2d_args(x, weight, bias, lora_A, lora_B, task_ids, stride, padding, dilation, groups)
     return x.new_empty(conv2d_output_size(x.shape, weight.shape, stride, padding, dilation))
 
 
-def _eks_conv2d_backward_fake(grad_out, x, weight, lora_A, lora_B, task_ids, stride, padding,
-                              dilation, groups, scaling, output_mask):
+def _eks_conv2d_backward_fake(
+    grad_out,
+    x,
+    weight,
+    lora_A,
+    lora_B,
+    task_ids,
+    stride,
+    padding,
+    dilation,
+    groups,
+    scaling,
+    output_mask,
+):
     return _masked_grads(output_mask, x, weight, weight.shape[0], lora_A, lora_B)
 
 
@@ -62,14 +75,16 @@ def _eks_linear_fake(x, weight, bias, lora_A, lora_B, task_ids, scaling):
     return x.new_empty((*x.shape[:-1], weight.shape[0]))
 
 
-def _eks_linear_backward_fake(grad_out, x, weight, lora_A, lora_B, task_ids, scaling,
-                              output_mask):
+def _eks_linear_backward_fake(grad_out, x, weight, lora_A, lora_B, task_ids, scaling, output_mask):
     return _masked_grads(output_mask, x, weight, weight.shape[0], lora_A, lora_B)
 
 
 FAKES: Dict[str, Callable[..., Any]] = {
-    "eks_conv2d": _eks_conv2d_fake, "eks_conv2d_backward": _eks_conv2d_backward_fake,
-    "eks_linear": _eks_linear_fake, "eks_linear_backward": _eks_linear_backward_fake}
+    "eks_conv2d": _eks_conv2d_fake,
+    "eks_conv2d_backward": _eks_conv2d_backward_fake,
+    "eks_linear": _eks_linear_fake,
+    "eks_linear_backward": _eks_linear_backward_fake,
+}
 assert FAKES.keys() == SCHEMAS.keys()
 
 
@@ -81,8 +96,14 @@ def register_fakes(prefix: str) -> None:
 
 # ----------------------------------------------------------------------------- schemas as types
 
-_SCHEMA_TYPES = {"Tensor": torch.Tensor, "Tensor?": Optional[torch.Tensor], "int": int,
-                 "float": float, "int[2]": List[int], "bool[5]": List[bool]}
+_SCHEMA_TYPES = {
+    "Tensor": torch.Tensor,
+    "Tensor?": Optional[torch.Tensor],
+    "int": int,
+    "float": float,
+    "int[2]": List[int],
+    "bool[5]": List[bool],
+}
 
 
 def _typed(fn: Callable[..., Any], op: str) -> Callable[..., Any]:
@@ -94,15 +115,19 @@ def _typed(fn: Callable[..., Any], op: str) -> Callable[..., Any]:
     parameters = []
     for argument in arguments.split(", "):
         kind, name = argument.rsplit(" ", 1)
-        parameters.append(inspect.Parameter(name, inspect.Parameter.POSITIONAL_OR_KEYWORD,
-                                            annotation=_SCHEMA_TYPES[kind]))
+        parameters.append(
+            inspect.Parameter(
+                name, inspect.Parameter.POSITIONAL_OR_KEYWORD, annotation=_SCHEMA_TYPES[kind]
+            )
+        )
     outputs = returns.strip("()").split(", ")
     result = torch.Tensor if len(outputs) == 1 else Tuple[(torch.Tensor,) * len(outputs)]
 
     def typed(*args):
         return fn(*args)
-    typed.__signature__ = inspect.Signature(parameters,   # type: ignore[attr-defined]
-                                            return_annotation=result)
+
+    schema_types = inspect.Signature(parameters, return_annotation=result)
+    typed.__signature__ = schema_types  # type: ignore[attr-defined]
     return typed
 
 

@@ -25,12 +25,15 @@ def library_path() -> str:
         if not os.path.isfile(override):
             raise FileNotFoundError(f"LORKD_LIBRARY={override!r} is not a file")
         return override
-    candidates = sorted(glob.glob(os.path.join(_PACKAGE_DIR, "_C*.so")) +
-                        glob.glob(os.path.join(_PACKAGE_DIR, "_C*.pyd")))
+    candidates = sorted(
+        glob.glob(os.path.join(_PACKAGE_DIR, "_C*.so"))
+        + glob.glob(os.path.join(_PACKAGE_DIR, "_C*.pyd"))
+    )
     if not candidates:
         raise FileNotFoundError(
             f"no compiled library lorkd_kernels/_C*.so in {_PACKAGE_DIR}; build it with "
-            "`pip install --no-build-isolation -e .` (without LORKD_BUILD=python)")
+            "`pip install --no-build-isolation -e .` (without LORKD_BUILD=python)"
+        )
     return candidates[0]
 
 
@@ -59,32 +62,69 @@ def has_kernel(op_name: str, dispatch_key: str) -> bool:
     ``_cuda_eks_conv2d`` for ``CUDA``)."""
     try:
         return torch._C._dispatch_has_kernel_for_dispatch_key(f"lorkd::{op_name}", dispatch_key)
-    except (AttributeError, RuntimeError):   # private API: without it, assume none
+    except (AttributeError, RuntimeError):  # private API: without it, assume none
         return False
 
 
 def private_op_functions(backend: str) -> Tuple[Callable, Callable, Callable, Callable]:
     """The four backend functions of a compiled backend, each calling its private op
     ``torch.ops.lorkd._<backend>_<op>`` (looked up at call time, after the library loads)."""
+
     def op(name):
         return getattr(torch.ops.lorkd, f"_{backend}_{name}")
 
-    def conv2d_forward(x, weight, bias, lora_A, lora_B, task_ids, stride, padding, dilation,
-                       groups, scaling):
-        return op("eks_conv2d")(x, weight, bias, lora_A, lora_B, task_ids, list(stride),
-                                list(padding), list(dilation), int(groups), float(scaling))
+    def conv2d_forward(
+        x, weight, bias, lora_A, lora_B, task_ids, stride, padding, dilation, groups, scaling
+    ):
+        return op("eks_conv2d")(
+            x,
+            weight,
+            bias,
+            lora_A,
+            lora_B,
+            task_ids,
+            list(stride),
+            list(padding),
+            list(dilation),
+            int(groups),
+            float(scaling),
+        )
 
-    def conv2d_backward(grad_out, x, weight, lora_A, lora_B, task_ids, stride, padding, dilation,
-                        groups, scaling, output_mask):
-        return op("eks_conv2d_backward")(grad_out, x, weight, lora_A, lora_B, task_ids,
-                                         list(stride), list(padding), list(dilation),
-                                         int(groups), float(scaling), list(output_mask))
+    def conv2d_backward(
+        grad_out,
+        x,
+        weight,
+        lora_A,
+        lora_B,
+        task_ids,
+        stride,
+        padding,
+        dilation,
+        groups,
+        scaling,
+        output_mask,
+    ):
+        return op("eks_conv2d_backward")(
+            grad_out,
+            x,
+            weight,
+            lora_A,
+            lora_B,
+            task_ids,
+            list(stride),
+            list(padding),
+            list(dilation),
+            int(groups),
+            float(scaling),
+            list(output_mask),
+        )
 
     def linear_forward(x, weight, bias, lora_A, lora_B, task_ids, scaling):
         return op("eks_linear")(x, weight, bias, lora_A, lora_B, task_ids, float(scaling))
 
     def linear_backward(grad_out, x, weight, lora_A, lora_B, task_ids, scaling, output_mask):
-        return op("eks_linear_backward")(grad_out, x, weight, lora_A, lora_B, task_ids,
-                                         float(scaling), list(output_mask))
+        return op("eks_linear_backward")(
+            grad_out, x, weight, lora_A, lora_B, task_ids, float(scaling), list(output_mask)
+        )
 
     return conv2d_forward, conv2d_backward, linear_forward, linear_backward

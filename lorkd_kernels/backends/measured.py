@@ -42,9 +42,30 @@ FORMAT_VERSION = 2
 #: the earlier file, the cpu table alone: {"format": ..., "version": 1, "columns", "rows"}
 FORMAT_1 = ("lorkd-cpu-conv-choices", 1)
 #: what each column of a saved row holds (the table's key, then the chosen form)
-COLUMNS = ("direction", "dtype", "batch", "in_channels", "height", "width", "out_channels",
-           "kernel_h", "kernel_w", "stride_h", "stride_w", "padding_h", "padding_w",
-           "dilation_h", "dilation_w", "groups", "task_runs", "sorted", "channels_last", "path")
+COLUMNS = (
+    "direction",
+    "dtype",
+    "batch",
+    "in_channels",
+    "height",
+    "width",
+    "out_channels",
+    "kernel_h",
+    "kernel_w",
+    "stride_h",
+    "stride_w",
+    "padding_h",
+    "padding_w",
+    "dilation_h",
+    "dilation_w",
+    "groups",
+    "task_runs",
+    "sorted",
+    "channels_last",
+    "path",
+)
+
+
 def paths() -> tuple:
     """The forms' names, by the code in the ``path`` column (the compiled library's list)."""
     _require_library()
@@ -57,8 +78,10 @@ class StrategyCacheError(ValueError):
 
 def _require_library() -> None:
     if not library.loaded():
-        raise RuntimeError("measured conv choices need the compiled cpu backend (lorkd_kernels._C),"
-                           " which is not loaded")
+        raise RuntimeError(
+            "measured conv choices need the compiled cpu backend (lorkd_kernels._C),"
+            " which is not loaded"
+        )
 
 
 def set_measuring(enabled: bool) -> bool:
@@ -97,25 +120,35 @@ def clear_choices() -> None:
 def save_choices(path: Union[str, os.PathLike]) -> int:
     """Write both backends' measured choices to ``path`` (JSON, atomically); returns how many."""
     cpu_rows, triton_rows = choices().tolist(), triton_choices.rows()
-    record = {"format": FORMAT, "version": FORMAT_VERSION, "torch": torch.__version__,
-              "machine": platform.machine(), "processor": platform.processor(),
-              "cpu": {"columns": list(COLUMNS), "rows": cpu_rows},
-              "triton": {"columns": list(triton_choices.COLUMNS), "rows": triton_rows}}
+    record = {
+        "format": FORMAT,
+        "version": FORMAT_VERSION,
+        "torch": torch.__version__,
+        "machine": platform.machine(),
+        "processor": platform.processor(),
+        "cpu": {"columns": list(COLUMNS), "rows": cpu_rows},
+        "triton": {"columns": list(triton_choices.COLUMNS), "rows": triton_rows},
+    }
     write_bytes_atomically(path, (json.dumps(record) + "\n").encode())
     return len(cpu_rows) + len(triton_rows)
 
 
 def _cpu_row_malformed(row) -> bool:
-    return not (isinstance(row, list) and len(row) == len(COLUMNS)
-                and all(isinstance(v, int) and not isinstance(v, bool) for v in row)
-                and 0 <= row[-1] < len(paths()))
+    return not (
+        isinstance(row, list)
+        and len(row) == len(COLUMNS)
+        and all(isinstance(v, int) and not isinstance(v, bool) for v in row)
+        and 0 <= row[-1] < len(paths())
+    )
 
 
 def _checked_rows(path, table, columns, malformed, name: str) -> list:
     """The rows of one table of the file, or :class:`StrategyCacheError` naming the file."""
     if not isinstance(table, dict) or table.get("columns") != list(columns):
-        raise StrategyCacheError(f"{path}: the {name} table of measured conv choices has other "
-                                 "columns than this version's; delete the file to measure again")
+        raise StrategyCacheError(
+            f"{path}: the {name} table of measured conv choices has other "
+            "columns than this version's; delete the file to measure again"
+        )
     rows = table.get("rows")
     if not isinstance(rows, list) or any(malformed(row) for row in rows):
         raise StrategyCacheError(f"{path}: malformed rows of measured conv choices ({name})")
@@ -130,8 +163,10 @@ def _tables(path, record) -> tuple:
     if version == FORMAT_1:
         return record, {"columns": list(triton_choices.COLUMNS), "rows": []}
     if version != (FORMAT, FORMAT_VERSION):
-        raise StrategyCacheError(f"{path}: measured conv choices of another version "
-                                 f"({record.get('version')}); delete it to measure again")
+        raise StrategyCacheError(
+            f"{path}: measured conv choices of another version "
+            f"({record.get('version')}); delete it to measure again"
+        )
     return record.get("cpu"), record.get("triton")
 
 
@@ -148,8 +183,9 @@ def load_choices(path: Union[str, os.PathLike]) -> int:
         raise StrategyCacheError(f"{path}: not a file of measured conv choices ({err})") from None
     cpu_table, triton_table = _tables(path, record)
     rows = _checked_rows(path, cpu_table, COLUMNS, _cpu_row_malformed, "cpu")
-    triton_rows = _checked_rows(path, triton_table, triton_choices.COLUMNS,
-                                triton_choices.malformed, "triton")
+    triton_rows = _checked_rows(
+        path, triton_table, triton_choices.COLUMNS, triton_choices.malformed, "triton"
+    )
     table = torch.tensor(rows, dtype=torch.int64).reshape(len(rows), len(COLUMNS))
     torch.ops.lorkd._cpu_load_measured_table(table)
     triton_choices.load_rows(triton_rows)
@@ -173,4 +209,4 @@ def _save_at_exit(path: str) -> None:
         if len(choices()) or triton_choices.rows():
             save_choices(path)
     except (OSError, RuntimeError):
-        pass   # at exit nothing can report it; the next process measures again
+        pass  # at exit nothing can report it; the next process measures again

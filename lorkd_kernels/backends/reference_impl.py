@@ -18,26 +18,48 @@ from .aten_conv import conv2d_grads
 from .define import python_backend
 
 
-
-def conv2d_forward(x: torch.Tensor, weight: torch.Tensor, bias: Optional[torch.Tensor],
-                   lora_A: torch.Tensor, lora_B: torch.Tensor, task_ids: torch.Tensor,
-                   stride: Sequence[int], padding: Sequence[int], dilation: Sequence[int],
-                   groups: int, scaling: float) -> torch.Tensor:
+def conv2d_forward(
+    x: torch.Tensor,
+    weight: torch.Tensor,
+    bias: Optional[torch.Tensor],
+    lora_A: torch.Tensor,
+    lora_B: torch.Tensor,
+    task_ids: torch.Tensor,
+    stride: Sequence[int],
+    padding: Sequence[int],
+    dilation: Sequence[int],
+    groups: int,
+    scaling: float,
+) -> torch.Tensor:
     check_task_id_range(task_ids, lora_A.shape[0])
-    return reference.eks_conv2d_per_sample(x, weight, bias, lora_A, lora_B, task_ids, stride,
-                                           padding, dilation, groups, scaling).contiguous()
+    return reference.eks_conv2d_per_sample(
+        x, weight, bias, lora_A, lora_B, task_ids, stride, padding, dilation, groups, scaling
+    ).contiguous()
 
 
-def conv2d_backward(grad_out, x, weight, lora_A, lora_B, task_ids, stride, padding, dilation,
-                    groups, scaling, output_mask) -> List[torch.Tensor]:
+def conv2d_backward(
+    grad_out,
+    x,
+    weight,
+    lora_A,
+    lora_B,
+    task_ids,
+    stride,
+    padding,
+    dilation,
+    groups,
+    scaling,
+    output_mask,
+) -> List[torch.Tensor]:
     check_task_id_range(task_ids, lora_A.shape[0])
     grad_x = torch.zeros(x.shape, dtype=x.dtype, device=x.device)
     grad_w = torch.zeros(weight.shape[0], lora_A.shape[2], dtype=x.dtype, device=x.device)
     grad_A, grad_B = torch.zeros_like(lora_A), torch.zeros_like(lora_B)
     for n, task in enumerate(task_ids.tolist()):
         w_n = reference.merged_weight(weight, lora_A, lora_B, scaling, task).to(weight.dtype)
-        gx_n, g_n = conv2d_grads(grad_out[n:n + 1], x[n:n + 1], w_n, stride,
-                                              padding, dilation, groups, (True, True))
+        gx_n, g_n = conv2d_grads(
+            grad_out[n : n + 1], x[n : n + 1], w_n, stride, padding, dilation, groups, (True, True)
+        )
         grad_x[n] = gx_n[0]
         g_n = g_n.reshape(weight.shape[0], -1)
         grad_w += g_n
@@ -49,12 +71,14 @@ def conv2d_backward(grad_out, x, weight, lora_A, lora_B, task_ids, stride, paddi
 
 def linear_forward(x, weight, bias, lora_A, lora_B, task_ids, scaling) -> torch.Tensor:
     check_task_id_range(task_ids, lora_A.shape[0])
-    return reference.eks_linear_per_sample(x, weight, bias, lora_A, lora_B, task_ids,
-                                           scaling).contiguous()
+    return reference.eks_linear_per_sample(
+        x, weight, bias, lora_A, lora_B, task_ids, scaling
+    ).contiguous()
 
 
-def linear_backward(grad_out, x, weight, lora_A, lora_B, task_ids, scaling,
-                    output_mask) -> List[torch.Tensor]:
+def linear_backward(
+    grad_out, x, weight, lora_A, lora_B, task_ids, scaling, output_mask
+) -> List[torch.Tensor]:
     check_task_id_range(task_ids, lora_A.shape[0])
     grad_x = torch.zeros(x.shape, dtype=x.dtype, device=x.device)
     grad_w = torch.zeros_like(weight)

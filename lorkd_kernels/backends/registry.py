@@ -81,39 +81,77 @@ def _cuda_kernels_built(device_type: Optional[str]) -> Optional[str]:
 
 def _triton_runs(device_type: Optional[str]) -> Optional[str]:
     if device_type == "cpu" and not triton_interpreting():
-        return ("the triton backend runs CPU tensors only under the Triton interpreter: "
-                "set TRITON_INTERPRET=1 before importing lorkd_kernels")
+        return (
+            "the triton backend runs CPU tensors only under the Triton interpreter: "
+            "set TRITON_INTERPRET=1 before importing lorkd_kernels"
+        )
     return None
 
 
-_CUDA_NEEDS = ("a CUDA build of the compiled library: rebuild against a CUDA build of torch "
-               "with a CUDA toolkit (LORKD_BUILD=cuda, CUDA_HOME), or use cuda_emu to run "
-               "those kernels on CPU tensors")
+_CUDA_NEEDS = (
+    "a CUDA build of the compiled library: rebuild against a CUDA build of torch "
+    "with a CUDA toolkit (LORKD_BUILD=cuda, CUDA_HOME), or use cuda_emu to run "
+    "those kernels on CPU tensors"
+)
 
-BACKENDS: Dict[str, Backend] = {b.name: b for b in (
-    Backend("cpu", f"{__package__}.cpu", ("cpu",), package=None,
+BACKENDS: Dict[str, Backend] = {
+    b.name: b
+    for b in (
+        Backend(
+            "cpu",
+            f"{__package__}.cpu",
+            ("cpu",),
+            package=None,
             needs="the compiled library: `pip install --no-build-isolation -e .` without "
-                  "LORKD_BUILD=python",
-            summary="C++ kernels (csrc/cpu), one call per forward and per backward"),
-    Backend("cuda", f"{__package__}.cuda", ("cuda",), package=None, needs=_CUDA_NEEDS,
+            "LORKD_BUILD=python",
+            summary="C++ kernels (csrc/cpu), one call per forward and per backward",
+        ),
+        Backend(
+            "cuda",
+            f"{__package__}.cuda",
+            ("cuda",),
+            package=None,
+            needs=_CUDA_NEEDS,
             summary="CUDA C++ kernels (csrc/kernels, launched by csrc/cuda)",
-            requirement=_cuda_kernels_built),
-    Backend("cuda_emu", f"{__package__}.cuda_emu", ("cpu",), package=None,
+            requirement=_cuda_kernels_built,
+        ),
+        Backend(
+            "cuda_emu",
+            f"{__package__}.cuda_emu",
+            ("cpu",),
+            package=None,
             needs="the compiled library: `pip install --no-build-isolation -e .`",
-            summary="the CUDA C++ kernels run on CPU tensors by an emulator (csrc/emu; tests)"),
-    Backend("triton", f"{__package__}.triton", ("cuda", "cpu"), package="triton",
+            summary="the CUDA C++ kernels run on CPU tensors by an emulator (csrc/emu; tests)",
+        ),
+        Backend(
+            "triton",
+            f"{__package__}.triton",
+            ("cuda", "cpu"),
+            package="triton",
             needs="the triton package (`pip install triton`); CPU tensors also need "
-                  "TRITON_INTERPRET=1 set before lorkd_kernels is imported",
+            "TRITON_INTERPRET=1 set before lorkd_kernels is imported",
             summary="fused Triton kernels (backends/triton) and, for convs, the split form "
-                    "(cuDNN's conv + Triton branch kernels); CPU tensors under the interpreter",
-            requirement=_triton_runs),
-    Backend("torch", f"{__package__}.torch_ops", (ANY_DEVICE,), package=None,
+            "(cuDNN's conv + Triton branch kernels); CPU tensors under the interpreter",
+            requirement=_triton_runs,
+        ),
+        Backend(
+            "torch",
+            f"{__package__}.torch_ops",
+            (ANY_DEVICE,),
+            package=None,
             needs="nothing beyond torch",
-            summary="ATen calls, any device (the fallback)"),
-    Backend("reference", f"{__package__}.reference_impl", (ANY_DEVICE,), package=None,
+            summary="ATen calls, any device (the fallback)",
+        ),
+        Backend(
+            "reference",
+            f"{__package__}.reference_impl",
+            (ANY_DEVICE,),
+            package=None,
             needs="nothing beyond torch",
-            summary="the float64 oracle of lorkd_kernels/reference.py as a backend (slow)"),
-)}
+            summary="the float64 oracle of lorkd_kernels/reference.py as a backend (slow)",
+        ),
+    )
+}
 
 #: the backends tried, in order, for the public ops on each device type when none is forced;
 #: every other device type gets the fallback
@@ -151,7 +189,8 @@ def get(name: str) -> Backend:
         return BACKENDS[name]
     except KeyError:
         raise BackendUnavailableError(
-            f"{name!r} is not a lorkd backend; choose one of {', '.join(BACKENDS)}") from None
+            f"{name!r} is not a lorkd backend; choose one of {', '.join(BACKENDS)}"
+        ) from None
 
 
 def forced_backend() -> Optional[str]:
@@ -171,7 +210,8 @@ def module(name: str) -> ModuleType:
     backend = get(name)
     if not package_installed(backend):
         raise BackendUnavailableError(
-            f"the {name} backend is not installed: it needs {backend.needs}")
+            f"the {name} backend is not installed: it needs {backend.needs}"
+        )
     try:
         return importlib.import_module(backend.module)
     except ImportError as err:
@@ -185,11 +225,11 @@ def table_rows() -> List[str]:
         if backend.name in _ADDED:
             continue
         devices = "any device" if ANY_DEVICE in backend.devices else ", ".join(backend.devices)
-        default_on = [device for device, names in DEVICE_DEFAULTS.items()
-                      if backend.name in names]
+        default_on = [device for device, names in DEVICE_DEFAULTS.items() if backend.name in names]
         if backend.name == FALLBACK:
             default_on.append("every other device")
-        rows.append(f"| `{backend.name}` | `{backend.module}` | {devices} | {backend.summary} | "
-                    f"{', '.join(default_on) or '–'} |")
+        rows.append(
+            f"| `{backend.name}` | `{backend.module}` | {devices} | {backend.summary} | "
+            f"{', '.join(default_on) or '–'} |"
+        )
     return rows
-

@@ -18,9 +18,12 @@ Result = TypeVar("Result")
 TIMED_RUNS = 2
 
 
-def fastest(candidates: Sequence[Candidate], run: Callable[[Candidate], Result],
-            clock: Callable[[], float] = time.perf_counter,
-            sync: Callable[[], None] = lambda: None) -> Tuple[Candidate, Result]:
+def fastest(
+    candidates: Sequence[Candidate],
+    run: Callable[[Candidate], Result],
+    clock: Callable[[], float] = time.perf_counter,
+    sync: Callable[[], None] = lambda: None,
+) -> Tuple[Candidate, Result]:
     """The candidate whose best timed ``run`` took least ``clock`` time, and that run's result
     (so the measuring call returns real output). ``sync`` runs before each clock reading: on a
     GPU it waits for the launched kernels, which otherwise finish after the clock stops.
@@ -29,7 +32,7 @@ def fastest(candidates: Sequence[Candidate], run: Callable[[Candidate], Result],
         raise ValueError("fastest() needs at least one candidate")
     best, best_result, best_seconds = candidates[0], None, math.inf
     for candidate in candidates:
-        result = run(candidate)                         # warm-up: compilation, autotuning, caches
+        result = run(candidate)  # warm-up: compilation, autotuning, caches
         seconds = math.inf
         for _ in range(TIMED_RUNS):
             sync()

@@ -69,10 +69,20 @@ def _shrink_expand_weights(lora_A, lora_B, weight_shape, groups, task):
     return shrink, expand
 
 
-def conv2d_forward(x: torch.Tensor, weight: torch.Tensor, bias: Optional[torch.Tensor],
-                   lora_A: torch.Tensor, lora_B: torch.Tensor, task_ids: torch.Tensor,
-                   stride: Sequence[int], padding: Sequence[int], dilation: Sequence[int],
-                   groups: int, scaling: float, strategy: str = "auto") -> torch.Tensor:
+def conv2d_forward(
+    x: torch.Tensor,
+    weight: torch.Tensor,
+    bias: Optional[torch.Tensor],
+    lora_A: torch.Tensor,
+    lora_B: torch.Tensor,
+    task_ids: torch.Tensor,
+    stride: Sequence[int],
+    padding: Sequence[int],
+    dilation: Sequence[int],
+    groups: int,
+    scaling: float,
+    strategy: str = "auto",
+) -> torch.Tensor:
     check_task_id_range(task_ids, lora_A.shape[0])
     segments = task_segments(task_ids, lora_A.shape[0])
     strategy = choose_strategy(segments, x.shape[0], strategy)
@@ -81,25 +91,40 @@ def conv2d_forward(x: torch.Tensor, weight: torch.Tensor, bias: Optional[torch.T
         pieces = []
         for task, start, length in segments.runs:
             w_t = merged_weight(weight, lora_A, lora_B, scaling, task)
-            pieces.append(_conv(xs.narrow(0, start, length), w_t, bias, stride, padding,
-                                dilation, groups))
-        ys = torch.cat(pieces) if pieces else _conv(xs, weight, bias, stride, padding,
-                                                    dilation, groups)
+            pieces.append(
+                _conv(xs.narrow(0, start, length), w_t, bias, stride, padding, dilation, groups)
+            )
+        ys = (
+            torch.cat(pieces)
+            if pieces
+            else _conv(xs, weight, bias, stride, padding, dilation, groups)
+        )
     else:  # split
         ys = _conv(xs, weight, bias, stride, padding, dilation, groups)
         for task, start, length in segments.runs:
             shrink, expand = _shrink_expand_weights(lora_A, lora_B, weight.shape, groups, task)
             u = _conv(xs.narrow(0, start, length), shrink, None, stride, padding, dilation, groups)
-            ys.narrow(0, start, length).add_(_conv(u, expand, None, (1, 1), (0, 0), (1, 1),
-                                                   groups), alpha=scaling)
+            ys.narrow(0, start, length).add_(
+                _conv(u, expand, None, (1, 1), (0, 0), (1, 1), groups), alpha=scaling
+            )
     return segments.scatter(ys.contiguous())
 
 
-def conv2d_backward(grad_out: torch.Tensor, x: torch.Tensor, weight: torch.Tensor,
-                    lora_A: torch.Tensor, lora_B: torch.Tensor, task_ids: torch.Tensor,
-                    stride: Sequence[int], padding: Sequence[int], dilation: Sequence[int],
-                    groups: int, scaling: float, output_mask: Sequence[bool],
-                    strategy: str = "auto") -> List[torch.Tensor]:
+def conv2d_backward(
+    grad_out: torch.Tensor,
+    x: torch.Tensor,
+    weight: torch.Tensor,
+    lora_A: torch.Tensor,
+    lora_B: torch.Tensor,
+    task_ids: torch.Tensor,
+    stride: Sequence[int],
+    padding: Sequence[int],
+    dilation: Sequence[int],
+    groups: int,
+    scaling: float,
+    output_mask: Sequence[bool],
+    strategy: str = "auto",
+) -> List[torch.Tensor]:
     need_x, need_w, need_bias, need_A, need_B = output_mask
     num_tasks, rank, _ = lora_A.shape
     check_task_id_range(task_ids, num_tasks)
@@ -117,9 +142,16 @@ def conv2d_backward(grad_out: torch.Tensor, x: torch.Tensor, weight: torch.Tenso
         need_g = need_w or need_A or need_B
         for task, start, length in segments.runs:
             w_t = merged_weight(weight, lora_A, lora_B, scaling, task)
-            gx_t, g_t, _ = _conv_backward(gys.narrow(0, start, length),
-                                          xs.narrow(0, start, length), w_t, stride, padding,
-                                          dilation, groups, (need_x, need_g))
+            gx_t, g_t, _ = _conv_backward(
+                gys.narrow(0, start, length),
+                xs.narrow(0, start, length),
+                w_t,
+                stride,
+                padding,
+                dilation,
+                groups,
+                (need_x, need_g),
+            )
             if grad_x is not None:
                 grad_x.narrow(0, start, length).copy_(gx_t)
             if need_g:
@@ -129,8 +161,9 @@ def conv2d_backward(grad_out: torch.Tensor, x: torch.Tensor, weight: torch.Tenso
                 grad_A[task] = scaling * (lora_B[task].to(acc).T @ g_t)
     else:  # split
         if need_x or need_w:
-            gx, gw, _ = _conv_backward(gys, xs, weight, stride, padding, dilation, groups,
-                                       (need_x, need_w))
+            gx, gw, _ = _conv_backward(
+                gys, xs, weight, stride, padding, dilation, groups, (need_x, need_w)
+            )
             if grad_x is not None:
                 grad_x.copy_(gx)
             if need_w:
@@ -139,13 +172,22 @@ def conv2d_backward(grad_out: torch.Tensor, x: torch.Tensor, weight: torch.Tenso
             x_t, gy_t = xs.narrow(0, start, length), gys.narrow(0, start, length)
             shrink, expand = _shrink_expand_weights(lora_A, lora_B, weight.shape, groups, task)
             u = _conv(x_t, shrink, None, stride, padding, dilation, groups)
-            gu, g_expand, _ = _conv_backward(gy_t * scaling, u, expand, (1, 1), (0, 0), (1, 1),
-                                             groups, (need_x or need_A, need_B))
+            gu, g_expand, _ = _conv_backward(
+                gy_t * scaling,
+                u,
+                expand,
+                (1, 1),
+                (0, 0),
+                (1, 1),
+                groups,
+                (need_x or need_A, need_B),
+            )
             if need_B:
                 grad_B[task] = g_expand.reshape(weight.shape[0], rank).to(acc)
             if need_x or need_A:
-                gx_t, g_shrink, _ = _conv_backward(gu, x_t, shrink, stride, padding, dilation,
-                                                   groups, (need_x, need_A))
+                gx_t, g_shrink, _ = _conv_backward(
+                    gu, x_t, shrink, stride, padding, dilation, groups, (need_x, need_A)
+                )
                 if grad_x is not None:
                     grad_x.narrow(0, start, length).add_(gx_t)
                 if need_A:
@@ -166,9 +208,15 @@ def conv2d_backward(grad_out: torch.Tensor, x: torch.Tensor, weight: torch.Tenso
 # task adds (x_t A_t^T) B_t^T, which costs r*(in+out) per row instead of forming an out x in W_t.
 
 
-def linear_forward(x: torch.Tensor, weight: torch.Tensor, bias: Optional[torch.Tensor],
-                   lora_A: torch.Tensor, lora_B: torch.Tensor, task_ids: torch.Tensor,
-                   scaling: float) -> torch.Tensor:
+def linear_forward(
+    x: torch.Tensor,
+    weight: torch.Tensor,
+    bias: Optional[torch.Tensor],
+    lora_A: torch.Tensor,
+    lora_B: torch.Tensor,
+    task_ids: torch.Tensor,
+    scaling: float,
+) -> torch.Tensor:
     check_task_id_range(task_ids, lora_A.shape[0])
     segments = task_segments(task_ids, lora_A.shape[0])
     acc = accumulate_dtype(x.dtype)
@@ -182,9 +230,16 @@ def linear_forward(x: torch.Tensor, weight: torch.Tensor, bias: Optional[torch.T
     return segments.scatter(ys).reshape(*x.shape[:-1], weight.shape[0])
 
 
-def linear_backward(grad_out: torch.Tensor, x: torch.Tensor, weight: torch.Tensor,
-                    lora_A: torch.Tensor, lora_B: torch.Tensor, task_ids: torch.Tensor,
-                    scaling: float, output_mask: Sequence[bool]) -> List[torch.Tensor]:
+def linear_backward(
+    grad_out: torch.Tensor,
+    x: torch.Tensor,
+    weight: torch.Tensor,
+    lora_A: torch.Tensor,
+    lora_B: torch.Tensor,
+    task_ids: torch.Tensor,
+    scaling: float,
+    output_mask: Sequence[bool],
+) -> List[torch.Tensor]:
     need_x, need_w, need_bias, need_A, need_B = output_mask
     check_task_id_range(task_ids, lora_A.shape[0])
     segments = task_segments(task_ids, lora_A.shape[0])
@@ -199,10 +254,11 @@ def linear_backward(grad_out: torch.Tensor, x: torch.Tensor, weight: torch.Tenso
         x_t = xs.narrow(0, start, length).reshape(-1, in_f)
         gy_t = gys.narrow(0, start, length).reshape(-1, out_f)
         a_t, b_t = lora_A[task].to(acc), lora_B[task].to(acc)
-        gu = (gy_t @ b_t) * scaling                                          # (rows, r)
+        gu = (gy_t @ b_t) * scaling  # (rows, r)
         if grad_x is not None:
             grad_x.narrow(0, start, length).add_(
-                (gu @ a_t).reshape(length, rows_per_sample(x.shape), in_f))
+                (gu @ a_t).reshape(length, rows_per_sample(x.shape), in_f)
+            )
         if need_A:
             grad_A[task] = gu.T @ x_t
         if need_B:

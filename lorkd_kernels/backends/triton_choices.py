@@ -24,10 +24,31 @@ import torch
 from . import host_checks, timing
 
 #: what each column of a saved row holds (the key, then the chosen form)
-COLUMNS = ("direction", "dtype", "device", "device_index", "batch", "in_channels", "height",
-           "width", "out_channels", "in_channels_per_group", "kernel_h", "kernel_w", "stride_h",
-           "stride_w", "padding_h", "padding_w", "dilation_h", "dilation_w", "groups",
-           "task_runs", "sorted", "channels_last", "form")
+COLUMNS = (
+    "direction",
+    "dtype",
+    "device",
+    "device_index",
+    "batch",
+    "in_channels",
+    "height",
+    "width",
+    "out_channels",
+    "in_channels_per_group",
+    "kernel_h",
+    "kernel_w",
+    "stride_h",
+    "stride_w",
+    "padding_h",
+    "padding_w",
+    "dilation_h",
+    "dilation_w",
+    "groups",
+    "task_runs",
+    "sorted",
+    "channels_last",
+    "form",
+)
 FORMS = ("fused", "split")
 _TEXT_COLUMNS = ("dtype", "device", "form")
 
@@ -54,16 +75,35 @@ def _task_mix(task_ids: torch.Tensor) -> Tuple[int, int]:
     return int(torch.unique(ids).numel()), int(bool((ids[1:] >= ids[:-1]).all()))
 
 
-def key_of(output_mask, x: torch.Tensor, weight: torch.Tensor, task_ids: torch.Tensor,
-           stride, padding, dilation, groups: int) -> Optional[tuple]:
+def key_of(
+    output_mask,
+    x: torch.Tensor,
+    weight: torch.Tensor,
+    task_ids: torch.Tensor,
+    stride,
+    padding,
+    dilation,
+    groups: int,
+) -> Optional[tuple]:
     """This call's key, or None when it cannot be measured (an empty batch, ids the host may not
     read). ``output_mask`` is None for the forward."""
     if x.shape[0] == 0 or not host_checks.may_read(task_ids):
         return None
     index = -1 if x.device.index is None else x.device.index
-    return (direction_code(output_mask), str(x.dtype).replace("torch.", ""), x.device.type, index,
-            *x.shape, *weight.shape, *stride, *padding, *dilation, int(groups),
-            *_task_mix(task_ids), int(x.is_contiguous(memory_format=torch.channels_last)))
+    return (
+        direction_code(output_mask),
+        str(x.dtype).replace("torch.", ""),
+        x.device.type,
+        index,
+        *x.shape,
+        *weight.shape,
+        *stride,
+        *padding,
+        *dilation,
+        int(groups),
+        *_task_mix(task_ids),
+        int(x.is_contiguous(memory_format=torch.channels_last)),
+    )
 
 
 def _sync(device: torch.device) -> Callable[[], None]:

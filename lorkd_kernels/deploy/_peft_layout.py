@@ -40,10 +40,8 @@ def not_lora_representable(layer: nn.Module) -> Optional[str]:
     if not isinstance(layer, nn.Conv2d):
         return None
     if layer.groups != 1:
-        kind = "depthwise" if layer.groups == layer.in_channels == layer.out_channels else \
-            "grouped"
-        return (f"{kind} conv (groups={layer.groups}): peft's LoRA A reads every input channel "
-                f"there")
+        kind = "depthwise" if layer.groups == layer.in_channels == layer.out_channels else "grouped"
+        return f"{kind} conv (groups={layer.groups}): peft's LoRA A reads every input channel there"
     if tuple(layer.dilation) != (1, 1):
         return f"dilated conv (dilation={tuple(layer.dilation)}): peft's LoRA A ignores it"
     if layer.padding_mode != "zeros":
@@ -51,8 +49,9 @@ def not_lora_representable(layer: nn.Module) -> Optional[str]:
     return None
 
 
-def to_peft_factors(layer: Union[EKSConv2d, EKSLinear], task: int
-                    ) -> Tuple[torch.Tensor, torch.Tensor]:
+def to_peft_factors(
+    layer: Union[EKSConv2d, EKSLinear], task: int
+) -> Tuple[torch.Tensor, torch.Tensor]:
     """Task ``task``'s expert of an EKS layer as peft's ``lora_A`` / ``lora_B`` weights."""
     a, b = layer.lora_A[task].detach(), layer.lora_B[task].detach()
     if isinstance(layer, nn.Conv2d):

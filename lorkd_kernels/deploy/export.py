@@ -17,11 +17,16 @@ PathLike = Union[str, os.PathLike]
 
 
 def _check_plain(model: nn.Module) -> None:
-    leftover = [name or type(model).__name__ for name, m in model.named_modules()
-                if isinstance(m, TASK_MODULES + (TaskRouter,))]
+    leftover = [
+        name or type(model).__name__
+        for name, m in model.named_modules()
+        if isinstance(m, TASK_MODULES + (TaskRouter,))
+    ]
     if leftover:
-        raise ValueError(f"export takes a plain model; these modules are still task-routed: "
-                         f"{leftover[:5]} — call lorkd_kernels.decompose(model, task) first")
+        raise ValueError(
+            f"export takes a plain model; these modules are still task-routed: "
+            f"{leftover[:5]} — call lorkd_kernels.decompose(model, task) first"
+        )
 
 
 def _atomic_target(path: PathLike) -> Tuple[Path, Path]:
@@ -30,8 +35,9 @@ def _atomic_target(path: PathLike) -> Tuple[Path, Path]:
     return path, path.with_name(f".{path.name}.tmp")
 
 
-def export_torchscript(model: nn.Module, example_input: torch.Tensor,
-                       path: Optional[PathLike] = None) -> torch.jit.ScriptModule:
+def export_torchscript(
+    model: nn.Module, example_input: torch.Tensor, path: Optional[PathLike] = None
+) -> torch.jit.ScriptModule:
     """Trace ``model`` (eval mode) on ``example_input``; save it to ``path`` when given."""
     _check_plain(model)
     was_training = model.training
@@ -56,8 +62,9 @@ def _dynamo_exporter_available() -> bool:
     return True
 
 
-def export_onnx(model: nn.Module, example_input: torch.Tensor, path: PathLike,
-                opset_version: int = 18) -> Path:
+def export_onnx(
+    model: nn.Module, example_input: torch.Tensor, path: PathLike, opset_version: int = 18
+) -> Path:
     """Write ``model`` (eval mode) as ONNX with a dynamic batch dimension (needs ``onnx``).
 
     Uses torch's ``torch.export``-based exporter when ``onnxscript`` is installed, and the
@@ -73,23 +80,37 @@ def export_onnx(model: nn.Module, example_input: torch.Tensor, path: PathLike,
         with torch.no_grad():
             if _dynamo_exporter_available():
                 batch = torch.export.Dim("batch")
-                torch.onnx.export(model, (example_input,), str(tmp), dynamo=True,
-                                  dynamic_shapes=({0: batch},), opset_version=opset_version,
-                                  verbose=False, input_names=input_names,
-                                  output_names=output_names)
+                torch.onnx.export(
+                    model,
+                    (example_input,),
+                    str(tmp),
+                    dynamo=True,
+                    dynamic_shapes=({0: batch},),
+                    opset_version=opset_version,
+                    verbose=False,
+                    input_names=input_names,
+                    output_names=output_names,
+                )
             else:
-                torch.onnx.export(model, (example_input,), str(tmp), dynamo=False,
-                                  dynamic_axes={"input": {0: "batch"}, "logits": {0: "batch"}},
-                                  opset_version=opset_version, input_names=input_names,
-                                  output_names=output_names)
+                torch.onnx.export(
+                    model,
+                    (example_input,),
+                    str(tmp),
+                    dynamo=False,
+                    dynamic_axes={"input": {0: "batch"}, "logits": {0: "batch"}},
+                    opset_version=opset_version,
+                    input_names=input_names,
+                    output_names=output_names,
+                )
     finally:
         model.train(was_training)
     os.replace(tmp, target)
     return target
 
 
-def export_safetensors(model: nn.Module, path: PathLike,
-                       metadata: Optional[Mapping[str, str]] = None) -> Path:
+def export_safetensors(
+    model: nn.Module, path: PathLike, metadata: Optional[Mapping[str, str]] = None
+) -> Path:
     """Write the state dict of ``model`` (plain) as a safetensors file, with ``metadata`` (strings,
     e.g. the architecture's name) in its header; read it back with
     :func:`lorkd_kernels.weights_file.load_weights`, which checks every key and shape."""

@@ -29,8 +29,14 @@ from typing import Dict, List, Optional, Sequence, Union, cast
 import torch
 from torch import nn
 
-from ._peft_layout import (ADAPTER_CONFIG, ADAPTER_WEIGHTS, PEFT_KEY_PREFIX, lora_key,
-                           not_lora_representable, to_peft_factors)
+from ._peft_layout import (
+    ADAPTER_CONFIG,
+    ADAPTER_WEIGHTS,
+    PEFT_KEY_PREFIX,
+    lora_key,
+    not_lora_representable,
+    to_peft_factors,
+)
 from ..conversion import EKS_LAYERS, _task_count, _unwrap, decompose
 from ..nn import EKSConv2d, EKSLinear, TaskHeads
 from .weights_file import load_state, read_weights, save_weights
@@ -71,12 +77,13 @@ def peft_base_model(model: nn.Module, task: int = 0) -> nn.Module:
 def _task_names(task_names: Optional[Sequence[str]], num_tasks: int) -> List[str]:
     names = [f"task{t}" for t in range(num_tasks)] if task_names is None else list(task_names)
     if len(names) != num_tasks:
-        raise ValueError(f"task_names lists {len(names)} names for a model with {num_tasks} "
-                         f"tasks")
+        raise ValueError(f"task_names lists {len(names)} names for a model with {num_tasks} tasks")
     bad = [n for n in names if not isinstance(n, str) or not _TASK_NAME.fullmatch(n)]
     if bad:
-        raise ValueError(f"task_names {bad!r}: each name becomes a folder and a peft adapter "
-                         f"name, so it may hold only letters, digits, '_' and '-'")
+        raise ValueError(
+            f"task_names {bad!r}: each name becomes a folder and a peft adapter "
+            f"name, so it may hold only letters, digits, '_' and '-'"
+        )
     if len(set(names)) != len(names):
         raise ValueError(f"task_names must be distinct, got {names!r}")
     return names
@@ -101,9 +108,11 @@ def _split_modules(inner: nn.Module, unsupported: str):
     if full and unsupported == "error":
         listed = "; ".join(f"{n}: {why}" for n, why in list(full.items())[:3])
         more = f" (and {len(full) - 3} more)" if len(full) > 3 else ""
-        raise ValueError(f"peft's LoRA cannot hold the experts of {len(full)} layers: {listed}"
-                         f"{more}. Pass unsupported='full' to save their merged per-task weights "
-                         f"whole (peft modules_to_save), or convert with experts_on='dense'")
+        raise ValueError(
+            f"peft's LoRA cannot hold the experts of {len(full)} layers: {listed}"
+            f"{more}. Pass unsupported='full' to save their merged per-task weights "
+            f"whole (peft modules_to_save), or convert with experts_on='dense'"
+        )
     if not lora:
         raise ValueError("the model has no EKS layer peft's LoRA can hold; convert it first")
     return lora, heads, full
@@ -132,31 +141,43 @@ def adapter_config(inner: nn.Module, lora: Sequence[str], modules_to_save: Seque
     layers = {name: _eks_layer(inner, name) for name in lora}
     rank, alpha = Counter((m.rank, _alpha(m)) for m in layers.values()).most_common(1)[0][0]
     return {
-        "peft_type": "LORA", "task_type": None, "base_model_name_or_path": None,
-        "r": rank, "lora_alpha": alpha, "use_rslora": False, "use_dora": False,
+        "peft_type": "LORA",
+        "task_type": None,
+        "base_model_name_or_path": None,
+        "r": rank,
+        "lora_alpha": alpha,
+        "use_rslora": False,
+        "use_dora": False,
         "rank_pattern": {_exact(n): m.rank for n, m in layers.items() if m.rank != rank},
         "alpha_pattern": {_exact(n): _alpha(m) for n, m in layers.items() if _alpha(m) != alpha},
         # a string is matched with re.fullmatch against each module's full name
         "target_modules": "(?:" + "|".join(re.escape(n) for n in lora) + ")",
         "modules_to_save": list(modules_to_save) or None,
-        "lora_dropout": 0.0, "bias": "none", "fan_in_fan_out": False,
-        "init_lora_weights": True, "inference_mode": True,
+        "lora_dropout": 0.0,
+        "bias": "none",
+        "fan_in_fan_out": False,
+        "init_lora_weights": True,
+        "inference_mode": True,
     }
 
 
 def _check_saved_names(base: nn.Module, modules_to_save: Sequence[str]) -> None:
     # peft wraps every module whose name ends with a modules_to_save entry.
     names = [n for n, _ in base.named_modules()]
-    clashes = [(n, other) for n in modules_to_save for other in names
-               if other != n and other.endswith(n)]
+    clashes = [
+        (n, other) for n in modules_to_save for other in names if other != n and other.endswith(n)
+    ]
     if clashes:
-        raise ValueError(f"peft would also replace {clashes[0][1]!r} by the saved copy of "
-                         f"{clashes[0][0]!r} (it matches modules_to_save by name suffix); "
-                         f"rename one of them before exporting")
+        raise ValueError(
+            f"peft would also replace {clashes[0][1]!r} by the saved copy of "
+            f"{clashes[0][0]!r} (it matches modules_to_save by name suffix); "
+            f"rename one of them before exporting"
+        )
 
 
-def adapter_state(inner: nn.Module, task: int, lora: Sequence[str], whole: Sequence[str]
-                  ) -> Dict[str, torch.Tensor]:
+def adapter_state(
+    inner: nn.Module, task: int, lora: Sequence[str], whole: Sequence[str]
+) -> Dict[str, torch.Tensor]:
     """Task ``task``'s adapter weights under peft's saved names."""
     state = {}
     for name in lora:
@@ -164,8 +185,7 @@ def adapter_state(inner: nn.Module, task: int, lora: Sequence[str], whole: Seque
         state[lora_key(name, "A")], state[lora_key(name, "B")] = a, b
     for name in whole:
         module = inner.get_submodule(name)
-        plain = module.heads[task] if isinstance(module, TaskHeads) else \
-            decompose(module, task)
+        plain = module.heads[task] if isinstance(module, TaskHeads) else decompose(module, task)
         for key, value in plain.state_dict().items():
             state[f"{PEFT_KEY_PREFIX}{name}.{key}"] = value
     return state
@@ -177,9 +197,13 @@ def _write_json(path: Path, data: dict) -> None:
     os.replace(tmp, path)
 
 
-def export_peft_adapters(model: nn.Module, directory: PathLike,
-                         task_names: Optional[Sequence[str]] = None, *,
-                         unsupported: str = "error") -> PeftExport:
+def export_peft_adapters(
+    model: nn.Module,
+    directory: PathLike,
+    task_names: Optional[Sequence[str]] = None,
+    *,
+    unsupported: str = "error",
+) -> PeftExport:
     """Write every task's experts of ``model`` (a converted student) as a peft LoRA adapter.
 
     ``task_names`` names the adapter folders and peft adapter names (default ``task0``, ...).
@@ -200,16 +224,18 @@ def export_peft_adapters(model: nn.Module, directory: PathLike,
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
     head_keys = {f"{h}.{k}" for h in heads for k in base.get_submodule(h).state_dict()}
-    base_path = save_weights({k: v for k, v in base.state_dict().items() if k not in head_keys},
-                             directory / BASE_WEIGHTS,
-                             {"format": "pt", "heads": json.dumps(heads),
-                              "tasks": json.dumps(names)})
+    base_path = save_weights(
+        {k: v for k, v in base.state_dict().items() if k not in head_keys},
+        directory / BASE_WEIGHTS,
+        {"format": "pt", "heads": json.dumps(heads), "tasks": json.dumps(names)},
+    )
     adapters = {}
     for task, name in enumerate(names):
         folder = directory / name
         folder.mkdir(exist_ok=True)
-        save_weights(adapter_state(inner, task, lora, whole), folder / ADAPTER_WEIGHTS,
-                     {"format": "pt"})
+        save_weights(
+            adapter_state(inner, task, lora, whole), folder / ADAPTER_WEIGHTS, {"format": "pt"}
+        )
         _write_json(folder / ADAPTER_CONFIG, config)
         adapters[name] = folder
     return PeftExport(directory, base_path, adapters, lora, heads, full)
@@ -221,8 +247,12 @@ def load_peft_base(plain: nn.Module, directory: PathLike) -> nn.Module:
     path = Path(directory) / BASE_WEIGHTS
     state, metadata = read_weights(path)
     heads = json.loads(metadata.get("heads", "[]"))
-    may_lack = {f"{h}.{k}" for h in heads if _has_module(plain, h)
-                for k in plain.get_submodule(h).state_dict()}
+    may_lack = {
+        f"{h}.{k}"
+        for h in heads
+        if _has_module(plain, h)
+        for k in plain.get_submodule(h).state_dict()
+    }
     return load_state(plain, state, path, may_lack)
 
 

@@ -34,8 +34,9 @@ def _safetensors():
         import safetensors
         import safetensors.torch
     except ImportError as err:
-        raise ImportError("safetensors files need the safetensors package: pip install "
-                          "safetensors") from err
+        raise ImportError(
+            "safetensors files need the safetensors package: pip install safetensors"
+        ) from err
     return safetensors
 
 
@@ -50,8 +51,9 @@ def plain_tensors(state: Mapping[str, torch.Tensor]) -> Dict[str, torch.Tensor]:
     return {key: value.detach().contiguous().clone() for key, value in state.items()}
 
 
-def save_weights(state: Mapping[str, torch.Tensor], path: PathLike,
-                 metadata: Optional[Mapping[str, str]] = None) -> Path:
+def save_weights(
+    state: Mapping[str, torch.Tensor], path: PathLike, metadata: Optional[Mapping[str, str]] = None
+) -> Path:
     """Write ``state`` (a state dict) and ``metadata`` (strings) to ``path`` atomically."""
     path = Path(path)
     bad = {k: type(v).__name__ for k, v in (metadata or {}).items() if not isinstance(v, str)}
@@ -71,14 +73,16 @@ def read_weights(path: PathLike) -> tuple:
         with safetensors.safe_open(str(path), framework="pt", device="cpu") as handle:
             metadata = dict(handle.metadata() or {})
             state = {key: handle.get_tensor(key) for key in handle.keys()}
-    except Exception as err:       # safetensors raises its own error types and OSError
-        raise WeightsFileError(f"{path} is not a safetensors file or is damaged "
-                               f"({type(err).__name__}: {err})") from err
+    except Exception as err:  # safetensors raises its own error types and OSError
+        raise WeightsFileError(
+            f"{path} is not a safetensors file or is damaged ({type(err).__name__}: {err})"
+        ) from err
     return state, metadata
 
 
-def fit_problems(model: nn.Module, state: Mapping[str, torch.Tensor],
-                 may_lack: Collection[str] = ()) -> str:
+def fit_problems(
+    model: nn.Module, state: Mapping[str, torch.Tensor], may_lack: Collection[str] = ()
+) -> str:
     """What keeps ``state`` from loading into ``model`` with strict=True ('' if nothing).
 
     ``may_lack``: model keys the state may leave out (they keep the model's values).
@@ -86,8 +90,11 @@ def fit_problems(model: nn.Module, state: Mapping[str, torch.Tensor],
     expected = model.state_dict()
     missing = [k for k in expected if k not in state and k not in may_lack]
     unexpected = [k for k in state if k not in expected]
-    wrong = [f"{k} is {tuple(state[k].shape)} in the file, {tuple(v.shape)} in the model"
-             for k, v in expected.items() if k in state and state[k].shape != v.shape]
+    wrong = [
+        f"{k} is {tuple(state[k].shape)} in the file, {tuple(v.shape)} in the model"
+        for k, v in expected.items()
+        if k in state and state[k].shape != v.shape
+    ]
     problems = []
     if wrong:
         problems.append("shapes differ: " + _listed(wrong))
@@ -98,8 +105,12 @@ def fit_problems(model: nn.Module, state: Mapping[str, torch.Tensor],
     return "; ".join(problems)
 
 
-def load_state(model: nn.Module, state: Mapping[str, torch.Tensor], source: PathLike,
-               may_lack: Collection[str] = ()) -> nn.Module:
+def load_state(
+    model: nn.Module,
+    state: Mapping[str, torch.Tensor],
+    source: PathLike,
+    may_lack: Collection[str] = (),
+) -> nn.Module:
     """Copy ``state`` (read from ``source``) into ``model`` once every key and shape fits;
     otherwise raise one :class:`WeightsFileError` line naming the file, the model class and
     what differs, with nothing copied."""
@@ -110,8 +121,9 @@ def load_state(model: nn.Module, state: Mapping[str, torch.Tensor], source: Path
     return model
 
 
-def load_weights(model: nn.Module, path: PathLike, may_lack: Collection[str] = ()
-                 ) -> Dict[str, str]:
+def load_weights(
+    model: nn.Module, path: PathLike, may_lack: Collection[str] = ()
+) -> Dict[str, str]:
     """Load the safetensors file ``path`` into ``model`` (see :func:`load_state`); return the
     file's metadata."""
     state, metadata = read_weights(path)

@@ -22,8 +22,9 @@ def init_lora_(lora_A: torch.Tensor, lora_B: torch.Tensor) -> None:
         lora_B.zero_()
 
 
-def make_lora_parameters(num_tasks: int, rank: int, out_dim: int, k_dim: int,
-                         device=None, dtype=None) -> tuple:
+def make_lora_parameters(
+    num_tasks: int, rank: int, out_dim: int, k_dim: int, device=None, dtype=None
+) -> tuple:
     """Stacked ``lora_A (T, r, K)`` and ``lora_B (T, out, r)`` parameters."""
     for name, value in (("num_tasks", num_tasks), ("rank", rank)):
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
@@ -37,8 +38,9 @@ def make_lora_parameters(num_tasks: int, rank: int, out_dim: int, k_dim: int,
 
 def lora_scaling(rank: int, alpha: Optional[float]) -> float:
     """``alpha / rank``; alpha defaults to rank (scaling 1), else a finite real number."""
-    if alpha is not None and (isinstance(alpha, bool) or not isinstance(alpha, numbers.Real)
-                              or not math.isfinite(alpha)):
+    if alpha is not None and (
+        isinstance(alpha, bool) or not isinstance(alpha, numbers.Real) or not math.isfinite(alpha)
+    ):
         raise ValueError(f"alpha must be a finite number (or None: the rank), got {alpha!r}")
     return float(rank if alpha is None else alpha) / rank
 
@@ -55,12 +57,16 @@ def as_task_ids(task_ids, x: torch.Tensor) -> torch.Tensor:
     if task_ids is None:
         task_ids = current_task_ids()
         if task_ids is None:
-            raise ValueError("task_ids is required: pass an int64 tensor (N,) or an int for the "
-                             "whole batch, or call the model through lorkd_kernels.TaskRouter "
-                             "(or inside lorkd_kernels.task_ids_context)")
+            raise ValueError(
+                "task_ids is required: pass an int64 tensor (N,) or an int for the "
+                "whole batch, or call the model through lorkd_kernels.TaskRouter "
+                "(or inside lorkd_kernels.task_ids_context)"
+            )
         if task_ids.shape[0] != x.shape[0]:
-            raise ValueError(f"the routed task ids are for a batch of {task_ids.shape[0]} but "
-                             f"this layer got a batch of {x.shape[0]}")
+            raise ValueError(
+                f"the routed task ids are for a batch of {task_ids.shape[0]} but "
+                f"this layer got a batch of {x.shape[0]}"
+            )
     return batch_task_ids(task_ids, x.shape[0], x.device)
 
 
@@ -98,5 +104,7 @@ class LowRankExperts(_MixinBase):
             return merged_weight(self.weight, self.lora_A, self.lora_B, self.scaling, task)
 
     def extra_repr(self) -> str:
-        return (f"{super().extra_repr()}, num_tasks={self.num_tasks}, rank={self.rank}, "
-                f"scaling={self.scaling:g}")
+        return (
+            f"{super().extra_repr()}, num_tasks={self.num_tasks}, rank={self.rank}, "
+            f"scaling={self.scaling:g}"
+        )

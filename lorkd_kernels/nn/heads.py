@@ -31,17 +31,26 @@ class TaskHeads(nn.Module):
     first, as ``lorkd_kernels.pipeline.losses.task_logits`` does.
     """
 
-    def __init__(self, in_features: int, num_classes: Sequence[int], bias: bool = True,
-                 device=None, dtype=None) -> None:
+    def __init__(
+        self,
+        in_features: int,
+        num_classes: Sequence[int],
+        bias: bool = True,
+        device=None,
+        dtype=None,
+    ) -> None:
         super().__init__()
         num_classes = [int(c) for c in num_classes]
         if not num_classes or min(num_classes) < 1:
-            raise ValueError(f"num_classes must list at least one positive class count per "
-                             f"task, got {num_classes!r}")
+            raise ValueError(
+                f"num_classes must list at least one positive class count per "
+                f"task, got {num_classes!r}"
+            )
         self.in_features = in_features
         self.num_classes = num_classes
-        self.heads = nn.ModuleList(nn.Linear(in_features, c, bias, device=device, dtype=dtype)
-                                   for c in num_classes)
+        self.heads = nn.ModuleList(
+            nn.Linear(in_features, c, bias, device=device, dtype=dtype) for c in num_classes
+        )
         self._width = max(num_classes)
         # Per device: where each task's columns start among every head's stacked outputs, and
         # how many it has. Not buffers: they follow from num_classes, and a model built on the
@@ -58,16 +67,21 @@ class TaskHeads(nn.Module):
         if any(isinstance(t, bool) or not 0 <= t < self.num_tasks for t in tasks) or not tasks:
             raise IndexError(f"tasks must be positions in [0, {self.num_tasks}), got {tasks!r}")
         first = self.heads[0]
-        chosen = TaskHeads(self.in_features, [self.num_classes[t] for t in tasks],
-                           first.bias is not None, device="meta")
+        chosen = TaskHeads(
+            self.in_features,
+            [self.num_classes[t] for t in tasks],
+            first.bias is not None,
+            device="meta",
+        )
         chosen.heads = nn.ModuleList(self.heads[t] for t in tasks)
         return chosen
 
     def forward(self, features: torch.Tensor, task_ids=None) -> torch.Tensor:
         task_ids = as_task_ids(task_ids, features)
         if task_ids.shape != features.shape[:1]:
-            raise ValueError(f"task_ids must have shape ({features.shape[0]},), got "
-                             f"{tuple(task_ids.shape)}")
+            raise ValueError(
+                f"task_ids must have shape ({features.shape[0]},), got {tuple(task_ids.shape)}"
+            )
         if host_may_read(task_ids):
             # from the batch's plan when it carries one: no second read of the ids
             check_task_id_range(task_ids, self.num_tasks)
@@ -76,8 +90,11 @@ class TaskHeads(nn.Module):
         # an absent task's head gets an exactly zero gradient (no row takes its columns).
         # heads[t] are nn.Linear, all with a bias or all without
         weight = torch.cat(cast(List[torch.Tensor], [head.weight for head in self.heads]))
-        bias = (torch.cat(cast(List[torch.Tensor], [head.bias for head in self.heads]))
-                if self.heads[0].bias is not None else None)
+        bias = (
+            torch.cat(cast(List[torch.Tensor], [head.bias for head in self.heads]))
+            if self.heads[0].bias is not None
+            else None
+        )
         every_head = F.linear(features, weight, bias)
         first_column, class_counts = self._columns(features.device)
         task = task_ids.clamp(0, self.num_tasks - 1)
@@ -94,8 +111,10 @@ class TaskHeads(nn.Module):
         tables = self._column_tables.get(device)
         if tables is None:
             starts = [sum(self.num_classes[:t]) for t in range(self.num_tasks)]
-            tables = (torch.tensor(starts, device=device),
-                      torch.tensor(self.num_classes, device=device))
+            tables = (
+                torch.tensor(starts, device=device),
+                torch.tensor(self.num_classes, device=device),
+            )
             self._column_tables[device] = tables
         return tables
 

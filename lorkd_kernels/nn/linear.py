@@ -19,17 +19,28 @@ class EKSLinear(LowRankExperts, nn.Linear):
     ``forward(x, task_ids)`` takes ``x`` of shape ``(N, ..., in_features)``.
     """
 
-    def __init__(self, in_features: int, out_features: int, bias: bool = True, device=None,
-                 dtype=None, *, num_tasks: int, rank: int = 4,
-                 alpha: Optional[float] = None) -> None:
+    def __init__(
+        self,
+        in_features: int,
+        out_features: int,
+        bias: bool = True,
+        device=None,
+        dtype=None,
+        *,
+        num_tasks: int,
+        rank: int = 4,
+        alpha: Optional[float] = None,
+    ) -> None:
         super().__init__(in_features, out_features, bias, device=device, dtype=dtype)
-        self.lora_A, self.lora_B = make_lora_parameters(num_tasks, rank, out_features,
-                                                        in_features, device, dtype)
+        self.lora_A, self.lora_B = make_lora_parameters(
+            num_tasks, rank, out_features, in_features, device, dtype
+        )
         self.num_tasks, self.rank, self.alpha = num_tasks, rank, alpha
         self.scaling = lora_scaling(rank, alpha)
 
-    def forward(self, x: torch.Tensor,
-                task_ids: Union[torch.Tensor, int, None] = None) -> torch.Tensor:
+    def forward(
+        self, x: torch.Tensor, task_ids: Union[torch.Tensor, int, None] = None
+    ) -> torch.Tensor:
         """Apply each sample's own task weight ``W0 + s * B[t_n] @ A[t_n]``.
 
         Args:
@@ -50,18 +61,27 @@ class EKSLinear(LowRankExperts, nn.Linear):
             IndexError: a task id outside ``[0, num_tasks)``.
         """
         task_ids = as_task_ids(task_ids, x)
-        return eks_linear(x, self.weight, self.bias, self.lora_A, self.lora_B, task_ids,
-                          self.scaling)
+        return eks_linear(
+            x, self.weight, self.bias, self.lora_A, self.lora_B, task_ids, self.scaling
+        )
 
     @classmethod
-    def from_linear(cls, linear: nn.Linear, num_tasks: int, rank: int = 4,
-                    alpha: Optional[float] = None) -> "EKSLinear":
+    def from_linear(
+        cls, linear: nn.Linear, num_tasks: int, rank: int = 4, alpha: Optional[float] = None
+    ) -> "EKSLinear":
         """Wrap ``linear``: weights copied, ``lora_B`` zero, so the result starts identical."""
         if not isinstance(linear, nn.Linear):
             raise TypeError(f"from_linear expects an nn.Linear, got {type(linear).__name__}")
-        layer = cls(linear.in_features, linear.out_features, linear.bias is not None,
-                    device=linear.weight.device, dtype=linear.weight.dtype,
-                    num_tasks=num_tasks, rank=rank, alpha=alpha)
+        layer = cls(
+            linear.in_features,
+            linear.out_features,
+            linear.bias is not None,
+            device=linear.weight.device,
+            dtype=linear.weight.dtype,
+            num_tasks=num_tasks,
+            rank=rank,
+            alpha=alpha,
+        )
         with torch.no_grad():
             layer.weight.copy_(linear.weight)
             if linear.bias is not None:
@@ -70,8 +90,13 @@ class EKSLinear(LowRankExperts, nn.Linear):
 
     def to_linear(self, task: int) -> nn.Linear:
         """A plain ``nn.Linear`` computing this layer for ``task`` (the expert merged in)."""
-        linear = nn.Linear(self.in_features, self.out_features, self.bias is not None,
-                           device=self.weight.device, dtype=self.weight.dtype)
+        linear = nn.Linear(
+            self.in_features,
+            self.out_features,
+            self.bias is not None,
+            device=self.weight.device,
+            dtype=self.weight.dtype,
+        )
         with torch.no_grad():
             linear.weight.copy_(self.expert_weight(task))
             if self.bias is not None:

@@ -10,14 +10,14 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any, cast
 
-if TYPE_CHECKING:       # for the annotation only: the commands' --help loads this module
+if TYPE_CHECKING:  # for the annotation only: the commands' --help loads this module
     import numpy as np
 
 
 def _fsync_directory(folder: Path) -> None:
     """Make a rename in ``folder`` durable: without this, a power loss after os.replace can
     leave the old file, or none, although the write returned."""
-    if os.name == "nt":          # Windows cannot open a directory; NTFS journals renames
+    if os.name == "nt":  # Windows cannot open a directory; NTFS journals renames
         return
     fd = os.open(folder, os.O_RDONLY)
     try:
@@ -44,7 +44,7 @@ def atomic_open(path: str | os.PathLike) -> Iterator[IO[bytes]]:
     except OSError as err:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
-        if err.filename is None:      # a failed write names no file: name the one it was for
+        if err.filename is None:  # a failed write names no file: name the one it was for
             raise OSError(err.errno, err.strerror or str(err), str(path)) from err
         raise
     except BaseException:
@@ -55,7 +55,8 @@ def atomic_open(path: str | os.PathLike) -> Iterator[IO[bytes]]:
 
 def write_npz(path: str | os.PathLike, arrays: Mapping[str, "np.ndarray"]) -> None:
     """Write ``arrays`` as a compressed ``.npz`` (the format MedMNIST ships) atomically."""
-    import numpy as np       # here, not above: the commands' --help loads this module
+    import numpy as np  # here, not above: the commands' --help loads this module
+
     with atomic_open(path) as handle:
         # A file object, not a name: np.savez would append ".npz" to the temporary name.
         # typed as Any: the unpacked names could also reach savez's allow_pickle (a bool)

@@ -19,15 +19,21 @@ Predict = Callable[[torch.Tensor], torch.Tensor]
 
 
 @torch.no_grad()
-def predict_probabilities(predict: Predict, dataset: Dataset, num_classes: int,
-                          batch_size: int = 256, device: torch.device = torch.device("cpu"),
-                          multilabel: bool = False):
+def predict_probabilities(
+    predict: Predict,
+    dataset: Dataset,
+    num_classes: int,
+    batch_size: int = 256,
+    device: torch.device = torch.device("cpu"),
+    multilabel: bool = False,
+):
     """Probabilities and labels for every sample of ``dataset`` (no sample dropped): softmax
     over the classes and class indices ``(N,)``, or for a multi-label task a sigmoid per label
     and the labels as 0/1 ``(N, num_classes)``."""
     probabilities, labels = [], []
-    for images, batch_labels, _ in DataLoader(dataset, batch_size=batch_size, shuffle=False,
-                                              drop_last=False):
+    for images, batch_labels, _ in DataLoader(
+        dataset, batch_size=batch_size, shuffle=False, drop_last=False
+    ):
         logits = predict(images.to(device)).float()[:, :num_classes]
         if multilabel:
             probabilities.append(torch.sigmoid(logits).cpu())
@@ -38,13 +44,24 @@ def predict_probabilities(predict: Predict, dataset: Dataset, num_classes: int,
     return torch.cat(probabilities).numpy(), torch.cat(labels).numpy()
 
 
-def evaluate_task(predict: Predict, dataset: Dataset, num_classes: int, batch_size: int,
-                  device: torch.device, multilabel: bool = False) -> Dict[str, float]:
-    probs, labels = predict_probabilities(predict, dataset, num_classes, batch_size, device,
-                                          multilabel)
+def evaluate_task(
+    predict: Predict,
+    dataset: Dataset,
+    num_classes: int,
+    batch_size: int,
+    device: torch.device,
+    multilabel: bool = False,
+) -> Dict[str, float]:
+    probs, labels = predict_probabilities(
+        predict, dataset, num_classes, batch_size, device, multilabel
+    )
     if not np.isfinite(probs).all():
-        warnings.warn(f"{getattr(dataset, 'name', 'a task')}: the model's outputs are not all "
-                      f"finite; its AUC is reported as NaN", RuntimeWarning, stacklevel=2)
+        warnings.warn(
+            f"{getattr(dataset, 'name', 'a task')}: the model's outputs are not all "
+            f"finite; its AUC is reported as NaN",
+            RuntimeWarning,
+            stacklevel=2,
+        )
     if multilabel:
         return multilabel_metrics(probs, labels)
     return classification_metrics(probs, labels)
@@ -55,8 +72,13 @@ def _for_task(model: nn.Module, task: int) -> Predict:
     return lambda x: model(x, task)
 
 
-def evaluate_run(experts: Sequence[nn.Module], teacher: Optional[nn.Module], test_set,
-                 batch_size: int = 256, device: torch.device = torch.device("cpu")) -> Dict:
+def evaluate_run(
+    experts: Sequence[nn.Module],
+    teacher: Optional[nn.Module],
+    test_set,
+    batch_size: int = 256,
+    device: torch.device = torch.device("cpu"),
+) -> Dict:
     """``{task: {"expert": metrics, "teacher": metrics}}`` on the full test split; a
     multi-label task's metrics are ``multilabel_metrics`` (MedMNIST's, as for ChestMNIST)."""
     results: Dict[str, Dict] = {}
@@ -65,10 +87,12 @@ def evaluate_run(experts: Sequence[nn.Module], teacher: Optional[nn.Module], tes
         subset = test_set.datasets[task]
         classes = test_set.num_classes[task]
         expert = experts[task].to(device).eval()
-        results[name] = {"expert": evaluate_task(expert, subset, classes, batch_size, device,
-                                                 flags[task])}
+        results[name] = {
+            "expert": evaluate_task(expert, subset, classes, batch_size, device, flags[task])
+        }
         if teacher is not None:
             teacher.to(device).eval()
             results[name]["teacher"] = evaluate_task(
-                _for_task(teacher, task), subset, classes, batch_size, device, flags[task])
+                _for_task(teacher, task), subset, classes, batch_size, device, flags[task]
+            )
     return results

@@ -14,8 +14,10 @@ def multilabel_flags(dataset) -> List[bool]:
         return [False] * dataset.num_tasks
     flags = [bool(flag) for flag in flags]
     if len(flags) != dataset.num_tasks:
-        raise ValueError(f"the data set marks {len(flags)} tasks as multi-label or not, but "
-                         f"has {dataset.num_tasks}")
+        raise ValueError(
+            f"the data set marks {len(flags)} tasks as multi-label or not, but "
+            f"has {dataset.num_tasks}"
+        )
     return flags
 
 

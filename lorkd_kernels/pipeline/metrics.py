@@ -22,7 +22,7 @@ def auc(probabilities: np.ndarray, labels: np.ndarray) -> float:
     one-vs-rest ROC AUC, over classes that occur and don't fill the whole split (NaN if none, or
     if any probability is not finite)."""
     if not np.isfinite(probabilities).all():
-        return math.nan            # a diverged model: no ranking to score
+        return math.nan  # a diverged model: no ranking to score
     num_classes = probabilities.shape[1]
     classes: Sequence[int]
     if num_classes == 2:
@@ -42,10 +42,15 @@ def classification_metrics(probabilities: np.ndarray, labels: np.ndarray) -> dic
     probabilities = np.asarray(probabilities, dtype=np.float64)
     labels = np.asarray(labels).reshape(-1)
     if probabilities.ndim != 2 or probabilities.shape[0] != labels.shape[0]:
-        raise ValueError(f"probabilities must be (N, classes) for N={labels.shape[0]} labels, "
-                         f"got {probabilities.shape}")
-    return {"accuracy": accuracy(probabilities, labels), "auc": auc(probabilities, labels),
-            "samples": int(labels.shape[0])}
+        raise ValueError(
+            f"probabilities must be (N, classes) for N={labels.shape[0]} labels, "
+            f"got {probabilities.shape}"
+        )
+    return {
+        "accuracy": accuracy(probabilities, labels),
+        "auc": auc(probabilities, labels),
+        "samples": int(labels.shape[0]),
+    }
 
 
 #: the probability above which a multi-label task's label counts as predicted (MedMNIST's)
@@ -59,15 +64,20 @@ def multilabel_metrics(probabilities: np.ndarray, labels: np.ndarray) -> dict:
     probabilities = np.asarray(probabilities, dtype=np.float64)
     labels = np.asarray(labels)
     if probabilities.ndim != 2 or labels.shape != probabilities.shape:
-        raise ValueError(f"multi-label probabilities and labels must both be (N, labels), got "
-                         f"{probabilities.shape} and {labels.shape}")
+        raise ValueError(
+            f"multi-label probabilities and labels must both be (N, labels), got "
+            f"{probabilities.shape} and {labels.shape}"
+        )
     if len(labels) == 0:
         return {"accuracy": math.nan, "auc": math.nan, "samples": 0}
     predicted = probabilities > MULTILABEL_THRESHOLD
     accuracy_ = float((predicted == labels.astype(bool)).mean(axis=0).mean())
     if not np.isfinite(probabilities).all():
         return {"accuracy": accuracy_, "auc": math.nan, "samples": int(labels.shape[0])}
-    scores = [roc_auc_score(labels[:, j], probabilities[:, j])
-              for j in range(labels.shape[1]) if 0 < labels[:, j].sum() < len(labels)]
+    scores = [
+        roc_auc_score(labels[:, j], probabilities[:, j])
+        for j in range(labels.shape[1])
+        if 0 < labels[:, j].sum() < len(labels)
+    ]
     auc_ = float(np.mean(scores)) if scores else math.nan
     return {"accuracy": accuracy_, "auc": auc_, "samples": int(labels.shape[0])}

@@ -31,7 +31,7 @@ MODES = ("linear", "finetune")
 class TransferSettings:
     epochs: int = 5
     finetune_lr: float = 0.01
-    linear_lr: float = 0.1           # a frozen backbone's head learns faster at a larger rate
+    linear_lr: float = 0.1  # a frozen backbone's head learns faster at a larger rate
     batch_size: int = 32
     momentum: float = 0.9
     weight_decay: float = 1e-4
@@ -48,18 +48,31 @@ def with_new_head(model: ImageClassifier, num_classes: int, seed: int) -> ImageC
     return model
 
 
-def _fit(forward: Callable[[torch.Tensor], torch.Tensor], parameters: Iterable[nn.Parameter],
-         data: Dataset, lr: float, settings: TransferSettings, device: torch.device) -> None:
+def _fit(
+    forward: Callable[[torch.Tensor], torch.Tensor],
+    parameters: Iterable[nn.Parameter],
+    data: Dataset,
+    lr: float,
+    settings: TransferSettings,
+    device: torch.device,
+) -> None:
     """Cross-entropy, SGD with momentum and a cosine schedule over every step. Batches are
     shuffled from the seed; a short last batch is dropped when there is more than one batch
     (BatchNorm cannot train on a single sample)."""
     generator = torch.Generator().manual_seed(settings.seed)
-    loader = DataLoader(data, batch_size=settings.batch_size, shuffle=True, generator=generator,
-                        drop_last=len(cast(Sized, data)) > settings.batch_size)
-    optimizer = torch.optim.SGD(list(parameters), lr=lr, momentum=settings.momentum,
-                                weight_decay=settings.weight_decay)
+    loader = DataLoader(
+        data,
+        batch_size=settings.batch_size,
+        shuffle=True,
+        generator=generator,
+        drop_last=len(cast(Sized, data)) > settings.batch_size,
+    )
+    optimizer = torch.optim.SGD(
+        list(parameters), lr=lr, momentum=settings.momentum, weight_decay=settings.weight_decay
+    )
     schedule = torch.optim.lr_scheduler.CosineAnnealingLR(
-        optimizer, T_max=max(settings.epochs * len(loader), 1))
+        optimizer, T_max=max(settings.epochs * len(loader), 1)
+    )
     for _ in range(settings.epochs):
         for inputs, labels, *_ in loader:
             loss = F.cross_entropy(forward(inputs.to(device)), labels.to(device))
@@ -70,8 +83,9 @@ def _fit(forward: Callable[[torch.Tensor], torch.Tensor], parameters: Iterable[n
 
 
 @torch.no_grad()
-def _features(model: ImageClassifier, data: Dataset, batch_size: int,
-              device: torch.device) -> TensorDataset:
+def _features(
+    model: ImageClassifier, data: Dataset, batch_size: int, device: torch.device
+) -> TensorDataset:
     features, labels = [], []
     for images, batch_labels, _ in DataLoader(data, batch_size=batch_size, shuffle=False):
         features.append(model.forward_features(images.to(device)).float())
@@ -79,8 +93,9 @@ def _features(model: ImageClassifier, data: Dataset, batch_size: int,
     return TensorDataset(torch.cat(features), torch.cat(labels).to(device))
 
 
-def train_new_head(model: ImageClassifier, mode: str, train_set, settings: TransferSettings,
-                   device: torch.device) -> ImageClassifier:
+def train_new_head(
+    model: ImageClassifier, mode: str, train_set, settings: TransferSettings, device: torch.device
+) -> ImageClassifier:
     """A copy of ``model`` with a new head for ``train_set`` (one task), trained as ``mode``
     says: the head alone on frozen features (``linear``) or every weight (``finetune``)."""
     if mode not in MODES:
@@ -97,10 +112,15 @@ def train_new_head(model: ImageClassifier, mode: str, train_set, settings: Trans
     return model.eval()
 
 
-def transfer(model: ImageClassifier, mode: str, train_set, test_set,
-             settings: TransferSettings, device: torch.device) -> Dict[str, float]:
+def transfer(
+    model: ImageClassifier,
+    mode: str,
+    train_set,
+    test_set,
+    settings: TransferSettings,
+    device: torch.device,
+) -> Dict[str, float]:
     """:func:`train_new_head`, then ``{"accuracy", "auc", "samples"}`` on every sample of
     ``test_set``."""
     trained = train_new_head(model, mode, train_set, settings, device)
-    return evaluate_task(trained, test_set, test_set.num_classes, settings.eval_batch_size,
-                         device)
+    return evaluate_task(trained, test_set, test_set.num_classes, settings.eval_batch_size, device)

@@ -14,7 +14,7 @@ import torch
 from lorkd_kernels.backends import host_task_id_checks
 
 NUM_TASKS = 2
-BAD = 1                         # position of the bad id in the batch
+BAD = 1  # position of the bad id in the batch
 MASK = [True] * 5
 
 
@@ -23,6 +23,7 @@ def _conv_problem(device):
 
     def rand(*shape):
         return torch.randn(*shape, generator=gen).to(device)
+
     x, grad_out = rand(3, 2, 3, 3), rand(3, 4, 3, 3)
     params = (rand(4, 2, 3, 3), rand(4), rand(NUM_TASKS, 2, 18), rand(NUM_TASKS, 4, 2))
     config = ([1, 1], [1, 1], [1, 1], 1, 0.5)
@@ -34,6 +35,7 @@ def _linear_problem(device):
 
     def rand(*shape):
         return torch.randn(*shape, generator=gen).to(device)
+
     x, grad_out = rand(3, 2, 5), rand(3, 2, 4)
     params = (rand(4, 5), rand(4), rand(NUM_TASKS, 2, 5), rand(NUM_TASKS, 4, 2))
     return x, grad_out, params, (0.5,)
@@ -41,7 +43,8 @@ def _linear_problem(device):
 
 def _run(module, kind, device, task_ids):
     x, grad_out, (weight, bias, lora_A, lora_B), config = (
-        _conv_problem(device) if kind == "conv" else _linear_problem(device))
+        _conv_problem(device) if kind == "conv" else _linear_problem(device)
+    )
     forward = module.conv2d_forward if kind == "conv" else module.linear_forward
     backward = module.conv2d_backward if kind == "conv" else module.linear_backward
     keep = [n for n in range(x.shape[0]) if n != BAD]
@@ -50,15 +53,15 @@ def _run(module, kind, device, task_ids):
     grads = backward(grad_out, x, weight, lora_A, lora_B, ids, *config, MASK)
     good = torch.tensor(keep, device=device)
     y_good = forward(x[good], weight, bias, lora_A, lora_B, ids[good], *config)
-    dx_good = backward(grad_out[good], x[good], weight, lora_A, lora_B, ids[good], *config,
-                       MASK)[0]
+    dx_good = backward(grad_out[good], x[good], weight, lora_A, lora_B, ids[good], *config, MASK)[0]
     return y, grads, y_good, dx_good, keep
 
 
 def check_index_error(module, kind, device, bad_id):
     """Host checks on: the bad id is an IndexError that names it and the range."""
     x, grad_out, (weight, bias, lora_A, lora_B), config = (
-        _conv_problem(device) if kind == "conv" else _linear_problem(device))
+        _conv_problem(device) if kind == "conv" else _linear_problem(device)
+    )
     ids = torch.tensor([0, bad_id, 1], device=device)
     forward = module.conv2d_forward if kind == "conv" else module.linear_forward
     backward = module.conv2d_backward if kind == "conv" else module.linear_backward

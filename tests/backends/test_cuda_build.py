@@ -25,11 +25,13 @@ OPS = ("eks_conv2d", "eks_conv2d_backward", "eks_linear", "eks_linear_backward")
 def library(pytestconfig) -> str:
     path = pytestconfig.getoption("--cuda-library")
     if not path:
-        requirements.unavailable("cuda-build", "no --cuda-library given (no CUDA build of "
-                                               "lorkd_kernels._C to check)")
+        requirements.unavailable(
+            "cuda-build", "no --cuda-library given (no CUDA build of lorkd_kernels._C to check)"
+        )
     if not os.path.isfile(path):
         pytest.fail(f"--cuda-library {path}: no such file", pytrace=False)
     return os.path.abspath(path)
+
 
 PROBE = """
 import torch, lorkd_kernels
@@ -53,7 +55,7 @@ def test_library_registers_cuda_cpu_and_emulated_kernels(library):
     torch.ops.load_library(library)
     has_kernel = torch._C._dispatch_has_kernel_for_dispatch_key
     for op in OPS:
-        assert has_kernel(f"lorkd::{op}", "CUDA"), op        # the public ops' router
+        assert has_kernel(f"lorkd::{op}", "CUDA"), op  # the public ops' router
         assert has_kernel(f"lorkd::{op}", "CPU"), op
         assert has_kernel(f"lorkd::_cuda_{op}", "CUDA"), op
         assert has_kernel(f"lorkd::_cpu_{op}", "CPU"), op
@@ -64,13 +66,15 @@ def test_library_registers_cuda_cpu_and_emulated_kernels(library):
 DEFAULT_CUDA = "triton" if importlib.util.find_spec("triton") else "cuda"
 
 
-@pytest.mark.parametrize("backend,expected", [("", f"cpu {DEFAULT_CUDA}"), ("cuda", "cpu cuda"),
-                                              ("cuda_emu", f"cuda_emu {DEFAULT_CUDA}")])
+@pytest.mark.parametrize(
+    "backend,expected",
+    [("", f"cpu {DEFAULT_CUDA}"), ("cuda", "cpu cuda"), ("cuda_emu", f"cuda_emu {DEFAULT_CUDA}")],
+)
 def test_package_imports_with_the_cuda_build(library, backend, expected):
     root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-    env = dict(os.environ, LORKD_LIBRARY=library, LORKD_BACKEND=backend,
-               PYTHONPATH=root)
-    result = subprocess.run([sys.executable, "-c", PROBE], env=env, capture_output=True,
-                            text=True, timeout=300)
+    env = dict(os.environ, LORKD_LIBRARY=library, LORKD_BACKEND=backend, PYTHONPATH=root)
+    result = subprocess.run(
+        [sys.executable, "-c", PROBE], env=env, capture_output=True, text=True, timeout=300
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     assert result.stdout.split("\n")[-2] == expected

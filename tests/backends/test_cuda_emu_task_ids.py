@@ -10,9 +10,12 @@ from lorkd_kernels import backends
 from lorkd_kernels.backends import registry
 from tests.backends.task_id_contract import check_index_error, check_nan_contract
 
-pytestmark = [pytest.mark.emulator,
-              pytest.mark.skipif(not backends.compiled_loaded(),
-                                 reason="the emulated kernels are in the compiled library")]
+pytestmark = [
+    pytest.mark.emulator,
+    pytest.mark.skipif(
+        not backends.compiled_loaded(), reason="the emulated kernels are in the compiled library"
+    ),
+]
 
 
 @pytest.fixture(scope="module")

@@ -14,9 +14,12 @@ import torch
 import lorkd_kernels.ops  # noqa: F401  (loads the compiled library, whatever was imported first)
 from lorkd_kernels import backends
 
-pytestmark = [pytest.mark.emulator,
-              pytest.mark.skipif(not backends.compiled_loaded(),
-                                 reason="the emulation harness is in the compiled library")]
+pytestmark = [
+    pytest.mark.emulator,
+    pytest.mark.skipif(
+        not backends.compiled_loaded(), reason="the emulation harness is in the compiled library"
+    ),
+]
 
 # In a child process, so that a hang fails this test (by its timeout) instead of the whole run.
 PROBE = """
@@ -35,8 +38,13 @@ else:
 def test_a_throwing_thread_fails_the_launch(threads, failing):
     env = dict(os.environ, PYTHONPATH=os.pathsep.join(sys.path))
     try:
-        result = subprocess.run([sys.executable, "-c", PROBE, str(threads), str(failing)],
-                                env=env, capture_output=True, text=True, timeout=60)
+        result = subprocess.run(
+            [sys.executable, "-c", PROBE, str(threads), str(failing)],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
     except subprocess.TimeoutExpired:
         pytest.fail("the emulated launch hung after a kernel thread threw")
     assert result.returncode == 0, result.stderr

@@ -37,10 +37,11 @@ def _fuzzed_backends():
             for strategy in ("merged", "split"):
                 conv[f"torch-{strategy}"] = (
                     functools.partial(module.conv2d_forward, strategy=strategy),
-                    functools.partial(module.conv2d_backward, strategy=strategy))
+                    functools.partial(module.conv2d_backward, strategy=strategy),
+                )
         else:
             conv[name] = (module.conv2d_forward, module.conv2d_backward)
-        if name == "cpu":   # the stacked split wherever it applies (the cost model takes it
+        if name == "cpu":  # the stacked split wherever it applies (the cost model takes it
             # only for wide convs, which the fuzzed shapes rarely are)
             conv["cpu-stacked"] = tuple(_forced("stacked", f) for f in conv[name])
     return conv, linear
@@ -51,6 +52,7 @@ def _forced(strategy, fn):
     def run(*args, **kwargs):
         with backends.conv_strategy(strategy):
             return fn(*args, **kwargs)
+
     return run
 
 
@@ -71,8 +73,10 @@ def conv_problems(draw):
     w = draw(st.integers(max(1, span[1] - 2 * padding[1]), 9))
     batch, num_tasks = draw(st.integers(1, 6)), draw(st.integers(1, 5))
     rank = draw(st.integers(1, 4))
-    task_ids = torch.tensor(draw(st.lists(st.integers(0, num_tasks - 1), min_size=batch,
-                                          max_size=batch)), dtype=torch.int64)
+    task_ids = torch.tensor(
+        draw(st.lists(st.integers(0, num_tasks - 1), min_size=batch, max_size=batch)),
+        dtype=torch.int64,
+    )
     gen = torch.Generator().manual_seed(draw(st.integers(0, 2**31 - 1)))
     k_dim = c_in // groups * kh * kw
 
@@ -82,10 +86,16 @@ def conv_problems(draw):
     out_h = (h + 2 * padding[0] - span[0]) // stride[0] + 1
     out_w = (w + 2 * padding[1] - span[1]) // stride[1] + 1
     bias = rand(c_out) if draw(st.booleans()) else None
-    return Problem(rand(batch, c_in, h, w), rand(c_out, c_in // groups, kh, kw), bias,
-                   rand(num_tasks, rank, k_dim), rand(num_tasks, c_out, rank), task_ids,
-                   rand(batch, c_out, out_h, out_w),
-                   (stride, padding, dilation, groups, draw(st.sampled_from([0.5, 1.0, 4.0]))))
+    return Problem(
+        rand(batch, c_in, h, w),
+        rand(c_out, c_in // groups, kh, kw),
+        bias,
+        rand(num_tasks, rank, k_dim),
+        rand(num_tasks, c_out, rank),
+        task_ids,
+        rand(batch, c_out, out_h, out_w),
+        (stride, padding, dilation, groups, draw(st.sampled_from([0.5, 1.0, 4.0]))),
+    )
 
 
 @st.composite
@@ -94,17 +104,26 @@ def linear_problems(draw):
     rank = draw(st.integers(1, 6))
     in_f, out_f = draw(st.integers(1, 9)), draw(st.integers(1, 9))
     inner = draw(st.lists(st.integers(1, 3), max_size=2))
-    task_ids = torch.tensor(draw(st.lists(st.integers(0, num_tasks - 1), min_size=batch,
-                                          max_size=batch)), dtype=torch.int64)
+    task_ids = torch.tensor(
+        draw(st.lists(st.integers(0, num_tasks - 1), min_size=batch, max_size=batch)),
+        dtype=torch.int64,
+    )
     gen = torch.Generator().manual_seed(draw(st.integers(0, 2**31 - 1)))
 
     def rand(*shape):
         return torch.randn(*shape, generator=gen, dtype=torch.float64)
 
     bias = rand(out_f) if draw(st.booleans()) else None
-    return Problem(rand(batch, *inner, in_f), rand(out_f, in_f), bias,
-                   rand(num_tasks, rank, in_f), rand(num_tasks, out_f, rank), task_ids,
-                   rand(batch, *inner, out_f), (draw(st.sampled_from([0.5, 1.0, 4.0])),))
+    return Problem(
+        rand(batch, *inner, in_f),
+        rand(out_f, in_f),
+        bias,
+        rand(num_tasks, rank, in_f),
+        rand(num_tasks, out_f, rank),
+        task_ids,
+        rand(batch, *inner, out_f),
+        (draw(st.sampled_from([0.5, 1.0, 4.0])),),
+    )
 
 
 def _scaled_error(actual: torch.Tensor, expected: torch.Tensor, magnitude: torch.Tensor) -> float:
@@ -114,13 +133,12 @@ def _scaled_error(actual: torch.Tensor, expected: torch.Tensor, magnitude: torch
     off by 1e-7, 3e-4 of itself but 1.3e-8 of its terms). fp64: plain relative error against the
     result."""
     if actual.dtype in (torch.float16, torch.bfloat16, torch.float32):
-        return ((actual.double() - expected).abs().max() /
-                magnitude.max().clamp_min(1e-30)).item()
+        return ((actual.double() - expected).abs().max() / magnitude.max().clamp_min(1e-30)).item()
     return rel_error(actual, expected)
 
 
 def _assert_matches(problem, kind, fwd, bwd, dtype):
-    problem = problem.rounded(dtype)          # the reference sees the kernel's inputs exactly
+    problem = problem.rounded(dtype)  # the reference sees the kernel's inputs exactly
     y_ref, grads_ref = reference_outputs(problem, kind)
     y_mag, grads_mag = reference_outputs(problem.magnitudes(), kind)
     x, weight, bias, lora_A, lora_B = problem.tensors(dtype)
@@ -128,8 +146,16 @@ def _assert_matches(problem, kind, fwd, bwd, dtype):
     tol = TOLERANCE[dtype]
     assert _scaled_error(y, y_ref, y_mag) <= tol
     mask = [True, True, bias is not None, True, True]
-    grads = bwd(problem.grad_out.to(dtype), x, weight, lora_A, lora_B, problem.task_ids,
-                *problem.config, mask)
+    grads = bwd(
+        problem.grad_out.to(dtype),
+        x,
+        weight,
+        lora_A,
+        lora_B,
+        problem.task_ids,
+        *problem.config,
+        mask,
+    )
     for grad, ref, mag, need in zip(grads, grads_ref, grads_mag, mask):
         if need:
             assert _scaled_error(grad, ref, mag) <= tol
@@ -138,12 +164,14 @@ def _assert_matches(problem, kind, fwd, bwd, dtype):
         assert torch.count_nonzero(grads[4][task]) == 0
 
 
-CASES = ([("conv", name) for name in sorted(CONV_BACKENDS)] +
-         [("linear", name) for name in sorted(LINEAR_BACKENDS)])
+CASES = [("conv", name) for name in sorted(CONV_BACKENDS)] + [
+    ("linear", name) for name in sorted(LINEAR_BACKENDS)
+]
 
 
-@pytest.mark.parametrize("dtype", [torch.float64, torch.float32, torch.float16,
-                                   torch.bfloat16], ids=str)
+@pytest.mark.parametrize(
+    "dtype", [torch.float64, torch.float32, torch.float16, torch.bfloat16], ids=str
+)
 @pytest.mark.parametrize("kind,backend", CASES, ids=[f"{k}-{b}" for k, b in CASES])
 def test_fuzz_against_reference(kind, backend, dtype):
     fwd, bwd = (CONV_BACKENDS if kind == "conv" else LINEAR_BACKENDS)[backend]

@@ -29,6 +29,7 @@ def test_no_host_read_while_compile_traces():
     ids = torch.tensor([0, 1])
     assert host_checks.may_read(ids)
     # the traced function adds 1 where may_read would say yes
-    traced = torch.compile(lambda t: t + int(host_checks.may_read(t)), fullgraph=True,
-                           backend="eager")
+    traced = torch.compile(
+        lambda t: t + int(host_checks.may_read(t)), fullgraph=True, backend="eager"
+    )
     assert torch.equal(traced(ids), ids)

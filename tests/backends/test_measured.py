@@ -15,8 +15,9 @@ import torch
 from lorkd_kernels import EKSConv2d, backends
 from lorkd_kernels.backends import conv_strategy, measured, triton_choices
 
-pytestmark = pytest.mark.skipif(not backends.compiled_loaded(),
-                                reason="measured choices belong to the compiled cpu backend")
+pytestmark = pytest.mark.skipif(
+    not backends.compiled_loaded(), reason="measured choices belong to the compiled cpu backend"
+)
 
 
 @pytest.fixture(autouse=True)
@@ -53,7 +54,7 @@ def test_each_key_is_measured_once_and_the_table_describes_the_call():
         for _ in range(3):
             layer(x.requires_grad_(), t).sum().backward()
     table = measured.choices()
-    assert table.shape == (2, len(measured.COLUMNS))          # one forward, one backward key
+    assert table.shape == (2, len(measured.COLUMNS))  # one forward, one backward key
     forward = table[table[:, _column("direction")] == 0][0]
     assert forward[_column("batch")] == 5 and forward[_column("in_channels")] == 8
     assert (forward[_column("height")], forward[_column("width")]) == (10, 9)
@@ -70,7 +71,7 @@ def test_once_measured_every_call_gives_the_same_bits():
     layer = _layer(groups=2)
     x, t = _batch([2, 0, 0, 1, 2])
     with measured.measuring():
-        layer(x, t)                                            # measured here
+        layer(x, t)  # measured here
         first = layer(x.requires_grad_(), t)
         first.sum().backward()
         grad = x.grad.clone()
@@ -103,17 +104,25 @@ def test_a_loaded_choice_decides_the_path(tmp_path, path):
     with measured.measuring():
         layer(x, t)
     table = measured.choices()
-    table[:, -1] = path                      # 0 split, 1 merged per task
+    table[:, -1] = path  # 0 split, 1 merged per task
     rows = table.tolist()
     file = tmp_path / "choices.json"
-    format_1, version_1 = measured.FORMAT_1     # the earlier file, the cpu table alone
-    file.write_text(json.dumps({"format": format_1, "version": version_1,
-                                "columns": list(measured.COLUMNS), "rows": rows}))
+    format_1, version_1 = measured.FORMAT_1  # the earlier file, the cpu table alone
+    file.write_text(
+        json.dumps(
+            {
+                "format": format_1,
+                "version": version_1,
+                "columns": list(measured.COLUMNS),
+                "rows": rows,
+            }
+        )
+    )
     measured.clear_choices()
     assert measured.load_choices(file) == 1
     with measured.measuring():
         assert _ran_baddbmm(layer, x, t) == (path == 0)
-    assert len(measured.choices()) == 1      # nothing measured again
+    assert len(measured.choices()) == 1  # nothing measured again
 
 
 def test_save_and_load_round_trip(tmp_path):
@@ -128,30 +137,52 @@ def test_save_and_load_round_trip(tmp_path):
     assert torch.equal(measured.choices(), saved)
 
 
-@pytest.mark.parametrize("content,message", [
-    ("not json", "not a file of measured conv choices"),
-    ('{"format": "other"}', "not a file of measured conv choices"),
-    ('{"format": "lorkd-cpu-conv-choices", "version": 99}', "another version"),
-    ('{"format": "lorkd-cpu-conv-choices", "version": 1, "columns": COLUMNS, "rows": [[1, 2]]}',
-     "malformed rows"),
-    ('{"format": "lorkd-cpu-conv-choices", "version": 1, "columns": COLUMNS, "rows": [ROW9]}',
-     "malformed rows"),
-    ('{"format": "lorkd-conv-choices", "version": 2, "cpu": {"columns": COLUMNS, "rows": []}',
-     "not a file of measured conv choices"),                      # cut short
-    ('{"format": "lorkd-conv-choices", "version": 2, "cpu": {"columns": COLUMNS, "rows": []}}',
-     "the triton table of measured conv choices has other columns"),
-    ('{"format": "lorkd-conv-choices", "version": 2, "cpu": {"columns": COLUMNS, "rows": []}, '
-     '"triton": {"columns": TRITON, "rows": [TRITON_ROW]}}', r"malformed rows .*\(triton\)"),
-    ('{"format": "lorkd-conv-choices", "version": 3}', "another version"),
-])
+@pytest.mark.parametrize(
+    "content,message",
+    [
+        ("not json", "not a file of measured conv choices"),
+        ('{"format": "other"}', "not a file of measured conv choices"),
+        ('{"format": "lorkd-cpu-conv-choices", "version": 99}', "another version"),
+        (
+            '{"format": "lorkd-cpu-conv-choices", "version": 1, "columns": COLUMNS, '
+            '"rows": [[1, 2]]}',
+            "malformed rows",
+        ),
+        (
+            '{"format": "lorkd-cpu-conv-choices", "version": 1, "columns": COLUMNS, '
+            '"rows": [ROW9]}',
+            "malformed rows",
+        ),
+        (
+            '{"format": "lorkd-conv-choices", "version": 2, "cpu": {"columns": COLUMNS, '
+            '"rows": []}',
+            "not a file of measured conv choices",
+        ),  # cut short
+        (
+            '{"format": "lorkd-conv-choices", "version": 2, "cpu": {"columns": COLUMNS, '
+            '"rows": []}}',
+            "the triton table of measured conv choices has other columns",
+        ),
+        (
+            '{"format": "lorkd-conv-choices", "version": 2, "cpu": {"columns": COLUMNS, '
+            '"rows": []}, '
+            '"triton": {"columns": TRITON, "rows": [TRITON_ROW]}}',
+            r"malformed rows .*\(triton\)",
+        ),
+        ('{"format": "lorkd-conv-choices", "version": 3}', "another version"),
+    ],
+)
 def test_a_bad_file_is_an_error_naming_it_and_loads_nothing(tmp_path, content, message):
     file = tmp_path / "choices.json"
     columns = json.dumps(list(measured.COLUMNS))
     row9 = json.dumps([0] * (len(measured.COLUMNS) - 1) + [9])
     triton_row = json.dumps([0] * (len(triton_choices.COLUMNS) - 1) + ["cudnn"])
-    file.write_text(content.replace("COLUMNS", columns).replace("ROW9", row9)
-                    .replace("TRITON_ROW", triton_row)
-                    .replace("TRITON", json.dumps(list(triton_choices.COLUMNS))))
+    file.write_text(
+        content.replace("COLUMNS", columns)
+        .replace("ROW9", row9)
+        .replace("TRITON_ROW", triton_row)
+        .replace("TRITON", json.dumps(list(triton_choices.COLUMNS)))
+    )
     with pytest.raises(measured.StrategyCacheError, match=message) as err:
         measured.load_choices(file)
     assert str(file) in str(err.value)
@@ -177,12 +208,14 @@ def test_environment_switches_measure_and_keep_the_choices_in_a_file(tmp_path):
     file = tmp_path / "choices.json"
     env = dict(os.environ, LORKD_MEASURE="1", LORKD_STRATEGY_CACHE=str(file))
     env.pop("LORKD_BACKEND", None)
-    first = subprocess.run([sys.executable, "-c", PROBE], env=env, capture_output=True,
-                           text=True, timeout=120)
+    first = subprocess.run(
+        [sys.executable, "-c", PROBE], env=env, capture_output=True, text=True, timeout=120
+    )
     assert first.returncode == 0, first.stderr
     assert first.stdout.split() == ["0", "1"]
     saved = json.loads(file.read_text())
     assert (len(saved["cpu"]["rows"]), saved["triton"]["rows"]) == (1, [])
-    second = subprocess.run([sys.executable, "-c", PROBE], env=env, capture_output=True,
-                            text=True, timeout=120)
-    assert second.stdout.split() == ["1", "1"]           # loaded, and nothing new measured
+    second = subprocess.run(
+        [sys.executable, "-c", PROBE], env=env, capture_output=True, text=True, timeout=120
+    )
+    assert second.stdout.split() == ["1", "1"]  # loaded, and nothing new measured

@@ -15,8 +15,9 @@ from benchmarks.peak_memory import peak_bytes
 from lorkd_kernels import EKSConv2d, backends, task_ids_context
 from lorkd_kernels.backends import measured
 
-pytestmark = pytest.mark.skipif(not backends.compiled_loaded(),
-                                reason="the memory cap belongs to the compiled cpu backend")
+pytestmark = pytest.mark.skipif(
+    not backends.compiled_loaded(), reason="the memory cap belongs to the compiled cpu backend"
+)
 
 CPU = torch.device("cpu")
 # ShuffleNetV2's last depthwise conv at 64x64 input (2x2 maps), batch 64, T = 10, r = 4: its
@@ -47,7 +48,7 @@ def _peak(module, x, ids=None) -> int:
             p.grad = None
         (module(x) if ids is None else module(x, ids)).sum().backward()
 
-    step()                                   # oneDNN builds its primitives on a first call
+    step()  # oneDNN builds its primitives on a first call
     return peak_bytes(step, CPU)
 
 
@@ -74,13 +75,13 @@ def test_the_default_cap_is_twice_the_plain_layer():
 def test_auto_keeps_the_outlier_within_the_cap_and_the_cap_decides():
     plain = _plain_peak()
     assert _eks_peak() <= 2 * plain
-    with backends.memory_cap(0):             # no cap: the cost model's fastest form
+    with backends.memory_cap(0):  # no cap: the cost model's fastest form
         assert _eks_peak() > 2 * plain
 
 
 def test_forced_strategies_ignore_the_cap():
     plain = _plain_peak()
-    with backends.conv_strategy("merged"):   # the per-sample form, which does not fit
+    with backends.conv_strategy("merged"):  # the per-sample form, which does not fit
         assert _eks_peak() > 2 * plain
 
 
@@ -88,7 +89,7 @@ def test_measured_choices_skip_forms_over_the_cap():
     with backends.measuring():
         _eks_peak()
     paths = measured.choices()[:, -1].tolist()
-    assert len(paths) == 2                   # forward and backward
+    assert len(paths) == 2  # forward and backward
     assert PER_SAMPLE not in paths
 
 

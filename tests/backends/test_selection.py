@@ -27,8 +27,9 @@ print(lorkd_kernels.active_backend("cpu"))
 
 def _run_with_backend(name):
     env = dict(os.environ, LORKD_BACKEND=name)
-    return subprocess.run([sys.executable, "-c", PROBE], env=env, capture_output=True, text=True,
-                          timeout=120)
+    return subprocess.run(
+        [sys.executable, "-c", PROBE], env=env, capture_output=True, text=True, timeout=120
+    )
 
 
 @pytest.mark.parametrize("name", ["torch", "reference"])
@@ -55,8 +56,9 @@ def test_forced_cuda_without_cuda_kernels_is_an_error():
 def test_without_the_compiled_library_the_python_router_serves(tmp_path):
     env = {k: v for k, v in os.environ.items() if k != "LORKD_BACKEND"}
     env["LORKD_LIBRARY"] = str(tmp_path / "missing_C.so")
-    result = subprocess.run([sys.executable, "-c", PROBE], env=env, capture_output=True,
-                            text=True, timeout=120)
+    result = subprocess.run(
+        [sys.executable, "-c", PROBE], env=env, capture_output=True, text=True, timeout=120
+    )
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "torch"
     assert "using the 'torch' backend" in result.stderr
@@ -80,6 +82,7 @@ def test_missing_optional_backend_is_reported_as_not_installed(monkeypatch):
 def test_forced_cpu_backend_without_library_is_an_error(monkeypatch):
     def missing():
         raise FileNotFoundError("no compiled library")
+
     monkeypatch.setattr(backends.library, "load", missing)
     monkeypatch.setenv("LORKD_BACKEND", "cpu")
     with pytest.raises(backends.BackendUnavailableError, match="LORKD_BACKEND=cpu"):
@@ -89,12 +92,13 @@ def test_forced_cpu_backend_without_library_is_an_error(monkeypatch):
 def test_automatic_choice_falls_back_with_a_warning(monkeypatch):
     def missing():
         raise FileNotFoundError("no compiled library")
+
     monkeypatch.setattr(backends.library, "load", missing)
     monkeypatch.delenv("LORKD_BACKEND", raising=False)
     before = backends.active_backend("cpu")
     with pytest.warns(RuntimeWarning, match="using the 'torch' backend"):
         backends.load()
-    assert backends.active_backend("cpu") == before   # the library loaded earlier still serves
+    assert backends.active_backend("cpu") == before  # the library loaded earlier still serves
 
 
 def test_conv_strategy_rejects_unknown_names():
@@ -108,8 +112,9 @@ def test_registry_lists_every_backend_with_where_it_runs():
     assert registry.get("cpu").runs_on("cpu") and not registry.get("cpu").runs_on("cuda")
     assert registry.get("torch").runs_on("xpu")
     for device, names in registry.DEVICE_DEFAULTS.items():
-        assert names[-1] == registry.FALLBACK and all(registry.get(n).runs_on(device)
-                                                      for n in names)
+        assert names[-1] == registry.FALLBACK and all(
+            registry.get(n).runs_on(device) for n in names
+        )
     with pytest.raises(backends.BackendUnavailableError, match="not a lorkd backend"):
         registry.get("bogus")
 
@@ -133,8 +138,9 @@ def test_every_backend_serves_the_public_ops_and_its_own_in_one_process(name):
         assert backends.active_backend("cpu") == name
         routed = lorkd_kernels.eks_conv2d(x, w, None, A, B, t, padding=1)
     assert backends.active_backend("cpu") == default
-    explicit = backends.explicit(name).eks_conv2d(x, w, None, A, B, t, (1, 1), (1, 1), (1, 1),
-                                                  1, 1.0)
+    explicit = backends.explicit(name).eks_conv2d(
+        x, w, None, A, B, t, (1, 1), (1, 1), (1, 1), 1, 1.0
+    )
     for y in (routed, explicit):
         torch.testing.assert_close(y, expected, rtol=1e-4, atol=1e-4)
         for got, want in zip(torch.autograd.grad(y.sum(), (x, w, A, B)), grads_expected):
@@ -147,14 +153,16 @@ def test_use_refuses_a_backend_that_cannot_run_there():
             pass
 
 
-@pytest.mark.skipif(not registry.package_installed(registry.get("triton")),
-                    reason="triton not installed")
+@pytest.mark.skipif(
+    not registry.package_installed(registry.get("triton")), reason="triton not installed"
+)
 @pytest.mark.parametrize("interpret", [True, False], ids=["interpreter", "no_interpreter"])
 def test_forced_triton_backend_on_cpu(interpret):
     env = {k: v for k, v in os.environ.items() if k != "TRITON_INTERPRET"}
     env.update(LORKD_BACKEND="triton", **({"TRITON_INTERPRET": "1"} if interpret else {}))
-    result = subprocess.run([sys.executable, "-c", PROBE], env=env, capture_output=True,
-                            text=True, timeout=120)
+    result = subprocess.run(
+        [sys.executable, "-c", PROBE], env=env, capture_output=True, text=True, timeout=120
+    )
     if interpret:
         assert result.returncode == 0, result.stderr
         assert result.stdout.strip() == "triton"
@@ -164,13 +172,16 @@ def test_forced_triton_backend_on_cpu(interpret):
 
 
 def test_active_backend_asked_first_in_a_process_names_the_backend_the_layers_use():
-    code = ("from lorkd_kernels.backends import active_backend\n"
-            "first = active_backend('cpu')\n"
-            "import torch, lorkd_kernels\n"
-            "from lorkd_kernels import EKSConv2d\n"
-            "print(first, active_backend('cpu'))\n")
+    code = (
+        "from lorkd_kernels.backends import active_backend\n"
+        "first = active_backend('cpu')\n"
+        "import torch, lorkd_kernels\n"
+        "from lorkd_kernels import EKSConv2d\n"
+        "print(first, active_backend('cpu'))\n"
+    )
     env = {k: v for k, v in os.environ.items() if k != "LORKD_BACKEND"}
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                            env=env, check=True)
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True
+    )
     first, later = result.stdout.split()
     assert first == later

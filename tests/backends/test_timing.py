@@ -23,9 +23,10 @@ class FakeClock:
         return f"result of {candidate} #{self.calls.count(candidate)}"
 
 
-@pytest.mark.parametrize("costs,winner", [({"a": 1.0, "b": 2.0}, "a"),
-                                          ({"a": 3.0, "b": 0.5}, "b"),
-                                          ({"a": 1.0, "b": 1.0}, "a")])   # a tie: the first
+@pytest.mark.parametrize(
+    "costs,winner",
+    [({"a": 1.0, "b": 2.0}, "a"), ({"a": 3.0, "b": 0.5}, "b"), ({"a": 1.0, "b": 1.0}, "a")],
+)  # a tie: the first
 def test_the_least_time_wins_and_its_last_result_is_returned(costs, winner):
     clock = FakeClock(costs)
     best, result = timing.fastest(["a", "b"], clock.run, clock=clock)
@@ -37,17 +38,19 @@ def test_the_least_time_wins_and_its_last_result_is_returned(costs, winner):
 def test_the_best_timed_run_counts_not_the_warm_up():
     clock = FakeClock({"a": 1.0, "b": 0.5})
 
-    def run(candidate):                    # b's warm-up is slow (compilation), its runs fast
+    def run(candidate):  # b's warm-up is slow (compilation), its runs fast
         if candidate == "b" and "b" not in clock.calls:
             clock.now += 100.0
         return clock.run(candidate)
+
     assert timing.fastest(["a", "b"], run, clock=clock)[0] == "b"
 
 
 def test_sync_brackets_every_timed_run():
     events = []
-    timing.fastest(["a"], lambda c: events.append("run"), clock=lambda: 0.0,
-                   sync=lambda: events.append("sync"))
+    timing.fastest(
+        ["a"], lambda c: events.append("run"), clock=lambda: 0.0, sync=lambda: events.append("sync")
+    )
     assert events == ["run"] + ["sync", "run", "sync"] * timing.TIMED_RUNS
 
 

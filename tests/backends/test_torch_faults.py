@@ -30,24 +30,39 @@ def _problem(x_shape, w_shape, stride, padding, dilation, seed=0) -> Problem:
     c_out, k_dim = w_shape[0], w_shape[1] * w_shape[2] * w_shape[3]
     x, weight = rand(*x_shape), rand(*w_shape)
     y = torch.nn.functional.conv2d(x, weight, None, stride, padding, dilation)
-    return Problem(x, weight, rand(c_out), rand(2, 2, k_dim), rand(2, c_out, 2),
-                   torch.tensor([1, 0, 1][:x_shape[0]]), rand(*y.shape),
-                   (list(stride), list(padding), list(dilation), 1, 0.5))
+    return Problem(
+        x,
+        weight,
+        rand(c_out),
+        rand(2, 2, k_dim),
+        rand(2, c_out, 2),
+        torch.tensor([1, 0, 1][: x_shape[0]]),
+        rand(*y.shape),
+        (list(stride), list(padding), list(dilation), 1, 0.5),
+    )
 
 
 CASES = {
     # bfloat16, unequal strides: wrong forward values
-    "bf16-stride-1x2": (torch.bfloat16, _problem((2, 2, 7, 5), (2, 2, 2, 4), (1, 2), (0, 0),
-                                                 (1, 1))),
+    "bf16-stride-1x2": (
+        torch.bfloat16,
+        _problem((2, 2, 7, 5), (2, 2, 2, 4), (1, 2), (0, 0), (1, 1)),
+    ),
     # bfloat16, unequal strides: garbage in the weight gradient where it should be zero
-    "bf16-stride-1x3-grad": (torch.bfloat16, _problem((1, 1, 1, 2), (2, 1, 1, 4), (1, 3),
-                                                      (0, 1), (1, 1))),
+    "bf16-stride-1x3-grad": (
+        torch.bfloat16,
+        _problem((1, 1, 1, 2), (2, 1, 1, 4), (1, 3), (0, 1), (1, 1)),
+    ),
     # bfloat16, equal strides: garbage in the weight gradient of a column that meets only padding
-    "bf16-stride-2-grad": (torch.bfloat16, _problem((1, 1, 1, 1), (1, 1, 1, 2), (2, 2), (0, 1),
-                                                    (1, 1))),
+    "bf16-stride-2-grad": (
+        torch.bfloat16,
+        _problem((1, 1, 1, 1), (1, 1, 1, 2), (2, 2), (0, 1), (1, 1)),
+    ),
     # float16, dilation along a kernel dimension of size 1: segfault
-    "fp16-dilated-1-wide-kernel": (torch.float16, _problem((1, 1, 7, 1), (3, 1, 3, 1), (3, 2),
-                                                           (2, 1), (2, 2))),
+    "fp16-dilated-1-wide-kernel": (
+        torch.float16,
+        _problem((1, 1, 7, 1), (3, 1, 3, 1), (3, 2), (2, 1), (2, 2)),
+    ),
 }
 
 
@@ -69,13 +84,21 @@ def _faulty_convolutions(problem, dtype, fwd, bwd):
     x, weight, bias, lora_A, lora_B = problem.tensors(dtype)
     with profile(activities=[ProfilerActivity.CPU], record_shapes=True) as prof:
         fwd(x, weight, bias, lora_A, lora_B, problem.task_ids, *problem.config)
-        bwd(problem.grad_out.to(dtype), x, weight, lora_A, lora_B, problem.task_ids,
-            *problem.config, [True, True, bias is not None, True, True])
+        bwd(
+            problem.grad_out.to(dtype),
+            x,
+            weight,
+            lora_A,
+            lora_B,
+            problem.task_ids,
+            *problem.config,
+            [True, True, bias is not None, True, True],
+        )
     calls = [event for event in prof.events() if event.name in _CONV_OPS]
     faulty = []
     for event in calls:
         weight_at, dilation_at = _CONV_OPS[event.name]
-        dtypes = set(event.input_dtypes[:weight_at + 1])
+        dtypes = set(event.input_dtypes[: weight_at + 1])
         kernel = event.input_shapes[weight_at][2:]
         dilation = event.concrete_inputs[dilation_at]
         if "c10::BFloat16" in dtypes:

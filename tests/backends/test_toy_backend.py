@@ -11,13 +11,25 @@ import torch
 
 from lorkd_kernels import EKSConv2d, backends
 from lorkd_kernels.backends import registry
-from tests.eks_cases import (CONV_CASES, LINEAR_CASES, TOLERANCE, conv_problem, linear_problem,
-                             reference_outputs, rel_error)
+from tests.eks_cases import (
+    CONV_CASES,
+    LINEAR_CASES,
+    TOLERANCE,
+    conv_problem,
+    linear_problem,
+    reference_outputs,
+    rel_error,
+)
 
 MODULE = "tests.backends.toy.float64_torch"
-ENTRY = registry.Backend("toy", MODULE, (registry.ANY_DEVICE,), package=None,
-                         needs="nothing beyond torch",
-                         summary="the torch backend in float64 (a test of the backend interface)")
+ENTRY = registry.Backend(
+    "toy",
+    MODULE,
+    (registry.ANY_DEVICE,),
+    package=None,
+    needs="nothing beyond torch",
+    summary="the torch backend in float64 (a test of the backend interface)",
+)
 FOUR = ("conv2d_forward", "conv2d_backward", "linear_forward", "linear_backward")
 
 
@@ -44,8 +56,9 @@ def _grads_match(problem, kind, run):
         assert rel_error(t.grad, ref) <= TOLERANCE[torch.float32], name
 
 
-@pytest.mark.parametrize("case", [c for c in CONV_CASES if c.groups > 1 or c.mix == "absent"][:3],
-                         ids=str)
+@pytest.mark.parametrize(
+    "case", [c for c in CONV_CASES if c.groups > 1 or c.mix == "absent"][:3], ids=str
+)
 def test_the_toy_convs_through_explicit_match_the_float64_reference(toy, case):
     toy.CALLS.clear()
     _grads_match(conv_problem(case, seed=11), "conv", backends.explicit("toy").eks_conv2d)
@@ -83,8 +96,11 @@ def test_the_public_ops_and_layers_route_to_the_toy_backend(toy):
 @pytest.mark.parametrize("op", ["eks_conv2d", "eks_linear"])
 def test_the_toy_private_ops_pass_torch_opcheck(toy, op):
     """Schema, fake kernel and autograd registration, as torch checks a custom op."""
-    problem = (conv_problem(CONV_CASES[0], seed=13) if op == "eks_conv2d"
-               else linear_problem(LINEAR_CASES[0], seed=13))
+    problem = (
+        conv_problem(CONV_CASES[0], seed=13)
+        if op == "eks_conv2d"
+        else linear_problem(LINEAR_CASES[0], seed=13)
+    )
     registry.module("toy")
     private = getattr(torch.ops.lorkd, registry.get("toy").op_name(op))
     inputs = problem.tensors(torch.float32, requires_grad=True)
@@ -95,8 +111,9 @@ def test_the_toy_ops_validate_their_arguments_like_every_backend(toy):
     problem = conv_problem(CONV_CASES[0], seed=14)
     x, weight, bias, lora_A, lora_B = problem.tensors(torch.float32)
     with pytest.raises(ValueError, match="task_ids has"):
-        backends.explicit("toy").eks_conv2d(x, weight, bias, lora_A, lora_B,
-                                            problem.task_ids[:-1], *problem.config)
+        backends.explicit("toy").eks_conv2d(
+            x, weight, bias, lora_A, lora_B, problem.task_ids[:-1], *problem.config
+        )
 
 
 def test_the_table_refuses_a_name_twice_and_removes_only_what_was_added(toy):

@@ -9,8 +9,9 @@ costs = pytest.importorskip("lorkd_kernels.backends.triton.costs")
 
 
 def _layer(groups=1, c=64, size=14, kernel=3, batch=32, rank=4, tasks=10, element=2):
-    return costs.ConvLayer(batch, c, c, groups, (size, size), (size, size), (kernel, kernel),
-                           rank, tasks, element)
+    return costs.ConvLayer(
+        batch, c, c, groups, (size, size), (size, size), (kernel, kernel), rank, tasks, element
+    )
 
 
 def test_the_plain_layer_is_counted_from_its_geometry():

@@ -4,38 +4,79 @@ from __future__ import annotations
 
 import json
 
-MACHINE = {"cpu_model": "Test CPU", "torch_version": "2.x", "lorkd_backend": "cpu",
-           "bench_device_name": "cpu", "bench_scope": "quick", "cpu": {"count": 2}}
+MACHINE = {
+    "cpu_model": "Test CPU",
+    "torch_version": "2.x",
+    "lorkd_backend": "cpu",
+    "bench_device_name": "cpu",
+    "bench_scope": "quick",
+    "cpu": {"count": 2},
+}
 
 
 def _entry(name: str, group: str, info: dict, median: float, peak=None) -> dict:
     info["metric"] = "time" if peak is None else "peak_bytes"
     if peak is not None:
         info["peak_bytes"] = peak
-    return {"fullname": name, "name": name, "group": group, "extra_info": info,
-            "stats": {"median": median}}
+    return {
+        "fullname": name,
+        "name": name,
+        "group": group,
+        "extra_info": info,
+        "stats": {"median": median},
+    }
 
 
 def layer(case, provider, median, setting="main", kind="conv", peak=None):
     """A layer-suite benchmark; ``peak`` makes it a peak-memory one."""
-    info = {"suite": "layer", "kind": kind, "case": case, "shape": case.split("-")[0],
-            "layers": 2, "image_size": 64, "batch": 64, "rank": 4, "num_tasks": 10,
-            "mix": "uniform", "pass": "fwd+bwd", "setting": setting, "provider": provider}
+    info = {
+        "suite": "layer",
+        "kind": kind,
+        "case": case,
+        "shape": case.split("-")[0],
+        "layers": 2,
+        "image_size": 64,
+        "batch": 64,
+        "rank": 4,
+        "num_tasks": 10,
+        "mix": "uniform",
+        "pass": "fwd+bwd",
+        "setting": setting,
+        "provider": provider,
+    }
     return _entry(f"{'mem' if peak else 'time'}[{case}-{provider}]", case, info, median, peak)
 
 
 def model(what, provider, median, peak=None, arch="shufflenet_v2_x1_0"):
     """A model-suite benchmark of student ``arch``; ``peak`` makes it a peak-memory one."""
-    info = {"suite": "model", "model": arch, "what": what, "provider": provider,
-            "batch": 128, "image_size": 64, "num_tasks": 10, "rank": 4, "backend": "cpu"}
-    return _entry(f"{what}{'-mem' if peak else ''}[{arch}-{provider}]", f"{arch} {what}", info,
-                  median, peak)
+    info = {
+        "suite": "model",
+        "model": arch,
+        "what": what,
+        "provider": provider,
+        "batch": 128,
+        "image_size": 64,
+        "num_tasks": 10,
+        "rank": 4,
+        "backend": "cpu",
+    }
+    return _entry(
+        f"{what}{'-mem' if peak else ''}[{arch}-{provider}]", f"{arch} {what}", info, median, peak
+    )
 
 
-def write(path, benchmarks, machine=MACHINE, datetime="2026-01-02T03:04:05",
-          commit="abcdef1234567"):
+def write(
+    path, benchmarks, machine=MACHINE, datetime="2026-01-02T03:04:05", commit="abcdef1234567"
+):
     """A pytest-benchmark JSON file of ``benchmarks`` at ``path``; returns ``path``."""
-    path.write_text(json.dumps({"machine_info": machine, "datetime": datetime,
-                                "commit_info": {"id": commit, "dirty": False},
-                                "benchmarks": benchmarks}))
+    path.write_text(
+        json.dumps(
+            {
+                "machine_info": machine,
+                "datetime": datetime,
+                "commit_info": {"id": commit, "dirty": False},
+                "benchmarks": benchmarks,
+            }
+        )
+    )
     return path

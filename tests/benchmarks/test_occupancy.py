@@ -16,12 +16,15 @@ def test_few_registers_and_no_shared_memory_fill_the_sm():
     assert occ.limited_by == ("registers", "warps")
 
 
-@pytest.mark.parametrize("registers,warps,blocks", [
-    (255, 4, 2),     # 255 * 32 = 8160 -> 8192 per warp, 2 per sub-partition: 8 warps
-    (128, 8, 2),     # 4096 per warp, 4 per sub-partition: 16 warps
-    (65, 4, 7),      # 2080 -> 2304 per warp (256-register granularity), 7 per sub-partition
-    (256, 4, 0),     # above the 255-register limit: does not launch
-])
+@pytest.mark.parametrize(
+    "registers,warps,blocks",
+    [
+        (255, 4, 2),  # 255 * 32 = 8160 -> 8192 per warp, 2 per sub-partition: 8 warps
+        (128, 8, 2),  # 4096 per warp, 4 per sub-partition: 16 warps
+        (65, 4, 7),  # 2080 -> 2304 per warp (256-register granularity), 7 per sub-partition
+        (256, 4, 0),  # above the 255-register limit: does not launch
+    ],
+)
 def test_register_limit(registers, warps, blocks):
     occ = occupancy(90, registers=registers, shared_bytes=0, warps=warps)
     assert occ.blocks_per_sm == blocks
@@ -51,6 +54,6 @@ def test_blocks_above_the_per_block_maximum_do_not_launch(capability, largest):
 
 
 def test_block_and_warp_limits():
-    assert occupancy(80, 16, 0, 1).blocks_per_sm == 32          # 32 blocks per SM at most
+    assert occupancy(80, 16, 0, 1).blocks_per_sm == 32  # 32 blocks per SM at most
     assert occupancy(80, 16, 0, 1).limited_by == ("blocks",)
-    assert occupancy(90, 16, 0, 8).blocks_per_sm == 8           # 64 warps per SM
+    assert occupancy(90, 16, 0, 8).blocks_per_sm == 8  # 64 warps per SM

@@ -22,26 +22,33 @@ def test_configure_parses_every_option():
     settings = BenchSettings()
     settings.configure(" Quick", "cpu", "plain, cpu,,paper,cpu_measured,triton_measured", True)
     assert settings.scope == "quick" and settings.device == torch.device("cpu")
-    assert settings.providers == frozenset({"plain", "cpu", "paper", "cpu_measured",
-                                            "triton_measured"})
+    assert settings.providers == frozenset(
+        {"plain", "cpu", "paper", "cpu_measured", "triton_measured"}
+    )
     assert settings.tiny and settings.scope_label == "tiny"
 
 
 def test_every_provider_a_suite_runs_can_be_selected():
     # each name the layer suites time (plus the measured cpu form) is one --bench-providers takes
     from benchmarks.names import MEASURED
+
     settings = BenchSettings()
     settings.configure("quick", "cpu", f"plain,cpu,{MEASURED},paper,per_task_loop", True)
     assert MEASURED in settings.providers
 
 
-@pytest.mark.parametrize("args,message", [
-    (("bogus", "cpu", None), "--bench-scope 'bogus': expected one of quick, standard, full"),
-    (("quick", "nodevice", None), "--bench-device 'nodevice' is not a torch device"),
-    (("quick", "cpu", "plain,cpu2"), "--bench-providers 'plain,cpu2': unknown cpu2"),
-    (("quick", "cpu", ","),
-     "--bench-providers ',': no name; expected names from cpu, cpu_measured, cuda"),
-])
+@pytest.mark.parametrize(
+    "args,message",
+    [
+        (("bogus", "cpu", None), "--bench-scope 'bogus': expected one of quick, standard, full"),
+        (("quick", "nodevice", None), "--bench-device 'nodevice' is not a torch device"),
+        (("quick", "cpu", "plain,cpu2"), "--bench-providers 'plain,cpu2': unknown cpu2"),
+        (
+            ("quick", "cpu", ","),
+            "--bench-providers ',': no name; expected names from cpu, cpu_measured, cuda",
+        ),
+    ],
+)
 def test_a_bad_value_names_its_option_and_changes_nothing(args, message):
     settings = BenchSettings()
     with pytest.raises(ValueError) as err:
@@ -70,9 +77,21 @@ def test_readers_look_settings_up_when_called(monkeypatch):
 
 def _collect(*options):
     return subprocess.run(
-        [sys.executable, "-m", "pytest", "--collect-only", "-q", "-p", "no:cacheprovider",
-         *options],
-        cwd=ROOT, capture_output=True, text=True, timeout=300)
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "--collect-only",
+            "-q",
+            "-p",
+            "no:cacheprovider",
+            *options,
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
 
 
 def test_bad_option_is_a_pytest_usage_error():
@@ -84,8 +103,14 @@ def test_bad_option_is_a_pytest_usage_error():
 # collects the benchmark suites in a subprocess (about 10 s): the slow tier
 @pytest.mark.slow
 def test_options_reach_the_collected_suites():
-    result = _collect(os.path.join("benchmarks", "test_bench_linear_layer.py"), "--bench-tiny",
-                      "--bench-scope", "quick", "--bench-providers", "paper,plain")
+    result = _collect(
+        os.path.join("benchmarks", "test_bench_linear_layer.py"),
+        "--bench-tiny",
+        "--bench-scope",
+        "quick",
+        "--bench-providers",
+        "paper,plain",
+    )
     assert result.returncode == 0, result.stdout + result.stderr
     ids = [line for line in result.stdout.splitlines() if "::test_linear_layer[" in line]
     # quick: the two classifiers at the main setting; tiny: batch 64 -> 2

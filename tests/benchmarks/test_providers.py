@@ -24,11 +24,22 @@ MIXES = [("uniform", 3), ("skewed", 3), ("single", 3), ("per_sample", 6)]
 
 def _reference(layer, x, ids):
     if x.dim() == 4:
-        return reference.eks_conv2d_per_sample(x, layer.weight, layer.bias, layer.lora_A,
-                                               layer.lora_B, ids, layer.stride, layer.padding,
-                                               layer.dilation, layer.groups, layer.scaling)
-    return reference.eks_linear_per_sample(x, layer.weight, layer.bias, layer.lora_A,
-                                           layer.lora_B, ids, layer.scaling)
+        return reference.eks_conv2d_per_sample(
+            x,
+            layer.weight,
+            layer.bias,
+            layer.lora_A,
+            layer.lora_B,
+            ids,
+            layer.stride,
+            layer.padding,
+            layer.dilation,
+            layer.groups,
+            layer.scaling,
+        )
+    return reference.eks_linear_per_sample(
+        x, layer.weight, layer.bias, layer.lora_A, layer.lora_B, ids, layer.scaling
+    )
 
 
 def _grads(fn, params, x, ids, grad_out):
@@ -44,8 +55,9 @@ def _grads(fn, params, x, ids, grad_out):
 @pytest.mark.parametrize("shape", SHAPES, ids=lambda s: s.name)
 @pytest.mark.parametrize("provider", [p for p in available_providers(CPU) if p != "plain"])
 def test_provider_matches_reference(provider, shape, mix, num_tasks):
-    case = LayerCase(shape, image_size=0, batch=6, rank=2, mix=mix, pass_="fwd+bwd",
-                     num_tasks=num_tasks)
+    case = LayerCase(
+        shape, image_size=0, batch=6, rank=2, mix=mix, pass_="fwd+bwd", num_tasks=num_tasks
+    )
     layer = make_layer(case, CPU)
     x, ids = make_inputs(case, CPU)
     make = conv_provider if shape.kind == "conv" else linear_provider
@@ -70,13 +82,15 @@ def test_plain_provider_is_expert_zero(shape):
     torch.testing.assert_close(fn(x, ids), _reference(layer, x, ids), atol=1e-5, rtol=1e-5)
 
 
-
 def test_triton_forms_are_timed_side_by_side_on_a_gpu(monkeypatch):
     from benchmarks import providers
     from benchmarks.names import TRITON_MEASURED, TRITON_SPLIT
-    monkeypatch.setattr(providers, "backend_providers",
-                        lambda device: ["triton", "cuda", "torch"] if device.type == "cuda"
-                        else ["cpu", "torch"])
+
+    monkeypatch.setattr(
+        providers,
+        "backend_providers",
+        lambda device: ["triton", "cuda", "torch"] if device.type == "cuda" else ["cpu", "torch"],
+    )
     cuda = torch.device("cuda")
     names = available_providers(cuda)
     assert names[:5] == ["plain", "triton", TRITON_SPLIT, TRITON_MEASURED, "cuda"]
@@ -84,15 +98,21 @@ def test_triton_forms_are_timed_side_by_side_on_a_gpu(monkeypatch):
     assert [providers.backend_of(n, cuda) for n in names[1:4]] == ["triton"] * 3
 
 
-@pytest.mark.parametrize("provider,strategy,measuring", [("triton", "fused", False),
-                                                         ("triton_split", "split", False),
-                                                         ("triton_measured", "auto", True)])
+@pytest.mark.parametrize(
+    "provider,strategy,measuring",
+    [
+        ("triton", "fused", False),
+        ("triton_split", "split", False),
+        ("triton_measured", "auto", True),
+    ],
+)
 def test_each_triton_provider_runs_its_form(monkeypatch, provider, strategy, measuring):
     from benchmarks.providers import provider_context
     from lorkd_kernels.backends import current_settings
 
     def form_and_measuring():
         return current_settings().triton_strategy, current_settings().measuring
+
     outside = form_and_measuring()
     with provider_context(provider):
         assert form_and_measuring() == (strategy, measuring)

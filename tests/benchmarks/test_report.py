@@ -26,9 +26,11 @@ def bench_json(tmp_path):
         layer("a-fwd+bwd-uniform-r16-b64", "cpu", 0.050, setting="rank=16"),
         layer("a-fwd+bwd-uniform-r4-b64", "plain", 1.0, peak=1000 * 2**20),
         layer("a-fwd+bwd-uniform-r4-b64", "cpu", 1.0, peak=1050 * 2**20),
-        model("train", "plain", 0.30), model("train", "eks", 0.40),
+        model("train", "plain", 0.30),
+        model("train", "eks", 0.40),
         model("train", "paper", 1.60),
-        model("inference", "plain", 0.10), model("inference", "expert", 0.10),
+        model("inference", "plain", 0.10),
+        model("inference", "expert", 0.10),
         model("train", "plain", 1.0, peak=100 * 2**20),
         model("train", "eks", 1.0, peak=120 * 2**20),
     ]
@@ -38,8 +40,10 @@ def bench_json(tmp_path):
 def test_summary_ratios_and_targets(bench_json):
     text = document.render(results.load([str(bench_json)]), command="pytest benchmarks")
     # main setting: a 0.90, b 1.20, c 1.00 -> median 1.00, worst 1.20 (b); the sweep stays out
-    assert "`cpu` / plain, forward+backward, main setting (3 layer shapes): median **1.00×**, " \
-           "worst **1.20×** (b-fwd+bwd-uniform-r4-b64)" in text
+    assert (
+        "`cpu` / plain, forward+backward, main setting (3 layer shapes): median **1.00×**, "
+        "worst **1.20×** (b-fwd+bwd-uniform-r4-b64)" in text
+    )
     assert "≤ 1.05× median (met), ≤ 1.30× worst (met)" in text
     assert "paper / `cpu`: median 2.92×, range 2.50×–3.33×" in text
     assert "paper / EKS **4.00×** (target ≥ 5× (missed))" in text
@@ -74,8 +78,9 @@ def test_cli_prints_the_report_without_markdown_or_readme(bench_json, capsys):
 
 
 def test_cli_rejects_json_without_these_suites(tmp_path, capsys):
-    other = write(tmp_path / "other.json", [{"fullname": "t", "extra_info": {},
-                                             "stats": {"median": 1.0}}])
+    other = write(
+        tmp_path / "other.json", [{"fullname": "t", "extra_info": {}, "stats": {"median": 1.0}}]
+    )
     with pytest.raises(SystemExit) as exit_info:
         cli.main([str(other)])
     assert exit_info.value.code == 2

@@ -3,8 +3,16 @@ provider order and EKS backend the report is built around."""
 
 from __future__ import annotations
 
-from benchmarks.report.results import (Record, Run, by_case, eks_provider, load, providers_in,
-                                       ratio, records_of)
+from benchmarks.report.results import (
+    Record,
+    Run,
+    by_case,
+    eks_provider,
+    load,
+    providers_in,
+    ratio,
+    records_of,
+)
 
 from .bench_json import MACHINE, layer, model, write
 
@@ -12,29 +20,52 @@ CASE = "a-fwd+bwd-uniform-r4-b64"
 
 
 def _records(*providers):
-    return [Record({"suite": "layer", "metric": "time", "case": CASE, "provider": p}, 1.0)
-            for p in providers]
+    return [
+        Record({"suite": "layer", "metric": "time", "case": CASE, "provider": p}, 1.0)
+        for p in providers
+    ]
 
 
 def test_later_file_wins_and_other_suites_are_left_out(tmp_path):
     foreign = {"fullname": "test_other", "extra_info": {}, "stats": {"median": 9.0}}
-    first = write(tmp_path / "time.json", [layer(CASE, "plain", 0.010), layer(CASE, "cpu", 0.020),
-                                           foreign], datetime="2026-01-01T00:00:00")
-    second = write(tmp_path / "again.json", [layer(CASE, "cpu", 0.015)],
-                   machine={**MACHINE, "bench_scope": "standard"},
-                   datetime="2026-01-02T00:00:00", commit="1234")
+    first = write(
+        tmp_path / "time.json",
+        [layer(CASE, "plain", 0.010), layer(CASE, "cpu", 0.020), foreign],
+        datetime="2026-01-01T00:00:00",
+    )
+    second = write(
+        tmp_path / "again.json",
+        [layer(CASE, "cpu", 0.015)],
+        machine={**MACHINE, "bench_scope": "standard"},
+        datetime="2026-01-02T00:00:00",
+        commit="1234",
+    )
     run = load([str(first), str(second)])
     assert {r["provider"]: r.median for r in run.records} == {"plain": 0.010, "cpu": 0.015}
     assert [(s.scope, s.count, s.commit["id"]) for s in run.sources] == [
-        ("quick", 2, "abcdef1234567"), ("standard", 1, "1234")]
+        ("quick", 2, "abcdef1234567"),
+        ("standard", 1, "1234"),
+    ]
     assert run.datetime == "2026-01-02T00:00:00"
     assert run.machine["bench_scope"] == "standard"
 
 
 def test_records_of_selects_suite_and_metric(tmp_path):
-    run = load([str(write(tmp_path / "b.json", [
-        layer(CASE, "plain", 0.01), layer(CASE, "plain", 1.0, peak=2**20),
-        model("train", "plain", 0.3), model("train", "plain", 1.0, peak=2**20)]))])
+    run = load(
+        [
+            str(
+                write(
+                    tmp_path / "b.json",
+                    [
+                        layer(CASE, "plain", 0.01),
+                        layer(CASE, "plain", 1.0, peak=2**20),
+                        model("train", "plain", 0.3),
+                        model("train", "plain", 1.0, peak=2**20),
+                    ],
+                )
+            )
+        ]
+    )
     assert [r["metric"] for r in records_of(run, "layer", "peak_bytes")] == ["peak_bytes"]
     assert [r["suite"] for r in records_of(run, "model", "time")] == ["model"]
     peaks = by_case(records_of(run, "layer", "peak_bytes"), "peak_bytes")
@@ -49,8 +80,14 @@ def test_providers_in_report_order():
 
 def test_the_triton_forms_keep_their_run_order_among_the_backends():
     records = _records("plain", "triton", "triton_split", "triton_measured", "cuda", "paper")
-    assert providers_in(records) == ["plain", "triton", "triton_split", "triton_measured",
-                                     "cuda", "paper"]
+    assert providers_in(records) == [
+        "plain",
+        "triton",
+        "triton_split",
+        "triton_measured",
+        "cuda",
+        "paper",
+    ]
     # triton's default (auto without measuring) serves the split form: the targets judge it
     assert eks_provider(Run(records, {"lorkd_backend": "triton"}, []), records) == "triton_split"
     fused_only = _records("plain", "triton", "paper")

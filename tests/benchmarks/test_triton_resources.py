@@ -18,8 +18,9 @@ if importlib.util.find_spec("triton") is None:
     requirements.unavailable("triton", "triton not installed")
 if os.environ.get("TRITON_INTERPRET") == "1":
     # the interpreter changes the tiles configs.py gives (as large as the problem allows)
-    pytest.skip("the table lists the GPU tiles; TRITON_INTERPRET=1 replaces them",
-                allow_module_level=True)
+    pytest.skip(
+        "the table lists the GPU tiles; TRITON_INTERPRET=1 replaces them", allow_module_level=True
+    )
 
 from benchmarks import triton_resources  # noqa: E402  (needs triton)
 
@@ -29,21 +30,41 @@ def _committed() -> dict:
 
 
 def _case_keys(rows):
-    return sorted((r["kernel"], r["kernel_size"], r["source"], json.dumps(r["tiles"]),
-                   r["num_warps"], r["num_stages"], r["dtype"], r["arch"]) for r in rows)
+    return sorted(
+        (
+            r["kernel"],
+            r["kernel_size"],
+            r["source"],
+            json.dumps(r["tiles"]),
+            r["num_warps"],
+            r["num_stages"],
+            r["dtype"],
+            r["arch"],
+        )
+        for r in rows
+    )
 
 
 def test_committed_table_lists_every_shipped_case():
     """A config changed in configs.py without regenerating the table fails here."""
-    expected = [dict(kernel=c.kernel, kernel_size=c.kernel_size, source=c.source,
-                     tiles=dict(c.tiles),
-                     num_warps=c.num_warps, num_stages=c.num_stages, dtype=dtype,
-                     arch=f"sm_{cap}")
-                for dtype in triton_resources.DTYPES
-                for c in triton_resources.shipped_cases(dtype)
-                for cap in triton_resources.CAPABILITIES]
-    assert _case_keys(_committed()["rows"]) == _case_keys(expected), \
+    expected = [
+        dict(
+            kernel=c.kernel,
+            kernel_size=c.kernel_size,
+            source=c.source,
+            tiles=dict(c.tiles),
+            num_warps=c.num_warps,
+            num_stages=c.num_stages,
+            dtype=dtype,
+            arch=f"sm_{cap}",
+        )
+        for dtype in triton_resources.DTYPES
+        for c in triton_resources.shipped_cases(dtype)
+        for cap in triton_resources.CAPABILITIES
+    ]
+    assert _case_keys(_committed()["rows"]) == _case_keys(expected), (
         "the shipped configs changed: regenerate the table (benchmarks/README.md)"
+    )
 
 
 def test_committed_markdown_is_built_from_the_committed_json():
@@ -51,10 +72,15 @@ def test_committed_markdown_is_built_from_the_committed_json():
 
 
 def _check_kernels_unchanged():
-    stale = {row["kernel"] for row in _committed()["rows"]
-             if row["kernel_key"] != triton_resources.kernel_keys()[row["kernel"]]}
-    assert not stale, (f"the {', '.join(sorted(stale))} kernel changed since the table was "
-                       "made: regenerate it (benchmarks/README.md)")
+    stale = {
+        row["kernel"]
+        for row in _committed()["rows"]
+        if row["kernel_key"] != triton_resources.kernel_keys()[row["kernel"]]
+    }
+    assert not stale, (
+        f"the {', '.join(sorted(stale))} kernel changed since the table was "
+        "made: regenerate it (benchmarks/README.md)"
+    )
 
 
 def test_committed_table_is_of_the_current_kernels():
@@ -62,7 +88,7 @@ def test_committed_table_is_of_the_current_kernels():
 
 
 def test_reuse_keeps_unchanged_rows_without_compiling(tmp_path):
-    _check_kernels_unchanged()      # else the run below would compile every row
+    _check_kernels_unchanged()  # else the run below would compile every row
     out = tmp_path / "table.md"
     committed = str(TABLE.with_suffix(".json"))
     assert triton_resources.main(["--out", str(out), "--reuse", committed]) == 0
@@ -83,8 +109,10 @@ def test_no_shipped_config_spills():
     process on 2 shared cores)."""
     jobs = max(1, min(8, (os.cpu_count() or 2) // 2))
     rows = triton_resources.measure_all(jobs=jobs, log=lambda line: None)
-    spills = [f"{r['kernel']} {r['kernel_size']}x{r['kernel_size']} {r['source']} {r['tiles']} "
-              f"w{r['num_warps']} s{r['num_stages']} {r['dtype']} {r['arch']}: "
-              f"{r['spill_store_bytes']}/{r['spill_load_bytes']} B"
-              for r in triton_resources.spilling(rows)]
+    spills = [
+        f"{r['kernel']} {r['kernel_size']}x{r['kernel_size']} {r['source']} {r['tiles']} "
+        f"w{r['num_warps']} s{r['num_stages']} {r['dtype']} {r['arch']}: "
+        f"{r['spill_store_bytes']}/{r['spill_load_bytes']} B"
+        for r in triton_resources.spilling(rows)
+    ]
     assert not spills, "register spills (stores/loads):\n" + "\n".join(spills)

@@ -27,8 +27,15 @@ import torch
 from lorkd_kernels import backends
 from lorkd_kernels.backends import registry
 from tests import requirements
-from tests.eks_cases import (CONV_CASES, LINEAR_CASES, TOLERANCE, conv_problem, linear_problem,
-                             reference_outputs, rel_error)
+from tests.eks_cases import (
+    CONV_CASES,
+    LINEAR_CASES,
+    TOLERANCE,
+    conv_problem,
+    linear_problem,
+    reference_outputs,
+    rel_error,
+)
 from tests.pipeline.test_routing_compile import QUICK, _check_every_composition
 
 pytestmark = pytest.mark.gpu
@@ -42,14 +49,17 @@ FORMS = {"triton-fused": "triton", "triton-split": "triton", "cuda": "cuda-build
 CAPTURABLE = ("triton-fused", "triton-split", "cuda")
 HALF_CONV = ("1x1", "3x3", "stride2", "groups2", "depthwise", "per_sample")
 HALF_LINEAR = ("basic", "tokens", "per_sample")
-BAD_IDS = (-1, "T")          # "T": the number of tasks, one past the last expert
+BAD_IDS = (-1, "T")  # "T": the number of tasks, one past the last expert
 
 
 def _dtype_cases(cases, half_names):
     params = [pytest.param(case, torch.float32, id=f"{case}-float32") for case in cases]
     for dtype in (torch.float16, torch.bfloat16):
-        params += [pytest.param(case, dtype, id=f"{case}-{dtype}".replace("torch.", ""))
-                   for case in cases if case.name in half_names]
+        params += [
+            pytest.param(case, dtype, id=f"{case}-{dtype}".replace("torch.", ""))
+            for case in cases
+            if case.name in half_names
+        ]
     return params
 
 
@@ -60,8 +70,9 @@ LINEAR_PARAMS = _dtype_cases(LINEAR_CASES, HALF_LINEAR)
 @pytest.fixture(autouse=True)
 def _gpu_visible():
     if not torch.cuda.is_available():
-        requirements.unavailable("gpu", "no CUDA GPU is visible (torch.cuda.is_available() "
-                                        "is False)")
+        requirements.unavailable(
+            "gpu", "no CUDA GPU is visible (torch.cuda.is_available() is False)"
+        )
 
 
 def _unavailable(form: str):
@@ -103,8 +114,10 @@ def _op(ops, kind: str):
 
 
 def _on_device(problem, dtype, requires_grad: bool):
-    return [None if t is None else t.to(DEVICE).requires_grad_(requires_grad)
-            for t in problem.tensors(dtype)]
+    return [
+        None if t is None else t.to(DEVICE).requires_grad_(requires_grad)
+        for t in problem.tensors(dtype)
+    ]
 
 
 def _check(problem, kind: str, ops, dtype, record_error) -> None:
@@ -151,8 +164,11 @@ def test_linear_matches_reference(ops, case, dtype, record_error):
 
 
 def _problem(kind: str, seed: int):
-    return (conv_problem(CONV_CASES[1], seed=seed) if kind == "conv"
-            else linear_problem(LINEAR_CASES[0], seed=seed))
+    return (
+        conv_problem(CONV_CASES[1], seed=seed)
+        if kind == "conv"
+        else linear_problem(LINEAR_CASES[0], seed=seed)
+    )
 
 
 @pytest.mark.parametrize("bad", BAD_IDS, ids=str)
@@ -260,7 +276,7 @@ def test_a_planned_training_step_never_syncs(form):
             F.cross_entropy(router.model(x), labels).backward()
 
     with backends.use(form.split("-")[0], DEVICE), _entered(form):
-        step()                                   # first calls: compiles, cached tables
+        step()  # first calls: compiles, cached tables
         torch.cuda.synchronize()
         torch.cuda.set_sync_debug_mode("error")
         try:

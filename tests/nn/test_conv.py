@@ -16,20 +16,21 @@ CONFIGS = [
     dict(kernel_size=3, padding=1, padding_mode="circular", stride=2),
     dict(kernel_size=5, padding=2, padding_mode="replicate", dilation=1),
     dict(kernel_size=3, padding="same"),
-    dict(kernel_size=4, padding="same", dilation=2),          # asymmetric 'same'
+    dict(kernel_size=4, padding="same", dilation=2),  # asymmetric 'same'
     dict(kernel_size=(2, 3), padding="same", padding_mode="reflect"),
     dict(kernel_size=3, padding="valid"),
     dict(kernel_size=3, padding=(2, 1), stride=(2, 1), dilation=(1, 2)),
     dict(kernel_size=3, padding=1, groups=2),
-    dict(kernel_size=3, padding=1, groups=6, bias=False),      # depthwise
+    dict(kernel_size=3, padding=1, groups=6, bias=False),  # depthwise
 ]
 
 
 def _layer(config, num_tasks=4, rank=3, dtype=torch.float64, seed=0):
     torch.manual_seed(seed)
     out_channels = 6 if config.get("groups", 1) == 6 else 8
-    layer = EKSConv2d(6, out_channels, num_tasks=num_tasks, rank=rank, alpha=6.0, dtype=dtype,
-                      **config)
+    layer = EKSConv2d(
+        6, out_channels, num_tasks=num_tasks, rank=rank, alpha=6.0, dtype=dtype, **config
+    )
     nn.init.normal_(layer.lora_B, std=0.3)
     return layer
 
@@ -38,9 +39,10 @@ def _per_sample_reference(layer, x, task_ids):
     """nn.Conv2d's own padding logic with each sample's merged weight (differentiable)."""
     outs = []
     for n, task in enumerate(task_ids.tolist()):
-        w = reference.merged_weight(layer.weight, layer.lora_A, layer.lora_B, layer.scaling,
-                                    task).to(layer.weight.dtype)
-        outs.append(nn.Conv2d._conv_forward(layer, x[n:n + 1], w, layer.bias))
+        w = reference.merged_weight(
+            layer.weight, layer.lora_A, layer.lora_B, layer.scaling, task
+        ).to(layer.weight.dtype)
+        outs.append(nn.Conv2d._conv_forward(layer, x[n : n + 1], w, layer.bias))
     return torch.cat(outs)
 
 
@@ -61,7 +63,7 @@ def test_parameters_follow_the_contract():
 def test_layer_matches_reference_forward_and_grads(config):
     layer = _layer(config)
     x = torch.randn(5, 6, 9, 7, dtype=torch.float64, requires_grad=True)
-    task_ids = torch.tensor([3, 0, 3, 2, 0])          # task 1 absent
+    task_ids = torch.tensor([3, 0, 3, 2, 0])  # task 1 absent
     grad = None
     results = []
     for fn in (layer, lambda x_, t_: _per_sample_reference(layer, x_, t_)):
@@ -71,8 +73,7 @@ def test_layer_matches_reference_forward_and_grads(config):
         if grad is None:
             grad = torch.randn_like(y)
         y.backward(grad)
-        results.append([y.detach(), x.grad.clone()] +
-                       [p.grad.clone() for p in layer.parameters()])
+        results.append([y.detach(), x.grad.clone()] + [p.grad.clone() for p in layer.parameters()])
     for got, want in zip(*results):
         assert rel_error(got, want) <= TOLERANCE[torch.float64]
     assert torch.count_nonzero(layer.lora_A.grad[1]) == 0
@@ -84,13 +85,13 @@ def test_from_conv_starts_identical(config):
     conv = nn.Conv2d(6, 8, **config)
     layer = EKSConv2d.from_conv(conv, num_tasks=3, rank=2, alpha=8)
     x = torch.randn(4, 6, 8, 9)
-    torch.testing.assert_close(layer(x, torch.tensor([0, 1, 2, 1])), conv(x), rtol=1e-5,
-                               atol=1e-6)
+    torch.testing.assert_close(layer(x, torch.tensor([0, 1, 2, 1])), conv(x), rtol=1e-5, atol=1e-6)
     assert layer.padding_mode == conv.padding_mode and layer.scaling == 4.0
 
 
-@pytest.mark.parametrize("config", [CONFIGS[0], CONFIGS[4], CONFIGS[9]], ids=["reflect", "same4",
-                                                                              "depthwise"])
+@pytest.mark.parametrize(
+    "config", [CONFIGS[0], CONFIGS[4], CONFIGS[9]], ids=["reflect", "same4", "depthwise"]
+)
 def test_to_conv_merges_the_expert(config):
     layer = _layer(config, dtype=torch.float32)
     x = torch.randn(3, 6, 9, 7)
@@ -123,11 +124,15 @@ def _layout(t: torch.Tensor) -> str:
     return "contiguous" if t.is_contiguous() else "other"
 
 
-@pytest.mark.parametrize("input_format, weight_format", [
-    (torch.channels_last, torch.contiguous_format),
-    (torch.contiguous_format, torch.channels_last),
-    (torch.contiguous_format, torch.contiguous_format),
-], ids=["x-channels-last", "weight-channels-last", "both-contiguous"])
+@pytest.mark.parametrize(
+    "input_format, weight_format",
+    [
+        (torch.channels_last, torch.contiguous_format),
+        (torch.contiguous_format, torch.channels_last),
+        (torch.contiguous_format, torch.contiguous_format),
+    ],
+    ids=["x-channels-last", "weight-channels-last", "both-contiguous"],
+)
 @pytest.mark.parametrize("config", [CONFIGS[3], CONFIGS[0]], ids=["zeros", "reflect"])
 def test_output_memory_format_matches_conv2d(config, input_format, weight_format):
     layer = _layer(config, dtype=torch.float32).to(memory_format=weight_format)
@@ -161,19 +166,26 @@ def test_half_precision_layer():
     assert rel_error(got, want) <= TOLERANCE[torch.bfloat16]
 
 
-@pytest.mark.parametrize("layer", [
-    lambda **kw: EKSConv2d(4, 4, 3, **kw),
-    lambda **kw: __import__("lorkd_kernels").EKSLinear(4, 4, **kw),
-], ids=["conv", "linear"])
-@pytest.mark.parametrize("settings, message", [
-    ({"num_tasks": True}, "num_tasks must be a positive integer, got True"),
-    ({"num_tasks": 2, "rank": True}, "rank must be a positive integer, got True"),
-    ({"num_tasks": 2.0}, "num_tasks must be a positive integer, got 2.0"),
-    ({"num_tasks": 2, "alpha": float("nan")}, "alpha must be a finite number"),
-    ({"num_tasks": 2, "alpha": float("inf")}, "alpha must be a finite number"),
-    ({"num_tasks": 2, "alpha": "16"}, "alpha must be a finite number.*'16'"),
-    ({"num_tasks": 2, "alpha": True}, "alpha must be a finite number"),
-])
+@pytest.mark.parametrize(
+    "layer",
+    [
+        lambda **kw: EKSConv2d(4, 4, 3, **kw),
+        lambda **kw: __import__("lorkd_kernels").EKSLinear(4, 4, **kw),
+    ],
+    ids=["conv", "linear"],
+)
+@pytest.mark.parametrize(
+    "settings, message",
+    [
+        ({"num_tasks": True}, "num_tasks must be a positive integer, got True"),
+        ({"num_tasks": 2, "rank": True}, "rank must be a positive integer, got True"),
+        ({"num_tasks": 2.0}, "num_tasks must be a positive integer, got 2.0"),
+        ({"num_tasks": 2, "alpha": float("nan")}, "alpha must be a finite number"),
+        ({"num_tasks": 2, "alpha": float("inf")}, "alpha must be a finite number"),
+        ({"num_tasks": 2, "alpha": "16"}, "alpha must be a finite number.*'16'"),
+        ({"num_tasks": 2, "alpha": True}, "alpha must be a finite number"),
+    ],
+)
 def test_layer_settings_of_the_wrong_kind_are_refused_by_name(layer, settings, message):
     with pytest.raises(ValueError, match=message):
         layer(**settings)

@@ -30,12 +30,25 @@ def layers_and_inputs(draw):
     h, w = (draw(st.integers(max(s, 3), 8)) for s in span)
     num_tasks, rank = draw(st.integers(1, 4)), draw(st.integers(1, 3))
     batch = draw(st.integers(1, 5))
-    task_ids = torch.tensor(draw(st.lists(st.integers(0, num_tasks - 1), min_size=batch,
-                                          max_size=batch)))
+    task_ids = torch.tensor(
+        draw(st.lists(st.integers(0, num_tasks - 1), min_size=batch, max_size=batch))
+    )
     torch.manual_seed(draw(st.integers(0, 2**31 - 1)))
-    layer = EKSConv2d(c_in, c_out, kernel, stride, padding, dilation, groups,
-                      draw(st.booleans()), mode, num_tasks=num_tasks, rank=rank, alpha=2.0,
-                      dtype=torch.float64)
+    layer = EKSConv2d(
+        c_in,
+        c_out,
+        kernel,
+        stride,
+        padding,
+        dilation,
+        groups,
+        draw(st.booleans()),
+        mode,
+        num_tasks=num_tasks,
+        rank=rank,
+        alpha=2.0,
+        dtype=torch.float64,
+    )
     nn.init.normal_(layer.lora_B, std=0.5)
     return layer, torch.randn(batch, c_in, h, w, dtype=torch.float64), task_ids
 
@@ -45,8 +58,7 @@ def layers_and_inputs(draw):
 def test_layer_fuzz_against_nn_conv2d_padding(case):
     layer, x, task_ids = case
     x.requires_grad_(True)
-    params = [p for p in (x, layer.weight, layer.bias, layer.lora_A, layer.lora_B)
-              if p is not None]
+    params = [p for p in (x, layer.weight, layer.bias, layer.lora_A, layer.lora_B) if p is not None]
     y = layer(x, task_ids)
     y_ref = _per_sample_reference(layer, x, task_ids)
     assert rel_error(y, y_ref) <= TOLERANCE[torch.float64]

@@ -46,7 +46,7 @@ def test_padding_never_passes_for_a_class():
 def test_absent_task_heads_get_exactly_zero_gradient():
     heads = TaskHeads(4, [3, 3, 2])
     heads(torch.randn(4, 4), torch.tensor([0, 2, 2, 0])).sum().backward()
-    assert heads.heads[1].weight.grad is not None      # in the graph, as DDP needs
+    assert heads.heads[1].weight.grad is not None  # in the graph, as DDP needs
     assert torch.count_nonzero(heads.heads[1].weight.grad) == 0
     assert torch.count_nonzero(heads.heads[1].bias.grad) == 0
     assert heads.heads[0].weight.grad.abs().sum() > 0
@@ -83,7 +83,7 @@ def test_compiled_heads_match_eager_without_graph_break():
     torch.manual_seed(0)
     heads = TaskHeads(6, [2, 5, 3]).double()
     features = torch.randn(7, 6, dtype=torch.float64)
-    task_ids = torch.tensor([2, 0, 2, 0, 0, 2, 2])          # task 1 absent
+    task_ids = torch.tensor([2, 0, 2, 0, 0, 2, 2])  # task 1 absent
     compiled = torch.compile(heads, fullgraph=True, backend="aot_eager")
     eager_logits, eager_grads = _heads_step(heads, heads, features, task_ids)
     traced_logits, traced_grads = _heads_step(compiled, heads, features, task_ids)

@@ -31,8 +31,12 @@ def test_layer_matches_reference_forward_and_grads(shape, bias):
     x = torch.randn(*shape, dtype=torch.float64, requires_grad=True)
     task_ids = torch.tensor([2, 0, 2, 2, 0])
     results = []
-    for fn in (layer, lambda x_, t_: reference.eks_linear_per_sample(
-            x_, layer.weight, layer.bias, layer.lora_A, layer.lora_B, t_, layer.scaling)):
+    for fn in (
+        layer,
+        lambda x_, t_: reference.eks_linear_per_sample(
+            x_, layer.weight, layer.bias, layer.lora_A, layer.lora_B, t_, layer.scaling
+        ),
+    ):
         layer.zero_grad()
         x.grad = None
         y = fn(x, task_ids)

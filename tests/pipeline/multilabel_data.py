@@ -18,8 +18,7 @@ NUM_CLASSES = [3, 3]
 MULTILABEL = [False, True]
 
 
-def _task(task_id: int, images: np.ndarray, labels: np.ndarray, multilabel: bool
-          ) -> TaskDataset:
+def _task(task_id: int, images: np.ndarray, labels: np.ndarray, multilabel: bool) -> TaskDataset:
     dataset = TaskDataset(images, labels, task_id, name=TASK_NAMES[task_id])
     # Bitmask labels are no class indices, so the class count is given, not read off them.
     dataset.num_classes = NUM_CLASSES[task_id]
@@ -38,11 +37,15 @@ def multilabel_matrix(samples: int, seed: int) -> np.ndarray:
 def tiny_multilabel_tasks(samples: int = 48, size: int = 16, seed: int = 0) -> MultiTaskDataset:
     rng = np.random.default_rng(seed)
     classes = np.arange(samples) % NUM_CLASSES[0]
-    gray = (40 + 80 * classes[:, None, None] + rng.integers(0, 30, (samples, size, size)))
+    gray = 40 + 80 * classes[:, None, None] + rng.integers(0, 30, (samples, size, size))
     matrix = multilabel_matrix(samples, seed + 1)
     rgb = 30 + 170 * matrix[:, None, None, :] + rng.integers(0, 40, (samples, size, size, 3))
-    tasks = MultiTaskDataset([
-        _task(0, gray.astype(np.uint8), classes, False),
-        _task(1, rgb.astype(np.uint8), encode_multilabel(matrix), True)], TASK_NAMES)
+    tasks = MultiTaskDataset(
+        [
+            _task(0, gray.astype(np.uint8), classes, False),
+            _task(1, rgb.astype(np.uint8), encode_multilabel(matrix), True),
+        ],
+        TASK_NAMES,
+    )
     tasks.multilabel = [d.multilabel for d in tasks.datasets]
     return tasks

@@ -26,7 +26,7 @@ def _record_fsyncs(monkeypatch):
 def test_the_file_and_then_its_folder_are_synced(tmp_path, monkeypatch):
     synced = _record_fsyncs(monkeypatch)
     atomic_files.write_json(tmp_path / "a.json", {"x": 1})
-    assert synced == [False, True]          # the data, then the rename in the folder
+    assert synced == [False, True]  # the data, then the rename in the folder
     assert json.loads((tmp_path / "a.json").read_text()) == {"x": 1}
 
 

@@ -29,11 +29,12 @@ def test_a_multilabel_task_gets_sigmoid_probabilities_and_multilabel_metrics():
     results = evaluate_run(experts, None, data, batch_size=5)
     for task, name in enumerate(TASK_NAMES):
         images = torch.stack([image for image, _, _ in data.datasets[task]])
-        logits = experts[task](images)[:, :NUM_CLASSES[task]]
+        logits = experts[task](images)[:, : NUM_CLASSES[task]]
         labels = data.datasets[task].labels
         if data.multilabel[task]:
-            expected = multilabel_metrics(torch.sigmoid(logits).numpy(),
-                                          decode_multilabel(labels, NUM_CLASSES[task]).numpy())
+            expected = multilabel_metrics(
+                torch.sigmoid(logits).numpy(), decode_multilabel(labels, NUM_CLASSES[task]).numpy()
+            )
         else:
             expected = classification_metrics(torch.softmax(logits, 1).numpy(), labels.numpy())
         assert results[name]["expert"].keys() == expected.keys()

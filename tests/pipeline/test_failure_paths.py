@@ -20,12 +20,15 @@ def student():
     return convert(ToyNet([3, 4]), num_tasks=2).eval()
 
 
-@pytest.mark.parametrize("task_ids, error, match", [
-    (torch.tensor([0, 2]), (IndexError, RuntimeError, ValueError), r"\[0, 2\)|task"),
-    (torch.tensor([0, -1]), (IndexError, RuntimeError, ValueError), r"\[0, 2\)|task"),
-    (torch.tensor([0.0, 1.0]), TypeError, "int64"),
-    (torch.tensor([0, 1, 1]), ValueError, r"shape \(2,\)"),
-])
+@pytest.mark.parametrize(
+    "task_ids, error, match",
+    [
+        (torch.tensor([0, 2]), (IndexError, RuntimeError, ValueError), r"\[0, 2\)|task"),
+        (torch.tensor([0, -1]), (IndexError, RuntimeError, ValueError), r"\[0, 2\)|task"),
+        (torch.tensor([0.0, 1.0]), TypeError, "int64"),
+        (torch.tensor([0, 1, 1]), ValueError, r"shape \(2,\)"),
+    ],
+)
 def test_bad_task_ids_through_a_converted_model(student, task_ids, error, match):
     with pytest.raises(error, match=match):
         student(torch.randn(2, 3, 8, 8), task_ids)
@@ -50,14 +53,18 @@ def test_non_finite_inputs_propagate_like_a_plain_conv(bad):
     x[0, 1, 2, 3] = bad
     task_ids = torch.tensor([1, 0])
     y = layer(x, task_ids)
-    plain = torch.cat([nn.functional.conv2d(x[n:n + 1], layer.expert_weight(int(t)), layer.bias,
-                                            padding=1) for n, t in enumerate(task_ids)])
+    plain = torch.cat(
+        [
+            nn.functional.conv2d(x[n : n + 1], layer.expert_weight(int(t)), layer.bias, padding=1)
+            for n, t in enumerate(task_ids)
+        ]
+    )
     # Non-finite exactly where the plain conv is. An infinity may come out as NaN: the split
     # form adds the shared and the expert path, and inf + (-inf) is NaN.
     assert torch.equal(torch.isfinite(y), torch.isfinite(plain))
     if math.isnan(bad):
         assert torch.equal(torch.isnan(y), torch.isnan(plain))
-    assert torch.isfinite(y[1]).all()                 # the other sample is untouched
+    assert torch.isfinite(y[1]).all()  # the other sample is untouched
     finite = torch.isfinite(plain)
     torch.testing.assert_close(y[finite], plain[finite], rtol=1e-5, atol=1e-6)
 

@@ -8,8 +8,14 @@ import torch.nn.functional as F
 import pytest
 
 from lorkd_kernels.pipeline.data.labels import decode_multilabel, encode_multilabel
-from lorkd_kernels.pipeline.losses import (FeatureProjection, binary_kl, distillation_kl,
-                                           logit_distillation, task_cross_entropy, task_loss)
+from lorkd_kernels.pipeline.losses import (
+    FeatureProjection,
+    binary_kl,
+    distillation_kl,
+    logit_distillation,
+    task_cross_entropy,
+    task_loss,
+)
 
 NUM_CLASSES = [2, 4, 3]
 
@@ -25,12 +31,15 @@ def test_cross_entropy_uses_only_each_tasks_classes():
     labels = torch.tensor([1, 3, 2, 0, 0])
     logits = _padded(task_ids).requires_grad_()
     loss = task_cross_entropy(logits, labels, task_ids, NUM_CLASSES)
-    expected = torch.stack([
-        F.cross_entropy(logits[n:n + 1, :NUM_CLASSES[t]], labels[n:n + 1])
-        for n, t in enumerate(task_ids.tolist())]).mean()
+    expected = torch.stack(
+        [
+            F.cross_entropy(logits[n : n + 1, : NUM_CLASSES[t]], labels[n : n + 1])
+            for n, t in enumerate(task_ids.tolist())
+        ]
+    ).mean()
     torch.testing.assert_close(loss, expected)
     loss.backward()
-    assert torch.count_nonzero(logits.grad[0, 2:]) == 0      # task 0 has 2 classes
+    assert torch.count_nonzero(logits.grad[0, 2:]) == 0  # task 0 has 2 classes
     assert torch.isfinite(logits.grad).all()
 
 
@@ -40,11 +49,17 @@ def test_logit_distillation_is_tau_squared_kl_over_valid_classes():
     student, teacher = _padded(task_ids).requires_grad_(), _padded(task_ids)
     tau = 4.0
     loss = logit_distillation(student, teacher, task_ids, NUM_CLASSES, tau)
-    expected = torch.stack([
-        F.kl_div(F.log_softmax(student[n, :c] / tau, 0), F.softmax(teacher[n, :c] / tau, 0),
-                 reduction="sum")
-        for n, c in ((n, NUM_CLASSES[t]) for n, t in enumerate(task_ids.tolist()))]).mean()
-    torch.testing.assert_close(loss, expected * tau ** 2)
+    expected = torch.stack(
+        [
+            F.kl_div(
+                F.log_softmax(student[n, :c] / tau, 0),
+                F.softmax(teacher[n, :c] / tau, 0),
+                reduction="sum",
+            )
+            for n, c in ((n, NUM_CLASSES[t]) for n, t in enumerate(task_ids.tolist()))
+        ]
+    ).mean()
+    torch.testing.assert_close(loss, expected * tau**2)
     loss.backward()
     assert torch.isfinite(student.grad).all()
 
@@ -59,9 +74,8 @@ def test_feature_projection_is_fixed_and_keeps_norms_when_shrinking():
     proj = FeatureProjection(teacher_dim=16, student_dim=8, seed=3)
     again = FeatureProjection(teacher_dim=16, student_dim=8, seed=3)
     assert torch.equal(proj.weight, again.weight)
-    assert not list(proj.parameters())                     # a buffer: never trained
-    torch.testing.assert_close(proj.weight @ proj.weight.t(), torch.eye(8), atol=1e-5,
-                               rtol=0)
+    assert not list(proj.parameters())  # a buffer: never trained
+    torch.testing.assert_close(proj.weight @ proj.weight.t(), torch.eye(8), atol=1e-5, rtol=0)
     assert FeatureProjection(8, 16)(torch.randn(3, 8)).shape == (3, 16)
 
 
@@ -79,8 +93,9 @@ def test_losses_stay_finite_on_minus_infinity_padding():
         student = junk_student.clone() if fill is None else junk_student.masked_fill(padding, fill)
         teacher = junk_teacher.clone() if fill is None else junk_teacher.masked_fill(padding, fill)
         student.requires_grad_()
-        loss = (task_cross_entropy(student, labels, task_ids, NUM_CLASSES)
-                + logit_distillation(student, teacher, task_ids, NUM_CLASSES, 4.0))
+        loss = task_cross_entropy(student, labels, task_ids, NUM_CLASSES) + logit_distillation(
+            student, teacher, task_ids, NUM_CLASSES, 4.0
+        )
         loss.backward()
         assert torch.isfinite(loss) and torch.isfinite(student.grad).all()
         results.append((loss.detach(), student.grad))
@@ -99,8 +114,9 @@ def _mixed_batch(seed: int):
     task_ids = torch.tensor([1, 0, 1, 2, 1, 0])
     targets = torch.randint(0, 2, (len(task_ids), 3), generator=generator)
     classes = torch.tensor([3, 1, 0, 1, 2, 0])
-    labels = torch.where(task_ids == 1, torch.from_numpy(encode_multilabel(targets.numpy())),
-                         classes)
+    labels = torch.where(
+        task_ids == 1, torch.from_numpy(encode_multilabel(targets.numpy())), classes
+    )
     logits = torch.randn(len(task_ids), 4, generator=generator, dtype=torch.float64) * 3
     return logits, task_ids, labels
 
@@ -118,15 +134,15 @@ def test_multilabel_loss_is_binary_cross_entropy_over_the_tasks_labels():
     for n, t in enumerate(task_ids.tolist()):
         c = MIXED_CLASSES[t]
         if MIXED_MULTILABEL[t]:
-            target = decode_multilabel(labels[n:n + 1], c).double()
-            per_sample.append(F.binary_cross_entropy_with_logits(logits[n:n + 1, :c], target))
+            target = decode_multilabel(labels[n : n + 1], c).double()
+            per_sample.append(F.binary_cross_entropy_with_logits(logits[n : n + 1, :c], target))
         else:
-            per_sample.append(F.cross_entropy(logits[n:n + 1, :c], labels[n:n + 1]))
+            per_sample.append(F.cross_entropy(logits[n : n + 1, :c], labels[n : n + 1]))
     torch.testing.assert_close(loss, torch.stack(per_sample).mean(), rtol=1e-12, atol=1e-12)
     loss.backward()
     assert torch.isfinite(logits.grad).all()
     padding = torch.arange(4) >= torch.tensor(MIXED_CLASSES)[task_ids][:, None]
-    assert padding[task_ids == 1].any()                       # the multi-label rows have some
+    assert padding[task_ids == 1].any()  # the multi-label rows have some
     assert torch.count_nonzero(logits.grad[padding]) == 0
     assert torch.count_nonzero(logits.grad[~padding]) == (~padding).sum()
 
@@ -141,14 +157,16 @@ def test_multilabel_distillation_is_tau_squared_binary_kl_averaged_over_labels()
     for n, t in enumerate(task_ids.tolist()):
         c = MIXED_CLASSES[t]
         s, q = student[n, :c] / tau, teacher[n, :c] / tau
-        if MIXED_MULTILABEL[t]:         # by hand: p log(p/q) + (1-p) log((1-p)/(1-q)), label mean
+        if MIXED_MULTILABEL[t]:  # by hand: p log(p/q) + (1-p) log((1-p)/(1-q)), label mean
             p, r = torch.sigmoid(q), torch.sigmoid(s)
-            per_sample.append((p * torch.log(p / r)
-                               + (1 - p) * torch.log((1 - p) / (1 - r))).mean())
+            per_sample.append(
+                (p * torch.log(p / r) + (1 - p) * torch.log((1 - p) / (1 - r))).mean()
+            )
         else:
             per_sample.append(F.kl_div(F.log_softmax(s, 0), F.softmax(q, 0), reduction="sum"))
-    torch.testing.assert_close(loss, torch.stack(per_sample).mean() * tau ** 2, rtol=1e-10,
-                               atol=1e-12)
+    torch.testing.assert_close(
+        loss, torch.stack(per_sample).mean() * tau**2, rtol=1e-10, atol=1e-12
+    )
     loss.backward()
     padding = torch.arange(4) >= torch.tensor(MIXED_CLASSES)[task_ids][:, None]
     assert torch.isfinite(student.grad).all()
@@ -173,12 +191,12 @@ def test_mixed_batch_is_the_sample_weighted_sum_of_its_single_and_multilabel_par
     def compute(rows):
         part = logits[rows].detach().requires_grad_()
         if which == "loss":
-            value = task_loss(part, labels[rows], task_ids[rows], MIXED_CLASSES,
-                              MIXED_MULTILABEL)
+            value = task_loss(part, labels[rows], task_ids[rows], MIXED_CLASSES, MIXED_MULTILABEL)
         else:
-            value = logit_distillation(part, teacher[rows], task_ids[rows], MIXED_CLASSES,
-                                       4.0, MIXED_MULTILABEL)
-        (value * len(rows)).backward()        # its share of the batch sum
+            value = logit_distillation(
+                part, teacher[rows], task_ids[rows], MIXED_CLASSES, 4.0, MIXED_MULTILABEL
+            )
+        (value * len(rows)).backward()  # its share of the batch sum
         return value * len(rows), part.grad
 
     everything = list(range(len(task_ids)))
@@ -188,8 +206,9 @@ def test_mixed_batch_is_the_sample_weighted_sum_of_its_single_and_multilabel_par
     (single_sum, single_grad), (multi_sum, multi_grad) = compute(single), compute(multi)
     # Every sample weighs the same: the batch mean is (sum over single rows + sum over
     # multi-label rows) / N, whatever the mix.
-    torch.testing.assert_close(whole / len(everything),
-                               (single_sum + multi_sum) / len(everything), rtol=1e-12, atol=0)
+    torch.testing.assert_close(
+        whole / len(everything), (single_sum + multi_sum) / len(everything), rtol=1e-12, atol=0
+    )
     torch.testing.assert_close(whole_grad[single], single_grad, rtol=1e-12, atol=1e-15)
     torch.testing.assert_close(whole_grad[multi], multi_grad, rtol=1e-12, atol=1e-15)
 
@@ -204,9 +223,9 @@ def test_multilabel_losses_match_on_minus_infinity_padding():
         student = logits.clone() if fill is None else logits.masked_fill(padding, fill)
         target = teacher.clone() if fill is None else teacher.masked_fill(padding, fill)
         student.requires_grad_()
-        loss = (task_loss(student, labels, task_ids, MIXED_CLASSES, MIXED_MULTILABEL)
-                + logit_distillation(student, target, task_ids, MIXED_CLASSES, 4.0,
-                                     MIXED_MULTILABEL))
+        loss = task_loss(
+            student, labels, task_ids, MIXED_CLASSES, MIXED_MULTILABEL
+        ) + logit_distillation(student, target, task_ids, MIXED_CLASSES, 4.0, MIXED_MULTILABEL)
         loss.backward()
         assert torch.isfinite(loss) and torch.isfinite(student.grad).all()
         results.append((loss.detach(), student.grad))

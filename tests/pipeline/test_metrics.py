@@ -30,13 +30,17 @@ def test_multiclass_auc_is_the_macro_one_vs_rest_mean():
     expected = np.mean([roc_auc_score(labels == c, probs[:, c]) for c in range(4)])
     assert classification_metrics(probs, labels)["auc"] == pytest.approx(expected)
     assert classification_metrics(probs, labels)["auc"] == pytest.approx(
-        roc_auc_score(labels, probs, multi_class="ovr", average="macro"))
+        roc_auc_score(labels, probs, multi_class="ovr", average="macro")
+    )
 
 
 def test_perfect_and_degenerate_cases():
     probs = np.eye(3)[[0, 1, 2, 1]]
     assert classification_metrics(probs, np.array([0, 1, 2, 1])) == {
-        "accuracy": 1.0, "auc": 1.0, "samples": 4}
+        "accuracy": 1.0,
+        "auc": 1.0,
+        "samples": 4,
+    }
     assert math.isnan(classification_metrics(np.eye(2)[[1, 1]], np.array([1, 1]))["auc"])
 
 
@@ -60,8 +64,9 @@ def test_multilabel_metrics_average_over_labels_and_skip_constant_ones():
     # label 0: all right; label 1: 3 of 4 (0.3 < 0.5 on a positive); label 2: 3 of 4
     assert result["accuracy"] == pytest.approx((1 + 0.75 + 0.75) / 3)
     # label 2 never occurs: no AUC for it
-    assert result["auc"] == pytest.approx(np.mean([roc_auc_score(labels[:, j], probs[:, j])
-                                                   for j in (0, 1)]))
+    assert result["auc"] == pytest.approx(
+        np.mean([roc_auc_score(labels[:, j], probs[:, j]) for j in (0, 1)])
+    )
     assert result["samples"] == 4
     probs[1, 1] = np.nan
     assert math.isnan(multilabel_metrics(probs, labels)["auc"])

@@ -11,9 +11,14 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from lorkd_kernels.pipeline.data.tasks import (MEDMNIST_2D_TASKS, MEDMNIST_3D_TASKS,
-                                               MEDMNIST_SIZES, MEDMNIST_TASKS,
-                                               MEDMNIST_TRAIN_SIZES, MULTILABEL_TASKS)
+from lorkd_kernels.pipeline.data.tasks import (
+    MEDMNIST_2D_TASKS,
+    MEDMNIST_3D_TASKS,
+    MEDMNIST_SIZES,
+    MEDMNIST_TASKS,
+    MEDMNIST_TRAIN_SIZES,
+    MULTILABEL_TASKS,
+)
 from lorkd_kernels.pipeline.metrics import classification_metrics, multilabel_metrics
 from tests import requirements
 
@@ -21,8 +26,9 @@ try:
     import medmnist
     from medmnist.evaluator import getACC, getAUC
 except ImportError as err:
-    requirements.unavailable("medmnist", f"medmnist is not installed ({err}); pip install "
-                                         f"--no-deps medmnist pandas")
+    requirements.unavailable(
+        "medmnist", f"medmnist is not installed ({err}); pip install --no-deps medmnist pandas"
+    )
 
 
 def _softmax(logits: np.ndarray) -> np.ndarray:
@@ -31,12 +37,14 @@ def _softmax(logits: np.ndarray) -> np.ndarray:
 
 
 @pytest.mark.parametrize("seed", range(5))
-@pytest.mark.parametrize("num_classes, task", [(2, "binary-class"), (4, "multi-class"),
-                                               (11, "multi-class"), (5, "ordinal-regression")])
+@pytest.mark.parametrize(
+    "num_classes, task",
+    [(2, "binary-class"), (4, "multi-class"), (11, "multi-class"), (5, "ordinal-regression")],
+)
 def test_single_label_metrics_match_medmnist(num_classes, task, seed):
     rng = np.random.default_rng(seed)
     labels = rng.integers(0, num_classes, 300)
-    labels[:num_classes] = np.arange(num_classes)      # every class occurs, as medmnist needs
+    labels[:num_classes] = np.arange(num_classes)  # every class occurs, as medmnist needs
     probs = _softmax(rng.normal(size=(300, num_classes)) + 1.5 * np.eye(num_classes)[labels])
     ours = classification_metrics(probs, labels)
     # medmnist's label arrays are (N, 1)
@@ -47,7 +55,7 @@ def test_single_label_metrics_match_medmnist(num_classes, task, seed):
 @pytest.mark.parametrize("seed", range(5))
 def test_multilabel_metrics_match_medmnist(seed):
     rng = np.random.default_rng(seed)
-    labels = (rng.random((300, 14)) < 0.3).astype(np.int64)       # ChestMNIST's 14 findings
+    labels = (rng.random((300, 14)) < 0.3).astype(np.int64)  # ChestMNIST's 14 findings
     probs = 1 / (1 + np.exp(-(rng.normal(size=(300, 14)) + 1.2 * (2 * labels - 1))))
     ours = multilabel_metrics(probs, labels)
     task = "multi-label, binary-class"
@@ -60,9 +68,15 @@ def test_the_task_list_agrees_with_medmnist_info():
     for task, num_classes in MEDMNIST_2D_TASKS.items():
         assert task in info, task
         assert len(info[task]["label"]) == num_classes, task
-        kind = ("multi-label, binary-class" if task in MULTILABEL_TASKS else
-                "ordinal-regression" if task == "retinamnist" else
-                "binary-class" if num_classes == 2 else "multi-class")
+        kind = (
+            "multi-label, binary-class"
+            if task in MULTILABEL_TASKS
+            else "ordinal-regression"
+            if task == "retinamnist"
+            else "binary-class"
+            if num_classes == 2
+            else "multi-class"
+        )
         assert info[task]["task"] == kind, task
         assert info[task]["n_samples"]["train"] == MEDMNIST_TRAIN_SIZES[task], task
         # the file names the reader expects are the ones medmnist publishes

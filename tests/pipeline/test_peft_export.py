@@ -13,11 +13,18 @@ from torch import nn
 
 # requirements-dev.txt installs peft: a missing or broken one fails here rather than skipping
 import peft
-from packaging.specifiers import SpecifierSet      # peft depends on packaging
+from packaging.specifiers import SpecifierSet  # peft depends on packaging
 from packaging.version import Version
 
-from lorkd_kernels import (EKSConv2d, TaskHeads, WeightsFileError, decompose,
-                           export_peft_adapters, load_peft_base, peft_base_model)
+from lorkd_kernels import (
+    EKSConv2d,
+    TaskHeads,
+    WeightsFileError,
+    decompose,
+    export_peft_adapters,
+    load_peft_base,
+    peft_base_model,
+)
 from lorkd_kernels.deploy._peft_layout import TESTED_PEFT
 from lorkd_kernels.pipeline.models import build_model
 from tests.peft_models import differs, names, trained_student
@@ -33,10 +40,12 @@ def _peft_output(base: nn.Module, folder: Path, name: str, x: torch.Tensor) -> t
         return model(x)
 
 
-@pytest.mark.parametrize("arch, unsupported", [("shufflenet_v2_x0_5", "full"),
-                                               ("resnet18", "error")])
-def test_real_peft_loads_each_adapter_and_computes_the_decomposed_expert(arch, unsupported,
-                                                                         tmp_path):
+@pytest.mark.parametrize(
+    "arch, unsupported", [("shufflenet_v2_x0_5", "full"), ("resnet18", "error")]
+)
+def test_real_peft_loads_each_adapter_and_computes_the_decomposed_expert(
+    arch, unsupported, tmp_path
+):
     # float64: the mapping is exact, so only float64 rounding may separate the two
     student = trained_student(build_model(arch, CLASSES).double(), len(CLASSES))
     export = export_peft_adapters(student, tmp_path, names(3), unsupported=unsupported)
@@ -49,7 +58,7 @@ def test_real_peft_loads_each_adapter_and_computes_the_decomposed_expert(arch, u
         with torch.no_grad():
             expected = decompose(student, task).eval()(x)
             without_adapter = peft_base_model(student, task).eval()(x)
-        assert differs(without_adapter, expected)            # the adapter carries the expert
+        assert differs(without_adapter, expected)  # the adapter carries the expert
         got = _peft_output(peft_base_model(student, task).eval(), export.adapters[name], name, x)
         assert rel_error(got, expected) <= 1e-10
         # the same from files only: the architecture, the shared weights, the adapter
@@ -59,9 +68,16 @@ def test_real_peft_loads_each_adapter_and_computes_the_decomposed_expert(arch, u
 
 def _dense_student():
     torch.manual_seed(0)
-    base = nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.ReLU(), nn.Conv2d(8, 8, 1),
-                         nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(8, 6), nn.ReLU(),
-                         TaskHeads(6, CLASSES))
+    base = nn.Sequential(
+        nn.Conv2d(3, 8, 3, padding=1),
+        nn.ReLU(),
+        nn.Conv2d(8, 8, 1),
+        nn.AdaptiveAvgPool2d(1),
+        nn.Flatten(),
+        nn.Linear(8, 6),
+        nn.ReLU(),
+        TaskHeads(6, CLASSES),
+    )
     return trained_student(base, len(CLASSES), image_size=8)
 
 
@@ -79,8 +95,9 @@ def test_layers_with_their_own_rank_and_scaling_map_exactly(tmp_path):
     x = torch.randn(5, 3, 8, 8)
     for task in range(len(CLASSES)):
         name = f"task{task}"
-        model = peft.PeftModel.from_pretrained(peft_base_model(student, task).eval(),
-                                               export.adapters[name], adapter_name=name).eval()
+        model = peft.PeftModel.from_pretrained(
+            peft_base_model(student, task).eval(), export.adapters[name], adapter_name=name
+        ).eval()
         layer = model.base_model.model[2]
         assert (layer.r[name], layer.scaling[name]) == (3, odd.scaling)
         with torch.no_grad():
@@ -92,28 +109,37 @@ def test_layers_lora_cannot_hold_are_named_and_can_travel_whole(tmp_path):
     with pytest.raises(ValueError) as err:
         export_peft_adapters(student, tmp_path / "refused")
     message = str(err.value)
-    for part in ("cannot hold the experts of 3 layers", "block.0: depthwise conv (groups=8)",
-                 "block.2: grouped conv (groups=2)", "block.4: padding_mode='reflect'",
-                 "unsupported='full'", "experts_on='dense'"):
+    for part in (
+        "cannot hold the experts of 3 layers",
+        "block.0: depthwise conv (groups=8)",
+        "block.2: grouped conv (groups=2)",
+        "block.4: padding_mode='reflect'",
+        "unsupported='full'",
+        "experts_on='dense'",
+    ):
         assert part in message
-    assert not (tmp_path / "refused").exists()                 # nothing half-written
+    assert not (tmp_path / "refused").exists()  # nothing half-written
 
     export = export_peft_adapters(student, tmp_path, unsupported="full")
     assert sorted(export.full_modules) == ["block.0", "block.2", "block.4"]
     assert export.lora_modules == ["stem.0", "hidden"]
     x = torch.randn(3, 3, 12, 12)
     for task in range(len(CLASSES)):
-        got = _peft_output(peft_base_model(student, task).eval(),
-                           export.adapters[f"task{task}"], f"task{task}", x)
+        got = _peft_output(
+            peft_base_model(student, task).eval(), export.adapters[f"task{task}"], f"task{task}", x
+        )
         with torch.no_grad():
             assert rel_error(got, decompose(student, task).eval()(x)) <= 1e-5
 
 
-@pytest.mark.parametrize("task_names, match", [
-    (["a", "b"], "lists 2 names for a model with 3 tasks"),
-    (["a", "b", "a"], "must be distinct"),
-    (["a", "b.c", "d"], "only letters, digits"),
-])
+@pytest.mark.parametrize(
+    "task_names, match",
+    [
+        (["a", "b"], "lists 2 names for a model with 3 tasks"),
+        (["a", "b", "a"], "must be distinct"),
+        (["a", "b.c", "d"], "only letters, digits"),
+    ],
+)
 def test_task_names_are_checked(task_names, match, tmp_path):
     with pytest.raises(ValueError, match=match):
         export_peft_adapters(_dense_student(), tmp_path, task_names)
@@ -139,5 +165,8 @@ def test_the_installed_peft_is_in_the_tested_range_pinned_by_the_extra():
     extra = re.search(r"^peft = \[(.*)\]$", (ROOT / "pyproject.toml").read_text(), re.M)
     assert extra and f'"peft{TESTED_PEFT}"' in extra.group(1)
     assert Version(peft.__version__) in SpecifierSet(TESTED_PEFT)
-    assert re.search(r"^peft" + re.escape(TESTED_PEFT) + r"\s*$",
-                     (ROOT / "requirements-dev.txt").read_text(), re.M)
+    assert re.search(
+        r"^peft" + re.escape(TESTED_PEFT) + r"\s*$",
+        (ROOT / "requirements-dev.txt").read_text(),
+        re.M,
+    )

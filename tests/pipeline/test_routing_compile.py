@@ -41,13 +41,14 @@ BUILDERS = {**ARCHS, QUICK: lambda: ToyNet(NUM_CLASSES)}
 def _converted(arch: str) -> torch.nn.Module:
     torch.manual_seed(0)
     router = convert(BUILDERS[arch](), len(NUM_CLASSES), rank=2)
-    randomize_experts(router, seed=1)       # experts that differ, so a wrong task shows
+    randomize_experts(router, seed=1)  # experts that differ, so a wrong task shows
     return router.double().train()
 
 
 def _images(batch: int = 6) -> torch.Tensor:
-    return torch.randn(batch, 3, 16, 16, generator=torch.Generator().manual_seed(2),
-                       dtype=torch.float64)
+    return torch.randn(
+        batch, 3, 16, 16, generator=torch.Generator().manual_seed(2), dtype=torch.float64
+    )
 
 
 def _forward_backward(fn, model, x, task_ids):
@@ -70,7 +71,7 @@ def _break_report(model, args, error: Exception) -> str:
         explanation = torch._dynamo.explain(model)(*args)
         reasons = "\n".join(str(b.reason).splitlines()[0] for b in explanation.break_reasons)
         return f"{explanation.graph_break_count} graph breaks:\n{reasons}"
-    except Exception:    # noqa: BLE001 - diagnosis only; the original error is the signal
+    except Exception:  # noqa: BLE001 - diagnosis only; the original error is the signal
         return f"{type(error).__name__}: {error}"
 
 
@@ -110,7 +111,7 @@ def _check_every_composition(arch: str, route, compiler: str, device: str = "cpu
             with torch.compiler.set_stance("default" if i == 0 else "fail_on_recompile"):
                 try:
                     traced = _forward_backward(compiled, model, x, task_ids)
-                except Exception as error:    # noqa: BLE001 - re-raised with the diagnosis
+                except Exception as error:  # noqa: BLE001 - re-raised with the diagnosis
                     if i == 0:
                         pytest.fail(_break_report(model, (x, task_ids), error))
                     raise

@@ -22,7 +22,7 @@ def _task(count: int, seed: int) -> TaskDataset:
     rng = np.random.default_rng(seed)
     labels = np.arange(count) % CLASSES
     images = rng.integers(0, 256, (count, 16, 16, 3), dtype=np.uint8)
-    images[..., 0] = (labels * 80)[:, None, None].astype(np.uint8)     # a learnable cue
+    images[..., 0] = (labels * 80)[:, None, None].astype(np.uint8)  # a learnable cue
     return TaskDataset(images, labels, 0, num_classes=CLASSES, name="downstream")
 
 
@@ -41,7 +41,7 @@ def test_linear_probe_trains_only_the_new_head(pretrained):
     probed = train_new_head(pretrained, "linear", _task(13, 0), SETTINGS, torch.device("cpu"))
     assert probed.fc.out_features == CLASSES
     after = _backbone(probed)
-    assert all(torch.equal(before[k], after[k]) for k in before)       # BN statistics too
+    assert all(torch.equal(before[k], after[k]) for k in before)  # BN statistics too
     assert _backbone(pretrained).keys() == before.keys()
 
 

@@ -67,7 +67,8 @@ def _planned(x: Tensor, task_ids: Tensor, num_tasks: int) -> Tensor:
     if x.device.type != "cuda" and not configs.INTERPRETING:
         raise BackendUnavailableError(
             f"the triton backend runs {x.device.type} tensors only under the Triton "
-            "interpreter: set TRITON_INTERPRET=1 before importing lorkd_kernels")
+            "interpreter: set TRITON_INTERPRET=1 before importing lorkd_kernels"
+        )
     # The same contract as the cuda backend: IndexError where the host may read the ids (from
     # the batch's plan: one read per batch), NaN from the kernels where it may not (CUDA-graph
     # capture, torch.compile tracing, checks turned off).
@@ -88,43 +89,83 @@ def _planned(x: Tensor, task_ids: Tensor, num_tasks: int) -> Tensor:
 _FORMS = {"fused": conv, "split": split}
 
 
-def _in_chosen_form(run, output_mask, x, weight, lora_A, task_ids, stride, padding, dilation,
-                    groups):
+def _in_chosen_form(
+    run, output_mask, x, weight, lora_A, task_ids, stride, padding, dilation, groups
+):
     """``run(form module)`` in the form ``triton_strategy`` names; under ``auto``, the form
     measured for this call's key (``triton_choices.py``), or without measuring the counted
     cost model's (``costs.py``: the cheaper form of a grouped conv, split for a dense one)."""
     settings = _settings.current()
     if settings.triton_strategy != "auto":
         return run(_FORMS[settings.triton_strategy])
-    key = (triton_choices.key_of(output_mask, x, weight, task_ids, stride, padding, dilation,
-                                 groups) if settings.measuring else None)
+    key = (
+        triton_choices.key_of(output_mask, x, weight, task_ids, stride, padding, dilation, groups)
+        if settings.measuring
+        else None
+    )
     if key is None:
         out_size = conv2d_output_size(x.shape, weight.shape, stride, padding, dilation)[2:]
-        layer = costs.ConvLayer.of_call(x.shape, weight.shape, out_size, groups,
-                                        lora_A.shape[1], lora_A.shape[0], x.element_size())
+        layer = costs.ConvLayer.of_call(
+            x.shape,
+            weight.shape,
+            out_size,
+            groups,
+            lora_A.shape[1],
+            lora_A.shape[0],
+            x.element_size(),
+        )
         return run(_FORMS[costs.cheapest_form(layer)])
     return triton_choices.run_measured(key, lambda form: run(_FORMS[form]), x.device)
 
 
-def conv2d_forward(x, weight, bias, lora_A, lora_B, task_ids, stride, padding, dilation, groups,
-                   scaling):
+def conv2d_forward(
+    x, weight, bias, lora_A, lora_B, task_ids, stride, padding, dilation, groups, scaling
+):
     task_ids = _planned(x, task_ids, lora_A.shape[0])
     conf = (list(stride), list(padding), list(dilation), int(groups))
     return _in_chosen_form(
-        lambda form: form.conv2d_forward(x, weight, bias, lora_A, lora_B, task_ids, *conf,
-                                         float(scaling)),
-        None, x, weight, lora_A, task_ids, *conf)
+        lambda form: form.conv2d_forward(
+            x, weight, bias, lora_A, lora_B, task_ids, *conf, float(scaling)
+        ),
+        None,
+        x,
+        weight,
+        lora_A,
+        task_ids,
+        *conf,
+    )
 
 
-def conv2d_backward(grad_out, x, weight, lora_A, lora_B, task_ids, stride, padding, dilation,
-                    groups, scaling, output_mask):
+def conv2d_backward(
+    grad_out,
+    x,
+    weight,
+    lora_A,
+    lora_B,
+    task_ids,
+    stride,
+    padding,
+    dilation,
+    groups,
+    scaling,
+    output_mask,
+):
     task_ids = _planned(x, task_ids, lora_A.shape[0])
     conf = (list(stride), list(padding), list(dilation), int(groups))
     mask = [bool(m) for m in output_mask]
-    return tuple(_in_chosen_form(
-        lambda form: form.conv2d_backward(grad_out, x, weight, lora_A, lora_B, task_ids, *conf,
-                                          float(scaling), mask),
-        mask, x, weight, lora_A, task_ids, *conf))
+    return tuple(
+        _in_chosen_form(
+            lambda form: form.conv2d_backward(
+                grad_out, x, weight, lora_A, lora_B, task_ids, *conf, float(scaling), mask
+            ),
+            mask,
+            x,
+            weight,
+            lora_A,
+            task_ids,
+            *conf,
+        )
+    )
 
 
 def linear_forward(x, weight, bias, lora_A, lora_B, task_ids, scaling):
@@ -136,8 +177,18 @@ def linear_backward(grad_out, x, weight, lora_A, lora_B, task_ids, scaling, outp
     task_ids = _planned(x, task_ids, lora_A.shape[0])
     if any(bool(m) for m in output_mask[1:]):
         limits.alert_nondeterministic("the EKS linear's weight gradient")
-    return tuple(linear.linear_backward(grad_out, x, weight, lora_A, lora_B, task_ids,
-                                        float(scaling), [bool(m) for m in output_mask]))
+    return tuple(
+        linear.linear_backward(
+            grad_out,
+            x,
+            weight,
+            lora_A,
+            lora_B,
+            task_ids,
+            float(scaling),
+            [bool(m) for m in output_mask],
+        )
+    )
 
 
 # Declared last, once the four functions above exist: its private ops lorkd::_triton_<op> are

@@ -23,7 +23,7 @@ import triton
 from ..registry import triton_interpreting
 
 INTERPRETING = triton_interpreting()
-MIN_DOT = 16        # tl.dot needs every dimension >= 16
+MIN_DOT = 16  # tl.dot needs every dimension >= 16
 MAX_BLOCK = 128
 
 
@@ -76,7 +76,7 @@ class WgradTiles:
     block_co: int
     block_k: int
     block_p: int
-    split: int          # programs sharing the row range of each (co, k) tile
+    split: int  # programs sharing the row range of each (co, k) tile
     num_warps: int
 
 
@@ -95,10 +95,11 @@ def wgrad_tiles(c_out_per_group: int, depth: int, rows: int, groups: int) -> Wgr
 # The split form's branch kernels (split.py): rank-r shrink and expand over rows = (sample,
 # pixel), and the per-task segment reductions of dA/dB.
 
+
 @dataclass(frozen=True)
 class BranchTiles:
     block_m: int
-    block_cols: int     # the shrink's K step; the expand's output channels per tile
+    block_cols: int  # the shrink's K step; the expand's output channels per tile
     num_warps: int
     num_stages: int
 

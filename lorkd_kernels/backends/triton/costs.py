@@ -24,15 +24,15 @@ from typing import Dict, List, Sequence, Tuple, cast
 
 from . import configs
 
-ACC_BYTES = 4        # the rank-r intermediates and the atomic accumulators are fp32
+ACC_BYTES = 4  # the rank-r intermediates and the atomic accumulators are fp32
 
 
 @dataclass(frozen=True)
 class Gpu:
     name: str
-    bandwidth: float           # bytes per second
-    peak_flops: float          # dense fp16/bf16 tensor-core FLOPs per second
-    launch_seconds: float      # fixed cost of one kernel launch
+    bandwidth: float  # bytes per second
+    peak_flops: float  # dense fp16/bf16 tensor-core FLOPs per second
+    launch_seconds: float  # fixed cost of one kernel launch
 
 
 H100 = Gpu("H100 SXM (3.35 TB/s, 989 TFLOP/s bf16, 5 us a launch)", 3.35e12, 989e12, 5e-6)
@@ -45,7 +45,7 @@ class Kernel:
     name: str
     flops: float
     bytes: float
-    backward: bool = False     # launched by the backward op
+    backward: bool = False  # launched by the backward op
 
     def seconds(self, gpu: Gpu) -> float:
         return max(self.flops / gpu.peak_flops, self.bytes / gpu.bandwidth) + gpu.launch_seconds
@@ -93,21 +93,38 @@ class ConvLayer:
     kernel: Tuple[int, int]
     rank: int
     num_tasks: int
-    element: int               # bytes per element of x, y and the weights
+    element: int  # bytes per element of x, y and the weights
 
     @classmethod
-    def of_call(cls, x_shape: Sequence[int], weight_shape: Sequence[int],
-                out_size: Sequence[int], groups: int, rank: int, num_tasks: int,
-                element: int) -> "ConvLayer":
-        return cls(x_shape[0], x_shape[1], weight_shape[0], groups, _spatial(x_shape[2:]),
-                   _spatial(out_size), _spatial(weight_shape[2:]), rank, num_tasks, element)
+    def of_call(
+        cls,
+        x_shape: Sequence[int],
+        weight_shape: Sequence[int],
+        out_size: Sequence[int],
+        groups: int,
+        rank: int,
+        num_tasks: int,
+        element: int,
+    ) -> "ConvLayer":
+        return cls(
+            x_shape[0],
+            x_shape[1],
+            weight_shape[0],
+            groups,
+            _spatial(x_shape[2:]),
+            _spatial(out_size),
+            _spatial(weight_shape[2:]),
+            rank,
+            num_tasks,
+            element,
+        )
 
     @property
-    def depth(self) -> int:                    # K = C_in/groups * kh * kw
+    def depth(self) -> int:  # K = C_in/groups * kh * kw
         return self.c_in // self.groups * self.kernel[0] * self.kernel[1]
 
     @property
-    def rows(self) -> int:                     # output pixels of the batch
+    def rows(self) -> int:  # output pixels of the batch
         return self.batch * self.out_size[0] * self.out_size[1]
 
     @property
@@ -123,11 +140,11 @@ class ConvLayer:
         return self.c_out * self.depth * self.element
 
     @property
-    def expert_bytes(self) -> float:           # every task's A and B
+    def expert_bytes(self) -> float:  # every task's A and B
         return self.num_tasks * self.rank * (self.depth + self.c_out) * self.element
 
     @property
-    def branch_bytes(self) -> float:           # u or v: (N, groups * r, H_out, W_out), fp32
+    def branch_bytes(self) -> float:  # u or v: (N, groups * r, H_out, W_out), fp32
         return self.rows * self.groups * self.rank * ACC_BYTES
 
     @property
@@ -135,7 +152,7 @@ class ConvLayer:
         return configs.rank_block(self.rank)
 
     @property
-    def base_flops(self) -> float:             # one of the plain layer's GEMMs
+    def base_flops(self) -> float:  # one of the plain layer's GEMMs
         return 2.0 * self.rows * self.c_out * self.depth
 
     @property
@@ -149,46 +166,74 @@ class ConvLayer:
 
 def plain(layer: ConvLayer) -> FormCost:
     """The plain conv, forward and backward (cuDNN: one call each way)."""
-    return FormCost((
-        Kernel("conv", layer.base_flops, layer.x_bytes + layer.weight_bytes + layer.y_bytes),
-        Kernel("conv backward", 2 * layer.base_flops,
-               2 * layer.y_bytes + 2 * layer.x_bytes + 2 * layer.weight_bytes, True)))
+    return FormCost(
+        (
+            Kernel("conv", layer.base_flops, layer.x_bytes + layer.weight_bytes + layer.y_bytes),
+            Kernel(
+                "conv backward",
+                2 * layer.base_flops,
+                2 * layer.y_bytes + 2 * layer.x_bytes + 2 * layer.weight_bytes,
+                True,
+            ),
+        )
+    )
 
 
 def fused(layer: ConvLayer) -> FormCost:
     """The fused kernels (``conv.py``): forward; zeroing, input gradient, weight gradients."""
-    out_tiles = -(-(layer.c_out // layer.groups) // 32)     # the forward recomputes the shrink
-    in_tiles = -(-(layer.c_in // layer.groups) // 32)       # dgrad the dy @ B_t shrink
-    accumulators = (layer.c_out * (layer.depth + 1) + layer.num_tasks * layer.rank
-                    * (layer.depth + layer.c_out)) * ACC_BYTES
+    out_tiles = -(-(layer.c_out // layer.groups) // 32)  # the forward recomputes the shrink
+    in_tiles = -(-(layer.c_in // layer.groups) // 32)  # dgrad the dy @ B_t shrink
+    accumulators = (
+        layer.c_out * (layer.depth + 1) + layer.num_tasks * layer.rank * (layer.depth + layer.c_out)
+    ) * ACC_BYTES
     projections = 4.0 * layer.num_tasks * layer.rank * layer.c_out * layer.depth
-    return FormCost((
-        Kernel("forward", layer.base_flops + out_tiles * layer.shrink_flops
-               + layer.expand_flops,
-               layer.x_bytes + layer.weight_bytes + layer.expert_bytes + layer.y_bytes),
-        Kernel("zero accumulators", 0.0, accumulators, True),
-        Kernel("input gradient", layer.base_flops + in_tiles * layer.expand_flops
-               + layer.shrink_flops,
-               layer.y_bytes + layer.weight_bytes + layer.expert_bytes + layer.x_bytes, True),
-        Kernel("weight gradients", layer.base_flops + projections,
-               layer.y_bytes + layer.x_bytes + layer.expert_bytes + 2 * accumulators, True)))
+    return FormCost(
+        (
+            Kernel(
+                "forward",
+                layer.base_flops + out_tiles * layer.shrink_flops + layer.expand_flops,
+                layer.x_bytes + layer.weight_bytes + layer.expert_bytes + layer.y_bytes,
+            ),
+            Kernel("zero accumulators", 0.0, accumulators, True),
+            Kernel(
+                "input gradient",
+                layer.base_flops + in_tiles * layer.expand_flops + layer.shrink_flops,
+                layer.y_bytes + layer.weight_bytes + layer.expert_bytes + layer.x_bytes,
+                True,
+            ),
+            Kernel(
+                "weight gradients",
+                layer.base_flops + projections,
+                layer.y_bytes + layer.x_bytes + layer.expert_bytes + 2 * accumulators,
+                True,
+            ),
+        )
+    )
 
 
 def split(layer: ConvLayer) -> FormCost:
     """The split form (``split.py``): the plain conv and its backward, and the branch kernels."""
     base_forward, base_backward = plain(layer).kernels
-    return FormCost((
-        base_forward,
-        Kernel("shrink x", layer.shrink_flops, layer.x_bytes + layer.branch_bytes),
-        Kernel("expand into y", layer.expand_flops, layer.branch_bytes + 2 * layer.y_bytes),
-        base_backward,
-        Kernel("shrink dy (and zero dA, dB)", layer.expand_flops,
-               layer.y_bytes + layer.branch_bytes, True),
-        Kernel("expand into dx", layer.shrink_flops, layer.branch_bytes + 2 * layer.x_bytes,
-               True),
-        Kernel("dA", layer.shrink_flops, layer.branch_bytes + layer.x_bytes, True),
-        Kernel("shrink x again", layer.shrink_flops, layer.x_bytes + layer.branch_bytes, True),
-        Kernel("dB", layer.expand_flops, layer.y_bytes + layer.branch_bytes, True)))
+    return FormCost(
+        (
+            base_forward,
+            Kernel("shrink x", layer.shrink_flops, layer.x_bytes + layer.branch_bytes),
+            Kernel("expand into y", layer.expand_flops, layer.branch_bytes + 2 * layer.y_bytes),
+            base_backward,
+            Kernel(
+                "shrink dy (and zero dA, dB)",
+                layer.expand_flops,
+                layer.y_bytes + layer.branch_bytes,
+                True,
+            ),
+            Kernel(
+                "expand into dx", layer.shrink_flops, layer.branch_bytes + 2 * layer.x_bytes, True
+            ),
+            Kernel("dA", layer.shrink_flops, layer.branch_bytes + layer.x_bytes, True),
+            Kernel("shrink x again", layer.shrink_flops, layer.x_bytes + layer.branch_bytes, True),
+            Kernel("dB", layer.expand_flops, layer.y_bytes + layer.branch_bytes, True),
+        )
+    )
 
 
 FORMS = {"fused": fused, "split": split}
@@ -212,8 +257,15 @@ def table_rows(layers: Sequence[Tuple[str, ConvLayer]], gpu: Gpu = H100) -> List
     rows = []
     for name, layer in layers:
         for form, cost in form_costs(layer).items():
-            rows.append({"layer": name, "form": form, "launches": cost.launches,
-                         "gflops": cost.flops / 1e9, "mbytes": cost.bytes / 1e6,
-                         "estimate_us": cost.seconds(gpu) * 1e6,
-                         "chosen": form == cheapest_form(layer, gpu)})
+            rows.append(
+                {
+                    "layer": name,
+                    "form": form,
+                    "launches": cost.launches,
+                    "gflops": cost.flops / 1e9,
+                    "mbytes": cost.bytes / 1e6,
+                    "estimate_us": cost.seconds(gpu) * 1e6,
+                    "chosen": form == cheapest_form(layer, gpu),
+                }
+            )
     return rows

@@ -18,8 +18,8 @@ from dataclasses import dataclass
 # the launchers' fp32 buffers whatever the data dtype: the accumulators the kernels zero or sum
 # into with atomics
 _FP32_BUFFERS = {"dw_ptr", "da_ptr", "db_ptr", "dbias_ptr", "z0_ptr", "z1_ptr"}
-_INDEX_BUFFERS = {"order_ptr", "bounds_ptr"}      # the task plan: int64 order and bounds
-_FLOAT_SCALARS = {"scale_hi", "scale_lo"}        # the scaling as two fp32 arguments
+_INDEX_BUFFERS = {"order_ptr", "bounds_ptr"}  # the task plan: int64 order and bounds
+_FLOAT_SCALARS = {"scale_hi", "scale_lo"}  # the scaling as two fp32 arguments
 
 
 def dtype_constants() -> dict:
@@ -27,6 +27,7 @@ def dtype_constants() -> dict:
     the heavier choice of each plan flag (an unsorted batch's order; the split backward's
     zeroing shrink)."""
     import triton.language as tl
+
     return dict(ACC=tl.float32, PRECISION="ieee", UPCAST=False, HAS_ORDER=True, ZERO=True)
 
 
@@ -51,26 +52,39 @@ def signature(kernel, dtype: str, constants: dict, fp32_pointers=()) -> dict:
     return types
 
 
-def compile_kernel(kernel, capability: int, dtype: str, constants: dict, num_warps: int,
-                   num_stages: int, fp32_pointers=()):
+def compile_kernel(
+    kernel,
+    capability: int,
+    dtype: str,
+    constants: dict,
+    num_warps: int,
+    num_stages: int,
+    fp32_pointers=(),
+):
     """``triton.compile`` of ``kernel`` for ``sm_<capability>``: PTX and, through ptxas, a cubin."""
     import triton
     from triton.backends.compiler import GPUTarget
     from triton.compiler import ASTSource
 
     constants = {k: v for k, v in constants.items() if k in kernel.arg_names}
-    source = ASTSource(fn=kernel, signature=signature(kernel, dtype, constants, fp32_pointers),
-                       constexprs=constants)
-    return triton.compile(source, target=GPUTarget("cuda", capability, 32),
-                          options=dict(num_warps=num_warps, num_stages=num_stages))
+    source = ASTSource(
+        fn=kernel,
+        signature=signature(kernel, dtype, constants, fp32_pointers),
+        constexprs=constants,
+    )
+    return triton.compile(
+        source,
+        target=GPUTarget("cuda", capability, 32),
+        options=dict(num_warps=num_warps, num_stages=num_stages),
+    )
 
 
 @dataclass(frozen=True)
 class PtxasUsage:
-    registers: int          # per thread
+    registers: int  # per thread
     spill_store_bytes: int
     spill_load_bytes: int
-    stack_bytes: int        # local-memory stack frame per thread (spills live there)
+    stack_bytes: int  # local-memory stack frame per thread (spills live there)
     static_shared_bytes: int
 
     @property
@@ -90,8 +104,9 @@ def parse_ptxas_log(log: str) -> PtxasUsage:
         raise ValueError(f"ptxas -v output without register/spill lines:\n{log}")
     smem = _SMEM.search(log)
     stack, stores, loads = (int(v) for v in spills.groups())
-    return PtxasUsage(int(registers.group(1)), stores, loads, stack,
-                      int(smem.group(1)) if smem else 0)
+    return PtxasUsage(
+        int(registers.group(1)), stores, loads, stack, int(smem.group(1)) if smem else 0
+    )
 
 
 def ptxas_usage(compiled) -> PtxasUsage:
@@ -107,8 +122,18 @@ def ptxas_usage(compiled) -> PtxasUsage:
         with open(ptx, "w") as f:
             f.write(compiled.asm["ptx"])
         done = subprocess.run(
-            [ptxas, "-lineinfo", "-v", "--regAllocOptLevel=2",
-             f"--gpu-name={sm_arch_from_capability(capability)}", ptx,
-             "-o", os.path.join(folder, "kernel.cubin")],
-            capture_output=True, text=True, check=True)
+            [
+                ptxas,
+                "-lineinfo",
+                "-v",
+                "--regAllocOptLevel=2",
+                f"--gpu-name={sm_arch_from_capability(capability)}",
+                ptx,
+                "-o",
+                os.path.join(folder, "kernel.cubin"),
+            ],
+            capture_output=True,
+            text=True,
+            check=True,
+        )
     return parse_ptxas_log(done.stdout + done.stderr)

@@ -17,16 +17,18 @@ from typing import Sequence, Tuple
 
 import torch
 
-MAX_GRID = (2 ** 31 - 1, 65535, 65535)
+MAX_GRID = (2**31 - 1, 65535, 65535)
 
 
 def checked_grid(grid: Sequence[int], what: str) -> Tuple[int, ...]:
     """``grid`` as a tuple, or a ValueError naming the kernel, the axis and the limit."""
     for axis, (size, limit) in enumerate(zip(grid, MAX_GRID)):
         if size > limit:
-            raise ValueError(f"{what} needs {size} programs along grid axis {axis}, more than a "
-                             f"CUDA grid allows ({limit}); use fewer tasks or groups, or the "
-                             f"cuda backend")
+            raise ValueError(
+                f"{what} needs {size} programs along grid axis {axis}, more than a "
+                f"CUDA grid allows ({limit}); use fewer tasks or groups, or the "
+                f"cuda backend"
+            )
     return tuple(grid)
 
 
@@ -34,10 +36,12 @@ def alert_nondeterministic(what: str) -> None:
     """Refuse (or warn, in ``warn_only`` mode) when deterministic algorithms are requested."""
     if not torch.are_deterministic_algorithms_enabled():
         return
-    message = (f"{what} of the triton backend sums with atomics and has no deterministic "
-               f"implementation, but torch.use_deterministic_algorithms(True) is set; the cuda "
-               f"backend's weight gradients are deterministic (lorkd_kernels.backends.use"
-               f"('cuda', 'cuda'))")
+    message = (
+        f"{what} of the triton backend sums with atomics and has no deterministic "
+        f"implementation, but torch.use_deterministic_algorithms(True) is set; the cuda "
+        f"backend's weight gradients are deterministic (lorkd_kernels.backends.use"
+        f"('cuda', 'cuda'))"
+    )
     if torch.is_deterministic_algorithms_warn_only_enabled():
         warnings.warn(message, stacklevel=3)
     else:

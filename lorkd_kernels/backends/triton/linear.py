@@ -34,9 +34,21 @@ def linear_forward(x, weight, bias, lora_A, lora_B, task_ids, scaling):
     positions = rows_per_sample(x.shape)
     y = conv.empty_output((*x.shape[:-1], weight.shape[0]), x)
     plan = segments.kernel_plan(task_ids, lora_A.shape[0], "linear")
-    fused_forward(_as_image(x, positions), weight.contiguous(), bias, lora_A.contiguous(),
-                  lora_B.contiguous(), plan, _as_image(y, positions), _ONE, _ONE,
-                  _ZERO, _ONE, 1, scaling)
+    fused_forward(
+        _as_image(x, positions),
+        weight.contiguous(),
+        bias,
+        lora_A.contiguous(),
+        lora_B.contiguous(),
+        plan,
+        _as_image(y, positions),
+        _ONE,
+        _ONE,
+        _ZERO,
+        _ONE,
+        1,
+        scaling,
+    )
     return y
 
 
@@ -49,13 +61,40 @@ def linear_backward(grad_out, x, weight, lora_A, lora_B, task_ids, scaling, outp
     dx = empty_grad(x)
     if need_x:
         dx = conv.empty_output(x.shape, x)
-        fused_input_grad(grad_image, weight, lora_A, lora_B, plan, _as_image(dx, positions),
-                         _ONE, _ONE, _ZERO, _ONE, 1, scaling)
-    dw, dbias, da, db = fused_weight_grads(grad_image, x_image, lora_A, lora_B, plan, _ONE,
-                                           _ONE, _ZERO, _ONE, 1, scaling, need_w, need_bias,
-                                           need_A or need_B)
-    return (dx,
-            cast_to(dw, weight.dtype) if need_w else empty_grad(x),
-            cast_to(dbias, x.dtype) if need_bias else empty_grad(x),
-            cast_to(da, lora_A.dtype) if need_A else empty_grad(x),
-            cast_to(db, lora_B.dtype) if need_B else empty_grad(x))
+        fused_input_grad(
+            grad_image,
+            weight,
+            lora_A,
+            lora_B,
+            plan,
+            _as_image(dx, positions),
+            _ONE,
+            _ONE,
+            _ZERO,
+            _ONE,
+            1,
+            scaling,
+        )
+    dw, dbias, da, db = fused_weight_grads(
+        grad_image,
+        x_image,
+        lora_A,
+        lora_B,
+        plan,
+        _ONE,
+        _ONE,
+        _ZERO,
+        _ONE,
+        1,
+        scaling,
+        need_w,
+        need_bias,
+        need_A or need_B,
+    )
+    return (
+        dx,
+        cast_to(dw, weight.dtype) if need_w else empty_grad(x),
+        cast_to(dbias, x.dtype) if need_bias else empty_grad(x),
+        cast_to(da, lora_A.dtype) if need_A else empty_grad(x),
+        cast_to(db, lora_B.dtype) if need_B else empty_grad(x),
+    )

@@ -25,7 +25,6 @@ import torch
 from ...task_plan import attached_plan, segment_bounds
 
 
-
 def _cdiv(a: int, b: int) -> int:
     return -(-a // b)
 

@@ -16,11 +16,11 @@ from typing import Callable, NoReturn, Optional, Tuple, Type
 
 from ..._env import env_flag
 
-USAGE_ERROR = 2          # argparse's status for a bad command line
+USAGE_ERROR = 2  # argparse's status for a bad command line
 RUNTIME_ERROR = 1
-DEBUG_ENV = "LORKD_DEBUG"      # =1: tracebacks of run-time errors, as with --debug
+DEBUG_ENV = "LORKD_DEBUG"  # =1: tracebacks of run-time errors, as with --debug
 COMMAND_FLAGS = ("config", "debug", "quiet", "verbose")
-FORMATS = ("markdown", "json")       # what a command that reports results prints
+FORMATS = ("markdown", "json")  # what a command that reports results prints
 
 
 def program_name(module: str) -> str:
@@ -48,38 +48,55 @@ class DefaultsFormatter(argparse.ArgumentDefaultsHelpFormatter):
 
     def _get_help_string(self, action: argparse.Action) -> Optional[str]:
         text = action.help or ""
-        if action.nargs == 0 or action.default in (None, argparse.SUPPRESS) or \
-                "default" in text:
+        if action.nargs == 0 or action.default in (None, argparse.SUPPRESS) or "default" in text:
             return text
         return super()._get_help_string(action)
 
 
 def add_command_flags(parser: argparse.ArgumentParser, version: str) -> None:
     g = parser.add_argument_group("output and errors")
-    g.add_argument("--version", action="version", version=f"%(prog)s {version}",
-                   help="print the version and exit")
-    g.add_argument("--debug", action="store_true",
-                   help=f"show the traceback of an error (also: {DEBUG_ENV}=1)")
+    g.add_argument(
+        "--version",
+        action="version",
+        version=f"%(prog)s {version}",
+        help="print the version and exit",
+    )
+    g.add_argument(
+        "--debug", action="store_true", help=f"show the traceback of an error (also: {DEBUG_ENV}=1)"
+    )
     loud = g.add_mutually_exclusive_group()
-    loud.add_argument("--quiet", action="store_true",
-                      help="log warnings only (results and where they are are still printed)")
+    loud.add_argument(
+        "--quiet",
+        action="store_true",
+        help="log warnings only (results and where they are are still printed)",
+    )
     loud.add_argument("--verbose", action="store_true", help="log debugging details too")
 
 
 def add_format_flag(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--format", choices=FORMATS, default="markdown",
-                        help="what to print: the markdown table or the JSON results")
+    parser.add_argument(
+        "--format",
+        choices=FORMATS,
+        default="markdown",
+        help="what to print: the markdown table or the JSON results",
+    )
 
 
-def check_numbers(parser: argparse.ArgumentParser, args: argparse.Namespace,
-                  counts: Tuple[str, ...] = (), rates: Tuple[str, ...] = ()) -> None:
+def check_numbers(
+    parser: argparse.ArgumentParser,
+    args: argparse.Namespace,
+    counts: Tuple[str, ...] = (),
+    rates: Tuple[str, ...] = (),
+) -> None:
     """Usage errors for the flags given among ``counts`` (must be >= 1) and ``rates`` (> 0)."""
     for name in counts + rates:
         value = getattr(args, name)
         if value is None or (value >= 1 if name in counts else value > 0):
             continue
-        parser.error(f"--{name.replace('_', '-')} must be "
-                     f"{'positive' if name in counts else '> 0'}, got {value}")
+        parser.error(
+            f"--{name.replace('_', '-')} must be "
+            f"{'positive' if name in counts else '> 0'}, got {value}"
+        )
 
 
 def configure_logging(quiet: bool, verbose: bool) -> None:
@@ -113,6 +130,7 @@ def _forget_interrupt_inside_exec() -> None:
 def quiet_interrupt(name: str):
     """Decorate a command's ``main`` so that Ctrl-C anywhere, its imports included, ends it
     with one line and status 130 instead of a traceback."""
+
     def decorate(main: Callable[..., int]) -> Callable[..., int]:
         @functools.wraps(main)
         def wrapper(*args, **kwargs) -> int:
@@ -122,7 +140,9 @@ def quiet_interrupt(name: str):
                 print(f"{name}: error: interrupted", file=sys.stderr, flush=True)
                 _forget_interrupt_inside_exec()
                 return 128 + signal.SIGINT
+
         return wrapper
+
     return decorate
 
 
@@ -130,11 +150,13 @@ def _config_error() -> Type[BaseException]:
     # Imported when a command runs, not with this module: training/command_line.py imports this
     # module, and training.config's package imports command_line (a cycle at import time).
     from ..training.config import ConfigError
+
     return ConfigError
 
 
-def run_command(name: str, body: Callable[[], int], runtime_errors: Tuple[Type[BaseException],
-                ...], debug: bool) -> int:
+def run_command(
+    name: str, body: Callable[[], int], runtime_errors: Tuple[Type[BaseException], ...], debug: bool
+) -> int:
     """Run ``body``; known errors become one line on stderr and an exit status."""
     try:
         return body()
@@ -156,6 +178,7 @@ def write_results(path: Path, results: dict, markdown: str) -> None:
     """A command's results written to ``path``: the markdown table if it ends in .md, else the
     JSON."""
     from ..atomic_files import atomic_open, write_json
+
     if path.suffix == ".md":
         with atomic_open(path) as handle:
             handle.write((markdown + "\n").encode())

@@ -15,29 +15,50 @@ from typing import Optional, Sequence
 
 from ... import __version__
 from ..training.config import ConfigError
-from .common import CommandParser, DefaultsFormatter, add_command_flags, configure_logging, \
-    quiet_interrupt, run_command
+from .common import (
+    CommandParser,
+    DefaultsFormatter,
+    add_command_flags,
+    configure_logging,
+    quiet_interrupt,
+    run_command,
+)
 
 
 NAME = "lorkd_kernels.compare"
 
 
 def build_parser() -> CommandParser:
-    parser = CommandParser(name=NAME, description=__doc__.split("\n\n")[0].split(": ", 1)[1],
-                           formatter_class=DefaultsFormatter)
+    parser = CommandParser(
+        name=NAME,
+        description=__doc__.split("\n\n")[0].split(": ", 1)[1],
+        formatter_class=DefaultsFormatter,
+    )
     parser.add_argument("--out", default="runs/compare", help="folder for the results")
-    parser.add_argument("--quick", action="store_true",
-                        help="the whole grid at toy size (checks the machinery in minutes, "
-                             "says nothing about the methods)")
-    parser.add_argument("--keep-runs", action="store_true",
-                        help="keep every run's weights (tens of MB each) under OUT/runs")
-    parser.add_argument("--reproduce", metavar="RUN",
-                        help="train the recorded run RUN (a key of comparison.json's runs, e.g. "
-                             "'lorkd|seed=0|lr=0.01') again under OUT/reproduced, evaluate it with "
-                             "lorkd_kernels.evaluate and check every test number against the "
-                             "JSON (exit 1 if any differs)")
-    parser.add_argument("--report-only", action="store_true",
-                        help="rebuild comparison.md and comparison.png from comparison.json")
+    parser.add_argument(
+        "--quick",
+        action="store_true",
+        help="the whole grid at toy size (checks the machinery in minutes, "
+        "says nothing about the methods)",
+    )
+    parser.add_argument(
+        "--keep-runs",
+        action="store_true",
+        help="keep every run's weights (tens of MB each) under OUT/runs",
+    )
+    parser.add_argument(
+        "--reproduce",
+        metavar="RUN",
+        help="train the recorded run RUN (a key of comparison.json's runs, e.g. "
+        "'lorkd|seed=0|lr=0.01') again under OUT/reproduced, evaluate it with "
+        "lorkd_kernels.evaluate and check every test number against the "
+        "JSON (exit 1 if any differs)",
+    )
+    parser.add_argument(
+        "--report-only",
+        action="store_true",
+        help="rebuild comparison.md and comparison.png from comparison.json",
+    )
     add_command_flags(parser, __version__)
     return parser
 
@@ -59,6 +80,7 @@ def _compare(args, command: str) -> int:
     budget = grid.QUICK if args.quick else grid.FULL
     if args.reproduce is not None:
         from . import evaluate
+
         if not (out / "comparison.json").is_file():
             raise ConfigError(f"--reproduce: {out / 'comparison.json'} does not exist")
         comparison = Comparison(out, budget, train.main, command)
@@ -78,10 +100,13 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     args = build_parser().parse_args(argv)
     configure_logging(args.quiet, args.verbose)
     command = "python -m lorkd_kernels.compare " + shlex.join(
-        sys.argv[1:] if argv is None else list(argv))
+        sys.argv[1:] if argv is None else list(argv)
+    )
     from ..comparison.runner import ComparisonError
-    return run_command(NAME, lambda: _compare(args, command), (ComparisonError, OSError),
-                       args.debug)
+
+    return run_command(
+        NAME, lambda: _compare(args, command), (ComparisonError, OSError), args.debug
+    )
 
 
 if __name__ == "__main__":

@@ -25,8 +25,9 @@ def training_run(parser: argparse.ArgumentParser, run_dir: str) -> Path:
     return path
 
 
-def check_output(parser: argparse.ArgumentParser, out: Optional[str], run_dir: Optional[Path],
-                 own: Sequence[str]) -> None:
+def check_output(
+    parser: argparse.ArgumentParser, out: Optional[str], run_dir: Optional[Path], own: Sequence[str]
+) -> None:
     """Usage errors, before anything is read or written, for an ``--out`` that is a folder, lies
     in no folder, or is (or lies inside) a file of the run in ``run_dir`` other than the
     command's ``own`` results (patterns)."""
@@ -35,8 +36,10 @@ def check_output(parser: argparse.ArgumentParser, out: Optional[str], run_dir: O
     path = Path(out)
     entry = None if run_dir is None else run_entry_of(run_dir, path, own)
     if entry is not None:
-        parser.error(f"--out {out!r} would replace {entry!r} of the run in {str(run_dir)!r}: "
-                     f"choose another file")
+        parser.error(
+            f"--out {out!r} would replace {entry!r} of the run in {str(run_dir)!r}: "
+            f"choose another file"
+        )
     if path.is_dir():
         parser.error(f"--out {out!r} is a folder: give a file name")
     if not path.parent.is_dir():
@@ -57,7 +60,7 @@ def data_config(config: TrainConfig, run_dir: Path, root: Optional[str]) -> Trai
         if not Path(root).is_dir():
             raise ConfigError(f"--root {root!r} is not a folder")
         return dataclasses.replace(config, root=root, out=str(run_dir))
-    if config.root is None:          # the built-in benchmark, generated in the run folder
+    if config.root is None:  # the built-in benchmark, generated in the run folder
         return dataclasses.replace(config, out=str(run_dir))
     if not Path(config.root).is_dir():
         raise RunFolderError(f"the run's data folder {config.root!r} is missing: pass --root")
@@ -68,6 +71,7 @@ def teacher_path(config: TrainConfig, run_dir: Path, flag: Optional[str]) -> Pat
     path = Path(flag or config.teacher_ckpt or run_dir / "teacher.pt")
     if not path.is_file():
         where = "--teacher-ckpt" if flag else "the run's teacher"
-        raise RunFolderError(f"{where} {str(path)!r} is missing"
-                             + ("" if flag else ": pass --teacher-ckpt"))
+        raise RunFolderError(
+            f"{where} {str(path)!r} is missing" + ("" if flag else ": pass --teacher-ckpt")
+        )
     return path

@@ -18,7 +18,7 @@ from .common import configure_logging, debugging, quiet_interrupt, run_command
 
 @quiet_interrupt(NAME)
 def main(argv: Optional[Sequence[str]] = None) -> int:
-    config, command = parse_command(argv)     # usage errors exit here, before any import of torch
+    config, command = parse_command(argv)  # usage errors exit here, before any import of torch
     configure_logging(command.quiet, command.verbose)
     # The heavy imports only now: --help and usage errors never pay for torch.
     from ..data import DataError

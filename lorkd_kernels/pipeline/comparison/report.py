@@ -11,8 +11,10 @@ from . import stats
 def _machine_words(machine) -> str:
     if not machine:
         return ""
-    return (f" on {machine['cpus']} CPUs ({machine['processor']}, torch {machine['torch']}, "
-            f"{machine['torch_threads']} threads)")
+    return (
+        f" on {machine['cpus']} CPUs ({machine['processor']}, torch {machine['torch']}, "
+        f"{machine['torch_threads']} threads)"
+    )
 
 
 def _pm(spread: Dict) -> str:
@@ -23,13 +25,14 @@ def _interval(diff: Dict) -> str:
     low, high = diff["ci95"]
     p = "—" if diff["p"] != diff["p"] else f"{diff['p']:.3g}"
     seeds = ", ".join(f"{v:+.3f}" for v in diff.get("per_seed", {}).values())
-    return (f"{diff['mean']:+.3f} | [{low:+.3f}, {high:+.3f}] | {p} | {seeds} | "
-            f"{diff['verdict']}")
+    return f"{diff['mean']:+.3f} | [{low:+.3f}, {high:+.3f}] | {p} | {seeds} | {diff['verdict']}"
 
 
 def _row_table(analysis: Dict, names: List[str], tasks: List[str]) -> List[str]:
-    lines = ["| row | " + " | ".join(tasks) + " | mean acc | mean AUC |",
-             "|---|" + "---:|" * (len(tasks) + 2)]
+    lines = [
+        "| row | " + " | ".join(tasks) + " | mean acc | mean AUC |",
+        "|---|" + "---:|" * (len(tasks) + 2),
+    ]
     for name in names:
         summary = analysis["rows"][name]
         cells = [_pm(summary["tasks"][t]["accuracy"]) for t in tasks]
@@ -42,8 +45,10 @@ def _row_table(analysis: Dict, names: List[str], tasks: List[str]) -> List[str]:
     return lines
 
 
-_DIFF_HEAD = ["| {what} | mean difference | 95% interval | p | per seed | verdict |",
-              "|---|---:|---:|---:|---|---|"]
+_DIFF_HEAD = [
+    "| {what} | mean difference | 95% interval | p | per seed | verdict |",
+    "|---|---:|---:|---:|---|---|",
+]
 
 
 def markdown(record: Dict) -> str:
@@ -89,9 +94,13 @@ def markdown(record: Dict) -> str:
     lines += [h.format(what="ablation") for h in _DIFF_HEAD]
     for name, diff in analysis["ablations_vs_lorkd"].items():
         lines.append(f"| {name} | {_interval(diff)} |")
-    lines += ["", "## Experts vs the teacher", "",
-              "LoRKD's expert minus the teacher of the same seed, per task (pairs over seeds):",
-              ""]
+    lines += [
+        "",
+        "## Experts vs the teacher",
+        "",
+        "LoRKD's expert minus the teacher of the same seed, per task (pairs over seeds):",
+        "",
+    ]
     lines += [h.format(what="task") for h in _DIFF_HEAD]
     versus = analysis["experts_vs_teacher"]
     for task, diff in versus["tasks"].items():
@@ -104,7 +113,8 @@ def markdown(record: Dict) -> str:
 
 def plot(record: Dict, path: Path) -> None:
     import matplotlib
-    matplotlib.use("Agg")                  # files only, no display needed
+
+    matplotlib.use("Agg")  # files only, no display needed
     import matplotlib.pyplot as plt
 
     analysis = stats.analyse(record)
@@ -116,14 +126,21 @@ def plot(record: Dict, path: Path) -> None:
     fig, axis = plt.subplots(figsize=(10, 4))
     axis.bar(range(len(names)), means, yerr=stds, color=colors, capsize=3)
     teacher = analysis["teacher"]["mean"]["accuracy"]
-    axis.axhline(teacher["mean"], color="black", linestyle="--", linewidth=1,
-                 label=f"teacher {teacher['mean']:.3f} ± {teacher['std']:.3f}")
+    axis.axhline(
+        teacher["mean"],
+        color="black",
+        linestyle="--",
+        linewidth=1,
+        label=f"teacher {teacher['mean']:.3f} ± {teacher['std']:.3f}",
+    )
     axis.set_xticks(range(len(names)), names, rotation=30, ha="right")
     axis.set_ylabel("mean test accuracy over tasks")
     low = min(m - (s if s == s else 0) for m, s in zip(means, stds))
     axis.set_ylim(max(0.0, low - 0.05), min(1.0, max(means + [teacher["mean"]]) + 0.05))
-    axis.set_title(f"methods (blue), LoRKD (red), ablations (gray): mean ± std over "
-                   f"{len(record['budget']['seeds'])} seeds")
+    axis.set_title(
+        f"methods (blue), LoRKD (red), ablations (gray): mean ± std over "
+        f"{len(record['budget']['seeds'])} seeds"
+    )
     axis.legend(fontsize=8)
     fig.tight_layout()
     fig.savefig(path, dpi=100)
@@ -140,11 +157,16 @@ def write(record: Dict, out: Path) -> str:
 
 def reproduction_table(key: str, pairs: Dict) -> str:
     """The recorded and the reproduced test numbers of one run, side by side."""
-    lines = [f"{key}: every test number reproduced", "",
-             "| task | recorded acc | reproduced acc | recorded AUC | reproduced AUC |",
-             "|---|---:|---:|---:|---:|"]
+    lines = [
+        f"{key}: every test number reproduced",
+        "",
+        "| task | recorded acc | reproduced acc | recorded AUC | reproduced AUC |",
+        "|---|---:|---:|---:|---:|",
+    ]
     for task, pair in pairs.items():
         rec, rep = pair["recorded"], pair["reproduced"]
-        lines.append(f"| {task} | {rec['accuracy']:.6f} | {rep['accuracy']:.6f} | "
-                     f"{rec['auc']:.6f} | {rep['auc']:.6f} |")
+        lines.append(
+            f"| {task} | {rec['accuracy']:.6f} | {rep['accuracy']:.6f} | "
+            f"{rec['auc']:.6f} | {rep['auc']:.6f} |"
+        )
     return "\n".join(lines)

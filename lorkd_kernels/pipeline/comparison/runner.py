@@ -32,8 +32,13 @@ class ComparisonError(RuntimeError):
 
 def _commit() -> str:
     try:
-        return subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True,
-                              cwd=Path(__file__).parent, check=True).stdout.strip()
+        return subprocess.run(
+            ["git", "rev-parse", "HEAD"],
+            capture_output=True,
+            text=True,
+            cwd=Path(__file__).parent,
+            check=True,
+        ).stdout.strip()
     except (OSError, subprocess.CalledProcessError):
         return "unknown"
 
@@ -44,9 +49,15 @@ def _machine() -> Dict[str, object]:
     import platform
 
     import torch
-    return {"platform": platform.platform(), "processor": platform.processor() or "unknown",
-            "cpus": os.cpu_count(), "torch_threads": torch.get_num_threads(),
-            "python": platform.python_version(), "torch": torch.__version__}
+
+    return {
+        "platform": platform.platform(),
+        "processor": platform.processor() or "unknown",
+        "cpus": os.cpu_count(),
+        "torch_threads": torch.get_num_threads(),
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+    }
 
 
 def _val_metrics(run_dir: Path) -> Dict[str, Dict]:
@@ -61,20 +72,28 @@ def _val_metrics(run_dir: Path) -> Dict[str, Dict]:
 class Comparison:
     """The state of one comparison: where it lives, its budget, and the runs done so far."""
 
-    def __init__(self, out: Path, budget: grid.Budget, train: Train, command: str,
-                 keep_runs: bool = False) -> None:
+    def __init__(
+        self, out: Path, budget: grid.Budget, train: Train, command: str, keep_runs: bool = False
+    ) -> None:
         self.out, self.budget, self.train = Path(out), budget, train
         self.keep_runs = keep_runs
         self.json_path = self.out / "comparison.json"
-        self.data_root = self.out / "data"       # one generated benchmark for every run
+        self.data_root = self.out / "data"  # one generated benchmark for every run
         if self.json_path.is_file():
             self.record = json.loads(self.json_path.read_text())
             if self.record["budget"] != _budget_json(budget):
                 raise ComparisonError(
-                    f"{self.json_path} was made with another budget; choose another --out")
+                    f"{self.json_path} was made with another budget; choose another --out"
+                )
         else:
-            self.record = {"command": command, "commit": _commit(), "machine": _machine(),
-                           "budget": _budget_json(budget), "runs": {}, "wall_seconds": 0.0}
+            self.record = {
+                "command": command,
+                "commit": _commit(),
+                "machine": _machine(),
+                "budget": _budget_json(budget),
+                "runs": {},
+                "wall_seconds": 0.0,
+            }
 
     # ------------------------------------------------------------------ one run
     def _run_dir(self, run: grid.Run) -> Path:
@@ -88,9 +107,23 @@ class Comparison:
     def _flags(self, run: grid.Run, run_dir: Path) -> List[str]:
         budget = self.budget
         epochs = budget.epochs * (budget.task_count() if run.row.epochs_per_task else 1)
-        flags = ["--method", run.row.method, "--out", str(run_dir), "--root",
-                 str(self.data_root), "--seed", str(run.seed), "--lr", f"{run.lr:g}",
-                 "--epochs", str(epochs), "--overwrite", *budget.train_flags(), *run.row.flags]
+        flags = [
+            "--method",
+            run.row.method,
+            "--out",
+            str(run_dir),
+            "--root",
+            str(self.data_root),
+            "--seed",
+            str(run.seed),
+            "--lr",
+            f"{run.lr:g}",
+            "--epochs",
+            str(epochs),
+            "--overwrite",
+            *budget.train_flags(),
+            *run.row.flags,
+        ]
         teacher = self._teacher(run.seed)
         if teacher is not None:
             flags += ["--teacher-ckpt", str(teacher)]
@@ -112,17 +145,22 @@ class Comparison:
         print(f"== {run.key} ==", flush=True)
         code = self._train(self._flags(run, run_dir))
         if code != 0:
-            raise ComparisonError(f"run {run.key} failed with exit status {code} "
-                                  f"(its folder: {run_dir})")
+            raise ComparisonError(
+                f"run {run.key} failed with exit status {code} (its folder: {run_dir})"
+            )
         teacher = self.out / "teachers" / f"seed{run.seed}.pt"
-        if not teacher.is_file():          # the seed's first run trained the shared teacher
+        if not teacher.is_file():  # the seed's first run trained the shared teacher
             teacher.parent.mkdir(parents=True, exist_ok=True)
             shutil.copyfile(run_dir / "teacher.pt", teacher)
         metrics = json.loads((run_dir / "metrics.json").read_text())
-        entry = {"row": run.row.name, "seed": run.seed, "lr": run.lr,
-                 "test": {t: m["expert"] for t, m in metrics["tasks"].items()},
-                 "teacher_test": {t: m["teacher"] for t, m in metrics["tasks"].items()},
-                 "val": _val_metrics(run_dir)}
+        entry = {
+            "row": run.row.name,
+            "seed": run.seed,
+            "lr": run.lr,
+            "test": {t: m["expert"] for t, m in metrics["tasks"].items()},
+            "teacher_test": {t: m["teacher"] for t, m in metrics["tasks"].items()},
+            "val": _val_metrics(run_dir),
+        }
         seconds = time.perf_counter() - start
         entry["seconds"] = round(seconds, 1)
         self._keep_logs(run, run_dir)
@@ -155,12 +193,15 @@ class Comparison:
         entry = self.record["runs"].get(key)
         if entry is None:
             known = ", ".join(sorted(self.record["runs"])[:3])
-            raise ComparisonError(f"--reproduce {key!r}: {self.json_path} holds no such run "
-                                  f"(keys look like {known}, ...)")
+            raise ComparisonError(
+                f"--reproduce {key!r}: {self.json_path} holds no such run "
+                f"(keys look like {known}, ...)"
+            )
         rows = {row.name: row for row in grid.ROWS}
         if entry["row"] not in rows:
-            raise ComparisonError(f"--reproduce {key!r}: row {entry['row']!r} is not in this "
-                                  f"version's grid")
+            raise ComparisonError(
+                f"--reproduce {key!r}: row {entry['row']!r} is not in this version's grid"
+            )
         run = grid.Run(rows[entry["row"]], entry["seed"], entry["lr"])
         run_dir = self.out / "reproduced" / self._run_dir(run).name
         if self._train(self._flags(run, run_dir)) != 0:
@@ -169,14 +210,22 @@ class Comparison:
         if evaluate([str(run_dir), "--split", "test", "--out", str(evaluation)]) != 0:
             raise ComparisonError(f"--reproduce {key!r}: evaluating {run_dir} failed")
         reproduced = json.loads(evaluation.read_text())["tasks"]
-        pairs = {task: {"recorded": metrics, "reproduced": reproduced[task]["expert"]}
-                 for task, metrics in entry["test"].items()}
-        differing = [task for task, pair in pairs.items()
-                     if any(abs(pair["recorded"][m] - pair["reproduced"][m]) > 1e-9
-                            for m in ("accuracy", "auc"))]
+        pairs = {
+            task: {"recorded": metrics, "reproduced": reproduced[task]["expert"]}
+            for task, metrics in entry["test"].items()
+        }
+        differing = [
+            task
+            for task, pair in pairs.items()
+            if any(
+                abs(pair["recorded"][m] - pair["reproduced"][m]) > 1e-9 for m in ("accuracy", "auc")
+            )
+        ]
         if differing:
-            raise ComparisonError(f"--reproduce {key!r}: the numbers of {differing} differ from "
-                                  f"{self.json_path} (see {evaluation})")
+            raise ComparisonError(
+                f"--reproduce {key!r}: the numbers of {differing} differ from "
+                f"{self.json_path} (see {evaluation})"
+            )
         return pairs
 
     # ------------------------------------------------------------------ the grid
@@ -186,12 +235,13 @@ class Comparison:
         scores: Dict[str, Dict[str, float]] = {}
         for run in grid.selection_runs(self.budget):
             entry = self.execute(run)
-            scores.setdefault(run.row.name, {})[f"{run.lr:g}"] = stats.mean_accuracy(
-                entry["val"])
+            scores.setdefault(run.row.name, {})[f"{run.lr:g}"] = stats.mean_accuracy(entry["val"])
         chosen = {row: float(max(by_lr, key=by_lr.__getitem__)) for row, by_lr in scores.items()}
-        self.record["selection"] = {"metric": "mean expert accuracy on the validation split, "
-                                              f"seed {self.budget.seeds[0]}",
-                                    "scores": scores, "chosen": chosen}
+        self.record["selection"] = {
+            "metric": f"mean expert accuracy on the validation split, seed {self.budget.seeds[0]}",
+            "scores": scores,
+            "chosen": chosen,
+        }
         write_json(self.json_path, self.record)
         return chosen
 
@@ -200,12 +250,20 @@ class Comparison:
         for run in grid.final_runs(self.budget, chosen):
             self.execute(run)
         self.record["final"] = [run.key for run in grid.final_runs(self.budget, chosen)]
-        self.record["rows"] = [{"name": row.name, "method": row.method, "flags": list(row.flags),
-                                "ablation": row.ablation, "note": row.note,
-                                "lr_from": row.lr_from or row.name} for row in grid.ROWS]
+        self.record["rows"] = [
+            {
+                "name": row.name,
+                "method": row.method,
+                "flags": list(row.flags),
+                "ablation": row.ablation,
+                "note": row.note,
+                "lr_from": row.lr_from or row.name,
+            }
+            for row in grid.ROWS
+        ]
         write_json(self.json_path, self.record)
         return self.record
 
 
 def _budget_json(budget: grid.Budget) -> Dict:
-    return json.loads(json.dumps(dataclasses.asdict(budget)))     # tuples as JSON lists
+    return json.loads(json.dumps(dataclasses.asdict(budget)))  # tuples as JSON lists

@@ -40,9 +40,11 @@ def row_summary(entries: Sequence[Dict], key: str = "test") -> Dict:
     for metric in METRICS:
         for task in tasks:
             summary["tasks"].setdefault(task, {})[metric] = _spread(
-                [e[key][task][metric] for e in entries])
+                [e[key][task][metric] for e in entries]
+            )
         summary["mean"][metric] = _spread(
-            [np.mean([e[key][t][metric] for t in tasks]) for e in entries])
+            [np.mean([e[key][t][metric] for t in tasks]) for e in entries]
+        )
     return summary
 
 
@@ -72,8 +74,9 @@ def paired_difference(differences: Iterable[float], seeds_of: Sequence[int] = ()
     result = {"mean": mean, "ci95": [low, high], "p": p, "n": n}
     if len(seeds_of):
         seeds = sorted(set(seeds_of))
-        result["per_seed"] = {str(s): float(np.mean([v for v, t in zip(d, seeds_of) if t == s]))
-                              for s in seeds}
+        result["per_seed"] = {
+            str(s): float(np.mean([v for v, t in zip(d, seeds_of) if t == s])) for s in seeds
+        }
     result["verdict"] = verdict(result)
     return result
 
@@ -94,8 +97,7 @@ def compare_rows(record: Dict, row: str, other: str, metric: str = "accuracy") -
     b = {e["seed"]: e for e in final_entries(record, other)}
     seeds = sorted(set(a) & set(b))
     tasks = list(a[seeds[0]]["test"])
-    return _paired_by_seed_and_task([(s, a[s]["test"], b[s]["test"]) for s in seeds], tasks,
-                                    metric)
+    return _paired_by_seed_and_task([(s, a[s]["test"], b[s]["test"]) for s in seeds], tasks, metric)
 
 
 def experts_vs_teacher(record: Dict, row: str = "lorkd", metric: str = "accuracy") -> Dict:
@@ -103,8 +105,10 @@ def experts_vs_teacher(record: Dict, row: str = "lorkd", metric: str = "accuracy
     entries = final_entries(record, row)
     pairs = [(e["seed"], e["test"], e["teacher_test"]) for e in entries]
     tasks = list(entries[0]["test"])
-    return {"tasks": {task: _paired_by_seed_and_task(pairs, [task], metric) for task in tasks},
-            "all": _paired_by_seed_and_task(pairs, tasks, metric)}
+    return {
+        "tasks": {task: _paired_by_seed_and_task(pairs, [task], metric) for task in tasks},
+        "all": _paired_by_seed_and_task(pairs, tasks, metric),
+    }
 
 
 def teacher_summary(record: Dict) -> Dict:

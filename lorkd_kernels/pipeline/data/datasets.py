@@ -24,8 +24,13 @@ def to_model_input(pixels: torch.Tensor, image_size: int | None = None) -> torch
     """uint8 ``(B, C, H, W)`` -> float32 in [-1, 1] (mean 0.5, std 0.5), resized if asked."""
     images = pixels.to(torch.float32).div_(255.0)
     if image_size is not None and tuple(images.shape[-2:]) != (image_size, image_size):
-        images = F.interpolate(images, size=(image_size, image_size), mode="bilinear",
-                               antialias=True, align_corners=False)
+        images = F.interpolate(
+            images,
+            size=(image_size, image_size),
+            mode="bilinear",
+            antialias=True,
+            align_corners=False,
+        )
     return images.sub_(0.5).div_(0.5)
 
 
@@ -45,12 +50,13 @@ class BaseTaskDataset(Dataset):
     def __init__(self, task_id: int, image_size: int | None, name: str | None) -> None:
         self.name = name if name is not None else f"task{task_id}"
         if not isinstance(task_id, (int, np.integer)) or isinstance(task_id, bool) or task_id < 0:
-            raise DataError(f"{self.name}: task_id must be a non-negative integer, got "
-                            f"{task_id!r}")
-        if image_size is not None and (not isinstance(image_size, (int, np.integer))
-                                       or image_size < 1):
-            raise DataError(f"{self.name}: image_size must be a positive integer or None, got "
-                            f"{image_size!r}")
+            raise DataError(f"{self.name}: task_id must be a non-negative integer, got {task_id!r}")
+        if image_size is not None and (
+            not isinstance(image_size, (int, np.integer)) or image_size < 1
+        ):
+            raise DataError(
+                f"{self.name}: image_size must be a positive integer or None, got {image_size!r}"
+            )
         self.task_id = int(task_id)
         self.image_size = image_size
 
@@ -67,25 +73,39 @@ class TaskDataset(BaseTaskDataset):
     (:func:`.labels.encode_multilabel`).
     """
 
-    def __init__(self, images: np.ndarray, labels: np.ndarray, task_id: int,
-                 image_size: int | None = None, augment: bool = False,
-                 num_classes: int | None = None, name: str | None = None,
-                 multilabel: bool = False) -> None:
+    def __init__(
+        self,
+        images: np.ndarray,
+        labels: np.ndarray,
+        task_id: int,
+        image_size: int | None = None,
+        augment: bool = False,
+        num_classes: int | None = None,
+        name: str | None = None,
+        multilabel: bool = False,
+    ) -> None:
         super().__init__(task_id, image_size, name)
         images = check_images(np.asarray(images), f"{self.name} images")
         if multilabel:
             if num_classes is None:
                 raise DataError(f"{self.name}: a multi-label task needs num_classes")
-            matrix = check_multilabel(np.asarray(labels), len(images), num_classes,
-                                      f"{self.name} labels")
+            matrix = check_multilabel(
+                np.asarray(labels), len(images), num_classes, f"{self.name} labels"
+            )
             codes = encode_multilabel(matrix)
         else:
-            codes = check_labels(np.asarray(labels), len(images), num_classes,
-                                 f"{self.name} labels").copy()
+            codes = check_labels(
+                np.asarray(labels), len(images), num_classes, f"{self.name} labels"
+            ).copy()
         self.labels = torch.from_numpy(codes)
         self.multilabel = bool(multilabel)
-        self.num_classes = (num_classes if num_classes is not None
-                            else int(self.labels.max()) + 1 if len(self.labels) else 0)
+        self.num_classes = (
+            num_classes
+            if num_classes is not None
+            else int(self.labels.max()) + 1
+            if len(self.labels)
+            else 0
+        )
         self.augment = augment
         pixels = torch.from_numpy(np.ascontiguousarray(images))
         self._pixels = pixels[:, None] if pixels.ndim == 3 else pixels.permute(0, 3, 1, 2)
@@ -93,8 +113,10 @@ class TaskDataset(BaseTaskDataset):
         out_h, out_w = (image_size, image_size) if image_size is not None else (height, width)
         self._cache = None
         if n * channels * out_h * out_w * 4 <= CACHE_BYTES:
-            chunks = [to_model_input(self._pixels[i:i + _CHUNK], image_size)
-                      for i in range(0, n, _CHUNK)]
+            chunks = [
+                to_model_input(self._pixels[i : i + _CHUNK], image_size)
+                for i in range(0, n, _CHUNK)
+            ]
             self._cache = torch.cat(chunks) if chunks else torch.empty(0, channels, out_h, out_w)
         self.image_shape = (3, out_h, out_w)
 
@@ -114,19 +136,23 @@ class TaskDataset(BaseTaskDataset):
 class MultiTaskDataset(ConcatDataset):
     """Several tasks' datasets, task ``t`` being ``datasets[t]`` (its ``task_id`` is t)."""
 
-    def __init__(self, datasets: Sequence[BaseTaskDataset],
-                 task_names: Sequence[str] | None = None):
+    def __init__(
+        self, datasets: Sequence[BaseTaskDataset], task_names: Sequence[str] | None = None
+    ):
         datasets = list(datasets)
         if not datasets:
             raise DataError("MultiTaskDataset needs at least one task")
         for position, dataset in enumerate(datasets):
             if not isinstance(dataset, BaseTaskDataset):
-                raise DataError(f"task {position}: expected a task dataset, got "
-                                f"{type(dataset).__name__}")
+                raise DataError(
+                    f"task {position}: expected a task dataset, got {type(dataset).__name__}"
+                )
             if dataset.task_id != position:
-                raise DataError(f"task {position} ({dataset.name}) has task_id "
-                                f"{dataset.task_id}; task ids must be 0..{len(datasets) - 1} "
-                                "in order")
+                raise DataError(
+                    f"task {position} ({dataset.name}) has task_id "
+                    f"{dataset.task_id}; task ids must be 0..{len(datasets) - 1} "
+                    "in order"
+                )
         names = list(task_names) if task_names is not None else [d.name for d in datasets]
         if len(names) != len(datasets):
             raise DataError(f"{len(names)} task names for {len(datasets)} tasks")

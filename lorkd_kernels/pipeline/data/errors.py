@@ -16,9 +16,8 @@ class DataError(ValueError):
     """
 
     def __init__(self, message: str = "") -> None:
-        if isinstance(message, str) and message.startswith(_WORKER_PREFIX) \
-                and _ORIGINAL in message:
-            original = message[message.rindex(_ORIGINAL) + len(_ORIGINAL):].strip()
+        if isinstance(message, str) and message.startswith(_WORKER_PREFIX) and _ORIGINAL in message:
+            original = message[message.rindex(_ORIGINAL) + len(_ORIGINAL) :].strip()
             worker = message.splitlines()[0].removeprefix("Caught DataError in ").rstrip(".")
             message = f"{original} (in {worker})\n{message}"
         super().__init__(message)

@@ -22,8 +22,7 @@ from .transforms import ImageTransform
 def escapes_folder(relative: str) -> bool:
     """Whether a list's path is absolute or climbs out of the folder it is relative to."""
     normal = os.path.normpath(relative)
-    return os.path.isabs(relative) or normal == os.pardir or \
-        normal.startswith(os.pardir + os.sep)
+    return os.path.isabs(relative) or normal == os.pardir or normal.startswith(os.pardir + os.sep)
 
 
 class FileListDataset(BaseTaskDataset):
@@ -32,9 +31,16 @@ class FileListDataset(BaseTaskDataset):
     ``transform`` turns a PIL image into the model's float32 ``(3, S, S)`` input.
     """
 
-    def __init__(self, root: str | os.PathLike, paths: Sequence[str] | np.ndarray,
-                 labels: np.ndarray, task_id: int, num_classes: int, transform: ImageTransform,
-                 name: str | None = None) -> None:
+    def __init__(
+        self,
+        root: str | os.PathLike,
+        paths: Sequence[str] | np.ndarray,
+        labels: np.ndarray,
+        task_id: int,
+        num_classes: int,
+        transform: ImageTransform,
+        name: str | None = None,
+    ) -> None:
         super().__init__(task_id, transform.image_size, name)
         labels = np.asarray(labels, dtype=np.int64)
         if len(labels) != len(paths):
@@ -44,9 +50,11 @@ class FileListDataset(BaseTaskDataset):
         self.root = os.fspath(root)
         for line, relative in enumerate(paths, 1):
             if escapes_folder(relative):
-                raise DataError(f"{self.name}: image {line} of the list, {relative!r}, lies "
-                                f"outside the data folder {self.root}: list paths must be "
-                                f"relative and stay inside it")
+                raise DataError(
+                    f"{self.name}: image {line} of the list, {relative!r}, lies "
+                    f"outside the data folder {self.root}: list paths must be "
+                    f"relative and stay inside it"
+                )
         self._paths = np.char.encode(np.asarray(paths, dtype=str), "utf-8")
         self.labels = torch.from_numpy(labels.copy())
         self.num_classes = num_classes
@@ -65,6 +73,5 @@ class FileListDataset(BaseTaskDataset):
                 pixels = self.transform(image)
         except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as err:
             # A missing, truncated or undecodable file: name it rather than PIL's internals.
-            raise DataError(f"{path}: cannot read the image ({type(err).__name__}: {err})"
-                            ) from err
+            raise DataError(f"{path}: cannot read the image ({type(err).__name__}: {err})") from err
         return pixels, self.labels[index], torch.tensor(self.task_id)

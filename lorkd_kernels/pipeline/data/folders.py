@@ -38,15 +38,13 @@ def folder_class_names(root: str | os.PathLike, task: str) -> list[str]:
     """Sorted class names of ``task``: the union of class directories over its splits."""
     task_dir = Path(root) / task
     if not task_dir.is_dir():
-        raise DataError(f"no task directory {task_dir}; {root} holds tasks "
-                        f"{folder_tasks(root)}")
+        raise DataError(f"no task directory {task_dir}; {root} holds tasks {folder_tasks(root)}")
     names = set()
     for split in _subdirs(task_dir):
         if split in SPLITS:
             names.update(_subdirs(task_dir / split))
     if not names:
-        raise DataError(f"{task_dir}: no class directories under any of the splits "
-                        f"{list(SPLITS)}")
+        raise DataError(f"{task_dir}: no class directories under any of the splits {list(SPLITS)}")
     return sorted(names)
 
 
@@ -58,8 +56,9 @@ def _decode(path: Path, size: tuple[int, int] | None) -> np.ndarray:
         with Image.open(path) as img:
             img.load()
             if img.mode == "F":
-                raise DataError(f"{path}: floating-point images are not supported; store 8- "
-                                "or 16-bit images")
+                raise DataError(
+                    f"{path}: floating-point images are not supported; store 8- or 16-bit images"
+                )
             if img.mode in _16_BIT_MODES:
                 # Scale the 16-bit range onto 8 bits rather than clipping it.
                 wide = np.asarray(img, dtype=np.float64)
@@ -76,8 +75,9 @@ def _decode(path: Path, size: tuple[int, int] | None) -> np.ndarray:
         raise DataError(f"{path}: cannot read the image ({type(err).__name__}: {err})") from err
 
 
-def load_image_folder(root: str | os.PathLike, task: str, split: str,
-                      image_size: int | None = None) -> SplitArrays:
+def load_image_folder(
+    root: str | os.PathLike, task: str, split: str, image_size: int | None = None
+) -> SplitArrays:
     """Load ``split`` of ``task``, every image resized to ``image_size`` squared.
 
     Without ``image_size`` every image takes the size of the first one. Images come out gray
@@ -88,17 +88,22 @@ def load_image_folder(root: str | os.PathLike, task: str, split: str,
     class_names = folder_class_names(root, task)
     split_dir = Path(root) / task / split
     if not split_dir.is_dir():
-        raise DataError(f"no split directory {split_dir}; {split_dir.parent} holds "
-                        f"{_subdirs(split_dir.parent)}")
+        raise DataError(
+            f"no split directory {split_dir}; {split_dir.parent} holds {_subdirs(split_dir.parent)}"
+        )
     files: list[tuple[Path, int]] = []
     for label, name in enumerate(class_names):
         class_dir = split_dir / name
         if class_dir.is_dir():
-            files += [(p, label) for p in sorted(class_dir.iterdir())
-                      if p.suffix.lower() in IMAGE_SUFFIXES and not p.name.startswith(".")]
+            files += [
+                (p, label)
+                for p in sorted(class_dir.iterdir())
+                if p.suffix.lower() in IMAGE_SUFFIXES and not p.name.startswith(".")
+            ]
     if not files:
-        raise DataError(f"{split_dir}: no images ({', '.join(IMAGE_SUFFIXES)}) in its class "
-                        "directories")
+        raise DataError(
+            f"{split_dir}: no images ({', '.join(IMAGE_SUFFIXES)}) in its class directories"
+        )
     size = (image_size, image_size) if image_size is not None else None
     images = []
     for path, _ in files:

@@ -18,8 +18,9 @@ def encode_multilabel(matrix: np.ndarray) -> np.ndarray:
     if matrix.ndim != 2:
         raise ValueError(f"expected an (N, C) label matrix, got shape {tuple(matrix.shape)}")
     if matrix.shape[1] > MAX_LABELS:
-        raise ValueError(f"{matrix.shape[1]} labels do not fit an int64 code (at most "
-                         f"{MAX_LABELS})")
+        raise ValueError(
+            f"{matrix.shape[1]} labels do not fit an int64 code (at most {MAX_LABELS})"
+        )
     if matrix.size and not np.isin(matrix, (0, 1)).all():
         raise ValueError("a multi-label matrix holds only 0 and 1")
     weights = np.left_shift(np.int64(1), np.arange(matrix.shape[1], dtype=np.int64))

@@ -47,8 +47,9 @@ def task_files(root: str | os.PathLike, task: str) -> dict[int | None, Path]:
     return found
 
 
-def medmnist_file(root: str | os.PathLike, task: str, size: int | None = None
-                  ) -> tuple[Path, int | None]:
+def medmnist_file(
+    root: str | os.PathLike, task: str, size: int | None = None
+) -> tuple[Path, int | None]:
     """Pick the file of ``task`` in ``root``; returns it and the image size its name promises."""
     root = Path(root)
     found = task_files(root, task)
@@ -58,16 +59,21 @@ def medmnist_file(root: str | os.PathLike, task: str, size: int | None = None
         # The original 28×28 release names its files without a size suffix.
         if size == 28 and None in found:
             return found[None], 28
-        raise DataError(f"no {size}×{size} file for task {task!r} in {root}: expected "
-                        f"{task}_{size}.npz; the directory holds {_listing(root)}")
+        raise DataError(
+            f"no {size}×{size} file for task {task!r} in {root}: expected "
+            f"{task}_{size}.npz; the directory holds {_listing(root)}"
+        )
     if not found:
-        raise DataError(f"no file for task {task!r} in {root}: expected {task}.npz or "
-                        f"{task}_<size>.npz; the directory holds {_listing(root)}")
+        raise DataError(
+            f"no file for task {task!r} in {root}: expected {task}.npz or "
+            f"{task}_<size>.npz; the directory holds {_listing(root)}"
+        )
     if len(found) > 1:
         names = ", ".join(sorted(p.name for p in found.values()))
-        raise DataError(f"several files for task {task!r} in {root} ({names}): pass size= "
-                        "to pick one")
-    (suffix, path), = found.items()
+        raise DataError(
+            f"several files for task {task!r} in {root} ({names}): pass size= to pick one"
+        )
+    ((suffix, path),) = found.items()
     return path, suffix
 
 
@@ -77,15 +83,24 @@ def _read_key(npz, path: Path, key: str) -> np.ndarray:
     try:
         return npz[key]
     except _READ_ERRORS as err:
-        raise DataError(f"{path}, key {key!r}: cannot read the array, the file is truncated or "
-                        f"corrupt ({type(err).__name__}: {err})") from err
-    except MemoryError as err:       # a header declaring a shape no file of this size holds
-        raise DataError(f"{path}, key {key!r}: the array's header declares more data than fits "
-                        f"in memory; the file is corrupt ({err})") from err
+        raise DataError(
+            f"{path}, key {key!r}: cannot read the array, the file is truncated or "
+            f"corrupt ({type(err).__name__}: {err})"
+        ) from err
+    except MemoryError as err:  # a header declaring a shape no file of this size holds
+        raise DataError(
+            f"{path}, key {key!r}: the array's header declares more data than fits "
+            f"in memory; the file is corrupt ({err})"
+        ) from err
 
 
-def read_npz_split(path: str | os.PathLike, split: str, num_classes: int | None = None,
-                   image_size: int | None = None, multilabel: bool = False) -> SplitArrays:
+def read_npz_split(
+    path: str | os.PathLike,
+    split: str,
+    num_classes: int | None = None,
+    image_size: int | None = None,
+    multilabel: bool = False,
+) -> SplitArrays:
     """Read one split of a MedMNIST-layout file, checking dtypes, shapes and label range.
 
     With ``multilabel`` the labels must be ``(N, num_classes)`` of 0/1 and are returned so.
@@ -99,17 +114,22 @@ def read_npz_split(path: str | os.PathLike, split: str, num_classes: int | None 
     try:
         npz = np.load(path, allow_pickle=False)
     except _READ_ERRORS as err:
-        raise DataError(f"{path}: not a readable .npz archive, the file is truncated or corrupt "
-                        f"({type(err).__name__}: {err})") from err
+        raise DataError(
+            f"{path}: not a readable .npz archive, the file is truncated or corrupt "
+            f"({type(err).__name__}: {err})"
+        ) from err
     if not isinstance(npz, np.lib.npyio.NpzFile):
-        raise DataError(f"{path}: expected an .npz archive of named arrays, found a single "
-                        f"{type(npz).__name__}")
+        raise DataError(
+            f"{path}: expected an .npz archive of named arrays, found a single {type(npz).__name__}"
+        )
     with npz:
         images = check_images(_read_key(npz, path, image_key), f"{path}, key {image_key!r}")
         labels = _read_key(npz, path, label_key)
     if image_size is not None and images.shape[1:3] != (image_size, image_size):
-        raise DataError(f"{path}, key {image_key!r}: expected {image_size}×{image_size} images, "
-                        f"got {images.shape[1]}×{images.shape[2]}")
+        raise DataError(
+            f"{path}, key {image_key!r}: expected {image_size}×{image_size} images, "
+            f"got {images.shape[1]}×{images.shape[2]}"
+        )
     where = f"{path}, key {label_key!r}"
     if multilabel:
         if num_classes is None:
@@ -123,13 +143,20 @@ def read_npz_split(path: str | os.PathLike, split: str, num_classes: int | None 
 def unknown_task_message(task: str) -> str:
     """Why ``task`` is not a MedMNIST 2D task, naming the ones that are."""
     if task in MEDMNIST_3D_TASKS:
-        return (f"{task!r} is a MedMNIST 3D set; only the 2D sets are supported: "
-                f"{', '.join(MEDMNIST_2D_TASKS)}")
+        return (
+            f"{task!r} is a MedMNIST 3D set; only the 2D sets are supported: "
+            f"{', '.join(MEDMNIST_2D_TASKS)}"
+        )
     return f"unknown MedMNIST task {task!r}; known tasks: {', '.join(MEDMNIST_2D_TASKS)}"
 
 
-def load_medmnist(root: str | os.PathLike, task: str, split: str, size: int | None = None,
-                  num_classes: int | None = None) -> SplitArrays:
+def load_medmnist(
+    root: str | os.PathLike,
+    task: str,
+    split: str,
+    size: int | None = None,
+    num_classes: int | None = None,
+) -> SplitArrays:
     """Load ``split`` of ``task`` from ``root``; ``size`` picks among ``<task>_<size>.npz`` files.
 
     ``num_classes`` defaults to the MedMNIST class count; pass it for other tasks in this layout

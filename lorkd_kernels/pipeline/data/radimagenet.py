@@ -69,8 +69,9 @@ def _listing(folder: str, cache: dict[str, frozenset[str]]) -> frozenset[str]:
     return cache[folder]
 
 
-def read_list_file(list_file: str | os.PathLike, root: str | os.PathLike,
-                   wanted: Container[int] | None = None) -> LabelledPaths:
+def read_list_file(
+    list_file: str | os.PathLike, root: str | os.PathLike, wanted: Container[int] | None = None
+) -> LabelledPaths:
     """The lines of a list file whose label is in ``wanted`` (all when None), checked: every
     label in 0-164 and every image present under ``root``."""
     list_file, root = Path(list_file), Path(root)
@@ -85,23 +86,29 @@ def read_list_file(list_file: str | os.PathLike, root: str | os.PathLike,
                 continue
             fields = line.rsplit(maxsplit=1)
             if len(fields) != 2 or not fields[1].lstrip("-").isdigit():
-                raise DataError(f"{list_file} line {number}: expected 'relative/path label', "
-                                f"got {line!r}")
+                raise DataError(
+                    f"{list_file} line {number}: expected 'relative/path label', got {line!r}"
+                )
             path, label = fields[0], int(fields[1])
             if not 0 <= label < RADIMAGENET_CLASSES:
-                raise DataError(f"{list_file} line {number}: label {label} is outside 0-"
-                                f"{RADIMAGENET_CLASSES - 1} (RadImageNet's "
-                                f"{RADIMAGENET_CLASSES} classes)")
+                raise DataError(
+                    f"{list_file} line {number}: label {label} is outside 0-"
+                    f"{RADIMAGENET_CLASSES - 1} (RadImageNet's "
+                    f"{RADIMAGENET_CLASSES} classes)"
+                )
             if wanted is not None and label not in wanted:
                 continue
             if escapes_folder(path):
-                raise DataError(f"{list_file} line {number}: image {path} lies outside the data "
-                                f"folder {root}: list paths must be relative and stay inside it")
+                raise DataError(
+                    f"{list_file} line {number}: image {path} lies outside the data "
+                    f"folder {root}: list paths must be relative and stay inside it"
+                )
             # string operations, not Path objects: this runs once per line of 1.35 M
             folder, name = os.path.split(os.path.join(root, path))
             if name not in _listing(folder, listings):
-                raise DataError(f"{list_file} line {number}: image {path} does not exist under "
-                                f"{root}")
+                raise DataError(
+                    f"{list_file} line {number}: image {path} does not exist under {root}"
+                )
             paths.append(path)
             labels.append(label)
     return LabelledPaths(paths, np.array(labels, dtype=np.int64))
@@ -114,8 +121,11 @@ def _class_folders(split_dir: Path) -> dict[str, list[str]]:
         subfolders[:] = [d for d in subfolders if not d.startswith(".")]
         if not subfolders and Path(folder) != split_dir:
             relative = Path(folder).relative_to(split_dir).as_posix()
-            classes[relative] = sorted(f for f in files if not f.startswith(".")
-                                       and Path(f).suffix.lower() in IMAGE_SUFFIXES)
+            classes[relative] = sorted(
+                f
+                for f in files
+                if not f.startswith(".") and Path(f).suffix.lower() in IMAGE_SUFFIXES
+            )
     return classes
 
 
@@ -128,14 +138,18 @@ def _check_classes(split_dir: Path, found: Sequence[str], root: Path) -> None:
         reference = set(_class_folders(other_dir))
         missing, extra = sorted(reference - set(found)), sorted(set(found) - reference)
         if missing or extra:
-            what = "; ".join(f"{kind} {names[:5]}" + (" ..." if len(names) > 5 else "")
-                             for kind, names in (("missing", missing), ("extra", extra))
-                             if names)
+            what = "; ".join(
+                f"{kind} {names[:5]}" + (" ..." if len(names) > 5 else "")
+                for kind, names in (("missing", missing), ("extra", extra))
+                if names
+            )
             raise DataError(f"{split_dir}: its class folders differ from {other_dir}'s: {what}")
     if len(found) != RADIMAGENET_CLASSES:
-        raise DataError(f"{split_dir}: {len(found)} class folders, expected RadImageNet's "
-                        f"{RADIMAGENET_CLASSES} (sorted by path they give the labels 0-"
-                        f"{RADIMAGENET_CLASSES - 1})")
+        raise DataError(
+            f"{split_dir}: {len(found)} class folders, expected RadImageNet's "
+            f"{RADIMAGENET_CLASSES} (sorted by path they give the labels 0-"
+            f"{RADIMAGENET_CLASSES - 1})"
+        )
 
 
 def read_class_tree(root: str | os.PathLike, split: str) -> LabelledPaths:
@@ -143,8 +157,10 @@ def read_class_tree(root: str | os.PathLike, split: str) -> LabelledPaths:
     root = Path(root)
     split_dir = root / split
     if not split_dir.is_dir():
-        raise DataError(f"no split folder {split_dir}: a RadImageNet class-folder tree holds "
-                        f"{' and '.join(LIST_FILES)} folders of class folders")
+        raise DataError(
+            f"no split folder {split_dir}: a RadImageNet class-folder tree holds "
+            f"{' and '.join(LIST_FILES)} folders of class folders"
+        )
     classes = _class_folders(split_dir)
     _check_classes(split_dir, list(classes), root)
     paths, labels = [], []
@@ -155,8 +171,12 @@ def read_class_tree(root: str | os.PathLike, split: str) -> LabelledPaths:
     return LabelledPaths(paths, np.array(labels, dtype=np.int64))
 
 
-def read_split(root: str | os.PathLike, split: str, wanted: Container[int] | None = None,
-               list_files: dict[str, str | os.PathLike | None] | None = None) -> LabelledPaths:
+def read_split(
+    root: str | os.PathLike,
+    split: str,
+    wanted: Container[int] | None = None,
+    list_files: dict[str, str | os.PathLike | None] | None = None,
+) -> LabelledPaths:
     """``split`` (train, val or test) from the list file given in ``list_files`` (keys train,
     test), else the one found in the root, else from a class-folder tree."""
     if split not in SPLITS:
@@ -164,15 +184,17 @@ def read_split(root: str | os.PathLike, split: str, wanted: Container[int] | Non
     source = "test" if split == "test" else "train"
     list_file = (list_files or {}).get(source) or find_list_file(root, source)
     if list_file is None and (Path(root) / "val").is_dir():
-        return read_class_tree(root, split)     # a tree with its own val folder: no slice
+        return read_class_tree(root, split)  # a tree with its own val folder: no slice
     if list_file is not None:
         data = read_list_file(list_file, root, wanted)
     elif (Path(root) / source).is_dir():
         data = read_class_tree(root, source)
     else:
-        raise DataError(f"no RadImageNet data in {root}: expected the list file "
-                        f"{LIST_FILES[source]} (in the root or root/label) or a class-folder "
-                        f"tree {Path(root) / source}/<class>/...")
+        raise DataError(
+            f"no RadImageNet data in {root}: expected the list file "
+            f"{LIST_FILES[source]} (in the root or root/label) or a class-folder "
+            f"tree {Path(root) / source}/<class>/..."
+        )
     if split == "test":
         return data
     held_out = np.array([in_val_slice(p) for p in data.paths], dtype=bool)
@@ -180,10 +202,14 @@ def read_split(root: str | os.PathLike, split: str, wanted: Container[int] | Non
     return LabelledPaths([p for p, k in zip(data.paths, keep) if k], data.labels[keep])
 
 
-def load_radimagenet(root: str | os.PathLike, tasks: Sequence[str], split: str,
-                     image_size: int | None = None, augment: bool = False,
-                     list_files: dict[str, str | os.PathLike | None] | None = None
-                     ) -> list[FileListDataset]:
+def load_radimagenet(
+    root: str | os.PathLike,
+    tasks: Sequence[str],
+    split: str,
+    image_size: int | None = None,
+    augment: bool = False,
+    list_files: dict[str, str | os.PathLike | None] | None = None,
+) -> list[FileListDataset]:
     """One lazily decoded dataset per task of ``tasks``, task ids in their order.
 
     The train split gets the random resized crop (and flips with ``augment``; the training
@@ -195,11 +221,21 @@ def load_radimagenet(root: str | os.PathLike, tasks: Sequence[str], split: str,
     wanted = frozenset(label for labels in chosen for label in labels)
     data = read_split(root, split, wanted, list_files)
     all_paths = np.asarray(data.paths, dtype=str)
-    transform = ImageTransform(train=split == "train",
-                               image_size=image_size or DEFAULT_IMAGE_SIZE, flip=augment)
+    transform = ImageTransform(
+        train=split == "train", image_size=image_size or DEFAULT_IMAGE_SIZE, flip=augment
+    )
     datasets = []
     for task_id, (name, labels) in enumerate(zip(tasks, chosen)):
         mask = (data.labels >= labels.start) & (data.labels < labels.stop)
-        datasets.append(FileListDataset(root, all_paths[mask], data.labels[mask] - labels.start,
-                                        task_id, RADIMAGENET_TASKS[name], transform, name=name))
+        datasets.append(
+            FileListDataset(
+                root,
+                all_paths[mask],
+                data.labels[mask] - labels.start,
+                task_id,
+                RADIMAGENET_TASKS[name],
+                transform,
+                name=name,
+            )
+        )
     return datasets

@@ -18,7 +18,7 @@ Layers = dict[str, np.ndarray]
 
 def grid(size: int) -> tuple[np.ndarray, np.ndarray]:
     """Pixel-centre coordinates ``(y, x)`` in [-1, 1], shaped ``(1, S, S)`` for broadcasting."""
-    axis = ((np.arange(size, dtype=np.float32) + 0.5) / size * 2 - 1)
+    axis = (np.arange(size, dtype=np.float32) + 0.5) / size * 2 - 1
     return axis[None, :, None], axis[None, None, :]
 
 
@@ -60,15 +60,17 @@ def cells(rng: np.random.Generator, classes: np.ndarray, size: int, count: int =
         r = per_image(radius[:, k])
         dist = np.sqrt((y - per_image(cy[:, k])) ** 2 + (x - per_image(cx[:, k])) ** 2)
         body = np.maximum(body, soft_inside(dist - r, 0.03))
-        ndist = np.sqrt((y - per_image(cy[:, k] + nucleus_shift[0, :, k])) ** 2
-                        + (x - per_image(cx[:, k] + nucleus_shift[1, :, k])) ** 2)
+        ndist = np.sqrt(
+            (y - per_image(cy[:, k] + nucleus_shift[0, :, k])) ** 2
+            + (x - per_image(cx[:, k] + nucleus_shift[1, :, k])) ** 2
+        )
         nucleus = np.maximum(nucleus, soft_inside(ndist - 0.45 * r, 0.03))
     return {"cells": body, "nuclei": nucleus}
 
 
 def _organ_shapes(u: np.ndarray, v: np.ndarray, shape: int, aspect: np.ndarray) -> np.ndarray:
     """Signed level set (< 0 inside) of one organ-like shape in its own unit frame."""
-    radial = np.sqrt(u ** 2 + v ** 2)
+    radial = np.sqrt(u**2 + v**2)
     if shape == 0:  # round
         return radial - 0.75
     if shape == 1:  # wide oval
@@ -76,12 +78,12 @@ def _organ_shapes(u: np.ndarray, v: np.ndarray, shape: int, aspect: np.ndarray) 
     if shape == 2:  # tall oval
         return np.sqrt((u * aspect / 1.9) ** 2 + (v / aspect) ** 2) - 0.5
     if shape == 3:  # bean: a disc with a bite taken from one side
-        bite = np.sqrt((u - 0.75) ** 2 + v ** 2) - 0.45
+        bite = np.sqrt((u - 0.75) ** 2 + v**2) - 0.45
         return np.maximum(radial - 0.8, -bite)
     if shape == 4:  # ring
         return np.abs(radial - 0.6) - 0.2
     # two lobes side by side
-    return np.minimum(np.sqrt((u - 0.45) ** 2 + v ** 2), np.sqrt((u + 0.45) ** 2 + v ** 2)) - 0.45
+    return np.minimum(np.sqrt((u - 0.45) ** 2 + v**2), np.sqrt((u + 0.45) ** 2 + v**2)) - 0.45
 
 
 def silhouette(rng: np.random.Generator, classes: np.ndarray, size: int) -> Layers:
@@ -104,8 +106,9 @@ def silhouette(rng: np.random.Generator, classes: np.ndarray, size: int) -> Laye
 
 
 # Dermoscopy-like pigment colours: light brown, dark brown, red (vascular), blue-grey.
-LESION_COLOURS = np.array([[0.62, 0.42, 0.26], [0.28, 0.16, 0.10], [0.78, 0.22, 0.26],
-                           [0.33, 0.38, 0.56]], np.float32)
+LESION_COLOURS = np.array(
+    [[0.62, 0.42, 0.26], [0.28, 0.16, 0.10], [0.78, 0.22, 0.26], [0.33, 0.38, 0.56]], np.float32
+)
 
 
 def lesion(rng: np.random.Generator, classes: np.ndarray, size: int) -> Layers:
@@ -116,13 +119,18 @@ def lesion(rng: np.random.Generator, classes: np.ndarray, size: int) -> Layers:
     radius = 0.32 * np.exp(rng.normal(0.0, 0.15, n))
     lobes = rng.uniform(0.0, 2 * np.pi, (2, n))
     theta = np.arctan2(y - per_image(cy), x - per_image(cx))
-    edge = per_image(radius) * (1 + 0.18 * np.sin(3 * theta + per_image(lobes[0]))
-                           + 0.10 * np.sin(5 * theta + per_image(lobes[1])))
+    edge = per_image(radius) * (
+        1
+        + 0.18 * np.sin(3 * theta + per_image(lobes[0]))
+        + 0.10 * np.sin(5 * theta + per_image(lobes[1]))
+    )
     dist = np.sqrt((y - per_image(cy)) ** 2 + (x - per_image(cx)) ** 2)
     colour = np.clip(LESION_COLOURS[classes] + rng.normal(0.0, 0.07, (n, 3)), 0.0, 1.0)
     # The colour is a per-image vector, not a layer; it rides along with shape (N, 3, 1, 1).
-    return {"lesion": soft_inside(dist - edge, 0.06),
-            "lesion_colour": colour.astype(np.float32)[:, :, None, None]}
+    return {
+        "lesion": soft_inside(dist - edge, 0.06),
+        "lesion_colour": colour.astype(np.float32)[:, :, None, None],
+    }
 
 
 def haze(rng: np.random.Generator, classes: np.ndarray, size: int, bumps: int = 3) -> Layers:
@@ -146,7 +154,7 @@ def bands(rng: np.random.Generator, classes: np.ndarray, size: int) -> Layers:
     """A curved layered band with ``class + 2`` bright layers (4 classes: 2 to 5 layers)."""
     n = len(classes)
     y, x = grid(size)
-    centre = per_image(rng.normal(0.0, 0.15, n)) + per_image(rng.uniform(-0.35, 0.35, n)) * x ** 2
+    centre = per_image(rng.normal(0.0, 0.15, n)) + per_image(rng.uniform(-0.35, 0.35, n)) * x**2
     thickness = per_image(1.1 * np.exp(rng.normal(0.0, 0.1, n)))
     depth = (y - centre) / thickness + 0.5  # 0 at the top of the band, 1 at the bottom
     inside = soft_inside(np.abs(depth - 0.5) - 0.5, 0.05)

@@ -56,8 +56,9 @@ def _organ(cues: Layers, rng: np.random.Generator) -> np.ndarray:
     y, x = grid(cues["silhouette"].shape[-1])
     body = soft_inside(np.sqrt((x / 0.95) ** 2 + (y / 0.8) ** 2) - 1, 0.05)
     # Lesions are hypodense (darker); vessel-like cells and the rest are brighter.
-    tissue = 0.3 + _mix(cues, silhouette=0.45, stripes=0.1, cells=0.25, lesion=-0.2, haze=0.12,
-                        bands=0.1)
+    tissue = 0.3 + _mix(
+        cues, silhouette=0.45, stripes=0.1, cells=0.25, lesion=-0.2, haze=0.12, bands=0.1
+    )
     return 0.03 + body * tissue * per_image(rng.uniform(0.85, 1.15, len(tissue)))
 
 
@@ -73,25 +74,35 @@ def _skin(cues: Layers, rng: np.random.Generator) -> np.ndarray:
     alpha = 0.9 * cues["lesion"][:, None]
     image = skin * (1 - alpha) + alpha * cues["lesion_colour"]
     # The dermatoscope's round field of view darkens the corners.
-    return image * soft_inside(np.sqrt(x ** 2 + y ** 2) - 1.15, 0.12)
+    return image * soft_inside(np.sqrt(x**2 + y**2) - 1.15, 0.12)
 
 
 def _chest(cues: Layers, rng: np.random.Generator) -> np.ndarray:
     """Chest-X-ray-like film: dark lungs in a bright body; opacity in the lungs decides."""
     y, x = grid(cues["haze"].shape[-1])
-    lungs = sum(soft_inside(np.sqrt(((x - side) / 0.3) ** 2 + ((y - 0.05) / 0.62) ** 2) - 1, 0.1)
-                for side in (-0.42, 0.42))
-    ribs = 0.5 + 0.5 * np.cos(9.0 * (y - 0.25 * x ** 2))
-    film = (0.65 - 0.45 * lungs + 0.06 * lungs * ribs + 0.5 * lungs * cues["haze"]
-            + _mix(cues, stripes=0.1, cells=0.15, silhouette=0.12, lesion=0.15, bands=0.1))
+    lungs = sum(
+        soft_inside(np.sqrt(((x - side) / 0.3) ** 2 + ((y - 0.05) / 0.62) ** 2) - 1, 0.1)
+        for side in (-0.42, 0.42)
+    )
+    ribs = 0.5 + 0.5 * np.cos(9.0 * (y - 0.25 * x**2))
+    film = (
+        0.65
+        - 0.45 * lungs
+        + 0.06 * lungs * ribs
+        + 0.5 * lungs * cues["haze"]
+        + _mix(cues, stripes=0.1, cells=0.15, silhouette=0.12, lesion=0.15, bands=0.1)
+    )
     return film * per_image(rng.uniform(0.85, 1.1, len(film)))
 
 
 def _retina(cues: Layers, rng: np.random.Generator) -> np.ndarray:
     """OCT-like retina cross-section with speckle: the number of bright layers decides."""
     # Cells become dark cyst-like holes inside the layers.
-    signal = (0.05 + _mix(cues, bands=0.6, stripes=0.1, silhouette=0.12, lesion=0.15, haze=0.15)
-              - 0.15 * cues["cells"] * cues["bands"])
+    signal = (
+        0.05
+        + _mix(cues, bands=0.6, stripes=0.1, silhouette=0.12, lesion=0.15, haze=0.15)
+        - 0.15 * cues["cells"] * cues["bands"]
+    )
     # Multiplicative speckle (gamma, mean 1) is what makes OCT look grainy.
     return np.maximum(signal, 0) * rng.gamma(6.0, 1 / 6.0, signal.shape).astype(np.float32)
 
@@ -126,25 +137,35 @@ _SPLIT_STREAMS = {"train": 0, "val": 1, "test": 2}
 
 def task_rng(seed: int, task: str, split: str) -> np.random.Generator:
     """The random stream of one task and split: independent of the others and of their sizes."""
-    return np.random.Generator(np.random.PCG64([seed, zlib.crc32(task.encode()),
-                                                _SPLIT_STREAMS[split]]))
+    return np.random.Generator(
+        np.random.PCG64([seed, zlib.crc32(task.encode()), _SPLIT_STREAMS[split]])
+    )
 
 
-def render_split(spec: SyntheticTask, split: str, count: int, seed: int, image_size: int,
-                 label_noise: float, distractors: float
-                 ) -> tuple[np.ndarray, np.ndarray, dict[str, np.ndarray]]:
+def render_split(
+    spec: SyntheticTask,
+    split: str,
+    count: int,
+    seed: int,
+    image_size: int,
+    label_noise: float,
+    distractors: float,
+) -> tuple[np.ndarray, np.ndarray, dict[str, np.ndarray]]:
     """Images (uint8, MedMNIST layout), noisy labels, and the class every cue was drawn with."""
     rng = task_rng(seed, spec.name, split)
     classes = spec.num_classes
     clean = rng.permutation(np.arange(count) % classes)
-    cue_classes = {cue: clean if cue == spec.cue else rng.integers(0, k, count)
-                   for cue, (k, _) in CUES.items()}
+    cue_classes = {
+        cue: clean if cue == spec.cue else rng.integers(0, k, count) for cue, (k, _) in CUES.items()
+    }
     layers: Layers = {}
     for cue, (_, draw) in CUES.items():
         drawn = draw(rng, cue_classes[cue], image_size)
         if cue != spec.cue:
-            drawn = {name: layer if name.endswith("colour") else layer * np.float32(distractors)
-                     for name, layer in drawn.items()}
+            drawn = {
+                name: layer if name.endswith("colour") else layer * np.float32(distractors)
+                for name, layer in drawn.items()
+            }
         layers.update(drawn)
     image = spec.paint(layers, rng)
     image = image + rng.normal(0.0, 0.03, image.shape).astype(np.float32)

@@ -26,8 +26,14 @@ MEDMNIST_2D_TASKS: dict[str, int] = {**MEDMNIST_TASKS, "chestmnist": 14, "retina
 MULTILABEL_TASKS: frozenset[str] = frozenset({"chestmnist"})
 
 # MedMNIST's 3D subsets: named only to refuse them with a clear message.
-MEDMNIST_3D_TASKS: tuple[str, ...] = ("organmnist3d", "nodulemnist3d", "adrenalmnist3d",
-                                      "fracturemnist3d", "vesselmnist3d", "synapsemnist3d")
+MEDMNIST_3D_TASKS: tuple[str, ...] = (
+    "organmnist3d",
+    "nodulemnist3d",
+    "adrenalmnist3d",
+    "fracturemnist3d",
+    "vesselmnist3d",
+    "synapsemnist3d",
+)
 
 # Training-split sizes (images) of the 2D tasks as MedMNIST publishes them: an epoch's length
 # when a cost estimate has no data at hand (the model cost command's --tasks mode).

@@ -21,8 +21,8 @@ from PIL import Image
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
-DEFAULT_IMAGE_SIZE = 224   # the crop the model sees
-DEFAULT_RESIZE = 256       # the shorter side before cropping
+DEFAULT_IMAGE_SIZE = 224  # the crop the model sees
+DEFAULT_RESIZE = 256  # the shorter side before cropping
 CROP_SCALE = (0.08, 1.0)
 CROP_RATIO = (3 / 4, 4 / 3)
 
@@ -43,9 +43,13 @@ def resize_shorter(image: Image.Image, size: int) -> Image.Image:
     return image.resize((new_w, new_h), Image.Resampling.BILINEAR)
 
 
-def random_crop_box(width: int, height: int, generator: torch.Generator | None = None,
-                    scale: tuple[float, float] = CROP_SCALE,
-                    ratio: tuple[float, float] = CROP_RATIO) -> tuple[int, int, int, int]:
+def random_crop_box(
+    width: int,
+    height: int,
+    generator: torch.Generator | None = None,
+    scale: tuple[float, float] = CROP_SCALE,
+    ratio: tuple[float, float] = CROP_RATIO,
+) -> tuple[int, int, int, int]:
     """``(top, left, height, width)`` of a random crop covering ``scale`` of the area with an
     aspect ratio in ``ratio`` (log-uniform); the centre crop of the nearest allowed ratio when
     ten tries fail."""
@@ -53,10 +57,10 @@ def random_crop_box(width: int, height: int, generator: torch.Generator | None =
     # float32 logs and exp, as torchvision computes them, so the rounding below agrees
     log_ratio = torch.log(torch.tensor(ratio)).tolist()
     for _ in range(10):
-        target_area = area * torch.empty(1).uniform_(scale[0], scale[1],
-                                                     generator=generator).item()
-        aspect = torch.exp(torch.empty(1).uniform_(log_ratio[0], log_ratio[1],
-                                                   generator=generator)).item()
+        target_area = area * torch.empty(1).uniform_(scale[0], scale[1], generator=generator).item()
+        aspect = torch.exp(
+            torch.empty(1).uniform_(log_ratio[0], log_ratio[1], generator=generator)
+        ).item()
         w = int(round(math.sqrt(target_area * aspect)))
         h = int(round(math.sqrt(target_area / aspect)))
         if 0 < w <= width and 0 < h <= height:
@@ -97,22 +101,30 @@ class ImageTransform:
     ``resize`` (default :func:`resize_for`, 256 for 224).
     """
 
-    def __init__(self, train: bool, image_size: int = DEFAULT_IMAGE_SIZE,
-                 resize: int | None = None, flip: bool = True) -> None:
+    def __init__(
+        self,
+        train: bool,
+        image_size: int = DEFAULT_IMAGE_SIZE,
+        resize: int | None = None,
+        flip: bool = True,
+    ) -> None:
         self.resize = resize_for(image_size) if resize is None else resize
         if image_size < 1 or self.resize < image_size:
-            raise ValueError(f"need 1 <= image_size <= resize, got image_size={image_size}, "
-                             f"resize={self.resize}")
+            raise ValueError(
+                f"need 1 <= image_size <= resize, got image_size={image_size}, resize={self.resize}"
+            )
         self.train, self.image_size, self.flip = train, image_size, flip
 
-    def __call__(self, image: Image.Image, generator: torch.Generator | None = None
-                 ) -> torch.Tensor:
+    def __call__(
+        self, image: Image.Image, generator: torch.Generator | None = None
+    ) -> torch.Tensor:
         image = resize_shorter(image.convert("RGB"), self.resize)
         if not self.train:
             return normalize(center_crop(image, self.image_size))
         top, left, h, w = random_crop_box(image.width, image.height, generator)
         image = image.crop((left, top, left + w, top + h)).resize(
-            (self.image_size, self.image_size), Image.Resampling.BILINEAR)
+            (self.image_size, self.image_size), Image.Resampling.BILINEAR
+        )
         if self.flip and torch.rand(1, generator=generator).item() < 0.5:
             image = image.transpose(Image.Transpose.FLIP_LEFT_RIGHT)
         return normalize(image)

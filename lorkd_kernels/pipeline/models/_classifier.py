@@ -33,8 +33,10 @@ def make_classifier(num_features: int, num_classes: NumClasses) -> nn.Module:
     # a str is a Sequence too, but never a list of class counts
     if isinstance(num_classes, Sequence) and not isinstance(num_classes, str):
         return TaskHeads(num_features, num_classes)
-    raise TypeError(f"num_classes must be an int or a sequence of ints (one per task), got "
-                    f"{type(num_classes).__name__}")
+    raise TypeError(
+        f"num_classes must be an int or a sequence of ints (one per task), got "
+        f"{type(num_classes).__name__}"
+    )
 
 
 def task_scope(task_ids, x: torch.Tensor) -> ContextManager:
@@ -48,11 +50,11 @@ def task_scope(task_ids, x: torch.Tensor) -> ContextManager:
 def check_images(x: torch.Tensor, in_channels: int = 3) -> None:
     """Fail early, with the expected layout, on anything but a batch of images."""
     if not isinstance(x, torch.Tensor):
-        raise TypeError(f"expected an image tensor (N, {in_channels}, H, W), got "
-                        f"{type(x).__name__}")
+        raise TypeError(
+            f"expected an image tensor (N, {in_channels}, H, W), got {type(x).__name__}"
+        )
     if x.dim() != 4 or x.shape[1] != in_channels:
-        raise ValueError(f"expected images of shape (N, {in_channels}, H, W), got "
-                         f"{tuple(x.shape)}")
+        raise ValueError(f"expected images of shape (N, {in_channels}, H, W), got {tuple(x.shape)}")
 
 
 class ImageClassifier(nn.Module):
@@ -72,4 +74,3 @@ class ImageClassifier(nn.Module):
     def forward(self, x: torch.Tensor, task_ids=None) -> torch.Tensor:
         with task_scope(task_ids, x):
             return self.fc(self.forward_features(x))
-

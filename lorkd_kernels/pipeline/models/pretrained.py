@@ -56,8 +56,9 @@ def _read(source: Source) -> Tuple[Any, str]:
     if isinstance(source, Mapping):
         return source, "the given state dict"
     if not isinstance(source, (str, os.PathLike)):
-        raise TypeError(f"source must be a checkpoint path or a state dict, got "
-                        f"{type(source).__name__}")
+        raise TypeError(
+            f"source must be a checkpoint path or a state dict, got {type(source).__name__}"
+        )
     name = f"checkpoint {os.fspath(source)!r}"
     if not os.path.isfile(source):
         raise PretrainedWeightsError(f"{name}: no such file")
@@ -65,8 +66,9 @@ def _read(source: Source) -> Tuple[Any, str]:
         # weights_only: a checkpoint is data, and unpickling arbitrary objects runs their code
         return torch.load(source, map_location="cpu", weights_only=True), name
     except Exception as error:  # torch raises many types for a corrupt or foreign file
-        raise PretrainedWeightsError(f"{name} cannot be read as a PyTorch checkpoint "
-                              f"({type(error).__name__}: {error})") from error
+        raise PretrainedWeightsError(
+            f"{name} cannot be read as a PyTorch checkpoint ({type(error).__name__}: {error})"
+        ) from error
 
 
 def _unwrap(obj: Any, name: str) -> Dict[str, torch.Tensor]:
@@ -82,8 +84,9 @@ def _unwrap(obj: Any, name: str) -> Dict[str, torch.Tensor]:
         raise PretrainedWeightsError(f"{name} is an empty state dict")
     non_tensors = [str(k) for k, v in obj.items() if not isinstance(v, torch.Tensor)]
     if non_tensors:
-        raise PretrainedWeightsError(f"{name} is not a state dict: entries that are not tensors: "
-                              f"{_listing(non_tensors)}")
+        raise PretrainedWeightsError(
+            f"{name} is not a state dict: entries that are not tensors: {_listing(non_tensors)}"
+        )
     return dict(obj)
 
 
@@ -94,7 +97,7 @@ def _model_key(key: str, model_keys: Mapping[str, Any], child_names: Sequence[st
     while key not in model_keys:
         prefix = next((p for p in KEY_PREFIXES if key.startswith(p)), None)
         if prefix is not None:
-            key = key[len(prefix):]
+            key = key[len(prefix) :]
             continue
         head, _, rest = key.partition(".")
         if head.isdigit() and rest and int(head) < len(child_names):
@@ -129,17 +132,30 @@ def load_backbone(model: nn.Module, source: Source) -> BackboneLoad:
         else:
             backbone[stripped] = value
 
-    missing = [k for k in target if not _is_head(k) and k not in backbone
-               and not k.endswith(OPTIONAL_SUFFIXES)]
+    missing = [
+        k
+        for k in target
+        if not _is_head(k) and k not in backbone and not k.endswith(OPTIONAL_SUFFIXES)
+    ]
     unexpected = [k for k in backbone if k not in target]
-    mismatched = [f"{k} (checkpoint {tuple(v.shape)}, model {tuple(target[k].shape)})"
-                  for k, v in backbone.items() if k in target and v.shape != target[k].shape]
-    problems = [f"{len(keys)} {what}: {_listing(keys)}" for what, keys in
-                (("missing keys", missing), ("unexpected keys", unexpected),
-                 ("shape mismatches", mismatched)) if keys]
+    mismatched = [
+        f"{k} (checkpoint {tuple(v.shape)}, model {tuple(target[k].shape)})"
+        for k, v in backbone.items()
+        if k in target and v.shape != target[k].shape
+    ]
+    problems = [
+        f"{len(keys)} {what}: {_listing(keys)}"
+        for what, keys in (
+            ("missing keys", missing),
+            ("unexpected keys", unexpected),
+            ("shape mismatches", mismatched),
+        )
+        if keys
+    ]
     if problems:
-        raise PretrainedWeightsError(f"{name} does not fit the backbone of {type(model).__name__}; "
-                              + "; ".join(problems))
+        raise PretrainedWeightsError(
+            f"{name} does not fit the backbone of {type(model).__name__}; " + "; ".join(problems)
+        )
 
     # everything was checked above, so this cannot stop half way through
     model.load_state_dict(backbone, strict=False)

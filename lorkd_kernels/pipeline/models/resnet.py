@@ -30,8 +30,9 @@ class BasicBlock(nn.Module):
 
     expansion = 1
 
-    def __init__(self, inplanes: int, planes: int, stride: int = 1,
-                 downsample: Optional[nn.Module] = None) -> None:
+    def __init__(
+        self, inplanes: int, planes: int, stride: int = 1, downsample: Optional[nn.Module] = None
+    ) -> None:
         super().__init__()
         self.conv1 = conv3x3(inplanes, planes, stride)
         self.bn1 = nn.BatchNorm2d(planes)
@@ -53,8 +54,9 @@ class Bottleneck(nn.Module):
 
     expansion = 4
 
-    def __init__(self, inplanes: int, planes: int, stride: int = 1,
-                 downsample: Optional[nn.Module] = None) -> None:
+    def __init__(
+        self, inplanes: int, planes: int, stride: int = 1, downsample: Optional[nn.Module] = None
+    ) -> None:
         super().__init__()
         self.conv1 = conv1x1(inplanes, planes)
         self.bn1 = nn.BatchNorm2d(planes)
@@ -111,8 +113,10 @@ class ResNet(ImageClassifier):
         downsample = None
         if stride != 1 or self.inplanes != planes * block.expansion:
             # the shortcut must match the block's output shape: project it with a strided 1×1
-            downsample = nn.Sequential(conv1x1(self.inplanes, planes * block.expansion, stride),
-                                       nn.BatchNorm2d(planes * block.expansion))
+            downsample = nn.Sequential(
+                conv1x1(self.inplanes, planes * block.expansion, stride),
+                nn.BatchNorm2d(planes * block.expansion),
+            )
         layers = [block(self.inplanes, planes, stride, downsample)]
         self.inplanes = planes * block.expansion
         layers.extend(block(self.inplanes, planes) for _ in range(1, blocks))

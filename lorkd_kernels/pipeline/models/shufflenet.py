@@ -22,8 +22,9 @@ def channel_shuffle(x: torch.Tensor, groups: int) -> torch.Tensor:
 
 
 def depthwise_conv(channels: int, stride: int) -> nn.Conv2d:
-    return nn.Conv2d(channels, channels, kernel_size=3, stride=stride, padding=1, bias=False,
-                     groups=channels)
+    return nn.Conv2d(
+        channels, channels, kernel_size=3, stride=stride, padding=1, bias=False, groups=channels
+    )
 
 
 def pointwise_conv(in_channels: int, out_channels: int) -> nn.Conv2d:
@@ -44,21 +45,30 @@ class InvertedResidual(nn.Module):
         self.stride = stride
         branch_features = oup // 2
         if stride == 1 and inp != 2 * branch_features:
-            raise ValueError(f"a stride-1 unit splits its input in two halves of oup // 2 "
-                             f"channels, so inp must equal {2 * branch_features}, got {inp}")
+            raise ValueError(
+                f"a stride-1 unit splits its input in two halves of oup // 2 "
+                f"channels, so inp must equal {2 * branch_features}, got {inp}"
+            )
         if stride > 1:
             self.branch1 = nn.Sequential(
-                depthwise_conv(inp, stride), nn.BatchNorm2d(inp),
-                pointwise_conv(inp, branch_features), nn.BatchNorm2d(branch_features),
-                nn.ReLU(inplace=True))
+                depthwise_conv(inp, stride),
+                nn.BatchNorm2d(inp),
+                pointwise_conv(inp, branch_features),
+                nn.BatchNorm2d(branch_features),
+                nn.ReLU(inplace=True),
+            )
         else:
             self.branch1 = nn.Sequential()
         self.branch2 = nn.Sequential(
             pointwise_conv(inp if stride > 1 else branch_features, branch_features),
-            nn.BatchNorm2d(branch_features), nn.ReLU(inplace=True),
-            depthwise_conv(branch_features, stride), nn.BatchNorm2d(branch_features),
-            pointwise_conv(branch_features, branch_features), nn.BatchNorm2d(branch_features),
-            nn.ReLU(inplace=True))
+            nn.BatchNorm2d(branch_features),
+            nn.ReLU(inplace=True),
+            depthwise_conv(branch_features, stride),
+            nn.BatchNorm2d(branch_features),
+            pointwise_conv(branch_features, branch_features),
+            nn.BatchNorm2d(branch_features),
+            nn.ReLU(inplace=True),
+        )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if self.stride == 1:
@@ -81,30 +91,43 @@ class ShuffleNetV2(ImageClassifier):
     stage3: nn.Sequential
     stage4: nn.Sequential
 
-    def __init__(self, stages_repeats: Sequence[int], stages_out_channels: Sequence[int],
-                 num_classes: NumClasses = 1000) -> None:
+    def __init__(
+        self,
+        stages_repeats: Sequence[int],
+        stages_out_channels: Sequence[int],
+        num_classes: NumClasses = 1000,
+    ) -> None:
         super().__init__()
         if len(stages_repeats) != 3 or min(stages_repeats) < 1:
-            raise ValueError(f"stages_repeats must list 3 positive ints, got "
-                             f"{list(stages_repeats)}")
+            raise ValueError(
+                f"stages_repeats must list 3 positive ints, got {list(stages_repeats)}"
+            )
         if len(stages_out_channels) != 5 or min(stages_out_channels) < 1:
-            raise ValueError(f"stages_out_channels must list 5 positive ints, got "
-                             f"{list(stages_out_channels)}")
+            raise ValueError(
+                f"stages_out_channels must list 5 positive ints, got {list(stages_out_channels)}"
+            )
         self._stage_out_channels = list(stages_out_channels)
         channels = self._stage_out_channels[0]
-        self.conv1 = nn.Sequential(nn.Conv2d(3, channels, 3, 2, 1, bias=False),
-                                   nn.BatchNorm2d(channels), nn.ReLU(inplace=True))
+        self.conv1 = nn.Sequential(
+            nn.Conv2d(3, channels, 3, 2, 1, bias=False),
+            nn.BatchNorm2d(channels),
+            nn.ReLU(inplace=True),
+        )
         self.maxpool = nn.MaxPool2d(kernel_size=3, stride=2, padding=1)
         in_channels = channels
-        for name, repeats, channels in zip(("stage2", "stage3", "stage4"), stages_repeats,
-                                           self._stage_out_channels[1:4]):
+        for name, repeats, channels in zip(
+            ("stage2", "stage3", "stage4"), stages_repeats, self._stage_out_channels[1:4]
+        ):
             units = [InvertedResidual(in_channels, channels, 2)]
             units.extend(InvertedResidual(channels, channels, 1) for _ in range(repeats - 1))
             setattr(self, name, nn.Sequential(*units))
             in_channels = channels
         self.num_features = self._stage_out_channels[-1]
-        self.conv5 = nn.Sequential(nn.Conv2d(in_channels, self.num_features, 1, 1, 0, bias=False),
-                                   nn.BatchNorm2d(self.num_features), nn.ReLU(inplace=True))
+        self.conv5 = nn.Sequential(
+            nn.Conv2d(in_channels, self.num_features, 1, 1, 0, bias=False),
+            nn.BatchNorm2d(self.num_features),
+            nn.ReLU(inplace=True),
+        )
         self.fc = make_classifier(self.num_features, num_classes)
 
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:

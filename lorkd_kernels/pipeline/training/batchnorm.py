@@ -17,11 +17,14 @@ from torch import nn
 
 class ShardedRunningStats:
     def __init__(self, model: nn.Module, distributed: bool) -> None:
-        norms = [m for m in model.modules()
-                 if isinstance(m, nn.modules.batchnorm._BatchNorm) and m.track_running_stats]
-        self.stats: List[torch.Tensor] = [t for m in norms
-                                          for t in (m.running_mean, m.running_var)
-                                          if t is not None]
+        norms = [
+            m
+            for m in model.modules()
+            if isinstance(m, nn.modules.batchnorm._BatchNorm) and m.track_running_stats
+        ]
+        self.stats: List[torch.Tensor] = [
+            t for m in norms for t in (m.running_mean, m.running_var) if t is not None
+        ]
         self.counters = [m.num_batches_tracked for m in norms if m.num_batches_tracked is not None]
         self.distributed = distributed
 

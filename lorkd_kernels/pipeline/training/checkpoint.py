@@ -36,9 +36,9 @@ def _keep_previous(path: Path) -> None:
         # onto it would do nothing and leave the staging name behind.
         return
     try:
-        os.link(path, staging)               # a second name for the same file: instant
+        os.link(path, staging)  # a second name for the same file: instant
     except OSError:
-        shutil.copy2(path, staging)          # file systems without hard links
+        shutil.copy2(path, staging)  # file systems without hard links
     os.replace(staging, backup)
 
 
@@ -67,8 +67,10 @@ def save(state: Dict[str, Any], path: os.PathLike) -> None:
         # first line is its C++ source location; the file it was writing is what matters.
         if not any(mark in str(err) for mark in ("PytorchStreamWriter", "inline_container")):
             raise
-        raise CheckpointError(f"cannot write checkpoint {path}: the disk may be full or the "
-                              f"file system failing (torch: {_last_line(err)})") from err
+        raise CheckpointError(
+            f"cannot write checkpoint {path}: the disk may be full or the "
+            f"file system failing (torch: {_last_line(err)})"
+        ) from err
 
 
 def _last_line(err: BaseException) -> str:
@@ -81,11 +83,18 @@ def _read(path: Path, map_location: Any) -> Dict[str, Any]:
         state = torch.load(path, map_location=map_location, weights_only=True)
     except FileNotFoundError:
         raise
-    except (RuntimeError, EOFError, OSError, ValueError, zipfile.BadZipFile,
-            pickle.UnpicklingError) as err:
-        raise CheckpointError(f"checkpoint {path} is corrupt or not a checkpoint "
-                              f"({str(err).splitlines()[0] if str(err) else type(err).__name__})"
-                              ) from err
+    except (
+        RuntimeError,
+        EOFError,
+        OSError,
+        ValueError,
+        zipfile.BadZipFile,
+        pickle.UnpicklingError,
+    ) as err:
+        raise CheckpointError(
+            f"checkpoint {path} is corrupt or not a checkpoint "
+            f"({str(err).splitlines()[0] if str(err) else type(err).__name__})"
+        ) from err
     if not isinstance(state, dict):
         raise CheckpointError(f"checkpoint {path} holds a {type(state).__name__}, not a dict")
     return state
@@ -100,12 +109,14 @@ def load(path: os.PathLike, map_location: Any = "cpu") -> Dict[str, Any]:
         backup = previous_path(path)
         if not backup.exists():
             raise
-        raise CheckpointError(f"{err}; the previous checkpoint {backup} is kept — move it to "
-                              f"{path} to use it") from err.__cause__
+        raise CheckpointError(
+            f"{err}; the previous checkpoint {backup} is kept — move it to {path} to use it"
+        ) from err.__cause__
 
 
-def load_latest(path: os.PathLike, map_location: Any = "cpu"
-                ) -> Tuple[Dict[str, Any], Optional[str]]:
+def load_latest(
+    path: os.PathLike, map_location: Any = "cpu"
+) -> Tuple[Dict[str, Any], Optional[str]]:
     """The checkpoint at ``path`` or, when that one is unreadable (a truncated write, a full
     disk), its previous one. Returns the state and, after a fallback, a one-line warning that
     names both files; raises CheckpointError naming the files when neither is usable."""
@@ -116,11 +127,13 @@ def load_latest(path: os.PathLike, map_location: Any = "cpu"
         latest_err = err
     backup = previous_path(path)
     if not backup.exists():
-        raise CheckpointError(f"{latest_err}, and there is no previous checkpoint {backup.name} "
-                              f"to fall back to") from latest_err
+        raise CheckpointError(
+            f"{latest_err}, and there is no previous checkpoint {backup.name} to fall back to"
+        ) from latest_err
     try:
         state = _read(backup, map_location)
     except CheckpointError as backup_err:
-        raise CheckpointError(f"{latest_err}; the previous one is unusable too: {backup_err}"
-                              ) from backup_err
+        raise CheckpointError(
+            f"{latest_err}; the previous one is unusable too: {backup_err}"
+        ) from backup_err
     return state, f"warning: {latest_err}; using the previous checkpoint {backup}"

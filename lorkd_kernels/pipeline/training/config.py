@@ -22,10 +22,17 @@ KD_TARGETS = ("logits", "features", "both")
 
 # Copies of names whose registries import torch, so that the command line loads without it;
 # tests/pipeline/training/test_config.py checks each copy against its registry.
-MODEL_NAMES = ("resnet18", "resnet34", "resnet50", "shufflenet_v2_x0_5", "shufflenet_v2_x1_0",
-               "shufflenet_v2_x1_5", "shufflenet_v2_x2_0")        # pipeline.models.MODELS
+MODEL_NAMES = (
+    "resnet18",
+    "resnet34",
+    "resnet50",
+    "shufflenet_v2_x0_5",
+    "shufflenet_v2_x1_0",
+    "shufflenet_v2_x1_5",
+    "shufflenet_v2_x2_0",
+)  # pipeline.models.MODELS
 DATA_SOURCES = ("synthetic", "medmnist", "folder", "radimagenet")  # pipeline.data.SOURCES
-EXPERTS_ON = ("all", "dense")                                      # lorkd_kernels.conversion
+EXPERTS_ON = ("all", "dense")  # lorkd_kernels.conversion
 
 # Settings of one invocation, not of the run: never saved in config.json.
 INVOCATION_SETTINGS = ("resume", "overwrite")
@@ -50,7 +57,7 @@ class TrainConfig:
     tasks: Optional[List[str]] = None
     image_size: Optional[int] = None
     medmnist_size: Optional[int] = None
-    train_list: Optional[str] = None     # RadImageNet list files when not in --root
+    train_list: Optional[str] = None  # RadImageNet list files when not in --root
     test_list: Optional[str] = None
     synthetic_samples: int = 960
     out: str = "runs/lorkd"
@@ -126,8 +133,14 @@ def flag(name: str) -> str:
 
 
 def _known_tasks(config: TrainConfig) -> Sequence[str]:
-    from ..data import (MEDMNIST_2D_TASKS, RADIMAGENET_TASKS, SYNTHETIC_TASKS, DataError,
-                        folder_tasks)
+    from ..data import (
+        MEDMNIST_2D_TASKS,
+        RADIMAGENET_TASKS,
+        SYNTHETIC_TASKS,
+        DataError,
+        folder_tasks,
+    )
+
     if config.data == "synthetic":
         return list(SYNTHETIC_TASKS)
     if config.data == "medmnist":
@@ -135,7 +148,7 @@ def _known_tasks(config: TrainConfig) -> Sequence[str]:
     if config.data == "radimagenet":
         return list(RADIMAGENET_TASKS)
     try:
-        return folder_tasks(cast(str, config.root))     # validate() checked it was given
+        return folder_tasks(cast(str, config.root))  # validate() checked it was given
     except DataError as err:
         raise ConfigError(f"--root {config.root!r}: {err}") from err
 
@@ -150,18 +163,23 @@ def check_device(requested: str) -> None:
     if requested == "auto":
         return
     import torch
+
     try:
         device = torch.device(requested)
     except (RuntimeError, ValueError):
-        raise ConfigError(f"--device {requested!r} is not a device: use auto, cpu, cuda or "
-                          f"cuda:N") from None
+        raise ConfigError(
+            f"--device {requested!r} is not a device: use auto, cpu, cuda or cuda:N"
+        ) from None
     if device.type == "cuda":
         if not torch.cuda.is_available():
-            raise ConfigError(f"--device {requested}: torch sees no CUDA GPU on this machine "
-                              f"(use --device cpu or auto)")
+            raise ConfigError(
+                f"--device {requested}: torch sees no CUDA GPU on this machine "
+                f"(use --device cpu or auto)"
+            )
         if device.index is not None and device.index >= torch.cuda.device_count():
-            raise ConfigError(f"--device {requested}: this machine has "
-                              f"{torch.cuda.device_count()} GPU(s)")
+            raise ConfigError(
+                f"--device {requested}: this machine has {torch.cuda.device_count()} GPU(s)"
+            )
     elif device.type == "mps" and not torch.backends.mps.is_available():
         raise ConfigError(f"--device {requested}: MPS is not available on this machine")
     elif device.type not in ("cpu", "cuda", "mps"):
@@ -176,8 +194,10 @@ def check_fits_one_batch(task_sizes: Sequence[int], config: TrainConfig) -> None
     smallest = min(stages)
     if smallest // shards < config.batch_size // shards:
         what = "the smallest task has" if config.single_task else "the training set has"
-        raise ConfigError(f"--batch-size {config.batch_size}: {what} only {smallest} samples, "
-                          f"fewer than one batch; lower --batch-size or use more data")
+        raise ConfigError(
+            f"--batch-size {config.batch_size}: {what} only {smallest} samples, "
+            f"fewer than one batch; lower --batch-size or use more data"
+        )
 
 
 def check_out_path(out: str) -> None:
@@ -195,11 +215,30 @@ def check_out_path(out: str) -> None:
 
 
 #: the numeric settings by kind: whole numbers (bool refused) and finite real numbers
-INTEGER_SETTINGS = ("teacher_epochs", "epochs", "batch_size", "grad_accum", "eval_batch_size",
-                    "rank", "synthetic_samples", "workers", "seed", "micro_batch_size",
-                    "image_size", "medmnist_size")
-REAL_SETTINGS = ("lr", "teacher_lr", "temperature", "alpha", "beta", "momentum",
-                 "weight_decay", "warmup_fraction")
+INTEGER_SETTINGS = (
+    "teacher_epochs",
+    "epochs",
+    "batch_size",
+    "grad_accum",
+    "eval_batch_size",
+    "rank",
+    "synthetic_samples",
+    "workers",
+    "seed",
+    "micro_batch_size",
+    "image_size",
+    "medmnist_size",
+)
+REAL_SETTINGS = (
+    "lr",
+    "teacher_lr",
+    "temperature",
+    "alpha",
+    "beta",
+    "momentum",
+    "weight_decay",
+    "warmup_fraction",
+)
 #: seeds numpy's global generator accepts (training/rng.py seeds it with the run's seed)
 SEED_RANGE = (0, 2**32 - 1)
 
@@ -213,8 +252,11 @@ def _check_types(config: TrainConfig) -> None:
             raise ConfigError(f"{flag(name)} must be a whole number, got {value!r}")
     for name in REAL_SETTINGS:
         value = getattr(config, name)
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or \
-                not math.isfinite(value):
+        if (
+            isinstance(value, bool)
+            or not isinstance(value, (int, float))
+            or not math.isfinite(value)
+        ):
             raise ConfigError(f"{flag(name)} must be a finite number, got {value!r}")
     low, high = SEED_RANGE
     if not low <= config.seed <= high:
@@ -225,12 +267,21 @@ def _check_numbers(config: TrainConfig) -> None:
     _check_types(config)
     if config.micro_batch_size is not None and config.micro_batch_size < 1:
         raise ConfigError(f"--micro-batch-size must be positive, got {config.micro_batch_size}")
-    minimum = {"teacher_epochs": 0, "epochs": 1, "batch_size": 1, "grad_accum": 1,
-               "eval_batch_size": 1, "rank": 1, "synthetic_samples": 1}
+    minimum = {
+        "teacher_epochs": 0,
+        "epochs": 1,
+        "batch_size": 1,
+        "grad_accum": 1,
+        "eval_batch_size": 1,
+        "rank": 1,
+        "synthetic_samples": 1,
+    }
     for name, least in minimum.items():
         if getattr(config, name) < least:
-            raise ConfigError(f"{flag(name)} must be {'positive' if least else '>= 0'}, got "
-                              f"{getattr(config, name)}")
+            raise ConfigError(
+                f"{flag(name)} must be {'positive' if least else '>= 0'}, got "
+                f"{getattr(config, name)}"
+            )
     for name in ("lr", "teacher_lr", "temperature", "alpha"):
         if not getattr(config, name) > 0:
             raise ConfigError(f"{flag(name)} must be > 0, got {getattr(config, name)}")
@@ -243,8 +294,10 @@ def _check_numbers(config: TrainConfig) -> None:
         raise ConfigError(f"--image-size must be at least 8, got {config.image_size}")
     shards = world_size() * config.grad_accum
     if config.batch_size % shards:
-        raise ConfigError(f"--batch-size {config.batch_size} must be divisible by the number of "
-                          f"processes × --grad-accum = {shards}")
+        raise ConfigError(
+            f"--batch-size {config.batch_size} must be divisible by the number of "
+            f"processes × --grad-accum = {shards}"
+        )
     _check_micro_batch(config)
 
 
@@ -256,9 +309,11 @@ def accumulation_steps(batch_size: int, micro_batch_size: int, processes: int) -
         shards = processes * accum
         if batch_size % shards == 0 and batch_size // shards <= micro_batch_size:
             return accum
-    raise ConfigError(f"--batch-size {batch_size} cannot be split evenly over {processes} "
-                      f"process(es) in micro-batches of at most --micro-batch-size "
-                      f"{micro_batch_size}")
+    raise ConfigError(
+        f"--batch-size {batch_size} cannot be split evenly over {processes} "
+        f"process(es) in micro-batches of at most --micro-batch-size "
+        f"{micro_batch_size}"
+    )
 
 
 def _check_micro_batch(config: TrainConfig) -> None:
@@ -267,31 +322,47 @@ def _check_micro_batch(config: TrainConfig) -> None:
         return
     micro = config.batch_size // (world_size() * config.grad_accum)
     if micro > config.micro_batch_size:
-        raise ConfigError(f"--grad-accum {config.grad_accum} gives micro-batches of {micro} "
-                          f"samples per process, more than --micro-batch-size "
-                          f"{config.micro_batch_size}; leave --grad-accum out to derive it")
+        raise ConfigError(
+            f"--grad-accum {config.grad_accum} gives micro-batches of {micro} "
+            f"samples per process, more than --micro-batch-size "
+            f"{config.micro_batch_size}; leave --grad-accum out to derive it"
+        )
 
 
 def _check_choices(config: TrainConfig) -> None:
-    choices = {"preset": PRESET_NAMES, "method": METHODS, "data": DATA_SOURCES,
-               "teacher_arch": MODEL_NAMES, "student_arch": MODEL_NAMES,
-               "lr_schedule": LR_SCHEDULES, "experts_on": EXPERTS_ON, "kd_on": KD_TARGETS,
-               "amp": ("none", "bf16"), "progress": ("auto", "on", "off")}
+    choices = {
+        "preset": PRESET_NAMES,
+        "method": METHODS,
+        "data": DATA_SOURCES,
+        "teacher_arch": MODEL_NAMES,
+        "student_arch": MODEL_NAMES,
+        "lr_schedule": LR_SCHEDULES,
+        "experts_on": EXPERTS_ON,
+        "kd_on": KD_TARGETS,
+        "amp": ("none", "bf16"),
+        "progress": ("auto", "on", "off"),
+    }
     for name, allowed in choices.items():
         if getattr(config, name) not in allowed:
-            raise ConfigError(f"{flag(name)} {getattr(config, name)!r}: choose from "
-                              f"{', '.join(allowed)}")
+            raise ConfigError(
+                f"{flag(name)} {getattr(config, name)!r}: choose from {', '.join(allowed)}"
+            )
 
 
 def check_pretrained_teacher(config: TrainConfig) -> None:
     """The official and paper presets distil a pretrained ResNet-50, which is never downloaded:
     one of the two teacher checkpoints must be given."""
-    if config.preset in NEED_PRETRAINED_TEACHER and \
-            config.teacher_ckpt is None and config.teacher_backbone is None:
-        raise ConfigError(f"--preset {config.preset} needs a pretrained teacher: give "
-                          f"--teacher-ckpt (a trained teacher.pt) or --teacher-backbone (a "
-                          f"RadImageNet or torchvision ResNet-50 checkpoint); nothing is "
-                          f"downloaded")
+    if (
+        config.preset in NEED_PRETRAINED_TEACHER
+        and config.teacher_ckpt is None
+        and config.teacher_backbone is None
+    ):
+        raise ConfigError(
+            f"--preset {config.preset} needs a pretrained teacher: give "
+            f"--teacher-ckpt (a trained teacher.pt) or --teacher-backbone (a "
+            f"RadImageNet or torchvision ResNet-50 checkpoint); nothing is "
+            f"downloaded"
+        )
 
 
 def validate(config: TrainConfig) -> TrainConfig:
@@ -304,8 +375,9 @@ def validate(config: TrainConfig) -> TrainConfig:
     if config.root is not None and config.data != "synthetic" and not Path(config.root).is_dir():
         raise ConfigError(f"--root {config.root!r} is not a folder")
     if config.data != "radimagenet" and (config.train_list or config.test_list):
-        raise ConfigError(f"--train-list/--test-list apply to --data radimagenet, not "
-                          f"{config.data}")
+        raise ConfigError(
+            f"--train-list/--test-list apply to --data radimagenet, not {config.data}"
+        )
     check_pretrained_teacher(config)
     for name in ("teacher_ckpt", "teacher_backbone", "train_list", "test_list"):
         path = getattr(config, name)
@@ -315,15 +387,16 @@ def validate(config: TrainConfig) -> TrainConfig:
     if config.tasks is not None:
         unknown = [t for t in config.tasks if t not in known]
         if unknown:
-            raise ConfigError(f"unknown task(s) {unknown} for --data {config.data}; known: "
-                              f"{known}")
+            raise ConfigError(f"unknown task(s) {unknown} for --data {config.data}; known: {known}")
         if len(set(config.tasks)) != len(config.tasks):
             raise ConfigError(f"--tasks lists a task twice: {config.tasks}")
-    if config.data == "synthetic":       # sizes known before the benchmark is generated
+    if config.data == "synthetic":  # sizes known before the benchmark is generated
         check_fits_one_batch([config.synthetic_samples] * len(config.tasks or known), config)
     if config.progress == "on" and importlib.util.find_spec("tqdm") is None:
-        raise ConfigError("--progress on needs tqdm, which is not installed (pip install tqdm, "
-                          "or use --progress auto)")
+        raise ConfigError(
+            "--progress on needs tqdm, which is not installed (pip install tqdm, "
+            "or use --progress auto)"
+        )
     check_out_path(config.out)
     check_device(config.device)
     return config

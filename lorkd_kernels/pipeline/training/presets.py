@@ -36,7 +36,7 @@ OFFICIAL: Dict[str, Any] = {
     "lr_schedule": "cosine-epoch",
     "warmup_fraction": 0.0,
     "epochs": 100,
-    "batch_size": 1024,           # global; --micro-batch-size splits it where a device can't
+    "batch_size": 1024,  # global; --micro-batch-size splits it where a device can't
     "image_size": 224,
     "teacher_arch": "resnet50",
     # The released configuration names no schedule for fine-tuning the pretrained teacher's
@@ -45,11 +45,11 @@ OFFICIAL: Dict[str, Any] = {
     "teacher_lr": 0.05,
     "kd_on": "features",
     "temperature": 10.0,
-    "beta": 0.0,                  # the released code's weight of the transfer loss
+    "beta": 0.0,  # the released code's weight of the transfer loss
 }
 
 PRESETS: Dict[str, Dict[str, Any]] = {
-    "demo": {},                   # TrainConfig's defaults
+    "demo": {},  # TrainConfig's defaults
     "official": OFFICIAL,
     "paper": {**OFFICIAL, "beta": 1.0},
 }

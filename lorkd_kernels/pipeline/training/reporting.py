@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any, Dict, Optional, Sequence
 
 from ..atomic_files import atomic_open, write_json
 
-if TYPE_CHECKING:        # TensorBoard is optional: imported when the first epoch is logged
+if TYPE_CHECKING:  # TensorBoard is optional: imported when the first epoch is logged
     from torch.utils.tensorboard import SummaryWriter
 
 log = logging.getLogger(__name__)
@@ -23,8 +23,10 @@ log = logging.getLogger(__name__)
 EPOCH_FIELDS = ("stage", "epoch", "loss", "ce", "kd", "train_acc", "lr", "seconds")
 
 # What the table's accuracy and AUC mean for a multi-label task (MedMNIST's, metrics.py).
-MULTILABEL_NOTE = ("multi-label tasks: accuracy is the mean over labels at probability 0.5, "
-                   "AUC the mean over labels")
+MULTILABEL_NOTE = (
+    "multi-label tasks: accuracy is the mean over labels at probability 0.5, "
+    "AUC the mean over labels"
+)
 
 
 class EpochLog:
@@ -41,14 +43,22 @@ class EpochLog:
         self.tensorboard = False
         try:
             from torch.utils.tensorboard import SummaryWriter
-        except ImportError:      # TensorBoard is optional (the "train" extra installs it)
+        except ImportError:  # TensorBoard is optional (the "train" extra installs it)
             return
         self.writer = SummaryWriter(str(self.run_dir / "tensorboard"))
 
     def __call__(self, row: Dict) -> None:
-        log.info("[%s] epoch %d: loss %.4f (ce %.4f, kd %.4f) train acc %.3f lr %.4g %.1fs",
-                 row["stage"], row["epoch"], row["loss"], row["ce"], row["kd"],
-                 row["train_acc"], row["lr"], row["seconds"])
+        log.info(
+            "[%s] epoch %d: loss %.4f (ce %.4f, kd %.4f) train acc %.3f lr %.4g %.1fs",
+            row["stage"],
+            row["epoch"],
+            row["loss"],
+            row["ce"],
+            row["kd"],
+            row["train_acc"],
+            row["lr"],
+            row["seconds"],
+        )
         if self.tensorboard:
             self._open_tensorboard()
         self._record(row)
@@ -64,8 +74,11 @@ class EpochLog:
         kept = []
         if self.csv_path.exists():
             with self.csv_path.open(newline="") as handle:
-                kept = [r for r in csv.DictReader(handle)
-                        if r["stage"] != row["stage"] or int(r["epoch"]) < row["epoch"]]
+                kept = [
+                    r
+                    for r in csv.DictReader(handle)
+                    if r["stage"] != row["stage"] or int(r["epoch"]) < row["epoch"]
+                ]
         text = io.StringIO(newline="")
         writer = csv.DictWriter(text, fieldnames=EPOCH_FIELDS)
         writer.writeheader()
@@ -83,13 +96,22 @@ def _mean(values):
     return sum(finite) / len(finite) if finite else math.nan
 
 
-def summarize(method: str, results: Dict[str, Dict], wall_seconds: Optional[float] = None,
-              multilabel_tasks: Sequence[str] = ()) -> Dict:
+def summarize(
+    method: str,
+    results: Dict[str, Dict],
+    wall_seconds: Optional[float] = None,
+    multilabel_tasks: Sequence[str] = (),
+) -> Dict:
     """The metrics of every task and their means; ``multilabel_tasks`` (listed in the summary
     only when there are some) names the tasks whose metrics are ``multilabel_metrics``."""
     roles = sorted({role for per_task in results.values() for role in per_task})
-    mean = {role: {metric: _mean([r[role][metric] for r in results.values() if role in r])
-                   for metric in ("accuracy", "auc")} for role in roles}
+    mean = {
+        role: {
+            metric: _mean([r[role][metric] for r in results.values() if role in r])
+            for metric in ("accuracy", "auc")
+        }
+        for role in roles
+    }
     summary: Dict[str, Any] = {"method": method, "tasks": results, "mean": mean}
     if multilabel_tasks:
         summary["multilabel_tasks"] = list(multilabel_tasks)
@@ -98,9 +120,13 @@ def summarize(method: str, results: Dict[str, Dict], wall_seconds: Optional[floa
     return summary
 
 
-def write_metrics(run_dir: Path, method: str, results: Dict[str, Dict],
-                  wall_seconds: Optional[float] = None,
-                  multilabel_tasks: Sequence[str] = ()) -> Dict:
+def write_metrics(
+    run_dir: Path,
+    method: str,
+    results: Dict[str, Dict],
+    wall_seconds: Optional[float] = None,
+    multilabel_tasks: Sequence[str] = (),
+) -> Dict:
     """Write ``metrics.json`` (atomically) and ``metrics.csv``; return the summary."""
     summary = summarize(method, results, wall_seconds, multilabel_tasks)
     write_json(Path(run_dir) / "metrics.json", summary)
@@ -109,17 +135,20 @@ def write_metrics(run_dir: Path, method: str, results: Dict[str, Dict],
         writer.writerow(["task", "role", "accuracy", "auc", "samples"])
         for task, per_role in results.items():
             for role, m in per_role.items():
-                writer.writerow([task, role, f"{m['accuracy']:.4f}", f"{m['auc']:.4f}",
-                                 m["samples"]])
+                writer.writerow(
+                    [task, role, f"{m['accuracy']:.4f}", f"{m['auc']:.4f}", m["samples"]]
+                )
     return summary
 
 
 def format_table(summary: Dict) -> str:
     """A markdown table: per task, the expert's and the teacher's accuracy and AUC (a
     multi-label task marked so, with a note on what its metrics mean)."""
-    lines = [f"method: {summary['method']}",
-             "| task | samples | expert acc | expert AUC | teacher acc | teacher AUC |",
-             "|---|---:|---:|---:|---:|---:|"]
+    lines = [
+        f"method: {summary['method']}",
+        "| task | samples | expert acc | expert AUC | teacher acc | teacher AUC |",
+        "|---|---:|---:|---:|---:|---:|",
+    ]
 
     def cells(per_role: Dict) -> str:
         out = []

@@ -27,8 +27,11 @@ def capture() -> Dict[str, Any]:
     # the global generator is an MT19937, whose (default) legacy state is this tuple
     legacy = cast(Tuple[str, np.ndarray, int, int, float], np.random.get_state())
     kind, keys, pos, has_gauss, cached = legacy
-    state = {"torch": torch.get_rng_state(), "python": random.getstate(),
-             "numpy": [kind, torch.from_numpy(keys.astype(np.int64)), pos, has_gauss, cached]}
+    state = {
+        "torch": torch.get_rng_state(),
+        "python": random.getstate(),
+        "numpy": [kind, torch.from_numpy(keys.astype(np.int64)), pos, has_gauss, cached],
+    }
     if torch.cuda.is_available():
         state["cuda"] = torch.cuda.get_rng_state_all()
     return state

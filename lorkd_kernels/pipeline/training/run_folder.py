@@ -14,9 +14,21 @@ from .config import RESUMABLE_CHANGES, ConfigError, TrainConfig, flag
 from .settings_file import read_settings, saved_form, written_by_training
 
 # What a run writes into DIR besides its data.
-RUN_OUTPUTS = ("checkpoints", "experts", "tensorboard", "teacher.pt", "teacher.prev.pt",
-               "student.pt", "student.prev.pt", "metrics.json", "metrics.csv", "epochs.csv",
-               "costs.json", "costs.md", "config.json")
+RUN_OUTPUTS = (
+    "checkpoints",
+    "experts",
+    "tensorboard",
+    "teacher.pt",
+    "teacher.prev.pt",
+    "student.pt",
+    "student.prev.pt",
+    "metrics.json",
+    "metrics.csv",
+    "epochs.csv",
+    "costs.json",
+    "costs.md",
+    "config.json",
+)
 # Results the other commands write there about the run's models (evaluate, transfer), and
 # temporary files of interrupted atomic writes: stale once the run is trained afresh.
 RESULT_FILES = ("evaluation-*.json", "evaluation-*.md", "transfer-*.json", ".*.tmp")
@@ -48,7 +60,7 @@ def run_entry_of(run_dir: Path, path: Path, own: Sequence[str] = ()) -> Optional
         parts = path.resolve().relative_to(run_dir.resolve()).parts
     except ValueError:
         return None
-    if not parts:            # the folder itself: no file to replace
+    if not parts:  # the folder itself: no file to replace
         return None
     name = parts[0]
     if len(parts) == 1 and any(fnmatch.fnmatch(name, pattern) for pattern in own):
@@ -66,11 +78,15 @@ def check_new_run(config: TrainConfig) -> None:
     foreign = [name for name in entries if not _written_by_the_tools(out, name)]
     if foreign:
         listed = ", ".join(foreign[:5]) + (", ..." if len(foreign) > 5 else "")
-        raise ConfigError(f"--out {config.out!r} holds files lorkd_kernels.train did not write "
-                          f"({listed}); choose an empty or new folder")
+        raise ConfigError(
+            f"--out {config.out!r} holds files lorkd_kernels.train did not write "
+            f"({listed}); choose an empty or new folder"
+        )
     if any(name in RUN_OUTPUTS for name in entries) and not config.overwrite:
-        raise ConfigError(f"--out {config.out!r} holds an earlier run: pass --resume to continue "
-                          f"it, --overwrite to start afresh, or choose another --out")
+        raise ConfigError(
+            f"--out {config.out!r} holds an earlier run: pass --resume to continue "
+            f"it, --overwrite to start afresh, or choose another --out"
+        )
 
 
 def saved_settings(out: str) -> Dict[str, Any]:
@@ -83,8 +99,9 @@ def saved_settings(out: str) -> Dict[str, Any]:
     return read_settings(path, source="--resume: the run's")
 
 
-def resume_mismatches(saved: Dict[str, Any], requested: Dict[str, Any],
-                      defaults: TrainConfig) -> List[str]:
+def resume_mismatches(
+    saved: Dict[str, Any], requested: Dict[str, Any], defaults: TrainConfig
+) -> List[str]:
     """Requested settings that differ from the saved run's (RESUMABLE_CHANGES may differ)."""
     problems = []
     for name, value in requested.items():

@@ -23,8 +23,9 @@ def warmup_steps(total: int, fraction: float) -> int:
     return max(1, int(total * fraction))
 
 
-def lr_factor(schedule: str, warmup_fraction: float, steps_per_epoch: int, epochs: int
-              ) -> Callable[[int], float]:
+def lr_factor(
+    schedule: str, warmup_fraction: float, steps_per_epoch: int, epochs: int
+) -> Callable[[int], float]:
     """Learning-rate factor per step: a linear warm-up over ``warmup_fraction`` of the steps
     (it keeps freshly initialised BatchNorm networks on small images from diverging in their
     first steps at the full rate), then a cosine decay to zero, per step or per epoch."""
@@ -41,4 +42,5 @@ def lr_factor(schedule: str, warmup_fraction: float, steps_per_epoch: int, epoch
         else:
             progress = min(step - warmup, total - warmup) / max(total - warmup, 1)
         return 0.5 * (1 + math.cos(math.pi * progress))
+
     return factor

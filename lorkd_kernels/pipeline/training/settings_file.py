@@ -29,8 +29,10 @@ def _load_yaml(yaml, text: str, path: Path, source: str) -> Any:
             if self.check_event(yaml.AliasEvent):
                 self.aliases += 1
                 if self.aliases > MAX_YAML_ALIASES:
-                    raise ConfigError(f"{source} {str(path)!r} repeats YAML aliases more than "
-                                      f"{MAX_YAML_ALIASES} times: not a settings file")
+                    raise ConfigError(
+                        f"{source} {str(path)!r} repeats YAML aliases more than "
+                        f"{MAX_YAML_ALIASES} times: not a settings file"
+                    )
             return super().compose_node(parent, index)
 
     loader = Loader(text)
@@ -45,13 +47,16 @@ def _parse(path: Path, text: str, source: str) -> Any:
         try:
             import yaml
         except ImportError:
-            raise ConfigError(f"{source} {str(path)!r} is YAML, but PyYAML is not installed "
-                              f"(pip install pyyaml, or give the settings as JSON)") from None
+            raise ConfigError(
+                f"{source} {str(path)!r} is YAML, but PyYAML is not installed "
+                f"(pip install pyyaml, or give the settings as JSON)"
+            ) from None
         try:
             return _load_yaml(yaml, text, path, source)
         except yaml.YAMLError as err:
-            raise ConfigError(f"{source} {str(path)!r} is not valid YAML: "
-                              f"{str(err).splitlines()[0]}") from None
+            raise ConfigError(
+                f"{source} {str(path)!r} is not valid YAML: {str(err).splitlines()[0]}"
+            ) from None
     try:
         return json.loads(text)
     except json.JSONDecodeError as err:
@@ -63,23 +68,28 @@ def read_settings(path: str | Path, source: str = "--config") -> Dict[str, Any]:
     path = Path(path)
     try:
         if path.stat().st_size > MAX_BYTES:
-            raise ConfigError(f"{source} {str(path)!r} is larger than {MAX_BYTES} bytes: not a "
-                              f"settings file")
+            raise ConfigError(
+                f"{source} {str(path)!r} is larger than {MAX_BYTES} bytes: not a settings file"
+            )
         text = path.read_text(encoding="utf-8")
     except OSError as err:
         raise ConfigError(f"{source} {str(path)!r} cannot be read: {err.strerror}") from None
     except UnicodeDecodeError as err:
-        raise ConfigError(f"{source} {str(path)!r} is not UTF-8 text (byte {err.start}): not a "
-                          f"settings file") from None
+        raise ConfigError(
+            f"{source} {str(path)!r} is not UTF-8 text (byte {err.start}): not a settings file"
+        ) from None
     values = _parse(path, text, source)
     if not isinstance(values, dict):
-        raise ConfigError(f"{source} {str(path)!r} must hold a mapping of settings, not "
-                          f"{type(values).__name__}")
+        raise ConfigError(
+            f"{source} {str(path)!r} must hold a mapping of settings, not {type(values).__name__}"
+        )
     values.pop(WRITTEN_BY, None)
     unknown = sorted(set(values) - set(setting_names()))
     if unknown:
-        raise ConfigError(f"{source} {str(path)!r}: unknown setting(s) {unknown}; the keys are "
-                          f"those of a run's config.json")
+        raise ConfigError(
+            f"{source} {str(path)!r}: unknown setting(s) {unknown}; the keys are "
+            f"those of a run's config.json"
+        )
     return values
 
 

@@ -25,8 +25,10 @@ class TrainingInterrupted(Exception):
     """Raised after the checkpoint is written; carries the signal for the exit status."""
 
     def __init__(self, signum: int, checkpoint: str) -> None:
-        super().__init__(f"stopped by signal {signum}; checkpoint saved to {checkpoint}; "
-                         f"run again with --resume to continue")
+        super().__init__(
+            f"stopped by signal {signum}; checkpoint saved to {checkpoint}; "
+            f"run again with --resume to continue"
+        )
         self.signum = signum
 
 
@@ -34,7 +36,7 @@ class TrainingInterrupted(Exception):
 def stop_on_signals() -> Iterator[StopRequest]:
     request = StopRequest()
     if threading.current_thread() is not threading.main_thread():
-        yield request              # signal handlers can only be installed in the main thread
+        yield request  # signal handlers can only be installed in the main thread
         return
     previous = {s: signal.signal(s, request._handle) for s in (signal.SIGTERM, signal.SIGINT)}
     try:

@@ -19,36 +19,61 @@ CALLS: Counter = Counter()
 
 
 def _up(*tensors):
-    return [t.double() if isinstance(t, torch.Tensor) and t.is_floating_point() else t
-            for t in tensors]
+    return [
+        t.double() if isinstance(t, torch.Tensor) and t.is_floating_point() else t for t in tensors
+    ]
 
 
-def conv2d_forward(x, weight, bias, lora_A, lora_B, task_ids, stride, padding, dilation, groups,
-                   scaling):
+def conv2d_forward(
+    x, weight, bias, lora_A, lora_B, task_ids, stride, padding, dilation, groups, scaling
+):
     CALLS["conv2d_forward"] += 1
-    y = torch_ops.conv2d_forward(*_up(x, weight, bias, lora_A, lora_B), task_ids, stride,
-                                 padding, dilation, groups, scaling)
+    y = torch_ops.conv2d_forward(
+        *_up(x, weight, bias, lora_A, lora_B), task_ids, stride, padding, dilation, groups, scaling
+    )
     return y.to(x.dtype)
 
 
-def conv2d_backward(grad_out, x, weight, lora_A, lora_B, task_ids, stride, padding, dilation,
-                    groups, scaling, output_mask):
+def conv2d_backward(
+    grad_out,
+    x,
+    weight,
+    lora_A,
+    lora_B,
+    task_ids,
+    stride,
+    padding,
+    dilation,
+    groups,
+    scaling,
+    output_mask,
+):
     CALLS["conv2d_backward"] += 1
-    grads = torch_ops.conv2d_backward(*_up(grad_out, x, weight, lora_A, lora_B), task_ids,
-                                      stride, padding, dilation, groups, scaling, output_mask)
+    grads = torch_ops.conv2d_backward(
+        *_up(grad_out, x, weight, lora_A, lora_B),
+        task_ids,
+        stride,
+        padding,
+        dilation,
+        groups,
+        scaling,
+        output_mask,
+    )
     return [g.to(x.dtype) for g in grads]
 
 
 def linear_forward(x, weight, bias, lora_A, lora_B, task_ids, scaling):
     CALLS["linear_forward"] += 1
-    return torch_ops.linear_forward(*_up(x, weight, bias, lora_A, lora_B), task_ids,
-                                    scaling).to(x.dtype)
+    return torch_ops.linear_forward(*_up(x, weight, bias, lora_A, lora_B), task_ids, scaling).to(
+        x.dtype
+    )
 
 
 def linear_backward(grad_out, x, weight, lora_A, lora_B, task_ids, scaling, output_mask):
     CALLS["linear_backward"] += 1
-    grads = torch_ops.linear_backward(*_up(grad_out, x, weight, lora_A, lora_B), task_ids,
-                                      scaling, output_mask)
+    grads = torch_ops.linear_backward(
+        *_up(grad_out, x, weight, lora_A, lora_B), task_ids, scaling, output_mask
+    )
     return [g.to(x.dtype) for g in grads]
 
 

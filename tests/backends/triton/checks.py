@@ -10,8 +10,9 @@ from tests.eks_cases import TOLERANCE, reference_outputs, rel_error
 GRAD_NAMES = ("x", "weight", "bias", "lora_A", "lora_B")
 
 
-def check_against_reference(problem, kind, forward, backward, dtype, record_error,
-                            mask=(True,) * 5):
+def check_against_reference(
+    problem, kind, forward, backward, dtype, record_error, mask=(True,) * 5
+):
     """Forward and the masked gradients within TOLERANCE[dtype]; absent tasks exactly zero."""
     y_ref, grads_ref = reference_outputs(problem, kind)
     inputs = [None if t is None else t.to(DEVICE) for t in problem.tensors(dtype)]
@@ -25,8 +26,16 @@ def check_against_reference(problem, kind, forward, backward, dtype, record_erro
 
     mask = [m and (i != 2 or problem.bias is not None) for i, m in enumerate(mask)]
     x, weight, _, lora_A, lora_B = inputs
-    grads = backward(problem.grad_out.to(dtype).to(DEVICE), x, weight, lora_A, lora_B, task_ids,
-                     *problem.config, mask)
+    grads = backward(
+        problem.grad_out.to(dtype).to(DEVICE),
+        x,
+        weight,
+        lora_A,
+        lora_B,
+        task_ids,
+        *problem.config,
+        mask,
+    )
     assert len(grads) == 5
     for name, grad, ref, need in zip(GRAD_NAMES, grads, grads_ref, mask):
         if not need:
@@ -47,8 +56,11 @@ def record_launches(monkeypatch, module, names, launched: list) -> None:
     (the order the public ops run the kernels in)."""
     for name in names:
         real = getattr(module, name)
-        monkeypatch.setattr(module, name, lambda *a, _real=real, _name=name, **k:
-                            launched.append(_name) or _real(*a, **k))
+        monkeypatch.setattr(
+            module,
+            name,
+            lambda *a, _real=real, _name=name, **k: launched.append(_name) or _real(*a, **k),
+        )
 
 
 def check_channels_last_matches_contiguous(backend, problem, backward: bool) -> None:
@@ -64,9 +76,9 @@ def check_channels_last_matches_contiguous(backend, problem, backward: bool) -> 
         return
     grad_out = problem.grad_out.float().to(DEVICE)
     no_bias = [args[0], *args[2:]]
-    grads_cl = backend.conv2d_backward(grad_out.to(memory_format=torch.channels_last), x_cl,
-                                       *no_bias, *problem.config, [True] * 5)
-    grads = backend.conv2d_backward(grad_out, x.to(DEVICE), *no_bias, *problem.config,
-                                    [True] * 5)
+    grads_cl = backend.conv2d_backward(
+        grad_out.to(memory_format=torch.channels_last), x_cl, *no_bias, *problem.config, [True] * 5
+    )
+    grads = backend.conv2d_backward(grad_out, x.to(DEVICE), *no_bias, *problem.config, [True] * 5)
     for got, want in zip(grads_cl, grads):
         torch.testing.assert_close(got, want, rtol=1e-5, atol=1e-5)

@@ -22,8 +22,10 @@ DEVICE = "cuda" if torch.cuda.is_available() and not INTERPRETING else "cpu"
 if not HAS_TRITON:
     SKIP_REASON = "triton is not installed"
 elif DEVICE == "cpu" and not INTERPRETING:
-    SKIP_REASON = ("no GPU: the triton kernels run on CPU only under the interpreter; run "
-                   "TRITON_INTERPRET=1 python -m pytest tests/backends/triton")
+    SKIP_REASON = (
+        "no GPU: the triton kernels run on CPU only under the interpreter; run "
+        "TRITON_INTERPRET=1 python -m pytest tests/backends/triton"
+    )
 else:
     SKIP_REASON = None
 
@@ -43,6 +45,7 @@ def poisoned_outputs(monkeypatch):
 
     def nan_output(shape, like):
         return torch.full(shape, float("nan"), dtype=like.dtype, device=like.device)
+
     monkeypatch.setattr(conv, "empty_output", nan_output)
 
 
@@ -53,7 +56,11 @@ def small_tiles(monkeypatch):
     from lorkd_kernels.backends.triton import configs
 
     monkeypatch.setattr(configs, "block_rows", lambda rows: 16)
-    monkeypatch.setattr(configs, "gemm_tiles",
-                        lambda rows, cols, depth: configs.GemmTiles(16, 16, 16, 4, 2))
-    monkeypatch.setattr(configs, "wgrad_tiles",
-                        lambda c_out_g, depth, rows, groups: configs.WgradTiles(16, 16, 16, 3, 4))
+    monkeypatch.setattr(
+        configs, "gemm_tiles", lambda rows, cols, depth: configs.GemmTiles(16, 16, 16, 4, 2)
+    )
+    monkeypatch.setattr(
+        configs,
+        "wgrad_tiles",
+        lambda c_out_g, depth, rows, groups: configs.WgradTiles(16, 16, 16, 3, 4),
+    )

@@ -17,8 +17,13 @@ ptxas info    : Compile time = 4822.415 ms
 
 def test_ptxas_log_fields():
     usage = parse_ptxas_log(LOG)
-    assert (usage.registers, usage.spill_store_bytes, usage.spill_load_bytes, usage.stack_bytes,
-            usage.static_shared_bytes) == (255, 4332, 5216, 3048, 512)
+    assert (
+        usage.registers,
+        usage.spill_store_bytes,
+        usage.spill_load_bytes,
+        usage.stack_bytes,
+        usage.static_shared_bytes,
+    ) == (255, 4332, 5216, 3048, 512)
     assert usage.spills
 
 
@@ -35,6 +40,7 @@ def test_ptxas_log_without_usage_lines_is_an_error():
 
 def test_signature_types_follow_the_launchers():
     from lorkd_kernels.backends.triton import conv
+
     types = signature(conv.conv_wgrad_kernel, "bf16", {"KH": 3})
     assert types["KH"] == "constexpr"
     assert types["x_ptr"] == "*bf16" and types["dw_ptr"] == "*fp32"

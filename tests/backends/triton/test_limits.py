@@ -12,9 +12,10 @@ from tests.backends.triton.conftest import DEVICE
 def test_a_grid_past_the_cuda_limits_is_refused_naming_the_kernel():
     from lorkd_kernels.backends.triton import limits
 
-    assert limits.checked_grid((2 ** 31 - 1, 65535, 65535), "k") == (2 ** 31 - 1, 65535, 65535)
-    with pytest.raises(ValueError, match="the split form's dA/dB needs 65536 programs along grid "
-                                         "axis 2"):
+    assert limits.checked_grid((2**31 - 1, 65535, 65535), "k") == (2**31 - 1, 65535, 65535)
+    with pytest.raises(
+        ValueError, match="the split form's dA/dB needs 65536 programs along grid axis 2"
+    ):
         limits.checked_grid((1, 1, 65536), "the split form's dA/dB")
 
 
@@ -31,16 +32,22 @@ def test_many_tasks_times_groups_fit_the_grid():
 @pytest.mark.parametrize("kind", ["conv", "linear"])
 def test_deterministic_mode_refuses_the_atomic_weight_gradients(kind):
     torch.manual_seed(0)
-    layer = (EKSConv2d(4, 4, 3, padding=1, num_tasks=2, rank=2) if kind == "conv"
-             else EKSLinear(4, 4, num_tasks=2, rank=2)).to(DEVICE)
-    x = torch.randn(3, 4, 5, 5, device=DEVICE) if kind == "conv" else torch.randn(3, 4,
-                                                                                   device=DEVICE)
+    layer = (
+        EKSConv2d(4, 4, 3, padding=1, num_tasks=2, rank=2)
+        if kind == "conv"
+        else EKSLinear(4, 4, num_tasks=2, rank=2)
+    ).to(DEVICE)
+    x = (
+        torch.randn(3, 4, 5, 5, device=DEVICE)
+        if kind == "conv"
+        else torch.randn(3, 4, device=DEVICE)
+    )
     ids = torch.tensor([0, 1, 1], device=DEVICE)
     previous = torch.are_deterministic_algorithms_enabled()
     with backends.use("triton", DEVICE):
         try:
             torch.use_deterministic_algorithms(True)
-            y = layer(x, ids)                   # the forward has no atomics
+            y = layer(x, ids)  # the forward has no atomics
             with pytest.raises(RuntimeError, match="no deterministic implementation"):
                 y.sum().backward()
             torch.use_deterministic_algorithms(True, warn_only=True)

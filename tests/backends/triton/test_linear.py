@@ -12,13 +12,15 @@ from tests.backends.triton.checks import DEVICE, check_against_reference, record
 from tests.backends.triton.test_conv import DTYPES, MASKS
 from tests.eks_cases import LINEAR_CASES, LinearCase, linear_problem
 
-BIG = LinearCase("tokens_many_tiles", in_features=37, out_features=21, batch=9, inner=(11,),
-                 num_tasks=5, rank=5)
+BIG = LinearCase(
+    "tokens_many_tiles", in_features=37, out_features=21, batch=9, inner=(11,), num_tasks=5, rank=5
+)
 
 
 @pytest.fixture(scope="module")
 def backend():
     from lorkd_kernels.backends import triton
+
     return triton
 
 
@@ -29,28 +31,50 @@ def _seed(case):
 @pytest.mark.parametrize("dtype", DTYPES, ids=str)
 @pytest.mark.parametrize("case", LINEAR_CASES + [BIG], ids=str)
 def test_linear(backend, case, dtype, poisoned_outputs, record_error):
-    check_against_reference(linear_problem(case, seed=_seed(case)), "linear",
-                            backend.linear_forward, backend.linear_backward, dtype, record_error)
+    check_against_reference(
+        linear_problem(case, seed=_seed(case)),
+        "linear",
+        backend.linear_forward,
+        backend.linear_backward,
+        dtype,
+        record_error,
+    )
 
 
 @pytest.mark.parametrize("case", [LINEAR_CASES[2], LINEAR_CASES[5], BIG], ids=str)
 def test_linear_small_tiles(backend, case, poisoned_outputs, small_tiles, record_error):
-    check_against_reference(linear_problem(case, seed=_seed(case) + 1), "linear",
-                            backend.linear_forward, backend.linear_backward, torch.float32,
-                            record_error)
+    check_against_reference(
+        linear_problem(case, seed=_seed(case) + 1),
+        "linear",
+        backend.linear_forward,
+        backend.linear_backward,
+        torch.float32,
+        record_error,
+    )
 
 
 def test_linear_float64(backend, poisoned_outputs, record_error):
-    check_against_reference(linear_problem(LINEAR_CASES[2], seed=11), "linear",
-                            backend.linear_forward, backend.linear_backward, torch.float64,
-                            record_error)
+    check_against_reference(
+        linear_problem(LINEAR_CASES[2], seed=11),
+        "linear",
+        backend.linear_forward,
+        backend.linear_backward,
+        torch.float64,
+        record_error,
+    )
 
 
 @pytest.mark.parametrize("mask", MASKS, ids=str)
 def test_linear_output_mask(backend, mask, poisoned_outputs, record_error):
-    check_against_reference(linear_problem(LINEAR_CASES[2], seed=5), "linear",
-                            backend.linear_forward, backend.linear_backward, torch.float32,
-                            record_error, mask)
+    check_against_reference(
+        linear_problem(LINEAR_CASES[2], seed=5),
+        "linear",
+        backend.linear_forward,
+        backend.linear_backward,
+        torch.float32,
+        record_error,
+        mask,
+    )
 
 
 def test_linear_empty_batch_and_tokens(backend):
@@ -66,15 +90,18 @@ def test_linear_empty_batch_and_tokens(backend):
             assert grad.shape == param.shape and torch.count_nonzero(grad) == 0
 
 
-@pytest.mark.skipif(os.environ.get("LORKD_BACKEND") != "triton",
-                    reason="the public ops use the triton kernels only with LORKD_BACKEND=triton")
+@pytest.mark.skipif(
+    os.environ.get("LORKD_BACKEND") != "triton",
+    reason="the public ops use the triton kernels only with LORKD_BACKEND=triton",
+)
 def test_public_op_runs_triton_kernels(backend, monkeypatch):
     from lorkd_kernels import eks_linear
     from lorkd_kernels.backends.triton import linear
 
     launched = []
-    record_launches(monkeypatch, linear, ("fused_forward", "fused_input_grad",
-                                          "fused_weight_grads"), launched)
+    record_launches(
+        monkeypatch, linear, ("fused_forward", "fused_input_grad", "fused_weight_grads"), launched
+    )
     problem = linear_problem(LINEAR_CASES[2], seed=4)
     inputs = [t.to(DEVICE) for t in problem.tensors(torch.float32, requires_grad=True)]
     y = eks_linear(*inputs, problem.task_ids.to(DEVICE), *problem.config)

@@ -14,12 +14,13 @@ from lorkd_kernels.backends import host_checks, measured, timing, triton_choices
 from tests.backends.triton.checks import check_against_reference
 from tests.eks_cases import CONV_CASES, conv_problem
 
-RUNS_TO_MEASURE = 1 + timing.TIMED_RUNS       # warm-up and timed runs of each form
+RUNS_TO_MEASURE = 1 + timing.TIMED_RUNS  # warm-up and timed runs of each form
 
 
 @pytest.fixture(scope="module")
 def backend():
     from lorkd_kernels.backends import triton
+
     return triton
 
 
@@ -35,14 +36,20 @@ def _column(name):
     return triton_choices.COLUMNS.index(name)
 
 
-@pytest.mark.parametrize("case", [CONV_CASES[i] for i in (1, 7)], ids=str)   # 3x3, groups2
+@pytest.mark.parametrize("case", [CONV_CASES[i] for i in (1, 7)], ids=str)  # 3x3, groups2
 def test_measured_results_match_the_reference(backend, case, record_error):
     problem = conv_problem(case, seed=21)
     assert problem.absent_tasks(), "the case should leave a task out of the batch"
     with backends.measuring():
-        for _ in range(2):                    # measured, then the recorded choice
-            check_against_reference(problem, "conv", backend.conv2d_forward,
-                                    backend.conv2d_backward, torch.float32, record_error)
+        for _ in range(2):  # measured, then the recorded choice
+            check_against_reference(
+                problem,
+                "conv",
+                backend.conv2d_forward,
+                backend.conv2d_backward,
+                torch.float32,
+                record_error,
+            )
     rows = triton_choices.rows()
     assert sorted(row[_column("direction")] for row in rows) == [0, 1 + 2 + 4 + 8 + 16 + 32]
     assert all(row[-1] in triton_choices.FORMS for row in rows)
@@ -56,6 +63,7 @@ class FakeForms:
 
     def __init__(self, monkeypatch, backend, costs):
         from lorkd_kernels.backends.triton import conv, split
+
         self.now, self.calls = 0.0, []
         for name, module in (("fused", conv), ("split", split)):
             monkeypatch.setattr(module, "conv2d_forward", self._form(name, costs[name], 1))
@@ -68,6 +76,7 @@ class FakeForms:
             self.now += cost
             marks = tuple(torch.full((1,), self.CODES[name]) for _ in range(outputs))
             return marks[0] if outputs == 1 else marks
+
         return run
 
     def made(self, result, name) -> bool:
@@ -77,17 +86,29 @@ class FakeForms:
 def _call(backend, direction, problem):
     x, weight, bias, lora_A, lora_B = problem.tensors(torch.float32)
     if direction == "forward":
-        return backend.conv2d_forward(x, weight, bias, lora_A, lora_B, problem.task_ids,
-                                      *problem.config)
-    return backend.conv2d_backward(problem.grad_out.float(), x, weight, lora_A, lora_B,
-                                   problem.task_ids, *problem.config, [True] * 5)[0]
+        return backend.conv2d_forward(
+            x, weight, bias, lora_A, lora_B, problem.task_ids, *problem.config
+        )
+    return backend.conv2d_backward(
+        problem.grad_out.float(),
+        x,
+        weight,
+        lora_A,
+        lora_B,
+        problem.task_ids,
+        *problem.config,
+        [True] * 5,
+    )[0]
 
 
 @pytest.mark.parametrize("direction", ["forward", "backward"])
-@pytest.mark.parametrize("winner,costs", [("fused", {"fused": 1.0, "split": 3.0}),
-                                          ("split", {"fused": 3.0, "split": 1.0})])
-def test_the_faster_form_is_recorded_once_and_reused(backend, monkeypatch, direction, winner,
-                                                     costs):
+@pytest.mark.parametrize(
+    "winner,costs",
+    [("fused", {"fused": 1.0, "split": 3.0}), ("split", {"fused": 3.0, "split": 1.0})],
+)
+def test_the_faster_form_is_recorded_once_and_reused(
+    backend, monkeypatch, direction, winner, costs
+):
     forms = FakeForms(monkeypatch, backend, costs)
     problem = conv_problem(CONV_CASES[3], seed=2)
     with backends.measuring():
@@ -96,20 +117,22 @@ def test_the_faster_form_is_recorded_once_and_reused(backend, monkeypatch, direc
         assert forms.made(first, winner)
         for _ in range(2):
             assert forms.made(_call(backend, direction, problem), winner)
-    assert forms.calls[2 * RUNS_TO_MEASURE:] == [winner, winner]
+    assert forms.calls[2 * RUNS_TO_MEASURE :] == [winner, winner]
     [row] = triton_choices.rows()
     assert row[-1] == winner
     assert (row[_column("direction")] == 0) == (direction == "forward")
     # another task mix is another key, measured again
     with backends.measuring():
-        _call(backend, direction, conv_problem(CONV_CASES[12], seed=2))   # one task
+        _call(backend, direction, conv_problem(CONV_CASES[12], seed=2))  # one task
     assert len(triton_choices.rows()) == 2
 
 
-@pytest.mark.parametrize("case, form", [(CONV_CASES[3], "split"), (CONV_CASES[8], "fused")],
-                         ids=["dense", "depthwise"])
+@pytest.mark.parametrize(
+    "case, form", [(CONV_CASES[3], "split"), (CONV_CASES[8], "fused")], ids=["dense", "depthwise"]
+)
 def test_without_measuring_auto_runs_the_cost_models_form_and_records_nothing(
-        backend, monkeypatch, case, form):
+    backend, monkeypatch, case, form
+):
     """The timings (fused faster) do not matter: nothing is measured; a dense conv runs split,
     a depthwise one fused (``costs.cheapest_form``)."""
     forms = FakeForms(monkeypatch, backend, {"fused": 1.0, "split": 3.0})
@@ -131,8 +154,7 @@ def test_a_forced_form_is_neither_measured_nor_replaced(backend, monkeypatch, fo
 def test_ids_the_host_may_not_read_are_not_measured(backend, monkeypatch):
     forms = FakeForms(monkeypatch, backend, {"fused": 1.0, "split": 3.0})
     with backends.measuring(), host_checks.host_task_id_checks(False):
-        assert forms.made(_call(backend, "forward", conv_problem(CONV_CASES[3], seed=2)),
-                          "split")
+        assert forms.made(_call(backend, "forward", conv_problem(CONV_CASES[3], seed=2)), "split")
     assert forms.calls == ["split"] and triton_choices.rows() == []
 
 

@@ -15,6 +15,7 @@ from tests.backends.triton.conftest import DEVICE
 @pytest.fixture(scope="module")
 def backend():
     from lorkd_kernels.backends import triton
+
     return triton
 
 

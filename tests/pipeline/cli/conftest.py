@@ -11,6 +11,8 @@ from tests.pipeline.training.tiny import TASKS, tiny_args
 @pytest.fixture(scope="session")
 def tiny_run(tmp_path_factory, data_root):  # noqa: F811  (the fixture above)
     out = tmp_path_factory.mktemp("tiny") / "run"
-    assert train.main(tiny_args(out, data_root, "--tasks", *TASKS[:2], "--epochs", "1",
-                                "--quiet")) == 0
+    assert (
+        train.main(tiny_args(out, data_root, "--tasks", *TASKS[:2], "--epochs", "1", "--quiet"))
+        == 0
+    )
     return out

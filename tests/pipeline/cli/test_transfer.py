@@ -12,7 +12,7 @@ import pytest
 from lorkd_kernels import transfer
 from tests.pipeline.data.layouts import image_folder
 
-SPLITS = {"train": 4, "test": 2}        # images per class
+SPLITS = {"train": 4, "test": 2}  # images per class
 
 
 def _images(count: int, seed: int) -> list:
@@ -21,9 +21,14 @@ def _images(count: int, seed: int) -> list:
 
 
 def _write_task(root, task: str, classes: int, splits=SPLITS):
-    return image_folder(root, task, {split: {f"c{k}": _images(count, k + 10 * classes)
-                                             for k in range(classes)}
-                                     for split, count in splits.items()})
+    return image_folder(
+        root,
+        task,
+        {
+            split: {f"c{k}": _images(count, k + 10 * classes) for k in range(classes)}
+            for split, count in splits.items()
+        },
+    )
 
 
 @pytest.fixture(scope="module")
@@ -38,8 +43,7 @@ FAST = ["--epochs", "1", "--batch-size", "4", "--quiet"]
 
 
 def test_both_modes_for_every_model(tiny_run, downstream, capsys):
-    assert transfer.main([str(tiny_run), "--data", "folder", "--root", str(downstream),
-                          *FAST]) == 0
+    assert transfer.main([str(tiny_run), "--data", "folder", "--root", str(downstream), *FAST]) == 0
     out = capsys.readouterr().out
     written = tiny_run / "transfer-derm.json"
     assert out.strip().endswith(f"outputs: {written.resolve()}")
@@ -57,9 +61,25 @@ def test_both_modes_for_every_model(tiny_run, downstream, capsys):
 
 
 def test_one_mode_one_task_and_a_name(tiny_run, downstream, capsys):
-    assert transfer.main([str(tiny_run), "--root", str(downstream), "--tasks", "stains",
-                          "--mode", "linear", "--name", "probe", "--format", "json",
-                          *FAST]) == 0
+    assert (
+        transfer.main(
+            [
+                str(tiny_run),
+                "--root",
+                str(downstream),
+                "--tasks",
+                "stains",
+                "--mode",
+                "linear",
+                "--name",
+                "probe",
+                "--format",
+                "json",
+                *FAST,
+            ]
+        )
+        == 0
+    )
     printed = json.loads(capsys.readouterr().out)
     assert printed == json.loads((tiny_run / "transfer-probe.json").read_text())
     assert list(printed["results"]) == ["stains"]
@@ -72,22 +92,28 @@ def test_a_baseline_runs_student_is_transferred(tiny_run, downstream, tmp_path, 
     shutil.copytree(tiny_run, run)
     config = json.loads((run / "config.json").read_text())
     (run / "config.json").write_text(json.dumps({**config, "method": "mtl"}))
-    assert transfer.main([str(run), "--root", str(downstream), "--tasks", "lesions",
-                          "--mode", "finetune", *FAST]) == 0
+    assert (
+        transfer.main(
+            [str(run), "--root", str(downstream), "--tasks", "lesions", "--mode", "finetune", *FAST]
+        )
+        == 0
+    )
     results = json.loads((run / "transfer-derm.json").read_text())["results"]
     assert set(results["lesions"]) == {"student", "teacher"}
 
 
-@pytest.mark.parametrize("argv, message", [
-    (["missing-run", "--root", "."], "missing-run is not a training run"),
-    (["RUN", "--root", "no-such-folder"], "--root 'no-such-folder' is not a folder"),
-    (["RUN", "--root", "DATA", "--epochs", "0"], "--epochs must be positive"),
-    (["RUN", "--root", "DATA", "--name", "a/b"], "--name 'a/b': use letters"),
-    (["RUN", "--root", "DATA", "--mode", "probe"], "argument --mode: invalid choice"),
-])
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["missing-run", "--root", "."], "missing-run is not a training run"),
+        (["RUN", "--root", "no-such-folder"], "--root 'no-such-folder' is not a folder"),
+        (["RUN", "--root", "DATA", "--epochs", "0"], "--epochs must be positive"),
+        (["RUN", "--root", "DATA", "--name", "a/b"], "--name 'a/b': use letters"),
+        (["RUN", "--root", "DATA", "--mode", "probe"], "argument --mode: invalid choice"),
+    ],
+)
 def test_usage_errors_are_one_line(argv, message, tiny_run, downstream, capsys):
-    argv = [str(tiny_run) if a == "RUN" else str(downstream) if a == "DATA" else a
-            for a in argv]
+    argv = [str(tiny_run) if a == "RUN" else str(downstream) if a == "DATA" else a for a in argv]
     with pytest.raises(SystemExit) as stop:
         transfer.main(argv)
     err = capsys.readouterr().err
@@ -97,11 +123,12 @@ def test_usage_errors_are_one_line(argv, message, tiny_run, downstream, capsys):
 
 def test_data_set_problems_are_one_line(tiny_run, tmp_path, capsys):
     root = tmp_path / "broken"
-    _write_task(root, "lesions", 2, {"train": 4})          # no test split
+    _write_task(root, "lesions", 2, {"train": 4})  # no test split
     assert transfer.main([str(tiny_run), "--root", str(root), *FAST]) == 1
     err = capsys.readouterr().err
-    assert err.startswith("lorkd_kernels.transfer: error: no split directory") and \
-        err.count("\n") == 1
+    assert (
+        err.startswith("lorkd_kernels.transfer: error: no split directory") and err.count("\n") == 1
+    )
     assert transfer.main([str(tiny_run), "--root", str(root), "--tasks", "nope", *FAST]) == 1
     assert "unknown image folder" in capsys.readouterr().err
     assert not list(tiny_run.glob("transfer-broken*"))

@@ -33,7 +33,7 @@ def test_learning_rates_are_chosen_on_validation_never_on_test(tmp_path, monkeyp
     budget = grid.Budget(lrs=(0.01, 0.03))
     comparison = Comparison(tmp_path, budget, train=lambda flags: 0, command="test")
 
-    def execute(run):          # validation prefers 0.01, test prefers 0.03
+    def execute(run):  # validation prefers 0.01, test prefers 0.03
         val = 0.7 if run.lr == 0.01 else 0.5
         test = 0.5 if run.lr == 0.01 else 0.9
         return {"val": {"t": {"accuracy": val}}, "test": {"t": {"accuracy": test}}}

@@ -13,6 +13,7 @@ def _comparison(tmp_path, trained):
     def train(flags):
         trained.append(flags)
         return 0
+
     comparison = Comparison(tmp_path, grid.QUICK, train=train, command="test")
     comparison.record["runs"][KEY] = {"row": "lorkd", "seed": 1, "lr": 0.01, "test": RECORDED}
     return comparison
@@ -25,6 +26,7 @@ def _evaluate_with(numbers):
         with open(out, "w") as handle:
             json.dump({"tasks": tasks}, handle)
         return 0
+
     return evaluate
 
 
@@ -37,8 +39,9 @@ def test_reproduce_trains_the_run_with_the_grids_flags_and_checks_every_number(t
     expected = comparison._flags(run, tmp_path / "reproduced" / "lorkd_seed-1_lr-0.01")
     assert trained == [expected]
     assert pairs["blood"] == {"recorded": RECORDED["blood"], "reproduced": RECORDED["blood"]}
-    assert "| blood | 0.750000 | 0.750000 | 0.900000 | 0.900000 |" in \
-        report.reproduction_table(KEY, pairs)
+    assert "| blood | 0.750000 | 0.750000 | 0.900000 | 0.900000 |" in report.reproduction_table(
+        KEY, pairs
+    )
 
 
 def test_a_number_that_differs_is_an_error_naming_the_task(tmp_path):

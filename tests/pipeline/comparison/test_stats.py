@@ -49,8 +49,9 @@ def test_comparison_pairs_each_seed_and_task_once():
     record = random_record(1)
     result = stats.compare_rows(record, "lorkd", "stl")
     a, b = stats.final_entries(record, "lorkd"), stats.final_entries(record, "stl")
-    diffs = [x["test"][t]["accuracy"] - y["test"][t]["accuracy"]
-             for x, y in zip(a, b) for t in TASKS]
+    diffs = [
+        x["test"][t]["accuracy"] - y["test"][t]["accuracy"] for x, y in zip(a, b) for t in TASKS
+    ]
     assert result["n"] == 9
     assert result["mean"] == pytest.approx(np.mean(diffs))
     assert result["per_seed"]["2"] == pytest.approx(np.mean(diffs[6:]))
@@ -60,7 +61,8 @@ def test_experts_against_the_teacher_of_their_own_seed():
     record = random_record(2)
     versus = stats.experts_vs_teacher(record)
     entries = stats.final_entries(record, "lorkd")
-    diffs = [e["test"]["chest"]["accuracy"] - e["teacher_test"]["chest"]["accuracy"]
-             for e in entries]
+    diffs = [
+        e["test"]["chest"]["accuracy"] - e["teacher_test"]["chest"]["accuracy"] for e in entries
+    ]
     assert versus["tasks"]["chest"]["mean"] == pytest.approx(np.mean(diffs))
     assert versus["all"]["n"] == 9

@@ -10,9 +10,14 @@ from PIL import Image
 SPLIT_SIZES = {"train": 12, "val": 4, "test": 6}
 
 
-def medmnist_arrays(num_classes: int, side: int = 28, rgb: bool = False, seed: int = 0,
-                    sizes: dict[str, int] = SPLIT_SIZES, multilabel: bool = False
-                    ) -> dict[str, np.ndarray]:
+def medmnist_arrays(
+    num_classes: int,
+    side: int = 28,
+    rgb: bool = False,
+    seed: int = 0,
+    sizes: dict[str, int] = SPLIT_SIZES,
+    multilabel: bool = False,
+) -> dict[str, np.ndarray]:
     """Arrays as MedMNIST ships them: uint8 images, uint8 labels shaped (N, 1), or (N, C) of
     0/1 for a multi-label set (ChestMNIST)."""
     rng = np.random.default_rng(seed)
@@ -58,8 +63,9 @@ def radimagenet_class_path(label: int) -> str:
     return f"{task}/class{label:03d}"
 
 
-def radimagenet_images(root: Path, per_class: dict[str, int], seed: int = 0
-                       ) -> dict[str, list[tuple[str, int]]]:
+def radimagenet_images(
+    root: Path, per_class: dict[str, int], seed: int = 0
+) -> dict[str, list[tuple[str, int]]]:
     """Tiny gray and RGB PNGs of all 165 classes under ``root/<split>/<class>/``, in varied
     sizes; returns each split's (relative path, global label) pairs in a shuffled order."""
     rng = np.random.default_rng(seed)

@@ -7,8 +7,14 @@ import pytest
 import torch
 from torch.utils.data import DataLoader
 
-from lorkd_kernels.pipeline.data import (MEDMNIST_2D_TASKS, SYNTHETIC_TASKS, DataError,
-                                         MultiTaskDataset, TaskDataset, load_tasks)
+from lorkd_kernels.pipeline.data import (
+    MEDMNIST_2D_TASKS,
+    SYNTHETIC_TASKS,
+    DataError,
+    MultiTaskDataset,
+    TaskDataset,
+    load_tasks,
+)
 from lorkd_kernels.pipeline.data import datasets as datasets_module
 from lorkd_kernels.pipeline.data.labels import decode_multilabel
 from tests.pipeline.data.layouts import medmnist_arrays, write_npz
@@ -86,17 +92,27 @@ def test_augment_flips_horizontally_some_of_the_time():
     assert 8 <= flips <= 32
 
 
-@pytest.mark.parametrize("kwargs,pattern", [
-    ({"images": np.zeros((3, 4, 4), np.float32)}, "task0 images: expected dtype uint8"),
-    ({"images": np.zeros((3, 4, 4, 2), np.uint8)}, r"task0 images: expected shape"),
-    ({"labels": np.array([0, 1])}, "task0 labels: 2 labels for 3 images"),
-    ({"labels": np.array([0, 1, 5]), "num_classes": 3}, r"label 5 at index 2 is outside \[0, 2\]"),
-    ({"task_id": -1}, "task_id must be a non-negative integer"),
-    ({"image_size": 0}, "image_size must be a positive integer"),
-])
+@pytest.mark.parametrize(
+    "kwargs,pattern",
+    [
+        ({"images": np.zeros((3, 4, 4), np.float32)}, "task0 images: expected dtype uint8"),
+        ({"images": np.zeros((3, 4, 4, 2), np.uint8)}, r"task0 images: expected shape"),
+        ({"labels": np.array([0, 1])}, "task0 labels: 2 labels for 3 images"),
+        (
+            {"labels": np.array([0, 1, 5]), "num_classes": 3},
+            r"label 5 at index 2 is outside \[0, 2\]",
+        ),
+        ({"task_id": -1}, "task_id must be a non-negative integer"),
+        ({"image_size": 0}, "image_size must be a positive integer"),
+    ],
+)
 def test_bad_dataset_arguments(kwargs, pattern):
-    args = {"images": np.zeros((3, 4, 4), np.uint8), "labels": np.array([0, 1, 2]),
-            "task_id": 0, **kwargs}
+    args = {
+        "images": np.zeros((3, 4, 4), np.uint8),
+        "labels": np.array([0, 1, 2]),
+        "task_id": 0,
+        **kwargs,
+    }
     with pytest.raises(DataError, match=pattern):
         TaskDataset(**args)
 
@@ -130,8 +146,9 @@ def test_multitask_dataset_checks_task_order():
 
 
 def test_loader_batches_mixed_tasks():
-    loader = DataLoader(_multi(), batch_size=6, shuffle=True,
-                        generator=torch.Generator().manual_seed(0))
+    loader = DataLoader(
+        _multi(), batch_size=6, shuffle=True, generator=torch.Generator().manual_seed(0)
+    )
     images, labels, tasks = next(iter(loader))
     assert images.shape == (6, 3, 8, 8) and images.dtype == torch.float32
     assert labels.shape == (6,) and labels.dtype == torch.int64
@@ -141,27 +158,40 @@ def test_loader_batches_mixed_tasks():
 
 def test_load_tasks_synthetic(tmp_path):
     options = {"train_size": 12, "val_size": 6, "test_size": 6}
-    dataset = load_tasks("synthetic", tmp_path, ["retina", "skin"], "val", image_size=16,
-                         synthetic_options=options)
+    dataset = load_tasks(
+        "synthetic", tmp_path, ["retina", "skin"], "val", image_size=16, synthetic_options=options
+    )
     assert dataset.task_names == ["retina", "skin"]
     assert dataset.num_classes == [SYNTHETIC_TASKS["retina"], SYNTHETIC_TASKS["skin"]]
     image, _, task = dataset[len(dataset) - 1]
     assert image.shape == (3, 16, 16) and task.item() == 1
-    everything = load_tasks("synthetic", tmp_path, None, "test", size=32,
-                            synthetic_options=options)
+    everything = load_tasks("synthetic", tmp_path, None, "test", size=32, synthetic_options=options)
     assert everything.task_names == list(SYNTHETIC_TASKS)
     with pytest.raises(DataError, match=r"unknown synthetic task\(s\) \['pathmnist'\].*tissue"):
         load_tasks("synthetic", tmp_path, ["pathmnist"], "train", synthetic_options=options)
     with pytest.raises(DataError, match="size=16 disagrees"):
-        load_tasks("synthetic", tmp_path, None, "train", size=16,
-                   synthetic_options={**options, "image_size": 32})
+        load_tasks(
+            "synthetic",
+            tmp_path,
+            None,
+            "train",
+            size=16,
+            synthetic_options={**options, "image_size": 32},
+        )
 
 
 def test_load_tasks_medmnist(tmp_path):
     write_npz(tmp_path / "pathmnist_64.npz", medmnist_arrays(9, 64, rgb=True))
     write_npz(tmp_path / "octmnist_64.npz", medmnist_arrays(4, 64))
-    dataset = load_tasks("medmnist", tmp_path, ["octmnist", "pathmnist"], "train",
-                         image_size=28, augment=True, size=64)
+    dataset = load_tasks(
+        "medmnist",
+        tmp_path,
+        ["octmnist", "pathmnist"],
+        "train",
+        image_size=28,
+        augment=True,
+        size=64,
+    )
     assert dataset.num_classes == [4, 9] and len(dataset) == 24
     assert dataset[0][0].shape == (3, 28, 28) and dataset[23][2].item() == 1
     with pytest.raises(DataError, match=r"unknown medmnist task\(s\) \['xraymnist'\]") as err:
@@ -190,7 +220,7 @@ def test_multilabel_task_carries_bit_codes():
     np.testing.assert_array_equal(decode_multilabel(codes, 14).numpy(), matrix)
     both = MultiTaskDataset([single, chest])
     assert both.multilabel == [False, True] and both.num_classes == [3, 14]
-    batch = next(iter(DataLoader(both, batch_size=12)))   # mixed tasks still stack
+    batch = next(iter(DataLoader(both, batch_size=12)))  # mixed tasks still stack
     assert batch[1].shape == (12,)
     with pytest.raises(DataError, match=r"chest labels: expected shape \(6, 14\)"):
         TaskDataset(images, matrix[:, :13], 1, num_classes=14, name="chest", multilabel=True)

@@ -6,8 +6,13 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from lorkd_kernels.pipeline.data import (DataError, folder_class_names, folder_tasks,
-                                         load_image_folder, load_tasks)
+from lorkd_kernels.pipeline.data import (
+    DataError,
+    folder_class_names,
+    folder_tasks,
+    load_image_folder,
+    load_tasks,
+)
 from tests.pipeline.data.layouts import image_folder, write_image
 
 
@@ -22,11 +27,18 @@ def _rgb(rgb, side=16):
 @pytest.fixture
 def ct_folder(tmp_path):
     """Gray task 'ct': train has classes b_lung, a_liver, c_kidney; test lacks c_kidney."""
-    return image_folder(tmp_path, "ct", {
-        "train": {"b_lung": [_gray(10), _gray(20)], "a_liver": [_gray(30)],
-                  "c_kidney": [_gray(40, 24)]},
-        "test": {"a_liver": [_gray(50)], "b_lung": [_gray(60)]},
-    })
+    return image_folder(
+        tmp_path,
+        "ct",
+        {
+            "train": {
+                "b_lung": [_gray(10), _gray(20)],
+                "a_liver": [_gray(30)],
+                "c_kidney": [_gray(40, 24)],
+            },
+            "test": {"a_liver": [_gray(50)], "b_lung": [_gray(60)]},
+        },
+    )
 
 
 def test_labels_follow_sorted_class_names(ct_folder):
@@ -47,8 +59,9 @@ def test_class_ids_agree_across_splits(ct_folder):
 
 
 def test_resizes_to_image_size_and_mixes_gray_into_rgb(tmp_path):
-    root = image_folder(tmp_path, "derm", {"val": {
-        "mole": [_rgb((200, 100, 50), 20)], "scar": [_gray(90, 12)]}})
+    root = image_folder(
+        tmp_path, "derm", {"val": {"mole": [_rgb((200, 100, 50), 20)], "scar": [_gray(90, 12)]}}
+    )
     images, labels = load_image_folder(root, "derm", "val", image_size=8)
     assert images.shape == (2, 8, 8, 3)
     np.testing.assert_array_equal(images[0], _rgb((200, 100, 50), 8))

@@ -5,16 +5,29 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from lorkd_kernels.pipeline.data import (MEDMNIST_2D_TASKS, MEDMNIST_TASKS, MULTILABEL_TASKS,
-                                         DataError, decode_multilabel, load_medmnist, load_tasks,
-                                         medmnist_file, read_npz_split)
+from lorkd_kernels.pipeline.data import (
+    MEDMNIST_2D_TASKS,
+    MEDMNIST_TASKS,
+    MULTILABEL_TASKS,
+    DataError,
+    decode_multilabel,
+    load_medmnist,
+    load_tasks,
+    medmnist_file,
+    read_npz_split,
+)
 from tests.pipeline.data.layouts import medmnist_arrays, write_npz
 
 
-@pytest.mark.parametrize("side,rgb,name", [(28, False, "octmnist.npz"),
-                                           (28, True, "pathmnist.npz"),
-                                           (64, False, "octmnist_64.npz"),
-                                           (64, True, "pathmnist_64.npz")])
+@pytest.mark.parametrize(
+    "side,rgb,name",
+    [
+        (28, False, "octmnist.npz"),
+        (28, True, "pathmnist.npz"),
+        (64, False, "octmnist_64.npz"),
+        (64, True, "pathmnist_64.npz"),
+    ],
+)
 @pytest.mark.parametrize("split", ["train", "val", "test"])
 def test_reads_official_layout(tmp_path, side, rgb, name, split):
     task = name.split("_")[0].removesuffix(".npz")
@@ -77,23 +90,58 @@ def test_missing_key_names_file_key_and_keys_present(tmp_path):
     assert len(load_medmnist(tmp_path, "octmnist", "test").images) == 6
 
 
-@pytest.mark.parametrize("key,value,pattern", [
-    ("train_images", np.zeros((12, 28, 28), np.float32),
-     r"key 'train_images': expected dtype uint8, got float32"),
-    ("train_images", np.zeros((12, 28, 28, 4), np.uint8),
-     r"key 'train_images': expected shape \(N, H, W\) or \(N, H, W, 3\), got \(12, 28, 28, 4\)"),
-    ("train_images", np.zeros((12, 784), np.uint8), r"key 'train_images': expected shape"),
-    ("train_labels", np.zeros((12, 1), np.float64),
-     r"key 'train_labels': expected an integer dtype, got float64"),
-    ("train_labels", np.zeros((12, 14), np.uint8),
-     r"key 'train_labels': expected shape \(N,\) or \(N, 1\).*got \(12, 14\)"),
-    ("train_labels", np.zeros((11, 1), np.uint8), r"key 'train_labels': 11 labels for 12 images"),
-    ("train_labels", np.array([[0]] * 5 + [[4]] + [[1]] * 6, np.uint8),
-     r"key 'train_labels': label 4 at index 5 is outside \[0, 3\]"),
-    ("train_labels", np.array([[0]] * 7 + [[-1]] + [[1]] * 4, np.int64),
-     r"key 'train_labels': label -1 at index 7 is outside \[0, 3\]"),
-], ids=["float images", "4 channels", "flat images", "float labels", "multi-label",
-        "length mismatch", "label too large", "negative label"])
+@pytest.mark.parametrize(
+    "key,value,pattern",
+    [
+        (
+            "train_images",
+            np.zeros((12, 28, 28), np.float32),
+            r"key 'train_images': expected dtype uint8, got float32",
+        ),
+        (
+            "train_images",
+            np.zeros((12, 28, 28, 4), np.uint8),
+            r"key 'train_images': expected shape \(N, H, W\) or \(N, H, W, 3\), "
+            r"got \(12, 28, 28, 4\)",
+        ),
+        ("train_images", np.zeros((12, 784), np.uint8), r"key 'train_images': expected shape"),
+        (
+            "train_labels",
+            np.zeros((12, 1), np.float64),
+            r"key 'train_labels': expected an integer dtype, got float64",
+        ),
+        (
+            "train_labels",
+            np.zeros((12, 14), np.uint8),
+            r"key 'train_labels': expected shape \(N,\) or \(N, 1\).*got \(12, 14\)",
+        ),
+        (
+            "train_labels",
+            np.zeros((11, 1), np.uint8),
+            r"key 'train_labels': 11 labels for 12 images",
+        ),
+        (
+            "train_labels",
+            np.array([[0]] * 5 + [[4]] + [[1]] * 6, np.uint8),
+            r"key 'train_labels': label 4 at index 5 is outside \[0, 3\]",
+        ),
+        (
+            "train_labels",
+            np.array([[0]] * 7 + [[-1]] + [[1]] * 4, np.int64),
+            r"key 'train_labels': label -1 at index 7 is outside \[0, 3\]",
+        ),
+    ],
+    ids=[
+        "float images",
+        "4 channels",
+        "flat images",
+        "float labels",
+        "multi-label",
+        "length mismatch",
+        "label too large",
+        "negative label",
+    ],
+)
 def test_malformed_arrays_name_file_and_key(tmp_path, key, value, pattern):
     path = _bad_file(tmp_path, lambda a: a.update({key: value}))
     with pytest.raises(DataError, match=pattern) as err:
@@ -112,7 +160,7 @@ def test_image_size_must_match_the_file_name(tmp_path):
 def test_truncated_file_names_the_file(tmp_path, keep):
     path = write_npz(tmp_path / "octmnist.npz", medmnist_arrays(4))
     data = path.read_bytes()
-    path.write_bytes(data[:int(len(data) * keep)])
+    path.write_bytes(data[: int(len(data) * keep)])
     with pytest.raises(DataError, match="truncated or corrupt") as err:
         load_medmnist(tmp_path, "octmnist", "train")
     assert str(path) in str(err.value)
@@ -154,8 +202,12 @@ def every_2d_file(tmp_path_factory):
     rgb_sets = {"pathmnist", "dermamnist", "retinamnist", "bloodmnist"}
     for seed, (task, classes) in enumerate(MEDMNIST_2D_TASKS.items()):
         for side, name in ((28, f"{task}.npz"), (64, f"{task}_64.npz")):
-            write_npz(root / name, medmnist_arrays(classes, side, task in rgb_sets, seed,
-                                                   multilabel=task in MULTILABEL_TASKS))
+            write_npz(
+                root / name,
+                medmnist_arrays(
+                    classes, side, task in rgb_sets, seed, multilabel=task in MULTILABEL_TASKS
+                ),
+            )
     return root
 
 
@@ -170,7 +222,7 @@ def test_every_2d_set_at_two_sizes(every_2d_file, size, split):
         arrays = np.load(every_2d_file / (f"{task}_64.npz" if size == 64 else f"{task}.npz"))
         subset = data.datasets[task_id]
         image, label, tid = subset[0]
-        assert image.shape == (3, 16, 16) and tid.item() == task_id   # resized on the fly
+        assert image.shape == (3, 16, 16) and tid.item() == task_id  # resized on the fly
         expected = arrays[f"{split}_labels"]
         if task == "chestmnist":
             np.testing.assert_array_equal(decode_multilabel(subset.labels, 14).numpy(), expected)
@@ -192,24 +244,31 @@ def test_retinamnist_is_five_classes(every_2d_file):
 
 @pytest.mark.parametrize("size", [128, 224])
 def test_medmnist_plus_file_names(tmp_path, size):
-    write_npz(tmp_path / f"pneumoniamnist_{size}.npz",
-              medmnist_arrays(2, size, sizes={"train": 2, "val": 2, "test": 2}))
+    write_npz(
+        tmp_path / f"pneumoniamnist_{size}.npz",
+        medmnist_arrays(2, size, sizes={"train": 2, "val": 2, "test": 2}),
+    )
     assert load_medmnist(tmp_path, "pneumoniamnist", "test").images.shape == (2, size, size)
 
 
 def test_chestmnist_with_one_label_per_image_names_the_file(tmp_path):
-    arrays = medmnist_arrays(14)                       # (N, 1) labels: not ChestMNIST's layout
+    arrays = medmnist_arrays(14)  # (N, 1) labels: not ChestMNIST's layout
     path = write_npz(tmp_path / "chestmnist.npz", arrays)
     with pytest.raises(DataError) as err:
         load_medmnist(tmp_path, "chestmnist", "train")
-    assert str(err.value) == (f"{path}, key 'train_labels': expected shape (12, 14), one 0/1 "
-                              "column per label of this multi-label task, got (12, 1)")
+    assert str(err.value) == (
+        f"{path}, key 'train_labels': expected shape (12, 14), one 0/1 "
+        "column per label of this multi-label task, got (12, 1)"
+    )
 
 
 def test_multilabel_labels_on_a_single_label_set_name_the_file(tmp_path):
     path = write_npz(tmp_path / "pathmnist.npz", medmnist_arrays(9, multilabel=True))
-    with pytest.raises(DataError, match=rf"^{path}, key 'train_labels': expected shape \(N,\) "
-                                        r"or \(N, 1\).*got \(12, 9\)"):
+    with pytest.raises(
+        DataError,
+        match=rf"^{path}, key 'train_labels': expected shape \(N,\) "
+        r"or \(N, 1\).*got \(12, 9\)",
+    ):
         load_medmnist(tmp_path, "pathmnist", "train")
 
 
@@ -217,27 +276,40 @@ def test_chestmnist_labels_other_than_0_1(tmp_path):
     arrays = medmnist_arrays(14, multilabel=True)
     arrays["val_labels"][2, 5] = 2
     path = write_npz(tmp_path / "chestmnist.npz", arrays)
-    with pytest.raises(DataError, match=rf"^{path}, key 'val_labels': row 2 holds .*only 0 "
-                                        "and 1"):
+    with pytest.raises(
+        DataError,
+        match=rf"^{path}, key 'val_labels': row 2 holds .*only 0 "
+        "and 1",
+    ):
         load_medmnist(tmp_path, "chestmnist", "val")
 
 
 def test_a_3d_file_names_the_file(tmp_path):
     rng = np.random.default_rng(0)
-    arrays = {f"{split}_{kind}": value for split in ("train", "val", "test")
-              for kind, value in (("images", rng.integers(0, 256, (3, 28, 28, 28), np.uint8)),
-                                  ("labels", np.zeros((3, 1), np.uint8)))}
-    path = write_npz(tmp_path / "organamnist.npz", arrays)     # organmnist3d's layout
+    arrays = {
+        f"{split}_{kind}": value
+        for split in ("train", "val", "test")
+        for kind, value in (
+            ("images", rng.integers(0, 256, (3, 28, 28, 28), np.uint8)),
+            ("labels", np.zeros((3, 1), np.uint8)),
+        )
+    }
+    path = write_npz(tmp_path / "organamnist.npz", arrays)  # organmnist3d's layout
     with pytest.raises(DataError) as err:
         load_medmnist(tmp_path, "organamnist", "train")
-    assert str(err.value) == (f"{path}, key 'train_images': shape (3, 28, 28, 28) holds 3D "
-                              "volumes (a MedMNIST 3D file); only 2D images (N, H, W) or "
-                              "(N, H, W, 3) are supported")
+    assert str(err.value) == (
+        f"{path}, key 'train_images': shape (3, 28, 28, 28) holds 3D "
+        "volumes (a MedMNIST 3D file); only 2D images (N, H, W) or "
+        "(N, H, W, 3) are supported"
+    )
 
 
 def test_a_3d_set_by_name(tmp_path):
-    with pytest.raises(DataError, match=r"^'organmnist3d' is a MedMNIST 3D set; only the 2D "
-                                        r"sets are supported: pathmnist.*retinamnist$"):
+    with pytest.raises(
+        DataError,
+        match=r"^'organmnist3d' is a MedMNIST 3D set; only the 2D "
+        r"sets are supported: pathmnist.*retinamnist$",
+    ):
         load_tasks("medmnist", tmp_path, ["pathmnist", "organmnist3d"], "train")
 
 
@@ -245,9 +317,11 @@ def test_a_member_declaring_a_huge_shape_is_one_data_error(tmp_path):
     """A header may declare any shape; numpy then fails to allocate it (its MemoryError)."""
     import io
     import zipfile
+
     header = io.BytesIO()
     np.lib.format.write_array_header_1_0(
-        header, {"descr": "|u1", "fortran_order": False, "shape": (10**7, 10**6, 28)})
+        header, {"descr": "|u1", "fortran_order": False, "shape": (10**7, 10**6, 28)}
+    )
     path = tmp_path / "octmnist.npz"
     with zipfile.ZipFile(path, "w") as archive:
         archive.writestr("train_images.npy", header.getvalue() + b"\0" * 64)

@@ -9,14 +9,13 @@ import pytest
 import torch
 from torch.utils.data import DataLoader
 
-from lorkd_kernels.pipeline.data import (RADIMAGENET_TASKS, DataError, FileListDataset,
-                                         load_tasks)
+from lorkd_kernels.pipeline.data import RADIMAGENET_TASKS, DataError, FileListDataset, load_tasks
 from lorkd_kernels.pipeline.data.radimagenet import VAL_EVERY, in_val_slice, read_split
 from lorkd_kernels.pipeline.data.radimagenet_tasks import task_ranges
 from lorkd_kernels.pipeline.data.transforms import ImageTransform
 from tests.pipeline.data.layouts import radimagenet_images, write_list_file
 
-SIZE = 16   # crops of 16 after resizing the shorter side to 18
+SIZE = 16  # crops of 16 after resizing the shorter side to 18
 
 
 @pytest.fixture(scope="module")
@@ -62,11 +61,12 @@ def test_list_files_give_the_eleven_tasks_with_local_labels(rad_root, split):
         assert isinstance(subset, FileListDataset)
         wanted = [(p, y - labels.start) for p, y in expected if y in labels]
         # list order within a task, global label minus the task's first label
-        assert [(subset.path(i), int(subset.labels[i])) for i in range(len(subset))] == \
-            [(str(root / p), y) for p, y in wanted]
+        assert [(subset.path(i), int(subset.labels[i])) for i in range(len(subset))] == [
+            (str(root / p), y) for p, y in wanted
+        ]
     image, label, task_id = data[len(data) - 1]
     assert image.shape == (3, SIZE, SIZE) and image.dtype == torch.float32
-    last = max(t for t in range(11) if len(data.datasets[t]))   # val may leave a task empty
+    last = max(t for t in range(11) if len(data.datasets[t]))  # val may leave a task empty
     assert task_id.item() == last and 0 <= label.item() < data.num_classes[last]
 
 
@@ -80,8 +80,9 @@ def test_val_is_a_fixed_slice_of_train(rad_root):
     assert 0 < len(val.paths) < 3 * len(entries["train"]) / VAL_EVERY
     shuffled = root.parent / "reordered.txt"
     write_list_file(shuffled, entries["train"][::-1])
-    assert sorted(read_split(root, "val", list_files={"train": shuffled}).paths) == \
-        sorted(val.paths)
+    assert sorted(read_split(root, "val", list_files={"train": shuffled}).paths) == sorted(
+        val.paths
+    )
 
 
 def test_chosen_tasks_and_lists_given_by_path(lists_only):
@@ -89,8 +90,14 @@ def test_chosen_tasks_and_lists_given_by_path(lists_only):
     data = load_tasks("radimagenet", root, ["rad_task09", "rad_task03"], "test", image_size=SIZE)
     assert data.task_names == ["rad_task09", "rad_task03"] and data.num_classes == [26, 2]
     assert len(data) == 28
-    given = load_tasks("radimagenet", root, ["rad_task03"], "test", image_size=SIZE,
-                       list_files={"test": root / "label" / "rad_test.txt"})
+    given = load_tasks(
+        "radimagenet",
+        root,
+        ["rad_task03"],
+        "test",
+        image_size=SIZE,
+        list_files={"test": root / "label" / "rad_test.txt"},
+    )
     assert len(given) == 2
 
 
@@ -102,16 +109,23 @@ def test_class_folder_tree(rad_root, tmp_path):
     from_tree = load_tasks("radimagenet", tree, None, "test", image_size=SIZE)
     from_lists = load_tasks("radimagenet", root, None, "test", image_size=SIZE)
     for a, b in zip(from_tree.datasets, from_lists.datasets):
-        assert sorted(zip(map(a.path, range(len(a))), a.labels.tolist())) == \
-            sorted(zip([p.replace(str(root), str(tree)) for p in map(b.path, range(len(b)))],
-                       b.labels.tolist()))
-    assert len(load_tasks("radimagenet", tree, None, "val")) + \
-        len(load_tasks("radimagenet", tree, None, "train")) == 330
+        assert sorted(zip(map(a.path, range(len(a))), a.labels.tolist())) == sorted(
+            zip(
+                [p.replace(str(root), str(tree)) for p in map(b.path, range(len(b)))],
+                b.labels.tolist(),
+            )
+        )
+    assert (
+        len(load_tasks("radimagenet", tree, None, "val"))
+        + len(load_tasks("radimagenet", tree, None, "train"))
+        == 330
+    )
 
 
 def test_images_are_decoded_only_when_asked(rad_root, tmp_path, monkeypatch):
     root, _ = rad_root
     from PIL import Image
+
     opened = []
     real_open = Image.open
     monkeypatch.setattr(Image, "open", lambda *a, **k: opened.append(a[0]) or real_open(*a, **k))
@@ -123,12 +137,12 @@ def test_images_are_decoded_only_when_asked(rad_root, tmp_path, monkeypatch):
 
 def test_train_crops_are_reproducible_in_workers(rad_root):
     root, _ = rad_root
-    data = load_tasks("radimagenet", root, ["rad_task02"], "train", image_size=SIZE,
-                      augment=True)
+    data = load_tasks("radimagenet", root, ["rad_task02"], "train", image_size=SIZE, augment=True)
 
     def epoch(seed):
-        loader = DataLoader(data, batch_size=8, num_workers=2,
-                            generator=torch.Generator().manual_seed(seed))
+        loader = DataLoader(
+            data, batch_size=8, num_workers=2, generator=torch.Generator().manual_seed(seed)
+        )
         return torch.cat([images for images, _, _ in loader])
 
     first = epoch(0)
@@ -155,8 +169,9 @@ def test_missing_image_names_the_list_line(lists_only):
     (root / path).unlink()
     with pytest.raises(DataError) as err:
         load_tasks("radimagenet", root, None, "test")
-    assert str(err.value) == (f"{root / 'label' / 'rad_test.txt'} line 8: image {path} does "
-                              f"not exist under {root}")
+    assert str(err.value) == (
+        f"{root / 'label' / 'rad_test.txt'} line 8: image {path} does not exist under {root}"
+    )
 
 
 def test_image_deleted_after_loading_is_named_when_read(lists_only):
@@ -168,12 +183,15 @@ def test_image_deleted_after_loading_is_named_when_read(lists_only):
         data[0]
 
 
-@pytest.mark.parametrize("line, message", [
-    ("test/x.png 165", r"line 3: label 165 is outside 0-164"),
-    ("test/x.png -1", r"line 3: label -1 is outside 0-164"),
-    ("test/x.png", r"line 3: expected 'relative/path label', got 'test/x.png'"),
-    ("test/x.png seven", r"line 3: expected 'relative/path label'"),
-])
+@pytest.mark.parametrize(
+    "line, message",
+    [
+        ("test/x.png 165", r"line 3: label 165 is outside 0-164"),
+        ("test/x.png -1", r"line 3: label -1 is outside 0-164"),
+        ("test/x.png", r"line 3: expected 'relative/path label', got 'test/x.png'"),
+        ("test/x.png seven", r"line 3: expected 'relative/path label'"),
+    ],
+)
 def test_bad_list_lines(lists_only, line, message):
     root, _ = lists_only
     list_file = root / "label" / "rad_test.txt"
@@ -194,8 +212,11 @@ def _tree(rad_root, tmp_path):
 def test_tree_with_a_missing_class(rad_root, tmp_path):
     tree = _tree(rad_root, tmp_path)
     shutil.rmtree(tree / "test" / "rad_task04" / "class040")
-    with pytest.raises(DataError, match=rf"^{tree / 'test'}: its class folders differ from "
-                                        rf"{tree / 'train'}'s: missing \['rad_task04/class040'\]$"):
+    with pytest.raises(
+        DataError,
+        match=rf"^{tree / 'test'}: its class folders differ from "
+        rf"{tree / 'train'}'s: missing \['rad_task04/class040'\]$",
+    ):
         load_tasks("radimagenet", tree, None, "test")
 
 
@@ -203,8 +224,11 @@ def test_tree_with_an_extra_class(rad_root, tmp_path):
     tree = _tree(rad_root, tmp_path)
     for split in ("train", "test"):
         (tree / split / "rad_task11" / "class165").mkdir()
-    with pytest.raises(DataError, match=rf"^{tree / 'train'}: 166 class folders, expected "
-                                        r"RadImageNet's 165"):
+    with pytest.raises(
+        DataError,
+        match=rf"^{tree / 'train'}: 166 class folders, expected "
+        r"RadImageNet's 165",
+    ):
         load_tasks("radimagenet", tree, None, "train")
     shutil.rmtree(tree / "train" / "rad_task11" / "class165")
     with pytest.raises(DataError, match=r"extra \['rad_task11/class165'\]"):
@@ -250,5 +274,11 @@ def test_list_paths_outside_the_data_folder_are_refused(lists_only, escape):
 
 def test_a_file_list_dataset_refuses_paths_outside_its_folder(tmp_path):
     with pytest.raises(DataError, match=r"image 2 of the list, '../x.png', lies outside"):
-        FileListDataset(tmp_path, ["a.png", "../x.png"], [0, 0], 0, 2,
-                        ImageTransform(train=False, image_size=SIZE))
+        FileListDataset(
+            tmp_path,
+            ["a.png", "../x.png"],
+            [0, 0],
+            0,
+            2,
+            ImageTransform(train=False, image_size=SIZE),
+        )

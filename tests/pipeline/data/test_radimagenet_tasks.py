@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
-from lorkd_kernels.pipeline.data.radimagenet_tasks import (RADIMAGENET_CLASSES, RADIMAGENET_TASKS,
-                                                           task_ranges)
+from lorkd_kernels.pipeline.data.radimagenet_tasks import (
+    RADIMAGENET_CLASSES,
+    RADIMAGENET_TASKS,
+    task_ranges,
+)
 
 
 def test_eleven_tasks_whose_class_counts_sum_to_165():

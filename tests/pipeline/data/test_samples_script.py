@@ -17,9 +17,23 @@ ROOT = str(Path(__file__).resolve().parents[3])
 
 def test_script_writes_a_grid_of_samples(tmp_path):
     out = tmp_path / "grid.png"
-    result = subprocess.run([sys.executable, os.path.join(ROOT, "python", "synthetic_samples.py"),
-                             "--out", str(out), "--image-size", "16", "--scale", "1",
-                             "--examples", "1"], capture_output=True, text=True, timeout=120)
+    result = subprocess.run(
+        [
+            sys.executable,
+            os.path.join(ROOT, "python", "synthetic_samples.py"),
+            "--out",
+            str(out),
+            "--image-size",
+            "16",
+            "--scale",
+            "1",
+            "--examples",
+            "1",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert result.returncode == 0, result.stderr
     grid = np.asarray(Image.open(out).convert("L"))
     # each task row holds at least one 16-pixel tile that is not blank canvas

@@ -60,8 +60,10 @@ def test_order_depends_only_on_seed_and_epoch(dataset):
 
 @pytest.mark.parametrize("replicas,num_samples", [(2, 600), (3, 301), (4, None)])
 def test_ranks_take_disjoint_shares_of_one_epoch(dataset, replicas, num_samples):
-    shards = [TaskBalancedSampler(dataset, num_samples, seed=1, num_replicas=replicas, rank=r)
-              for r in range(replicas)]
+    shards = [
+        TaskBalancedSampler(dataset, num_samples, seed=1, num_replicas=replicas, rank=r)
+        for r in range(replicas)
+    ]
     for shard in shards:
         shard.set_epoch(3)
     lengths = {len(shard) for shard in shards}
@@ -96,15 +98,17 @@ def test_bad_sampler_arguments(dataset):
         TaskBalancedSampler(dataset, num_samples=-1)
     with pytest.raises(TypeError, match="MultiTaskDataset"):
         TaskBalancedSampler(list(range(5)))
-    empty = MultiTaskDataset([TaskDataset(np.zeros((0, 4, 4), np.uint8), np.zeros(0, int), 0,
-                                          name="empty")])
+    empty = MultiTaskDataset(
+        [TaskDataset(np.zeros((0, 4, 4), np.uint8), np.zeros(0, int), 0, name="empty")]
+    )
     with pytest.raises(ValueError, match=r"\['empty'\] have no samples"):
         TaskBalancedSampler(empty)
 
 
 def test_distributed_sampler_works_on_a_multitask_dataset(dataset):
-    shards = [DistributedSampler(dataset, num_replicas=2, rank=r, shuffle=True, seed=0)
-              for r in range(2)]
+    shards = [
+        DistributedSampler(dataset, num_replicas=2, rank=r, shuffle=True, seed=0) for r in range(2)
+    ]
     indices = [list(s) for s in shards]
     assert set(indices[0]).isdisjoint(indices[1])
     assert set(indices[0]) | set(indices[1]) == set(range(len(dataset)))

@@ -9,8 +9,13 @@ import numpy as np
 import pytest
 import torch
 
-from lorkd_kernels.pipeline.data import (SYNTHETIC_TASKS, DataError, ensure_synthetic_benchmark,
-                                load_medmnist, make_synthetic_benchmark)
+from lorkd_kernels.pipeline.data import (
+    SYNTHETIC_TASKS,
+    DataError,
+    ensure_synthetic_benchmark,
+    load_medmnist,
+    make_synthetic_benchmark,
+)
 from lorkd_kernels.pipeline.data.synthetic import MANIFEST_NAME
 from lorkd_kernels.pipeline.data.synthetic_cues import CUES
 from lorkd_kernels.pipeline.data.synthetic_tasks import TASK_SPECS, render_split
@@ -58,8 +63,7 @@ def test_loads_through_the_medmnist_reader(small_benchmark):
     assert manifest["tasks"] == SYNTHETIC_TASKS
     for spec in TASK_SPECS:
         for split in ("train", "val", "test"):
-            images, labels = load_medmnist(root, spec.name, split,
-                                           num_classes=spec.num_classes)
+            images, labels = load_medmnist(root, spec.name, split, num_classes=spec.num_classes)
             expected = (SMALL[f"{split}_size"], 32, 32) + ((3,) if spec.channels == 3 else ())
             assert images.shape == expected and images.dtype == np.uint8
             assert labels.min() >= 0 and labels.max() < spec.num_classes
@@ -111,10 +115,16 @@ def test_ensure_reuses_matching_files_and_regenerates_otherwise(tmp_path):
     assert not [p for p in tmp_path.iterdir() if p.name.endswith(".tmp")]
 
 
-@pytest.mark.parametrize("bad,pattern", [({"seed": -1}, "seed"), ({"image_size": 4}, "at least 8"),
-                                         ({"train_size": 2.5}, "train_size"),
-                                         ({"label_noise": 1.0}, "label_noise"),
-                                         ({"distractors": -0.5}, "distractors")])
+@pytest.mark.parametrize(
+    "bad,pattern",
+    [
+        ({"seed": -1}, "seed"),
+        ({"image_size": 4}, "at least 8"),
+        ({"train_size": 2.5}, "train_size"),
+        ({"label_noise": 1.0}, "label_noise"),
+        ({"distractors": -0.5}, "distractors"),
+    ],
+)
 def test_bad_parameters(tmp_path, bad, pattern):
     with pytest.raises(DataError, match=pattern):
         make_synthetic_benchmark(tmp_path, **bad)
@@ -159,8 +169,14 @@ def _probe_set(distractors):
     for spec in TASK_SPECS:
         train = render_split(spec, "train", 480, 0, 32, 0.1, distractors)
         test = render_split(spec, "test", 480, 0, 32, 0.1, distractors)
-        data[spec.name] = (_features(train[0]), train[1], train[2],
-                           _features(test[0]), test[1], test[2])
+        data[spec.name] = (
+            _features(train[0]),
+            train[1],
+            train[2],
+            _features(test[0]),
+            test[1],
+            test[2],
+        )
     return data
 
 
@@ -181,9 +197,13 @@ def test_every_task_is_learnable(probe_data, spec):
 
 def _readable_cues(data, spec, margin=0.08):
     train_x, _, train_cues, test_x, _, test_cues = data[spec.name]
-    return [cue for cue, (classes, _) in CUES.items() if cue != spec.cue
-            and _probe_accuracy(train_x, train_cues[cue], test_x, test_cues[cue], classes)
-            >= 1 / classes + margin]
+    return [
+        cue
+        for cue, (classes, _) in CUES.items()
+        if cue != spec.cue
+        and _probe_accuracy(train_x, train_cues[cue], test_x, test_cues[cue], classes)
+        >= 1 / classes + margin
+    ]
 
 
 @pytest.mark.parametrize("spec", TASK_SPECS, ids=lambda s: s.name)
@@ -205,7 +225,9 @@ def test_distractors_cost_accuracy_and_can_be_switched_off(probe_data):
     gains = []
     for spec in TASK_SPECS:
         assert _readable_cues(clean, spec) == [], spec.name
-        accuracy = [_probe_accuracy(d[0], d[1], d[3], d[4], spec.num_classes)
-                    for d in (probe_data[spec.name], clean[spec.name])]
+        accuracy = [
+            _probe_accuracy(d[0], d[1], d[3], d[4], spec.num_classes)
+            for d in (probe_data[spec.name], clean[spec.name])
+        ]
         gains.append(accuracy[1] - accuracy[0])
     assert np.mean(gains) > 0.03, f"removing the other tasks' cues should help: {gains}"

@@ -8,9 +8,15 @@ import pytest
 import torch
 from PIL import Image
 
-from lorkd_kernels.pipeline.data.transforms import (IMAGENET_MEAN, IMAGENET_STD, ImageTransform,
-                                                    center_crop, random_crop_box, resize_for,
-                                                    resize_shorter)
+from lorkd_kernels.pipeline.data.transforms import (
+    IMAGENET_MEAN,
+    IMAGENET_STD,
+    ImageTransform,
+    center_crop,
+    random_crop_box,
+    resize_for,
+    resize_shorter,
+)
 
 
 def _image(width, height, mode="RGB", seed=0):
@@ -23,8 +29,15 @@ def test_resize_sizes():
     assert resize_for(224) == 256 and resize_for(16) == 18
 
 
-@pytest.mark.parametrize("size, expected", [((300, 400), (256, 341)), ((400, 300), (341, 256)),
-                                            ((256, 512), (256, 512)), ((20, 20), (18, 18))])
+@pytest.mark.parametrize(
+    "size, expected",
+    [
+        ((300, 400), (256, 341)),
+        ((400, 300), (341, 256)),
+        ((256, 512), (256, 512)),
+        ((20, 20), (18, 18)),
+    ],
+)
 def test_resize_shorter_side_keeps_aspect(size, expected):
     target = min(expected)
     assert resize_shorter(_image(*size), target).size == expected
@@ -62,8 +75,9 @@ def test_test_transform_is_deterministic_and_normalised():
     expected = resize_shorter(image.convert("RGB"), 18)
     pixels = np.asarray(center_crop(expected, 16), dtype=np.float32) / 255
     mean, std = np.array(IMAGENET_MEAN), np.array(IMAGENET_STD)
-    np.testing.assert_allclose(out.permute(1, 2, 0).numpy(), (pixels - mean) / std, rtol=1e-5,
-                               atol=1e-6)
+    np.testing.assert_allclose(
+        out.permute(1, 2, 0).numpy(), (pixels - mean) / std, rtol=1e-5, atol=1e-6
+    )
     assert torch.equal(transform(image), out)
 
 
@@ -74,7 +88,7 @@ def test_train_transform_is_seeded():
     again = [transform(image, torch.Generator().manual_seed(s)) for s in range(4)]
     assert all(torch.equal(a, b) for a, b in zip(first, again))
     assert not torch.equal(first[0], first[1])
-    torch.manual_seed(3)             # without a generator: torch's global one, as torchvision
+    torch.manual_seed(3)  # without a generator: torch's global one, as torchvision
     global_draw = transform(image)
     assert torch.equal(global_draw, first[3])
 
@@ -84,9 +98,14 @@ def test_flip_only_when_asked():
     flips = ImageTransform(train=True, image_size=16, flip=True)
     plain = ImageTransform(train=True, image_size=16, flip=False)
     seeds = range(40)
-    flipped = [not torch.equal(flips(image, torch.Generator().manual_seed(s)),
-                               plain(image, torch.Generator().manual_seed(s))) for s in seeds]
-    assert 5 < sum(flipped) < 35      # about half
+    flipped = [
+        not torch.equal(
+            flips(image, torch.Generator().manual_seed(s)),
+            plain(image, torch.Generator().manual_seed(s)),
+        )
+        for s in seeds
+    ]
+    assert 5 < sum(flipped) < 35  # about half
 
 
 def test_defaults_are_the_papers_sizes():

@@ -25,16 +25,21 @@ if transforms is None:
 
 def _torchvision(train: bool, image_size: int, resize: int):
     steps = [transforms.Resize(resize)]
-    steps += ([transforms.RandomResizedCrop(image_size), transforms.RandomHorizontalFlip()]
-              if train else [transforms.CenterCrop(image_size)])
-    return transforms.Compose([*steps, transforms.ToTensor(),
-                               transforms.Normalize(IMAGENET_MEAN, IMAGENET_STD)])
+    steps += (
+        [transforms.RandomResizedCrop(image_size), transforms.RandomHorizontalFlip()]
+        if train
+        else [transforms.CenterCrop(image_size)]
+    )
+    return transforms.Compose(
+        [*steps, transforms.ToTensor(), transforms.Normalize(IMAGENET_MEAN, IMAGENET_STD)]
+    )
 
 
 @pytest.mark.parametrize("train", [True, False])
 @pytest.mark.parametrize("image_size, resize", [(224, 256), (16, 18)])
-@pytest.mark.parametrize("width, height, mode", [(300, 260, "L"), (256, 400, "RGB"),
-                                                 (1000, 40, "L")])
+@pytest.mark.parametrize(
+    "width, height, mode", [(300, 260, "L"), (256, 400, "RGB"), (1000, 40, "L")]
+)
 def test_same_seed_same_tensor(train, image_size, resize, width, height, mode):
     rng = np.random.default_rng(width + height)
     shape = (height, width, 3) if mode == "RGB" else (height, width)

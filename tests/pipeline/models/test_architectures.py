@@ -35,9 +35,15 @@ TORCHVISION_LAYOUT = {
     "shufflenet_v2_x2_0": (338, "0c033bd0cd72af37"),
 }
 
-NUM_FEATURES = {"resnet18": 512, "resnet34": 512, "resnet50": 2048, "shufflenet_v2_x0_5": 1024,
-                "shufflenet_v2_x1_0": 1024, "shufflenet_v2_x1_5": 1024,
-                "shufflenet_v2_x2_0": 2048}
+NUM_FEATURES = {
+    "resnet18": 512,
+    "resnet34": 512,
+    "resnet50": 2048,
+    "shufflenet_v2_x0_5": 1024,
+    "shufflenet_v2_x1_0": 1024,
+    "shufflenet_v2_x1_5": 1024,
+    "shufflenet_v2_x2_0": 2048,
+}
 
 
 def _layout(model: nn.Module) -> tuple:
@@ -108,7 +114,7 @@ def test_bottleneck_strides_its_3x3_conv():
 def test_resnet_init_is_kaiming_fan_out_and_unit_batchnorm():
     torch.manual_seed(0)
     model = resnet18()
-    conv = model.layer4[0].conv2                      # 512·512·9 samples: a tight std estimate
+    conv = model.layer4[0].conv2  # 512·512·9 samples: a tight std estimate
     fan_out = conv.out_channels * conv.kernel_size[0] * conv.kernel_size[1]
     assert conv.weight.std().item() == pytest.approx(math.sqrt(2.0 / fan_out), rel=0.01)
     for module in model.modules():
@@ -134,14 +140,18 @@ def test_bad_image_shape_is_named(shape):
         build_model("shufflenet_v2_x0_5", 4).forward_features(torch.randn(*shape))
 
 
-@pytest.mark.parametrize("num_classes, error, message", [
-    (0, ValueError, "positive integer"),
-    (True, TypeError, "bool"),
-    ("10", TypeError, "int or a sequence of ints"),
-    (2.5, TypeError, "int or a sequence of ints"),
-    ([], ValueError, "at least one positive class count"),
-    ([3, 0], ValueError, "at least one positive class count"),
-], ids=str)
+@pytest.mark.parametrize(
+    "num_classes, error, message",
+    [
+        (0, ValueError, "positive integer"),
+        (True, TypeError, "bool"),
+        ("10", TypeError, "int or a sequence of ints"),
+        (2.5, TypeError, "int or a sequence of ints"),
+        ([], ValueError, "at least one positive class count"),
+        ([3, 0], ValueError, "at least one positive class count"),
+    ],
+    ids=str,
+)
 def test_bad_num_classes_is_rejected(num_classes, error, message):
     with pytest.raises(error, match=message):
         resnet18(num_classes)

@@ -60,13 +60,19 @@ def test_notop_resnet50_without_batch_counters_loads(layout):
     # or, as in RadImageNet's PyTorch release, a Sequential of the children under "backbone."
     torch.manual_seed(0)
     pretrained = resnet50(1000)
-    want = {k: v for k, v in pretrained.state_dict().items()
-            if not k.startswith("fc.") and not k.endswith("num_batches_tracked")}
+    want = {
+        k: v
+        for k, v in pretrained.state_dict().items()
+        if not k.startswith("fc.") and not k.endswith("num_batches_tracked")
+    }
     source = want
     if layout == "sequential":
         flat = nn.Sequential(*list(pretrained.children())[:-1])
-        source = {f"backbone.{k}": v for k, v in flat.state_dict().items()
-                  if not k.endswith("num_batches_tracked")}
+        source = {
+            f"backbone.{k}": v
+            for k, v in flat.state_dict().items()
+            if not k.endswith("num_batches_tracked")
+        }
         assert "backbone.4.0.conv1.weight" in source
     torch.manual_seed(1)
     teacher = resnet50([2, 3])
@@ -76,12 +82,16 @@ def test_notop_resnet50_without_batch_counters_loads(layout):
     assert len(result.loaded) == len(want) and result.skipped_head == ()
 
 
-@pytest.mark.parametrize("wrap", [
-    lambda s: {f"module.{k}": v for k, v in s.items()},
-    lambda s: {"state_dict": {f"module.{k}": v for k, v in s.items()}, "epoch": 3},
-    lambda s: {"model": {f"backbone.{k}": v for k, v in s.items()}, "optimizer": {}},
-    lambda s: {"state_dict": {f"model.encoder.{k}": v for k, v in s.items()}},
-], ids=["module", "state_dict+module", "model+backbone", "state_dict+model.encoder"])
+@pytest.mark.parametrize(
+    "wrap",
+    [
+        lambda s: {f"module.{k}": v for k, v in s.items()},
+        lambda s: {"state_dict": {f"module.{k}": v for k, v in s.items()}, "epoch": 3},
+        lambda s: {"model": {f"backbone.{k}": v for k, v in s.items()}, "optimizer": {}},
+        lambda s: {"state_dict": {f"model.encoder.{k}": v for k, v in s.items()}},
+    ],
+    ids=["module", "state_dict+module", "model+backbone", "state_dict+model.encoder"],
+)
 def test_wrapped_and_prefixed_state_dicts_load(pretrained, student, wrap):
     load_backbone(student, wrap(pretrained.state_dict()))
     _assert_backbone_equal(student, pretrained.state_dict())
@@ -101,8 +111,11 @@ def test_missing_keys_are_listed_and_counted(pretrained, student):
     with pytest.raises(PretrainedWeightsError) as info:
         load_backbone(student, state)
     message = str(info.value)
-    missing = [k for k in _backbone_keys(student) if k.startswith("layer4.")
-               and not k.endswith("num_batches_tracked")]
+    missing = [
+        k
+        for k in _backbone_keys(student)
+        if k.startswith("layer4.") and not k.endswith("num_batches_tracked")
+    ]
     assert f"{len(missing)} missing keys: layer4.0.conv1.weight, " in message
     assert f"... and {len(missing) - 10} more" in message
     assert "unexpected" not in message and "the given state dict" in message
@@ -123,8 +136,10 @@ def test_unexpected_keys_and_shape_mismatches_are_listed(pretrained, student, tm
     assert str(path) in message
     assert "1 missing keys: bn1.running_var" in message
     assert "1 unexpected keys: extra.weight" in message
-    assert "1 shape mismatches: conv1.weight (checkpoint (64, 1, 7, 7), model (64, 3, 7, 7))" \
+    assert (
+        "1 shape mismatches: conv1.weight (checkpoint (64, 1, 7, 7), model (64, 3, 7, 7))"
         in message
+    )
     _assert_unchanged(student, snapshot)
 
 

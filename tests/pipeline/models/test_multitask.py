@@ -22,7 +22,7 @@ def _expected(model, x, task_ids):
     features = model.forward_features(x)
     want = torch.full((x.shape[0], max(NUM_CLASSES)), float("-inf"))
     for n, task in enumerate(task_ids.tolist()):
-        want[n, :NUM_CLASSES[task]] = model.fc.heads[task](features[n])
+        want[n, : NUM_CLASSES[task]] = model.fc.heads[task](features[n])
     return want
 
 
@@ -48,7 +48,7 @@ def test_one_int_selects_the_task_for_the_whole_batch(model):
 def test_task_router_supplies_ids_and_restores_unsorted_order(model):
     torch.manual_seed(2)
     x = torch.randn(4, 3, 32, 32)
-    task_ids = torch.tensor([1, 0, 2, 0])                    # unsorted: the router permutes
+    task_ids = torch.tensor([1, 0, 2, 0])  # unsorted: the router permutes
     routed = TaskRouter(model)(x, task_ids)
     torch.testing.assert_close(routed, _expected(model, x, task_ids))
     torch.testing.assert_close(routed, model(x, task_ids))
@@ -68,12 +68,16 @@ def test_missing_task_ids_are_named(model):
         model(torch.randn(2, 3, 32, 32))
 
 
-@pytest.mark.parametrize("task_ids, error, message", [
-    (torch.tensor([0, 1, 2]), ValueError, r"shape \(2,\)"),
-    (torch.tensor([0, 1], dtype=torch.int32), TypeError, "int64"),
-    ([0, 1], TypeError, "int64 tensor"),
-    (torch.tensor([0, 3]), IndexError, r"\[0, 3\)"),
-], ids=["length", "dtype", "list", "range"])
+@pytest.mark.parametrize(
+    "task_ids, error, message",
+    [
+        (torch.tensor([0, 1, 2]), ValueError, r"shape \(2,\)"),
+        (torch.tensor([0, 1], dtype=torch.int32), TypeError, "int64"),
+        ([0, 1], TypeError, "int64 tensor"),
+        (torch.tensor([0, 3]), IndexError, r"\[0, 3\)"),
+    ],
+    ids=["length", "dtype", "list", "range"],
+)
 def test_bad_task_ids_are_rejected(model, task_ids, error, message):
     with pytest.raises(error, match=message):
         model(torch.randn(2, 3, 32, 32), task_ids)
@@ -91,15 +95,20 @@ def test_dense_experts_of_shufflenet_v2_x1_0_are_on_every_groups_1_conv():
     """The released code's placement (--experts-on dense, the official preset's): the stem, every
     pointwise conv of the units and the final 1x1 conv; never a depthwise conv or a head."""
     from lorkd_kernels import EKSConv2d, EKSLinear, convert
+
     model = build_model("shufflenet_v2_x1_0", NUM_CLASSES)
-    converted = {name for name, m in convert(model, len(NUM_CLASSES), experts_on="dense")
-                 .model.named_modules() if isinstance(m, (EKSConv2d, EKSLinear))}
+    converted = {
+        name
+        for name, m in convert(model, len(NUM_CLASSES), experts_on="dense").model.named_modules()
+        if isinstance(m, (EKSConv2d, EKSLinear))
+    }
     expected = {"conv1.0", "conv5.0"}
     for stage, units in (("stage2", 4), ("stage3", 8), ("stage4", 4)):
-        expected |= {f"{stage}.0.branch1.2"}                     # the stride-2 unit's shortcut
+        expected |= {f"{stage}.0.branch1.2"}  # the stride-2 unit's shortcut
         expected |= {f"{stage}.{u}.branch2.{i}" for u in range(units) for i in (0, 5)}
     assert converted == expected
-    depthwise = {name for name, m in model.named_modules()
-                 if isinstance(m, torch.nn.Conv2d) and m.groups > 1}
+    depthwise = {
+        name for name, m in model.named_modules() if isinstance(m, torch.nn.Conv2d) and m.groups > 1
+    }
     assert len(depthwise) == 3 + 16 and not depthwise & converted
     assert not any(name.startswith("fc") for name in converted)

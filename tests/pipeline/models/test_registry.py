@@ -6,8 +6,15 @@ import pytest
 import torch
 from torch import nn
 
-from lorkd_kernels.pipeline.models import (MODELS, PretrainedWeightsError, ResNet, ShuffleNetV2,
-                                           build_model, multitask_teacher, resnet50)
+from lorkd_kernels.pipeline.models import (
+    MODELS,
+    PretrainedWeightsError,
+    ResNet,
+    ShuffleNetV2,
+    build_model,
+    multitask_teacher,
+    resnet50,
+)
 from lorkd_kernels.nn import TaskHeads
 
 
@@ -31,8 +38,9 @@ def test_teacher_is_resnet50_with_one_head_per_task():
 
 def test_teacher_loads_a_notop_backbone_file(tmp_path):
     torch.manual_seed(0)
-    backbone = {k: v for k, v in build_model("resnet18", 1).state_dict().items()
-                if not k.startswith("fc.")}
+    backbone = {
+        k: v for k, v in build_model("resnet18", 1).state_dict().items() if not k.startswith("fc.")
+    }
     path = tmp_path / "notop.pth"
     torch.save(backbone, path)
     teacher = multitask_teacher([3, 3], arch="resnet18", checkpoint=path)
@@ -42,8 +50,9 @@ def test_teacher_loads_a_notop_backbone_file(tmp_path):
 
 def test_teacher_rejects_a_checkpoint_of_another_architecture():
     with pytest.raises(PretrainedWeightsError, match="missing keys"):
-        multitask_teacher([3, 3], arch="resnet50",
-                          checkpoint=build_model("resnet18", 1).state_dict())
+        multitask_teacher(
+            [3, 3], arch="resnet50", checkpoint=build_model("resnet18", 1).state_dict()
+        )
 
 
 @pytest.mark.parametrize("num_classes", [10, "abc", None], ids=str)

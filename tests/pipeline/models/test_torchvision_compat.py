@@ -29,8 +29,9 @@ def _torchvision_model(name, num_classes):
 @pytest.mark.parametrize("name", NAMES)
 def test_module_tree_matches(name):
     ours, theirs = build_model(name, 10), _torchvision_model(name, 10)
-    assert [(n, type(m).__name__) for n, m in ours.named_modules()] == \
-        [(n, type(m).__name__) for n, m in theirs.named_modules()]
+    assert [(n, type(m).__name__) for n, m in ours.named_modules()] == [
+        (n, type(m).__name__) for n, m in theirs.named_modules()
+    ]
 
 
 @pytest.mark.parametrize("name", NAMES)

@@ -29,8 +29,10 @@ def parse(value: str) -> Tuple[str, int]:
     """``<point>[:<n>]`` as (point, n); a malformed value is an error naming it."""
     point, _, count = value.partition(":")
     if point not in POINTS or not (count == "" or (count.isdigit() and int(count) > 0)):
-        raise ValueError(f"fault {value!r}: expected <point>[:<n>] with n >= 1 and a point "
-                         f"among {', '.join(POINTS)}")
+        raise ValueError(
+            f"fault {value!r}: expected <point>[:<n>] with n >= 1 and a point "
+            f"among {', '.join(POINTS)}"
+        )
     return point, int(count or 1)
 
 
@@ -60,6 +62,7 @@ def arm(point: str, counter: Counter) -> None:
         def step_then_visit(self, loaders):
             train_step(self, loaders)
             counter.visit()
+
         loop.Trainer._train_step = step_then_visit
     elif point == "stage-end":
         run = loop.Trainer.run
@@ -68,19 +71,21 @@ def arm(point: str, counter: Counter) -> None:
             model = run(self)
             counter.visit()
             return model
+
         loop.Trainer.run = run_then_visit
-    else:   # checkpoint-write: checkpoint.save's torch.save writes half, visits, writes the rest
+    else:  # checkpoint-write: checkpoint.save's torch.save writes half, visits, writes the rest
         torch = checkpoint.torch
 
         def save_in_halves(state, handle):
             buffer = io.BytesIO()
             torch.save(state, buffer)
             data = buffer.getbuffer()
-            handle.write(data[:len(data) // 2])
+            handle.write(data[: len(data) // 2])
             handle.flush()
             os.fsync(handle.fileno())
             counter.visit()
-            handle.write(data[len(data) // 2:])
+            handle.write(data[len(data) // 2 :])
+
         checkpoint.torch = types.SimpleNamespace(**{**vars(torch), "save": save_in_halves})
 
 

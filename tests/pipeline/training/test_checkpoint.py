@@ -27,8 +27,11 @@ def test_a_corrupt_checkpoint_is_named_and_the_previous_one_survives(tmp_path, d
     checkpoint.save({"epoch": 1}, path)
     checkpoint.save({"epoch": 2, "w": torch.randn(100)}, path)
     data = path.read_bytes()
-    path.write_bytes({"truncate": data[:len(data) // 2], "garbage": b"not a checkpoint" * 10,
-                      "empty": b""}[damage])
+    path.write_bytes(
+        {"truncate": data[: len(data) // 2], "garbage": b"not a checkpoint" * 10, "empty": b""}[
+            damage
+        ]
+    )
     with pytest.raises(checkpoint.CheckpointError) as err:
         checkpoint.load(path)
     assert str(path) in str(err.value) and "stage.prev.pt" in str(err.value)
@@ -57,7 +60,7 @@ def test_a_failed_save_leaves_the_old_checkpoint_untouched(tmp_path):
 
 
 def _truncate(path):
-    path.write_bytes(path.read_bytes()[:path.stat().st_size // 2])
+    path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
 
 
 def _two_saves(tmp_path):
@@ -118,8 +121,11 @@ def small_disk(tmp_path):
     """A 64 KiB tmpfs (needs the right to mount: root on Linux), unmounted afterwards."""
     mount_point = tmp_path / "disk"
     mount_point.mkdir()
-    result = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs",
-                             str(mount_point)], capture_output=True, text=True)
+    result = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", str(mount_point)],
+        capture_output=True,
+        text=True,
+    )
     if result.returncode != 0:
         pytest.skip(f"cannot mount a small tmpfs here: {result.stderr.strip() or 'no mount'}")
     yield mount_point
@@ -130,7 +136,7 @@ def test_a_full_disk_names_the_checkpoint_and_keeps_the_previous_one(small_disk)
     path = small_disk / "stage.pt"
     checkpoint.save({"epoch": 1, "w": torch.ones(100)}, path)
     with pytest.raises((checkpoint.CheckpointError, OSError)) as failure:
-        checkpoint.save({"epoch": 2, "w": torch.zeros(100_000)}, path)    # 400 KB
+        checkpoint.save({"epoch": 2, "w": torch.zeros(100_000)}, path)  # 400 KB
     message = str(failure.value)
     assert str(path) in message and "\n" not in message.strip()
     assert checkpoint.load(path)["epoch"] == 1

@@ -4,8 +4,14 @@ from __future__ import annotations
 
 import pytest
 
-from lorkd_kernels.pipeline.training import METHODS, TrainConfig, build_parser, config, \
-    parse_args, run_folder
+from lorkd_kernels.pipeline.training import (
+    METHODS,
+    TrainConfig,
+    build_parser,
+    config,
+    parse_args,
+    run_folder,
+)
 
 
 def test_help_documents_every_flag():
@@ -21,31 +27,44 @@ def test_help_documents_every_flag():
 
 def test_defaults_are_the_papers():
     config = parse_args([])
-    assert (config.method, config.data, config.rank, config.alpha) == ("lorkd", "synthetic", 4,
-                                                                        16.0)
+    assert (config.method, config.data, config.rank, config.alpha) == (
+        "lorkd",
+        "synthetic",
+        4,
+        16.0,
+    )
     assert (config.temperature, config.momentum, config.weight_decay) == (10.0, 0.9, 1e-4)
     assert config.beta > 0
 
 
-@pytest.mark.parametrize("argv, message", [
-    (["--tasks", "tissue", "brain"], "unknown task(s) ['brain']"),
-    (["--tasks", "tissue", "tissue"], "lists a task twice"),
-    (["--data", "medmnist"], "--data medmnist needs --root"),
-    (["--data", "folder"], "--data folder needs --root"),
-    (["--data", "radimagenet"], "--data radimagenet needs --root"),
-    (["--train-list", "x.txt"], "--train-list/--test-list apply to --data radimagenet, not "
-                                "synthetic"),
-    (["--data", "radimagenet", "--root", ".", "--test-list", "/nonexistent/rad_test.txt"],
-     "--test-list '/nonexistent/rad_test.txt' does not exist"),
-    (["--data", "radimagenet", "--root", ".", "--tasks", "ct_chest"],
-     "unknown task(s) ['ct_chest'] for --data radimagenet"),
-    (["--data", "medmnist", "--root", "/nonexistent/medmnist"], "is not a folder"),
-    (["--teacher-ckpt", "/nonexistent/teacher.pt"], "does not exist"),
-    (["--epochs", "0"], "--epochs must be positive"),
-    (["--lr", "-1"], "--lr must be > 0"),
-    (["--resume", "--overwrite"], "contradict"),
-    (["--method", "distill"], "invalid choice"),
-])
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["--tasks", "tissue", "brain"], "unknown task(s) ['brain']"),
+        (["--tasks", "tissue", "tissue"], "lists a task twice"),
+        (["--data", "medmnist"], "--data medmnist needs --root"),
+        (["--data", "folder"], "--data folder needs --root"),
+        (["--data", "radimagenet"], "--data radimagenet needs --root"),
+        (
+            ["--train-list", "x.txt"],
+            "--train-list/--test-list apply to --data radimagenet, not synthetic",
+        ),
+        (
+            ["--data", "radimagenet", "--root", ".", "--test-list", "/nonexistent/rad_test.txt"],
+            "--test-list '/nonexistent/rad_test.txt' does not exist",
+        ),
+        (
+            ["--data", "radimagenet", "--root", ".", "--tasks", "ct_chest"],
+            "unknown task(s) ['ct_chest'] for --data radimagenet",
+        ),
+        (["--data", "medmnist", "--root", "/nonexistent/medmnist"], "is not a folder"),
+        (["--teacher-ckpt", "/nonexistent/teacher.pt"], "does not exist"),
+        (["--epochs", "0"], "--epochs must be positive"),
+        (["--lr", "-1"], "--lr must be > 0"),
+        (["--resume", "--overwrite"], "contradict"),
+        (["--method", "distill"], "invalid choice"),
+    ],
+)
 def test_bad_settings_exit_with_a_message_naming_the_flag(argv, message, capsys):
     with pytest.raises(SystemExit) as exit_info:
         parse_args(argv)
@@ -61,11 +80,33 @@ def test_unknown_medmnist_task_lists_the_known_ones(tmp_path, capsys):
 
 
 def test_task_names_of_the_new_sources(tmp_path):
-    rad = parse_args(["--data", "radimagenet", "--root", str(tmp_path), "--tasks", "rad_task01",
-                      "rad_task11", "--out", str(tmp_path / "run")])
+    rad = parse_args(
+        [
+            "--data",
+            "radimagenet",
+            "--root",
+            str(tmp_path),
+            "--tasks",
+            "rad_task01",
+            "rad_task11",
+            "--out",
+            str(tmp_path / "run"),
+        ]
+    )
     assert rad.tasks == ["rad_task01", "rad_task11"] and rad.train_list is None
-    chest = parse_args(["--data", "medmnist", "--root", str(tmp_path), "--tasks", "chestmnist",
-                        "retinamnist", "--out", str(tmp_path / "run")])
+    chest = parse_args(
+        [
+            "--data",
+            "medmnist",
+            "--root",
+            str(tmp_path),
+            "--tasks",
+            "chestmnist",
+            "retinamnist",
+            "--out",
+            str(tmp_path / "run"),
+        ]
+    )
     assert chest.tasks == ["chestmnist", "retinamnist"]
 
 
@@ -83,6 +124,7 @@ def test_copied_names_match_their_registries():
     from lorkd_kernels.conversion import EXPERTS_ON
     from lorkd_kernels.pipeline.data import SOURCES
     from lorkd_kernels.pipeline.models import MODELS
+
     assert config.MODEL_NAMES == tuple(MODELS)
     assert config.DATA_SOURCES == tuple(SOURCES)
     assert config.EXPERTS_ON == tuple(EXPERTS_ON)
@@ -96,14 +138,17 @@ def test_help_shows_only_meaningful_defaults():
     assert "(default: lorkd)" in text and "(default: runs/lorkd)" in text
 
 
-@pytest.mark.parametrize("argv, message", [
-    (["--momentum", "-1"], "--momentum must be >= 0"),
-    (["--weight-decay", "-0.1"], "--weight-decay must be >= 0"),
-    (["--device", "foo"], "--device 'foo' is not a device"),
-    (["--batch-size", "30", "--grad-accum", "4"], "must be divisible"),
-    (["--synthetic-samples", "4"], "fewer than one batch"),
-    (["--method", "stl", "--synthetic-samples", "40"], "the smallest task has only 40"),
-])
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["--momentum", "-1"], "--momentum must be >= 0"),
+        (["--weight-decay", "-0.1"], "--weight-decay must be >= 0"),
+        (["--device", "foo"], "--device 'foo' is not a device"),
+        (["--batch-size", "30", "--grad-accum", "4"], "must be divisible"),
+        (["--synthetic-samples", "4"], "fewer than one batch"),
+        (["--method", "stl", "--synthetic-samples", "40"], "the smallest task has only 40"),
+    ],
+)
 def test_settings_that_would_crash_later_are_refused_up_front(argv, message, capsys):
     with pytest.raises(SystemExit) as exit_info:
         parse_args(argv)
@@ -114,6 +159,7 @@ def test_settings_that_would_crash_later_are_refused_up_front(argv, message, cap
 
 def test_a_cuda_device_without_a_gpu_is_refused(monkeypatch, capsys):
     import torch
+
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
     with pytest.raises(SystemExit):
         parse_args(["--device", "cuda"])
@@ -122,8 +168,11 @@ def test_a_cuda_device_without_a_gpu_is_refused(monkeypatch, capsys):
 
 def test_progress_bars_without_tqdm_are_refused(monkeypatch, capsys):
     real = config.importlib.util.find_spec
-    monkeypatch.setattr(config.importlib.util, "find_spec",
-                        lambda name, *a: None if name == "tqdm" else real(name, *a))
+    monkeypatch.setattr(
+        config.importlib.util,
+        "find_spec",
+        lambda name, *a: None if name == "tqdm" else real(name, *a),
+    )
     with pytest.raises(SystemExit):
         parse_args(["--progress", "on"])
     assert "--progress on needs tqdm" in capsys.readouterr().err

@@ -21,8 +21,16 @@ from tests.pipeline.training.tiny import run_cli, tiny_args
 # Three tasks × 48 images, batch 24: 6 steps per epoch. The checkpoints are written in this
 # order: teacher epoch 1, teacher epoch 2, teacher.pt, student epoch 1, student epoch 2,
 # student.pt, then one expert per task.
-SETTINGS = ("--teacher-arch", "shufflenet_v2_x0_5", "--teacher-epochs", "2", "--epochs", "2",
-            "--progress", "off")
+SETTINGS = (
+    "--teacher-arch",
+    "shufflenet_v2_x0_5",
+    "--teacher-epochs",
+    "2",
+    "--epochs",
+    "2",
+    "--progress",
+    "off",
+)
 
 # One run, killed four times and resumed after each kill; a fault counts the visits
 # of its point within one process. What each kill must leave on disk is checked before resuming.
@@ -36,6 +44,7 @@ KILLS = [
     # the student resumes from epoch 1 and dies at step 3 of epoch 2
     ("step:3", lambda ckpt: ckpt("student")["epoch"] == 1),
 ]
+
 
 def _train(out: Path, *args: str, fault: str = ""):
     """The public command in a fresh process, from a neutral working directory."""
@@ -55,7 +64,7 @@ def uninterrupted(tmp_path_factory, data_root):
 
 
 def _state_dict(path: Path) -> dict:
-    if path.suffix == ".safetensors":            # the deployed experts
+    if path.suffix == ".safetensors":  # the deployed experts
         return read_weights(path)[0]
     return torch.load(path, weights_only=True)["state_dict"]
 
@@ -72,8 +81,11 @@ def _metrics(run: Path) -> dict:
 
 
 def assert_same_run(run: Path, reference: Path) -> None:
-    models = ["teacher.pt", "student.pt",
-              *(f"experts/{p.name}" for p in sorted((reference / "experts").iterdir()))]
+    models = [
+        "teacher.pt",
+        "student.pt",
+        *(f"experts/{p.name}" for p in sorted((reference / "experts").iterdir())),
+    ]
     for name in models:
         ours, theirs = _state_dict(run / name), _state_dict(reference / name)
         assert ours.keys() == theirs.keys(), name
@@ -81,17 +93,19 @@ def assert_same_run(run: Path, reference: Path) -> None:
             assert torch.equal(ours[key], theirs[key]), f"{name}: {key} differs"
     assert _metrics(run) == _metrics(reference)
     assert _epoch_rows(run) == _epoch_rows(reference)
-    assert not list((run / "checkpoints").glob(".*.tmp"))     # no half-written leftovers
+    assert not list((run / "checkpoints").glob(".*.tmp"))  # no half-written leftovers
 
 
 def _on_disk(out: Path):
     """``ckpt(stage)``: that stage's latest checkpoint (None if absent); ``ckpt(".stage")``: the
     temporary files of a checkpoint write that never finished."""
+
     def ckpt(name: str):
         if name.startswith("."):
             return list((out / "checkpoints").glob(f"{name}.pt.*.tmp"))
         path = out / "checkpoints" / f"{name}.pt"
         return torch.load(path, weights_only=True) if path.exists() else None
+
     return ckpt
 
 
@@ -99,7 +113,8 @@ def _on_disk(out: Path):
 # default one)
 @pytest.mark.slow
 def test_a_run_killed_at_every_fault_point_resumes_to_the_uninterrupted_result(
-        uninterrupted, data_root, tmp_path):
+    uninterrupted, data_root, tmp_path
+):
     out = tmp_path / "run"
     for number, (fault, left_on_disk) in enumerate(KILLS):
         resume = ("--resume",) if number else ()
@@ -118,12 +133,13 @@ def _finished_run_with_truncated(files, uninterrupted: Path, tmp_path: Path) -> 
     shutil.copytree(uninterrupted, out)
     for name in files:
         path = out / "checkpoints" / name
-        path.write_bytes(path.read_bytes()[:path.stat().st_size // 2])
+        path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
     return out
 
 
-def test_a_truncated_checkpoint_is_named_and_the_previous_one_used(uninterrupted, data_root,
-                                                                   tmp_path):
+def test_a_truncated_checkpoint_is_named_and_the_previous_one_used(
+    uninterrupted, data_root, tmp_path
+):
     out = _finished_run_with_truncated(["student.pt"], uninterrupted, tmp_path)
     resumed = _train(out, *_args(out, data_root, "--resume"))
     assert resumed.returncode == 0, resumed.stderr
@@ -132,14 +148,12 @@ def test_a_truncated_checkpoint_is_named_and_the_previous_one_used(uninterrupted
     assert len(warnings) == 1, resumed.stderr
     assert f"checkpoint {latest} is corrupt" in warnings[0]
     assert f"using the previous checkpoint {previous}" in warnings[0]
-    assert "[student] resuming at epoch 2" in resumed.stdout   # epoch 2 trained again
+    assert "[student] resuming at epoch 2" in resumed.stdout  # epoch 2 trained again
     assert_same_run(out, uninterrupted)
 
 
-def test_no_usable_checkpoint_stops_the_resume_naming_the_files(uninterrupted, data_root,
-                                                                tmp_path):
-    out = _finished_run_with_truncated(["student.pt", "student.prev.pt"], uninterrupted,
-                                       tmp_path)
+def test_no_usable_checkpoint_stops_the_resume_naming_the_files(uninterrupted, data_root, tmp_path):
+    out = _finished_run_with_truncated(["student.pt", "student.prev.pt"], uninterrupted, tmp_path)
     resumed = _train(out, *_args(out, data_root, "--resume"))
     assert resumed.returncode == 1
     error = resumed.stderr.strip().splitlines()[-1]

@@ -20,8 +20,9 @@ def test_the_counter_kills_on_its_nth_visit_only():
     assert kills == ["kill"]
 
 
-@pytest.mark.parametrize("value, expected", [("step", ("step", 1)),
-                                             ("checkpoint-write:4", ("checkpoint-write", 4))])
+@pytest.mark.parametrize(
+    "value, expected", [("step", ("step", 1)), ("checkpoint-write:4", ("checkpoint-write", 4))]
+)
 def test_a_fault_names_a_point_and_a_count(value, expected):
     assert faults.parse(value) == expected
 
@@ -48,8 +49,12 @@ def test_every_point_wraps_a_function_the_training_code_still_has(monkeypatch):
 def test_a_checkpoint_write_visits_with_half_the_file_on_disk(monkeypatch, tmp_path):
     monkeypatch.setattr(checkpoint, "torch", checkpoint.torch)
     at_visit = []
-    faults.arm("checkpoint-write", faults.Counter(
-        1, lambda: at_visit.extend(p.stat().st_size for p in tmp_path.glob(".state.pt.*.tmp"))))
+    faults.arm(
+        "checkpoint-write",
+        faults.Counter(
+            1, lambda: at_visit.extend(p.stat().st_size for p in tmp_path.glob(".state.pt.*.tmp"))
+        ),
+    )
     checkpoint.save({"weights": list(range(1000))}, tmp_path / "state.pt")
     full = (tmp_path / "state.pt").stat().st_size
     assert at_visit == [full // 2]

@@ -29,10 +29,27 @@ TASKS = ["blood", "chest", "organ", "retina", "skin"]
 # The defaults but: 16-pixel images, 320 training images per task (instead of 32 and 960), a
 # ShuffleNetV2 ×0.5 student (×1.0), 6 teacher and 8 student epochs at batch 32 (6, 8 at 64),
 # and the teacher's learning rate 0.02 (0.01) for its fewer steps.
-SHRUNK = ["--tasks", *TASKS, "--image-size", "16", "--synthetic-samples", "320",
-          "--student-arch", "shufflenet_v2_x0_5", "--teacher-epochs", "6", "--teacher-lr", "0.02",
-          "--epochs", "8", "--batch-size", "32", "--progress", "off"]
-TEST_IMAGES = 160                    # per task: the synthetic test split is half the training
+SHRUNK = [
+    "--tasks",
+    *TASKS,
+    "--image-size",
+    "16",
+    "--synthetic-samples",
+    "320",
+    "--student-arch",
+    "shufflenet_v2_x0_5",
+    "--teacher-epochs",
+    "6",
+    "--teacher-lr",
+    "0.02",
+    "--epochs",
+    "8",
+    "--batch-size",
+    "32",
+    "--progress",
+    "off",
+]
+TEST_IMAGES = 160  # per task: the synthetic test split is half the training
 STANDARD_ERRORS = 4
 
 
@@ -49,23 +66,29 @@ def _variance(task: str) -> float:
 @pytest.mark.slow
 def test_the_shrunk_default_pipeline_ends_far_above_chance(tmp_path):
     out = tmp_path / "run"
-    result = run_cli(["--out", str(out), "--root", str(tmp_path / "data"), *SHRUNK],
-                     cwd=tmp_path)
+    result = run_cli(["--out", str(out), "--root", str(tmp_path / "data"), *SHRUNK], cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["method"] == "lorkd" and sorted(metrics["tasks"]) == sorted(TASKS)
-    accuracy = {role: {task: roles[role]["accuracy"] for task, roles in metrics["tasks"].items()}
-                for role in ("teacher", "expert")}
+    accuracy = {
+        role: {task: roles[role]["accuracy"] for task, roles in metrics["tasks"].items()}
+        for role in ("teacher", "expert")
+    }
     assert all(roles["expert"]["samples"] == TEST_IMAGES for roles in metrics["tasks"].values())
 
-    short = {task: (round(accuracy["teacher"][task], 3), round(needed, 3))
-             for task in TASKS
-             for needed in [_chance(task) + STANDARD_ERRORS * math.sqrt(_variance(task))]
-             if accuracy["teacher"][task] < needed}
+    short = {
+        task: (round(accuracy["teacher"][task], 3), round(needed, 3))
+        for task in TASKS
+        for needed in [_chance(task) + STANDARD_ERRORS * math.sqrt(_variance(task))]
+        if accuracy["teacher"][task] < needed
+    }
     assert not short, f"teacher accuracy below chance + {STANDARD_ERRORS} SE: {short}"
 
     mean = sum(accuracy["expert"].values()) / len(TASKS)
-    needed = (sum(map(_chance, TASKS)) / len(TASKS)
-              + STANDARD_ERRORS * math.sqrt(sum(map(_variance, TASKS))) / len(TASKS))
-    assert mean >= needed, (f"experts' mean accuracy {mean:.3f} below chance + "
-                            f"{STANDARD_ERRORS} SE = {needed:.3f}: {accuracy['expert']}")
+    needed = sum(map(_chance, TASKS)) / len(TASKS) + STANDARD_ERRORS * math.sqrt(
+        sum(map(_variance, TASKS))
+    ) / len(TASKS)
+    assert mean >= needed, (
+        f"experts' mean accuracy {mean:.3f} below chance + "
+        f"{STANDARD_ERRORS} SE = {needed:.3f}: {accuracy['expert']}"
+    )

@@ -17,6 +17,7 @@ from lorkd_kernels.pipeline.metrics import classification_metrics, multilabel_me
 from lorkd_kernels.pipeline.comparison import runner
 from lorkd_kernels.pipeline.training import artifacts, run, splits
 from tests.pipeline.multilabel_data import NUM_CLASSES, TASK_NAMES, tiny_multilabel_tasks
+from tests.pipeline.training.tiny import TINY_TRAINING
 
 # Three training runs: the slow tier (CI step 'slow'). The default tier trains ChestMNIST next to a
 # single-label task end to end in test_data_sources.py, and checks the losses and metrics in
@@ -28,17 +29,14 @@ DATA["val"] = DATA["test"]
 
 
 def _args(out, *extra):
-    return ["--out", str(out), "--image-size", "16", "--teacher-arch", "resnet18",
-            "--student-arch", "shufflenet_v2_x0_5", "--teacher-epochs", "1", "--epochs", "2",
-            "--batch-size", "24", "--eval-batch-size", "64", "--lr", "0.02",
-            "--synthetic-samples", "48", *extra]
+    return ["--out", str(out), *TINY_TRAINING, "--synthetic-samples", "48", *extra]
 
 
 @pytest.fixture(scope="module")
 def data_source():
     """Runs read the in-memory tasks above instead of a data source."""
     with pytest.MonkeyPatch.context() as patch:
-        load = lambda config, split: DATA[split]          # noqa: E731
+        load = lambda config, split: DATA[split]  # noqa: E731
         patch.setattr(run, "load_split", load)
         patch.setattr(splits, "load_split", load)
         patch.setattr(runner, "load_split", load)
@@ -61,8 +59,9 @@ def _expected_metrics(run_dir, task: int) -> dict:
     with torch.no_grad():
         logits = expert(images).float()[:, :classes]
     if DATA["test"].multilabel[task]:
-        return multilabel_metrics(torch.sigmoid(logits).numpy(),
-                                  decode_multilabel(dataset.labels, classes).numpy())
+        return multilabel_metrics(
+            torch.sigmoid(logits).numpy(), decode_multilabel(dataset.labels, classes).numpy()
+        )
     return classification_metrics(torch.softmax(logits, 1).numpy(), dataset.labels.numpy())
 
 
@@ -78,8 +77,9 @@ def _check(run_dir, method):
         assert 0 <= metrics["tasks"][name]["teacher"]["auc"] <= 1
     with (run_dir / "epochs.csv").open() as handle:
         rows = list(csv.DictReader(handle))
-    assert rows and all(0 <= float(r["train_acc"]) <= 1 and math.isfinite(float(r["loss"]))
-                        for r in rows)
+    assert rows and all(
+        0 <= float(r["train_acc"]) <= 1 and math.isfinite(float(r["loss"])) for r in rows
+    )
     return metrics
 
 
@@ -101,12 +101,26 @@ def test_comparison_chooses_learning_rates_on_multilabel_metrics(lorkd_run, data
     val = runner._val_metrics(lorkd_run)
     for task, name in enumerate(TASK_NAMES):
         for key in ("accuracy", "auc"):
-            assert val[name][key] == pytest.approx(_expected_metrics(lorkd_run, task)[key],
-                                                   abs=1e-6), (name, key)
+            assert val[name][key] == pytest.approx(
+                _expected_metrics(lorkd_run, task)[key], abs=1e-6
+            ), (name, key)
 
 
-def test_single_task_distilled_baseline_trains_the_multilabel_task(lorkd_run, data_source,
-                                                                    tmp_path):
-    assert train.main(_args(tmp_path, "--method", "stl-kd", "--epochs", "1",
-                            "--teacher-ckpt", str(lorkd_run / "teacher.pt"))) == 0
+def test_single_task_distilled_baseline_trains_the_multilabel_task(
+    lorkd_run, data_source, tmp_path
+):
+    assert (
+        train.main(
+            _args(
+                tmp_path,
+                "--method",
+                "stl-kd",
+                "--epochs",
+                "1",
+                "--teacher-ckpt",
+                str(lorkd_run / "teacher.pt"),
+            )
+        )
+        == 0
+    )
     _check(tmp_path, "stl-kd")

@@ -30,7 +30,7 @@ def _check_metrics(out, method):
         for role in ("expert", "teacher"):
             m = roles[role]
             assert 0.0 <= m["accuracy"] <= 1.0 and 0.0 <= m["auc"] <= 1.0, (task, role, m)
-            assert m["samples"] == 24           # the whole test split: 48 // 2, none dropped
+            assert m["samples"] == 24  # the whole test split: 48 // 2, none dropped
     return metrics
 
 
@@ -40,7 +40,7 @@ def test_lorkd_run_writes_experts_teacher_metrics_and_logs(lorkd_run):
         assert (lorkd_run / name).is_file(), name
     rows = (lorkd_run / "epochs.csv").read_text().splitlines()
     assert rows[0].startswith("stage,epoch,loss")
-    assert len(rows) == 1 + 1 + 2                       # header, teacher epoch, 2 student epochs
+    assert len(rows) == 1 + 1 + 2  # header, teacher epoch, 2 student epochs
     assert all(math.isfinite(float(r.split(",")[2])) for r in rows[1:])
 
 
@@ -59,12 +59,12 @@ def test_evaluate_reproduces_the_saved_metrics(lorkd_run, capsys):
     assert evaluate.main([str(lorkd_run)]) == 0
     again = json.loads((lorkd_run / "evaluation-test.json").read_text())
     assert again["tasks"] == json.loads(saved)["tasks"]
-    assert (lorkd_run / "metrics.json").read_text() == saved       # the run's own, untouched
+    assert (lorkd_run / "metrics.json").read_text() == saved  # the run's own, untouched
     assert "| tissue |" in capsys.readouterr().out
 
 
 def test_evaluate_names_what_is_missing(lorkd_run, tmp_path, capsys):
-    with pytest.raises(SystemExit):                     # not a run folder at all
+    with pytest.raises(SystemExit):  # not a run folder at all
         evaluate.main([str(tmp_path)])
     assert "config.json is missing" in capsys.readouterr().err
     (tmp_path / "config.json").write_text((lorkd_run / "config.json").read_text())
@@ -74,13 +74,21 @@ def test_evaluate_names_what_is_missing(lorkd_run, tmp_path, capsys):
 
 @pytest.mark.parametrize("method", ["stl", "mtl", "stl-kd", "mtl-kd"])
 def test_every_baseline_runs_on_the_same_teacher(method, lorkd_run, data_root, tmp_path):
-    args = tiny_args(tmp_path, data_root, "--method", method, "--teacher-ckpt",
-                     str(lorkd_run / "teacher.pt"), "--epochs", "1")
+    args = tiny_args(
+        tmp_path,
+        data_root,
+        "--method",
+        method,
+        "--teacher-ckpt",
+        str(lorkd_run / "teacher.pt"),
+        "--epochs",
+        "1",
+    )
     assert train.main(args) == 0
     metrics = _check_metrics(tmp_path, method)
-    assert evaluate.main([str(tmp_path)]) == 0          # finds the teacher it was given
+    assert evaluate.main([str(tmp_path)]) == 0  # finds the teacher it was given
     teacher = json.loads((lorkd_run / "metrics.json").read_text())
-    for task in TASKS:       # the same teacher file, so the same teacher metrics
+    for task in TASKS:  # the same teacher file, so the same teacher metrics
         assert metrics["tasks"][task]["teacher"] == teacher["tasks"][task]["teacher"]
     stages = {r.split(",")[0] for r in (tmp_path / "epochs.csv").read_text().splitlines()[1:]}
     expected = {f"student-{t}" for t in TASKS} if method.startswith("stl") else {"student"}
@@ -89,16 +97,19 @@ def test_every_baseline_runs_on_the_same_teacher(method, lorkd_run, data_root, t
 
 def test_teacher_of_other_tasks_is_refused(lorkd_run, data_root, tmp_path, capsys):
     args = tiny_args(tmp_path, data_root, "--teacher-ckpt", str(lorkd_run / "teacher.pt"))
-    args[args.index("--tasks") + 1:args.index("--tasks") + 4] = ["tissue", "organ"]
+    args[args.index("--tasks") + 1 : args.index("--tasks") + 4] = ["tissue", "organ"]
     assert train.main(args) == 1
-    assert "has no head for task(s) ['organ']: it was trained on ['tissue', 'blood', " \
-           "'chest']" in capsys.readouterr().err
+    assert (
+        "has no head for task(s) ['organ']: it was trained on ['tissue', 'blood', "
+        "'chest']" in capsys.readouterr().err
+    )
 
 
 def test_a_teachers_heads_are_matched_to_the_runs_tasks_by_name(lorkd_run):
     from lorkd_kernels.pipeline.training import artifacts
+
     path = lorkd_run / "teacher.pt"
-    saved = artifacts.load_teacher(path, None)                 # tissue, blood, chest
+    saved = artifacts.load_teacher(path, None)  # tissue, blood, chest
     mapped = artifacts.load_teacher(path, None, tasks=["chest", "tissue"])
     assert mapped.fc.num_classes == [saved.fc.num_classes[2], saved.fc.num_classes[0]]
     images = torch.randn(4, 3, 16, 16)

@@ -20,6 +20,7 @@ def _schedule_of_the_default_run(total: int):
             return (step + 1) / warmup
         progress = min(step - warmup, total - warmup) / max(total - warmup, 1)
         return 0.5 * (1 + math.cos(math.pi * progress))
+
     return factor
 
 
@@ -29,8 +30,10 @@ def test_the_demo_schedule_is_unchanged_bit_for_bit(epochs):
         total = steps_per_epoch * epochs
         new = lr_factor("cosine-step", 0.1, steps_per_epoch, epochs)
         old = _schedule_of_the_default_run(total)
-        assert [new(s) for s in range(total + 1)] == [old(s) for s in range(total + 1)], \
-            (steps_per_epoch, epochs)
+        assert [new(s) for s in range(total + 1)] == [old(s) for s in range(total + 1)], (
+            steps_per_epoch,
+            epochs,
+        )
 
 
 def test_cosine_per_epoch_without_warmup_is_torchs_cosine_annealing():
