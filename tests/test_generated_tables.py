@@ -12,11 +12,12 @@ from lorkd_kernels._generated import TABLES, block, fresh, replace_block
 REPO = Path(__file__).resolve().parents[1]
 
 
-@pytest.mark.parametrize("path", sorted(TABLES))
-def test_each_committed_table_is_fresh(path):
-    committed, generated = fresh(path, REPO)
+@pytest.mark.parametrize("table", TABLES, ids=lambda t: f"{t.path}:{t.source}")
+def test_each_committed_table_is_fresh(table):
+    committed, generated = fresh(table, REPO)
     assert generated == committed, (
-        f"{path}'s generated table is stale: run `python -m lorkd_kernels._generated`"
+        f"the table generated from {table.source} in {table.path} is stale: "
+        "run `python -m lorkd_kernels._generated`"
     )
 
 
