@@ -52,7 +52,8 @@ def build_parser() -> CommandParser:
         help="train the recorded run RUN (a key of comparison.json's runs, e.g. "
         "'lorkd|seed=0|lr=0.01') again under OUT/reproduced, evaluate it with "
         "lorkd_kernels.evaluate and check every test number against the "
-        "JSON (exit 1 if any differs)",
+        "JSON: equal where the CPU model, its instruction set, torch and its threads "
+        "match the record, else within the cross-machine tolerance (exit 1 if not)",
     )
     parser.add_argument(
         "--report-only",
@@ -84,8 +85,8 @@ def _compare(args, command: str) -> int:
         if not (out / "comparison.json").is_file():
             raise ConfigError(f"--reproduce: {out / 'comparison.json'} does not exist")
         comparison = Comparison(out, budget, train.main, command)
-        pairs = comparison.reproduce(args.reproduce, evaluate.main)
-        print(report.reproduction_table(args.reproduce, pairs))
+        result = comparison.reproduce(args.reproduce, evaluate.main)
+        print(report.reproduction_table(args.reproduce, result, comparison.record.get("machine")))
         return 0
     out.mkdir(parents=True, exist_ok=True)
     comparison = Comparison(out, budget, train.main, command, keep_runs=args.keep_runs)

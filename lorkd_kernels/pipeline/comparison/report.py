@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Dict, List
+from typing import Dict, List, Optional
 
 from . import stats
 
@@ -155,15 +155,28 @@ def write(record: Dict, out: Path) -> str:
     return text
 
 
-def reproduction_table(key: str, pairs: Dict) -> str:
-    """The recorded and the reproduced test numbers of one run, side by side."""
+def reproduction_table(key: str, result: Dict, recorded_machine: Optional[Dict] = None) -> str:
+    """The recorded and the reproduced test numbers of one run, side by side, with how they were
+    judged (``Comparison.reproduce``'s result)."""
+    if result["exact"]:
+        verdict = f"{key}: every test number reproduced exactly (the same CPU, torch and threads)"
+    else:
+        from .runner import CROSS_MACHINE_TOLERANCE
+
+        verdict = (
+            f"{key}: every test number within {CROSS_MACHINE_TOLERANCE} of the record, rerun on "
+            f"another machine ({result['machine']['processor']}, "
+            f"{result['machine']['cpu_capability']}; recorded on "
+            f"{(recorded_machine or {}).get('processor', 'unknown')}), where the bits need not "
+            "repeat"
+        )
     lines = [
-        f"{key}: every test number reproduced",
+        verdict,
         "",
         "| task | recorded acc | reproduced acc | recorded AUC | reproduced AUC |",
         "|---|---:|---:|---:|---:|",
     ]
-    for task, pair in pairs.items():
+    for task, pair in result["tasks"].items():
         rec, rep = pair["recorded"], pair["reproduced"]
         lines.append(
             f"| {task} | {rec['accuracy']:.6f} | {rep['accuracy']:.6f} | "
