@@ -159,16 +159,15 @@ def reproduction_table(key: str, result: Dict, recorded_machine: Optional[Dict] 
     """The recorded and the reproduced test numbers of one run, side by side, with how they were
     judged (``Comparison.reproduce``'s result)."""
     if result["exact"]:
-        verdict = f"{key}: every test number reproduced exactly (the same CPU, torch and threads)"
+        verdict = f"{key}: every test number reproduced exactly (the same commit and machine)"
     else:
         from .runner import CROSS_MACHINE_TOLERANCE
 
         verdict = (
-            f"{key}: every test number within {CROSS_MACHINE_TOLERANCE} of the record, rerun on "
-            f"another machine ({result['machine']['processor']}, "
-            f"{result['machine']['cpu_capability']}; recorded on "
-            f"{(recorded_machine or {}).get('processor', 'unknown')}), where the bits need not "
-            "repeat"
+            f"{key}: every test number within {CROSS_MACHINE_TOLERANCE} of the record; the bits "
+            f"need not repeat here: another {', '.join(result['differs_in'])} "
+            f"(here: {result['machine']['processor']}, {result['machine']['cpu_capability']}; "
+            f"recorded on {(recorded_machine or {}).get('processor', 'unknown')})"
         )
     lines = [
         verdict,

@@ -86,24 +86,23 @@ def _machine() -> Dict[str, object]:
     }
 
 
-#: what must match for CPU training to repeat bit for bit
-_SAME_BITS = ("processor", "cpu_id", "cpu_capability", "torch", "torch_threads")
-#: how far a rerun on another machine may land from the recorded test numbers (absolute, per task,
-#: accuracy and AUC): floating-point rounding differs across CPUs and instruction sets, and
-#: training amplifies it (docs/comparison/reproduction.md)
+#: what must match for CPU training to repeat bit for bit: the library's version and the machine
+_SAME_BITS = ("commit", "processor", "cpu_id", "cpu_capability", "torch", "torch_threads")
+#: how far a rerun on another machine or version may land from the recorded test numbers
+#: (absolute, per task, accuracy and AUC): floating-point rounding differs across CPUs,
+#: instruction sets and the library's kernels, and training amplifies it
+#: (docs/comparison/reproduction.md)
 CROSS_MACHINE_TOLERANCE = 0.1
 
 
-def same_bits_expected(recorded: Optional[Dict], here: Dict) -> bool:
-    """Whether a rerun here should reproduce ``recorded``'s numbers exactly: every field of
-    :data:`_SAME_BITS` is known and equal (a record without them is from another machine as far
-    as anyone can tell)."""
-    if not recorded:
-        return False
-    return all(
-        recorded.get(field) not in (None, "unknown") and recorded.get(field) == here.get(field)
+def bits_may_differ(recorded: Dict, here: Dict) -> List[str]:
+    """Why a rerun here may not repeat ``recorded``'s bits: the fields of :data:`_SAME_BITS` (and
+    the commit) that differ or that either side does not know; empty when it should repeat."""
+    return [
+        field
         for field in _SAME_BITS
-    )
+        if recorded.get(field) in (None, "unknown") or recorded.get(field) != here.get(field)
+    ]
 
 
 def _val_metrics(run_dir: Path) -> Dict[str, Dict]:
@@ -233,10 +232,10 @@ class Comparison:
         gives the same teacher), evaluate it with ``evaluate`` (the flags of
         ``python -m lorkd_kernels.evaluate``), and compare with the recorded test numbers.
 
-        On a machine where the bits should repeat (:func:`same_bits_expected`) every number
-        must be equal; elsewhere within :data:`CROSS_MACHINE_TOLERANCE`. Returns ``{"exact":
-        bool, "machine": this machine, "tasks": {task: {"recorded": metrics, "reproduced":
-        metrics}}}``; raises ComparisonError when a number is off.
+        Where the bits should repeat (the same commit and machine: :func:`bits_may_differ`) every
+        number must be equal; elsewhere within :data:`CROSS_MACHINE_TOLERANCE`. Returns
+        ``{"exact": bool, "differs_in": fields, "machine": here, "tasks": {task: {"recorded":
+        metrics, "reproduced": metrics}}}``; raises ComparisonError when a number is off.
         """
         entry = self.record["runs"].get(key)
         if entry is None:
@@ -262,8 +261,10 @@ class Comparison:
             task: {"recorded": metrics, "reproduced": reproduced[task]["expert"]}
             for task, metrics in entry["test"].items()
         }
-        here = _machine()
-        exact = same_bits_expected(self.record.get("machine"), here)
+        here = {**_machine(), "commit": _commit()}
+        recorded = {**self.record.get("machine", {}), "commit": self.record.get("commit")}
+        reasons = bits_may_differ(recorded, here)
+        exact = not reasons
         tolerance = 1e-9 if exact else CROSS_MACHINE_TOLERANCE
         differing = [
             task
@@ -277,13 +278,14 @@ class Comparison:
             judged = (
                 "differ from"
                 if exact
-                else f"differ by more than {CROSS_MACHINE_TOLERANCE} (another machine) from"
+                else f"differ by more than {CROSS_MACHINE_TOLERANCE} (another "
+                f"{', '.join(reasons)}) from"
             )
             raise ComparisonError(
                 f"--reproduce {key!r}: the numbers of {differing} {judged} "
                 f"{self.json_path} (see {evaluation})"
             )
-        return {"exact": exact, "machine": here, "tasks": pairs}
+        return {"exact": exact, "differs_in": reasons, "machine": here, "tasks": pairs}
 
     # ------------------------------------------------------------------ the grid
     def select_learning_rates(self) -> Dict[str, float]:

@@ -19,6 +19,7 @@ def _comparison(tmp_path, trained, machine=None):
 
     comparison = Comparison(tmp_path, grid.QUICK, train=train, command="test")
     comparison.record["machine"] = runner._machine() if machine is None else machine
+    comparison.record["commit"] = runner._commit()
     comparison.record["runs"][KEY] = {"row": "lorkd", "seed": 1, "lr": 0.01, "test": RECORDED}
     return comparison
 
@@ -78,7 +79,7 @@ def test_on_another_machine_numbers_within_the_tolerance_pass_and_are_said_to(
     assert not result["exact"]
     table = report.reproduction_table(KEY, result, comparison.record["machine"])
     assert f"within {runner.CROSS_MACHINE_TOLERANCE} of the record" in table
-    assert "another machine" in table
+    assert "the bits need not repeat here: another processor" in table
 
 
 def test_on_another_machine_numbers_beyond_the_tolerance_are_an_error(tmp_path):
@@ -90,12 +91,22 @@ def test_on_another_machine_numbers_beyond_the_tolerance_are_an_error(tmp_path):
         comparison.reproduce(KEY, _evaluate_with(rerun))
 
 
-def test_the_machine_record_names_what_decides_exact_repetition():
-    here = runner._machine()
+def test_the_record_names_what_decides_exact_repetition():
+    here = {**runner._machine(), "commit": runner._commit()}
     assert here["processor"] != "" and here["cpu_capability"]
-    assert runner.same_bits_expected(here, dict(here))
-    for field in ("processor", "cpu_id", "cpu_capability", "torch", "torch_threads"):
-        assert not runner.same_bits_expected({**here, field: "other"}, here), field
+    assert runner.bits_may_differ(here, dict(here)) == []
+    fields = ("commit", "processor", "cpu_id", "cpu_capability", "torch", "torch_threads")
+    for field in fields:
+        assert runner.bits_may_differ({**here, field: "other"}, here) == [field]
+        assert runner.bits_may_differ({**here, field: "unknown"}, here) == [field]
+
+
+def test_a_rerun_at_another_commit_is_judged_by_the_tolerance(tmp_path):
+    comparison = _comparison(tmp_path, [])
+    comparison.record["commit"] = "0" * 40
+    (tmp_path / "reproduced" / "lorkd_seed-1_lr-0.01").mkdir(parents=True)
+    result = comparison.reproduce(KEY, _evaluate_with(RECORDED))
+    assert not result["exact"] and result["differs_in"] == ["commit"]
 
 
 def test_an_unknown_run_is_an_error_naming_it(tmp_path):
