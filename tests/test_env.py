@@ -1,5 +1,5 @@
-"""The environment variables (lorkd_kernels/_env.py): one reading for all, one list of them, and
-the README's table generated from it."""
+"""The environment variables (lorkd_kernels/_env.py): one reading for all, and one list of them
+that every reader in the code is on (the README's table from it: tests/test_generated_tables.py)."""
 
 from __future__ import annotations
 

@@ -161,10 +161,8 @@ def reproduction_table(key: str, result: Dict, recorded_machine: Optional[Dict] 
     if result["exact"]:
         verdict = f"{key}: every test number reproduced exactly (the same commit and machine)"
     else:
-        from .runner import CROSS_MACHINE_TOLERANCE
-
         verdict = (
-            f"{key}: every test number within {CROSS_MACHINE_TOLERANCE} of the record; the bits "
+            f"{key}: every test number within {result['tolerance']} of the record; the bits "
             f"need not repeat here: another {', '.join(result['differs_in'])} "
             f"(here: {result['machine']['processor']}, {result['machine']['cpu_capability']}; "
             f"recorded on {(recorded_machine or {}).get('processor', 'unknown')})"

@@ -234,8 +234,9 @@ class Comparison:
 
         Where the bits should repeat (the same commit and machine: :func:`bits_may_differ`) every
         number must be equal; elsewhere within :data:`CROSS_MACHINE_TOLERANCE`. Returns
-        ``{"exact": bool, "differs_in": fields, "machine": here, "tasks": {task: {"recorded":
-        metrics, "reproduced": metrics}}}``; raises ComparisonError when a number is off.
+        ``{"exact": bool, "tolerance": the one applied, "differs_in": fields, "machine": here,
+        "tasks": {task: {"recorded": metrics, "reproduced": metrics}}}``; raises
+        ComparisonError when a number is off.
         """
         entry = self.record["runs"].get(key)
         if entry is None:
@@ -278,14 +279,19 @@ class Comparison:
             judged = (
                 "differ from"
                 if exact
-                else f"differ by more than {CROSS_MACHINE_TOLERANCE} (another "
-                f"{', '.join(reasons)}) from"
+                else f"differ by more than {tolerance} (another {', '.join(reasons)}) from"
             )
             raise ComparisonError(
                 f"--reproduce {key!r}: the numbers of {differing} {judged} "
                 f"{self.json_path} (see {evaluation})"
             )
-        return {"exact": exact, "differs_in": reasons, "machine": here, "tasks": pairs}
+        return {
+            "exact": exact,
+            "tolerance": tolerance,
+            "differs_in": reasons,
+            "machine": here,
+            "tasks": pairs,
+        }
 
     # ------------------------------------------------------------------ the grid
     def select_learning_rates(self) -> Dict[str, float]:
