@@ -231,7 +231,7 @@ def check_task_id_range(task_ids: torch.Tensor, num_tasks: int) -> None:
     batch's task plan read once, or else by reading the ids' range (one host read)."""
     plan = attached_plan(task_ids)
     if plan is None or plan.id_range is None:
-        plan = TaskPlan(task_ids, read_ids(task_ids, with_order=False)[0], None)
+        plan = TaskPlan(task_ids, read_ids(task_ids))
     plan.check_range(num_tasks)
 
 

@@ -6,9 +6,11 @@ ops used to range-check the ids on the host (two device syncs on a GPU) and the 
 sort the ids and build a tile table from about thirty small tensor ops. A :class:`TaskPlan` holds
 the answers for the whole batch:
 
-* ``id_range``: the ids' ``(min, max)``, read on the host **once** (one sync for the batch, with
-  whether they are sorted). Every op's range check compares against it on the host, without
-  reading the device again. ``None`` where the host may not read the ids (``torch.compile``
+* ``host_ids``: the ids copied to the host **once** (one sync for the batch; a batch has a few
+  hundred ids at most, so the copy costs its latency, not its bytes). Their ``id_range``
+  ``(min, max)``, whether they are sorted and the samples per task (:meth:`TaskPlan.task_counts`,
+  which the ``torch`` backend needs as Python ints) are worked out from it on the host, so no op
+  reads the device again. ``None`` where the host may not read the ids (``torch.compile``
   tracing, CUDA-graph capture): there the kernels' NaN contract for bad ids holds.
 * ``order``: the stable permutation that sorts the batch by task (``None`` when it already is).
 * ``bounds(T)``: an int64 ``(T + 3,)`` tensor on the ids' device, computed once per number of
@@ -28,7 +30,8 @@ then ignored (autograd refuses such a backward anyway).
 
 from __future__ import annotations
 
-from typing import Dict, Optional, Tuple
+from dataclasses import dataclass
+from typing import Dict, List, Optional, Tuple
 
 import torch
 
@@ -39,21 +42,31 @@ from .task_ids import inverse_permutation
 _ATTRIBUTE = "_lorkd_task_plan"
 
 
+@dataclass(frozen=True)
+class HostRead:
+    """What the one host read of a batch gives: the ids on the host, their ``(min, max)`` and
+    whether they are sorted."""
+
+    ids: torch.Tensor
+    id_range: Tuple[int, int]
+    is_sorted: bool
+
+
 class TaskPlan:
     """A batch's task ids, their range, their sort order and per-task bounds (module docstring).
 
     Build one with :func:`plan_batch`; the ops find it with :func:`attached_plan`.
     """
 
-    def __init__(
-        self, task_ids: torch.Tensor, id_range: Optional[Tuple[int, int]], is_sorted: Optional[bool]
-    ) -> None:
+    def __init__(self, task_ids: torch.Tensor, read: Optional[HostRead]) -> None:
         self.task_ids = task_ids
-        self.id_range = id_range
-        self.is_sorted = is_sorted
+        self.host_ids = None if read is None else read.ids
+        self.id_range = None if read is None else read.id_range
+        self.is_sorted = None if read is None else read.is_sorted
         self._version = task_ids._version
         self._order: Optional[torch.Tensor] = None
         self._bounds: Dict[int, torch.Tensor] = {}
+        self._counts: Dict[int, List[int]] = {}
 
     @property
     def order(self) -> Optional[torch.Tensor]:
@@ -71,6 +84,18 @@ class TaskPlan:
             bounds = segment_bounds(self.task_ids, num_tasks, self.order)
             self._bounds[num_tasks] = bounds
         return bounds
+
+    def task_counts(self, num_tasks: int) -> List[int]:
+        """Samples of each task ``0..T-1`` as Python ints, from the host copy (no device read).
+        Only for a plan whose ids the host read (``host_ids`` is not None)."""
+        counts = self._counts.get(num_tasks)
+        if counts is None:
+            if self.host_ids is None:
+                raise RuntimeError("task_counts needs a plan whose ids the host read")
+            buckets = self.host_ids.clamp(-1, num_tasks) + 1
+            counts = torch.bincount(buckets, minlength=num_tasks + 2)[1:-1].tolist()
+            self._counts[num_tasks] = counts
+        return counts
 
     def check_range(self, num_tasks: int) -> None:
         """IndexError if an id lies outside ``[0, num_tasks)``, from the range read once."""
@@ -108,19 +133,17 @@ def segment_bounds(
     return torch.searchsorted(buckets, edges)
 
 
-def read_ids(
-    task_ids: torch.Tensor, with_order: bool = True
-) -> Tuple[Tuple[int, int], Optional[bool]]:
-    """``((min, max), sorted)`` in one host read (a single device sync, named
-    ``lorkd::read_task_ids`` in profiler traces); ``sorted`` is None unless ``with_order``."""
-    if task_ids.numel() == 0:
-        return (0, 0), True
-    values = list(torch.aminmax(task_ids))
-    if with_order:
-        values.append((task_ids[1:] >= task_ids[:-1]).all().long())
+def read_ids(task_ids: torch.Tensor) -> HostRead:
+    """The one host read of a batch: the ids copied to the host (a single device sync; ids already
+    on the host are not copied) and their range and order worked out there. Named
+    ``lorkd::read_task_ids`` in profiler traces."""
     with torch.profiler.record_function("lorkd::read_task_ids"):
-        read = torch.stack(values).tolist()
-    return (int(read[0]), int(read[1])), bool(read[2]) if with_order else None
+        host = task_ids if task_ids.device.type == "cpu" else task_ids.to("cpu")
+        if host.numel() == 0:
+            return HostRead(host, (0, 0), True)
+        ordered = (host[1:] >= host[:-1]).all().long()
+        low, high, is_sorted = torch.stack([*torch.aminmax(host), ordered]).tolist()
+    return HostRead(host, (low, high), bool(is_sorted))
 
 
 def host_may_read(task_ids: torch.Tensor) -> bool:
@@ -136,10 +159,7 @@ def plan_batch(task_ids: torch.Tensor, read_host: Optional[bool] = None) -> Task
     may read: the range and whether the batch is sorted)."""
     if read_host is None:
         read_host = host_may_read(task_ids)
-    if read_host:
-        id_range, is_sorted = read_ids(task_ids)
-        return TaskPlan(task_ids, id_range, is_sorted)
-    return TaskPlan(task_ids, None, None)
+    return TaskPlan(task_ids, read_ids(task_ids) if read_host else None)
 
 
 def carrying_plan(task_ids: torch.Tensor) -> torch.Tensor:
@@ -175,14 +195,17 @@ def sorted_by_task(
     order = plan.order
     assert order is not None  # None only for a batch known to be sorted
     sorted_ids = task_ids.index_select(0, order)
-    return order, inverse_permutation(order), attach(TaskPlan(sorted_ids, plan.id_range, True))
+    # a plan that knows the batch is unsorted read the ids
+    assert plan.host_ids is not None and plan.id_range is not None
+    sorted_read = HostRead(torch.sort(plan.host_ids).values, plan.id_range, True)
+    sorted_plan = TaskPlan(sorted_ids, sorted_read)
+    return order, inverse_permutation(order), attach(sorted_plan)
 
 
 def planned_on(task_ids: torch.Tensor, device: torch.device) -> torch.Tensor:
     """Host ids (a data loader's) moved to ``device``, carrying their plan: the range and order are
     read on the host before the copy, so the device is never synced for them."""
-    plan = plan_batch(task_ids, read_host=True)
-    return attach(TaskPlan(task_ids.to(device).detach(), plan.id_range, plan.is_sorted))
+    return attach(TaskPlan(task_ids.to(device).detach(), read_ids(task_ids)))
 
 
 def attached_plan(task_ids: torch.Tensor) -> Optional[TaskPlan]:

@@ -8,7 +8,7 @@ would make on a GPU, the ATen calls it issues and its host reads of device data 
   (``TRITON_INTERPRET=1``), recorded here as ``triton::launch``, or one launch of the emulated
   CUDA C++ kernels, which the emulator records as ``cuda_emu::launch``.
 * A **sync** is an ATen call that reads device data on the host (``SYNC_OPS``) or the library's
-  own one read of a batch's task ids (``lorkd::read_task_ids``, a single copy of three numbers).
+  own one read of a batch's task ids (``lorkd::read_task_ids``, a single copy of the ids).
   A ``TorchDispatchMode`` would not see the ATen calls made inside a custom op; the profiler does.
 """
 

@@ -62,6 +62,17 @@ def test_a_training_step_reads_the_ids_once():
     check_one_read_per_step("cpu")
 
 
+def test_the_torch_backend_takes_its_segments_from_the_plan():
+    """The portable backend needs each task's sample count as a Python int: it takes them from
+    the plan's host copy, so a step still reads the ids once, and a standalone op call once."""
+    with backends.use("torch", "cpu"):
+        check_one_read_per_step("cpu")
+        conv = EKSConv2d(3, 4, 3, padding=1, num_tasks=NUM_TASKS, rank=2)
+        x = torch.randn(4, 3, 5, 5)
+        ids = torch.tensor([2, 0, 1, 0])
+        assert count_host_work(lambda: conv(x, ids)).syncs == 1
+
+
 @pytest.mark.skipif(
     backends.availability("cuda_emu") is not None,
     reason="the emulated CUDA kernels need the compiled library",

@@ -7,7 +7,7 @@ from typing import List, Optional
 
 import torch
 
-from ..task_ids import task_order
+from ..task_plan import attached_plan, plan_batch
 
 
 @dataclass(frozen=True)
@@ -35,9 +35,15 @@ class Segments:
 
 
 def task_segments(task_ids: torch.Tensor, num_tasks: int) -> Segments:
-    """Split ``task_ids`` into per-task runs (reads the ids: a host sync on accelerators)."""
-    counts = torch.bincount(task_ids, minlength=num_tasks).tolist()
-    order = task_order(task_ids)
+    """Split ``task_ids`` into per-task runs, from the batch's task plan (``task_plan.py``): ids
+    that carry one are not read again; others are read once here (a host sync on accelerators).
+    IndexError if an id lies outside ``[0, num_tasks)``."""
+    plan = attached_plan(task_ids)
+    if plan is None or plan.host_ids is None:
+        plan = plan_batch(task_ids, read_host=True)
+    plan.check_range(num_tasks)
+    counts = plan.task_counts(num_tasks)
+    order = plan.order
     runs, start = [], 0
     for task, count in enumerate(counts):
         if count:

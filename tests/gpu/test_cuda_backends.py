@@ -45,7 +45,7 @@ GRAD_NAMES = ("x", "weight", "bias", "lora_A", "lora_B")
 #: backend (and triton conv form) per test; the feature ``--require`` names when one is missing
 FORMS = {"triton-fused": "triton", "triton-split": "triton", "cuda": "cuda-build", "torch": "gpu"}
 #: the forms whose kernels size their launches from shapes alone, so a CUDA graph can capture
-#: them; the torch backend groups samples by task on the host (it reads the ids), as on CPU
+#: them; the torch backend sizes its per-task calls from the plan's host copy of the ids
 CAPTURABLE = ("triton-fused", "triton-split", "cuda")
 HALF_CONV = ("1x1", "3x3", "stride2", "groups2", "depthwise", "per_sample")
 HALF_LINEAR = ("basic", "tokens", "per_sample")
@@ -252,7 +252,7 @@ def test_inductor_compiled_converted_model_matches_eager():
     _check_every_composition(QUICK, contextlib.nullcontext(), "inductor", DEVICE)
 
 
-@pytest.mark.parametrize("form", CAPTURABLE)
+@pytest.mark.parametrize("form", (*CAPTURABLE, "torch"))
 def test_a_planned_training_step_never_syncs(form):
     """The batch's ids are read once, on the host before they reach the GPU (``planned_on``, as
     the training loop does): a whole training step of a converted model, every layer forward and
