@@ -278,18 +278,60 @@ struct ConvWgrad : Tile {
   }
 };
 
-// dA_t = s B_t^T G_t (r x K) and dB_t = s G_t A_t^T (C_out x r), from the per-task G_t.
-// Grid: (element blocks, 1, num_tasks); a null grad pointer skips that output.
+// The weight gradients after ConvWgrad, in one launch (so the fused backward is three launches:
+// dgrad, wgrad, this). Its 1-D grid is cut into consecutive block ranges, one job each, so every
+// block runs one job and the barriers of the dbias tree are uniform within a block:
+//   dW0 = sum_t G_t, cast to the parameter dtype        ceil(C_out K / 256) blocks
+//   dA_t = s B_t^T G_t (r x K), dB_t = s G_t A_t^T      ceil(max(r K, C_out r) / 256) per task
+//   dbias[c] = sum of grad_out over samples and pixels  one block per channel (fixed-order tree)
+// A null grad pointer skips its job (zero blocks). No atomics: deterministic. dbias is NaN, like
+// the other weight gradients, when a task id is out of range.
 template <class T>
-struct LoraGrads {
+struct ReduceGrads {
   using Acc = acc_t<T>;
   static constexpr int kThreads = 256;
-  static size_t shared_bytes(const ConvArgs<T>&) { return 0; }
+  static size_t shared_bytes(const ConvArgs<T>&) { return kThreads * sizeof(Acc); }
+
+  struct Blocks {
+    int64_t weight, lora_per_task, lora, bias;
+    LORKD_HOST_DEVICE int64_t total() const { return weight + lora + bias; }
+  };
+  // The block ranges, the same on the host (grid size) and in the kernel (job of a block).
+  LORKD_HOST_DEVICE static Blocks blocks(const ConvArgs<T>& p) {
+    const int64_t K = p.k_dim(), elems = p.rank * K > p.c_out * p.rank ? p.rank * K
+                                                                        : p.c_out * p.rank;
+    Blocks b;
+    b.weight = p.grad_weight != nullptr ? (p.c_out * K + kThreads - 1) / kThreads : 0;
+    b.lora_per_task = (elems + kThreads - 1) / kThreads;
+    b.lora = p.grad_A != nullptr || p.grad_B != nullptr ? b.lora_per_task * p.num_tasks : 0;
+    b.bias = p.grad_bias != nullptr ? p.c_out : 0;
+    return b;
+  }
 
   template <class Ctx>
   LORKD_DEVICE static void run(Ctx& ctx, const ConvArgs<T>& p) {
-    const int64_t task = ctx.block(2), K = p.k_dim(), r = p.rank;
-    const int64_t e = ctx.block(0) * kThreads + ctx.thread();
+    const Blocks b = blocks(p);
+    int64_t block = ctx.block(0);
+    if (block < b.weight) return weight_sum(ctx, p, block);
+    block -= b.weight;
+    if (block < b.lora) return lora(ctx, p, block / b.lora_per_task, block % b.lora_per_task);
+    return bias(ctx, p, block - b.lora);
+  }
+
+  template <class Ctx>
+  LORKD_DEVICE static void weight_sum(Ctx& ctx, const ConvArgs<T>& p, int64_t block) {
+    const int64_t size = p.c_out * p.k_dim();
+    const int64_t e = block * kThreads + ctx.thread();
+    if (e >= size) return;
+    Acc sum = 0;
+    for (int64_t t = 0; t < p.num_tasks; ++t) sum += p.task_grads[t * size + e];
+    p.grad_weight[e] = static_cast<T>(sum);
+  }
+
+  template <class Ctx>
+  LORKD_DEVICE static void lora(Ctx& ctx, const ConvArgs<T>& p, int64_t task, int64_t block) {
+    const int64_t K = p.k_dim(), r = p.rank;
+    const int64_t e = block * kThreads + ctx.thread();
     const Acc* G = p.task_grads + task * p.c_out * K;
     if (p.grad_A != nullptr && e < r * K) {
       const int64_t q = e / K, k = e % K;
@@ -306,38 +348,11 @@ struct LoraGrads {
       p.grad_B[task * p.c_out * r + e] = static_cast<T>(p.scaling * sum);
     }
   }
-};
-
-// dW0 = sum_t G_t, cast to the parameter dtype. Grid: (element blocks, 1, 1).
-template <class T>
-struct SumTaskGrads {
-  static constexpr int kThreads = 256;
-  static size_t shared_bytes(const ConvArgs<T>&) { return 0; }
 
   template <class Ctx>
-  LORKD_DEVICE static void run(Ctx& ctx, const ConvArgs<T>& p) {
-    const int64_t size = p.c_out * p.k_dim();
-    const int64_t e = ctx.block(0) * kThreads + ctx.thread();
-    if (e >= size) return;
-    acc_t<T> sum = 0;
-    for (int64_t t = 0; t < p.num_tasks; ++t) sum += p.task_grads[t * size + e];
-    p.grad_weight[e] = static_cast<T>(sum);
-  }
-};
-
-// dbias[c] = sum over samples and output pixels of grad_out[n, c, pixel]: one block per channel,
-// a fixed-order tree reduction in shared memory (deterministic). Grid: (C_out, 1, 1). NaN, like
-// the other weight gradients, when a task id is out of range.
-template <class T>
-struct BiasGrad {
-  using Acc = acc_t<T>;
-  static constexpr int kThreads = 256;
-  static size_t shared_bytes(const ConvArgs<T>&) { return kThreads * sizeof(Acc); }
-
-  template <class Ctx>
-  LORKD_DEVICE static void run(Ctx& ctx, const ConvArgs<T>& p) {
+  LORKD_DEVICE static void bias(Ctx& ctx, const ConvArgs<T>& p, int64_t c) {
     Acc* partial = reinterpret_cast<Acc*>(ctx.shared());
-    const int64_t c = ctx.block(0), pixels = p.out_pixels(), total = p.batch * pixels;
+    const int64_t pixels = p.out_pixels(), total = p.batch * pixels;
     const int tid = ctx.thread();
     const bool poisoned = any_bad_task(ctx, p);
     Acc sum = 0;

@@ -10,7 +10,7 @@
 //   forward: in = x,        W(k, j) = W0[j, k], P_t = A_t,   Q_t(j, q) = B_t[j, q], + bias
 //   dgrad:   in = grad_out, W(k, j) = W0[k, j], P_t = B_t^T, Q_t(j, q) = A_t[q, j]
 // All operands are addressed through strides, so both are the same body.
-// The weight gradients reuse ConvWgrad / LoraGrads / SumTaskGrads / BiasGrad (eks_conv2d.h).
+// The weight gradients reuse ConvWgrad and ReduceGrads (eks_conv2d.h).
 #pragma once
 
 #include "eks_conv2d.h"

@@ -129,37 +129,31 @@ ConvArgs<T> conv_args(const at::Tensor& x, const at::Tensor& weight, const at::T
   return a;
 }
 
-// dW0, dbias, dA, dB from the per-task G_t (ConvWgrad); `a` describes the problem as a conv.
+// dW0, dbias, dA, dB: the per-task G_t (ConvWgrad), then every reduction in one launch
+// (ReduceGrads); `a` describes the problem as a conv.
 template <class Launcher, class T>
 void weight_grads(ConvArgs<T> a, const at::Tensor& x, std::array<bool, 5> mask, at::Tensor& dw,
                   at::Tensor& dbias, at::Tensor& dA, at::Tensor& dB) {
   const auto [need_x, need_w, need_bias, need_A, need_B] = mask;
   (void)need_x;
-  const int64_t K = a.k_dim(), T_ = a.num_tasks;
+  at::Tensor G;
   if (need_w || need_A || need_B) {
     // Every element of G is written by exactly one wgrad block (absent tasks write zeros).
-    at::Tensor G = at::empty({T_, a.c_out, K}, x.options().dtype(c10::CppTypeToScalarType<acc_t<T>>::value));
+    const int64_t K = a.k_dim(), T_ = a.num_tasks;
+    G = at::empty({T_, a.c_out, K}, x.options().dtype(c10::CppTypeToScalarType<acc_t<T>>::value));
     a.task_grads = G.mutable_data_ptr<acc_t<T>>();
     const int64_t tiles = ceil_div(a.cout_g(), Tile::BM) * ceil_div(K, Tile::BN);
     Launcher::template launch<ConvWgrad<T>>(
         shape_for<ConvWgrad<T>>(a, tiles, a.groups, T_, "eks wgrad"), a);
-    if (need_w) {
-      a.grad_weight = dw.mutable_data_ptr<T>();
-      Launcher::template launch<SumTaskGrads<T>>(
-          shape_for<SumTaskGrads<T>>(a, ceil_div(a.c_out * K, 256), 1, 1, "eks dW0"), a);
-    }
-    if (need_A || need_B) {
-      a.grad_A = need_A ? dA.mutable_data_ptr<T>() : nullptr;
-      a.grad_B = need_B ? dB.mutable_data_ptr<T>() : nullptr;
-      const int64_t elems = std::max(a.rank * K, a.c_out * a.rank);
-      Launcher::template launch<LoraGrads<T>>(
-          shape_for<LoraGrads<T>>(a, ceil_div(elems, 256), 1, T_, "eks dA/dB"), a);
-    }
   }
-  if (need_bias) {
-    a.grad_bias = dbias.mutable_data_ptr<T>();
-    Launcher::template launch<BiasGrad<T>>(shape_for<BiasGrad<T>>(a, a.c_out, 1, 1, "eks dbias"),
-                                           a);
+  a.grad_weight = need_w ? dw.mutable_data_ptr<T>() : nullptr;
+  a.grad_A = need_A ? dA.mutable_data_ptr<T>() : nullptr;
+  a.grad_B = need_B ? dB.mutable_data_ptr<T>() : nullptr;
+  a.grad_bias = need_bias ? dbias.mutable_data_ptr<T>() : nullptr;
+  const int64_t blocks = ReduceGrads<T>::blocks(a).total();
+  if (blocks > 0) {
+    Launcher::template launch<ReduceGrads<T>>(
+        shape_for<ReduceGrads<T>>(a, blocks, 1, 1, "eks weight gradients"), a);
   }
 }
 
