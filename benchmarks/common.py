@@ -2,8 +2,8 @@
 
 The settings are pytest options (``benchmarks/conftest.py`` registers them):
 
-* ``--bench-scope``: ``quick``, ``standard`` (default) or ``full``: how much of the parameter
-  matrix runs (:mod:`benchmarks.scopes`);
+* ``--bench-scope``: ``quick``, ``standard`` (default), ``full`` or ``paper``: how much of the
+  parameter matrix runs, and at which scale (:mod:`benchmarks.scopes`);
 * ``--bench-device``: ``cpu`` (default) or ``cuda`` (any torch device string);
 * ``--bench-providers a,b``: the layer providers to run (default: every one available);
 * ``--bench-tiny``: every problem shrunk to a few samples and pixels, the matrix to one
@@ -26,7 +26,7 @@ from lorkd_kernels.backends import BACKENDS
 
 from .names import BASELINE, COMPETITORS, MEASURED, TRITON_MEASURED, TRITON_SPLIT
 
-SCOPES = ("quick", "standard", "full")
+SCOPES = ("quick", "standard", "full", "paper")
 #: every name --bench-providers accepts: whether a backend runs depends on the machine
 PROVIDER_NAMES = frozenset(
     (BASELINE, *BACKENDS, MEASURED, TRITON_SPLIT, TRITON_MEASURED, *COMPETITORS)

@@ -9,11 +9,20 @@ Steps, each timed and printed as one line, its output in ``DIR/logs/<step>.log``
 3. ``build``: the CUDA kernels built in place (``LORKD_BUILD=cuda``, ``MAX_JOBS`` = CPUs), for
    the visible GPU's own architecture only;
 4. ``kernels``: the built ``lorkd_kernels._C`` holds the CUDA kernels;
-5. ``benchmarks``: the quick scope on the GPU, every provider that times a fixed form (the
-   measuring ones would time every shape's candidates first), into ``bench-cuda.json``;
-6. ``report``: ``results-cuda.md`` and ``results_cuda.png`` from that JSON;
-7. ``triton-tests``: ``tests/backends/triton`` on the GPU (not interpreting);
-8. ``gpu-tests``: ``-m gpu tests/gpu`` (every backend on the GPU against the reference).
+5. ``warm-up``: every benchmark case run once, untimed, in ``gpu_estimate.WARMUP_WORKERS``
+   processes, so
+   the Triton kernels of the benchmarked shapes are JIT-compiled in parallel into Triton's disk
+   cache (the timed step then finds them there); the paper's formulation and the CUDA-graph
+   steps, which compile nothing of their own, are left out to keep GPU memory in bounds;
+6. ``benchmarks``: the paper's scale on the GPU (``--bench-scope paper``: the representative
+   layers at 224 px, batch 256, forward+backward with the forward's device time, float32 and
+   bfloat16; both students' training steps, eager and captured in a CUDA graph, and the paper's
+   formulation), every provider that times a fixed form (the measuring ones would time every
+   shape's candidates first), into ``bench-cuda.json``;
+7. ``report``: ``results-cuda.md`` and ``results_cuda.png`` from that JSON: one table per layer
+   (EKS / plain for the fused, split and cuda forms, paper / EKS) and the training steps;
+8. ``triton-tests``: ``tests/backends/triton`` on the GPU (not interpreting);
+9. ``gpu-tests``: ``-m gpu tests/gpu`` (every backend on the GPU against the reference).
 
 The numbers come first: a failing test step cannot cost the benchmark results, and every step
 after ``dependencies`` runs whatever the ones before it gave. ``DIR/summary.json`` (rewritten
@@ -43,7 +52,15 @@ from typing import Callable, Dict, List, Optional, Sequence
 from benchmarks import gpu_estimate
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-PROVIDERS = "plain,triton,triton_split,cuda,torch,paper"
+PROVIDERS = "plain,triton,triton_split,cuda,paper"
+#: the suites the benchmark step runs (the memory and peft suites are CPU work)
+BENCH_SUITES = (
+    "benchmarks/test_bench_conv_layer.py",
+    "benchmarks/test_bench_linear_layer.py",
+    "benchmarks/test_bench_model.py",
+)
+#: the benchmark cases the warm-up leaves out (pytest -k): they compile no kernel of their own
+WARMUP_SKIPS = "not paper and not graph"
 BENCH_JSON, REPORT_MD, REPORT_PNG = "bench-cuda.json", "results-cuda.md", "results_cuda.png"
 SUMMARY, LOGS = "summary.json", "logs"
 #: what a run leaves in --out; their presence is what "already holds results" means
@@ -74,6 +91,11 @@ def workers(jobs: int) -> int:
     return jobs if importlib.util.find_spec("xdist") is not None else 1
 
 
+def warmup_workers(jobs: int) -> int:
+    """Processes of the warm-up step: as many as the tests get, at most what GPU memory holds."""
+    return min(gpu_estimate.WARMUP_WORKERS, workers(jobs))
+
+
 def steps(out: str, jobs: int) -> List[Step]:
     """The acceptance steps, in order, writing into ``out``. The triton tests run before the
     GPU tests: those call the same kernels on the same cases, then found in Triton's cache."""
@@ -85,6 +107,19 @@ def steps(out: str, jobs: int) -> List[Step]:
         "sys.exit(0 if ok else 1)"
     )
     no_interpreter = {"TRITON_INTERPRET": None, "LORKD_BACKEND": None}
+    bench_options = [
+        *BENCH_SUITES,
+        "-q",
+        "-p",
+        "no:cacheprovider",
+        "--bench-device",
+        "cuda",
+        "--bench-scope",
+        "paper",
+        "--bench-providers",
+        PROVIDERS,
+    ]
+    warm = warmup_workers(jobs)
     build_env = {"LORKD_BUILD": "cuda", "MAX_JOBS": str(jobs)}
     arch = own_arch()
     if arch is not None:
@@ -100,22 +135,27 @@ def steps(out: str, jobs: int) -> List[Step]:
         ),
         Step("kernels", needs_gpu=True, command=python("-c", has_cuda)),
         Step(
+            "warm-up",
+            needs_gpu=True,
+            env=no_interpreter,
+            command=python(
+                "-m",
+                "pytest",
+                *bench_options,
+                *(["-n", str(warm)] if warm > 1 else []),
+                "--benchmark-disable",
+                "-k",
+                WARMUP_SKIPS,
+            ),
+        ),
+        Step(
             "benchmarks",
             needs_gpu=True,
             env=no_interpreter,
             command=python(
                 "-m",
                 "pytest",
-                "benchmarks",
-                "-q",
-                "-p",
-                "no:cacheprovider",
-                "--bench-device",
-                "cuda",
-                "--bench-scope",
-                "quick",
-                "--bench-providers",
-                PROVIDERS,
+                *bench_options,
                 "--benchmark-group-by=group",
                 "--benchmark-columns=median,iqr,rounds",
                 "--benchmark-sort=name",
@@ -399,7 +439,10 @@ def run(
 
 def print_plan(out: str, jobs: int, say: Callable[[str], None] = print) -> int:
     counts = gpu_estimate.count(ROOT, PROVIDERS.split(","))
-    seconds = gpu_estimate.estimate(counts, gpu_estimate.Costs(jobs=jobs, workers=workers(jobs)))
+    costs = gpu_estimate.Costs(
+        jobs=jobs, workers=workers(jobs), warmup_workers=warmup_workers(jobs)
+    )
+    seconds = gpu_estimate.estimate(counts, costs)
     for i, step in enumerate(steps(out, jobs), 1):
         gpu = "GPU" if step.needs_gpu else "no GPU"
         say(f"{i}. {step.name} (~{seconds[step.name]:.0f} s, {gpu}): {shown(step)}")

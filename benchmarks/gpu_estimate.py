@@ -2,9 +2,10 @@
 
 The work is counted without a GPU: the GPU and triton tests by collecting them (pytest
 ``--collect-only``), the Triton kernels they compile from the cases they run, the benchmark
-cases from :mod:`benchmarks.scopes` (collecting ``benchmarks`` needs ``--bench-device cuda``,
-i.e. a GPU). The costs per item are estimates for an H100-class GPU with 16 CPU cores, written
-down in :class:`Costs` so that a measured run can correct them.
+cases from :mod:`benchmarks.scopes` and :mod:`benchmarks.model_bench` at the paper's scale
+(collecting ``benchmarks`` needs ``--bench-device cuda``, i.e. a GPU). The costs per item are
+estimates for an H100-class GPU with 16 CPU cores, written down in :class:`Costs` so that a
+measured run can correct them.
 """
 
 from __future__ import annotations
@@ -15,6 +16,12 @@ import subprocess
 import sys
 from dataclasses import asdict, dataclass
 from typing import Dict, Sequence
+
+#: processes of the acceptance run's warm-up step: each may hold a training step of a student
+#: at batch 256 on the GPU, so their number is bounded by GPU memory, not CPUs (ResNet-18's
+#: float32 activations at 224 px are about 6 GB: eight such steps and their CUDA contexts fit
+#: an 80 GB GPU)
+WARMUP_WORKERS = 8
 
 #: the test files the acceptance run executes (collected to count them)
 GPU_TESTS = "tests/gpu"
@@ -33,20 +40,24 @@ class Counts:
     gpu_tests_kernels: int  # ... that the GPU tests add (the rest is in Triton's disk cache)
     compiled_models: int  # torch.compile runs of a converted model (aot_eager)
     inductor_models: int  # ... through inductor (code generation of its own kernels)
-    timed_benchmarks: int  # pytest-benchmark cases that time rounds
+    timed_benchmarks: int  # layer and inference cases that time rounds
+    model_benchmarks: int  # training steps at the paper's scale (eager and CUDA graph)
+    paper_model_benchmarks: int  # ... of the paper's formulation
+    warmup_benchmarks: int  # cases the warm-up step runs once
     benchmark_kernels: int  # Triton binaries of the benchmarked shapes (fused and split)
-    memory_benchmarks: int  # one-round peak-memory cases
 
 
 @dataclass(frozen=True)
 class Costs:
-    """Seconds per item (estimates, see the module docstring)."""
+    """Seconds per item (estimates, see the module docstring; the two compile costs were timed on
+    one core of a 2-core AMD EPYC against torch 2.14.1 and nvcc 13: 31 s and 8-9.4 s)."""
 
     architectures: int = 1  # the visible GPU's own (TORCH_CUDA_ARCH_LIST "9.0")
-    nvcc_per_architecture: float = 60.0  # the templated kernels of one .cu, -O3, one arch
-    cxx_per_source: float = 25.0  # one C++ file against torch's headers
+    nvcc_per_architecture: float = 35.0  # the templated kernels of one .cu, -O3, one arch
+    cxx_per_source: float = 10.0  # one C++ file against torch's headers
     jobs: int = 16  # MAX_JOBS of the build = CPU count
     workers: int = 16  # test processes (pytest-xdist -n) = CPU count, 1 without it
+    warmup_workers: int = WARMUP_WORKERS  # the warm-up step's processes
     link: float = 10.0
     process_start: float = 15.0  # a python process importing torch, triton and _C, CUDA init
     test: float = 0.1  # one small test on the GPU, its float64 reference on CPU
@@ -56,7 +67,15 @@ class Costs:
     benchmark_max_time: float = 0.25  # --benchmark-max-time: rounds stop after this (hundreds
     # of rounds of a layer on an H100-class GPU)
     benchmark_overhead: float = 0.5  # setup, calibration and warm-up of one case
-    memory_case: float = 0.3  # one round plus its setup
+    # one training step case at 224 px, batch 256: a warm-up step, 10 rounds of device time and
+    # at least 5 timed rounds, about 16 steps of at most 0.1 s (ResNet-18's step is about 1.4
+    # TFLOP: ~10 ms of math at a third of an H100's TF32 peak, its memory-bound layers a few
+    # times that), plus the setup (a CUDA graph: its warm-up and capture)
+    model_case: float = 2.5
+    # the paper's formulation: 1 + 3 + 3 steps (model_bench.PAPER_ROUNDS) of about 1 s (its
+    # grouped convolutions with per-sample weights run far below the dense ones' speed)
+    paper_model_case: float = 8.0
+    warmup_case: float = 0.3  # one untimed step of a case in the warm-up, its setup included
     report: float = 10.0
 
 
@@ -87,17 +106,28 @@ def estimate(counts: Counts, costs: Costs = Costs()) -> Dict[str, float]:
         / costs.workers
         + counts.inductor_models * costs.inductor_compile
     )
+    # the warm-up compiles the benchmarks' Triton kernels in parallel: the timed step finds them
+    # in Triton's disk cache
+    warmup = (
+        costs.process_start
+        + (
+            counts.benchmark_kernels * costs.triton_compile
+            + counts.warmup_benchmarks * costs.warmup_case
+        )
+        / costs.warmup_workers
+    )
     benchmarks = (
         costs.process_start
-        + counts.benchmark_kernels * costs.triton_compile
         + counts.timed_benchmarks * (costs.benchmark_max_time + costs.benchmark_overhead)
-        + counts.memory_benchmarks * costs.memory_case
+        + counts.model_benchmarks * costs.model_case
+        + counts.paper_model_benchmarks * costs.paper_model_case
     )
     return {
         "environment": 1.0,
         "dependencies": 1.0,
         "build": build,
         "kernels": costs.process_start,
+        "warm-up": warmup,
         "benchmarks": benchmarks,
         "report": costs.report,
         "triton-tests": triton_tests,
@@ -162,27 +192,34 @@ def triton_kernels() -> Dict[str, int]:
 
 
 def benchmark_cases(providers: Sequence[str]) -> Dict[str, int]:
-    """Timed and memory cases of the quick scope on ``providers`` (as the suites parametrize),
-    and the Triton binaries of its shapes (float32; per conv key the fused and split kernels)."""
-    import torch
+    """The benchmark step's cases at the paper's scale on ``providers`` (as the suites
+    parametrize them on a GPU), the warm-up's share of
+    them, and the Triton binaries of every benchmarked conv key (the layers' and the students':
+    per key the fused and split kernels; linear: 2 per dtype)."""
+    from benchmarks import model_bench
+    from benchmarks.scopes import PAPER, PAPER_DTYPES, layer_cases
+    from benchmarks.shapes import distinct_shapes
 
-    from benchmarks import model_bench, peft_bench
-    from benchmarks.scopes import layer_cases
-
-    layer = [c for kind in ("conv", "linear") for c in layer_cases(kind, "quick", tiny=False)]
-    memory = [c for c in layer if c.setting == "main" and c.pass_ == "fwd+bwd"]
-    model = len(model_bench.TRAIN_MODELS) * len(model_bench.TRAIN_PROVIDERS) + len(
-        model_bench.INFERENCE_PROVIDERS
+    layer = [c for kind in ("conv", "linear") for c in layer_cases(kind, "paper", tiny=False)]
+    train = model_bench.train_cases("paper", "cuda")
+    eager = [case for case in train if case[2] in ("plain", "eks")]
+    student_keys = _conv_keys(
+        (shape, dtype)
+        for shape in distinct_shapes([PAPER["image_size"]], "conv")
+        for dtype in PAPER_DTYPES
     )
-    peft = len(peft_bench.MODELS) * len(peft_bench.PROVIDERS)
-    conv_keys = _conv_keys([(c.shape, torch.float32) for c in layer if c.shape.kind == "conv"])
+    layer_keys = _conv_keys((c.shape, c.dtype) for c in layer if c.shape.kind == "conv")
+    # the layer cases compile both triton forms of their keys; a student's other convs only
+    # the form auto serves (split for a dense conv, fused for a grouped one: costs.py)
+    served = sum(4 if groups_are_one else 3 for *_, groups_are_one, _ in student_keys - layer_keys)
     return {
-        "timed": len(layer) * len(providers) + model + peft,
-        "memory": (
-            len(memory) * len(providers)
-            + len(model_bench.TRAIN_MODELS) * len(model_bench.MEMORY_PROVIDERS)
-        ),
-        "kernels": len(conv_keys) * (3 + 4) + 2,
+        "timed": len(layer) * len(providers) + len(model_bench.INFERENCE_PROVIDERS),
+        "model": sum(1 for case in train if case[2] != "paper"),
+        "paper_model": sum(1 for case in train if case[2] == "paper"),
+        "warmup": len(layer) * len([p for p in providers if p != "paper"])
+        + len(model_bench.INFERENCE_PROVIDERS)
+        + len(eager),
+        "kernels": len(layer_keys) * (3 + 4) + served + 2 * len(PAPER_DTYPES),
     }
 
 
@@ -204,8 +241,10 @@ def count(root: str, providers: Sequence[str]) -> Counts:
         compiled_models=len(gpu_file.FORMS),
         inductor_models=1,
         timed_benchmarks=bench["timed"],
+        model_benchmarks=bench["model"],
+        paper_model_benchmarks=bench["paper_model"],
+        warmup_benchmarks=bench["warmup"],
         benchmark_kernels=bench["kernels"],
-        memory_benchmarks=bench["memory"],
     )
 
 

@@ -45,7 +45,7 @@ def make_layer(case: LayerCase, device: torch.device) -> nn.Module:
             rank=case.rank,
         )
     nn.init.normal_(layer.lora_B, std=0.02)
-    return layer
+    return layer.to(getattr(torch, case.dtype))
 
 
 def make_inputs(case: LayerCase, device: torch.device) -> Tuple[torch.Tensor, torch.Tensor]:
@@ -58,14 +58,15 @@ def make_inputs(case: LayerCase, device: torch.device) -> Tuple[torch.Tensor, to
         else (case.batch, shape.in_channels)
     )
     gen = torch.Generator().manual_seed(1)
-    x = torch.randn(size, generator=gen).to(device)
+    x = torch.randn(size, generator=gen).to(device, getattr(torch, case.dtype))
     ids = planned_on(make_task_ids(case.mix, case.batch, case.num_tasks), device)
     return x, ids
 
 
 def layer_step(case: LayerCase, provider: str, device: torch.device) -> Step:
     """A forward (under no_grad), or a forward and a backward from a fixed dense output gradient
-    with every gradient cleared first so none accumulates."""
+    with every gradient cleared first so none accumulates; the latter's ``forward`` is its
+    forward alone (autograd recording, as in training)."""
     layer = make_layer(case, device)
     make = conv_provider if case.shape.kind == "conv" else linear_provider
     fn, params = make(provider, layer)
@@ -90,7 +91,11 @@ def layer_step(case: LayerCase, provider: str, device: torch.device) -> Step:
         with provider_context(provider):
             fn(x, ids).backward(grad_out)
 
-    return Step(forward_backward, clear)
+    def forward() -> None:
+        with provider_context(provider):
+            fn(x, ids)
+
+    return Step(forward_backward, clear, forward=Step(forward, clear))
 
 
 def case_info(case: LayerCase, provider: str, device: torch.device) -> Dict:
@@ -109,6 +114,7 @@ def case_info(case: LayerCase, provider: str, device: torch.device) -> Dict:
         "num_tasks": case.num_tasks,
         "mix": case.mix,
         "pass": case.pass_,
+        "dtype": case.dtype,
         "setting": case.setting,
         "provider": provider,
         "backend": backend_of(provider, device),

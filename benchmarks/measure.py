@@ -12,10 +12,17 @@ from .peak_memory import peak_bytes
 
 
 class Step:
-    """What one round measures: ``clear()`` (drop last round's gradients) then ``compute()``."""
+    """What one round measures: ``clear()`` (drop last round's gradients) then ``compute()``.
+    ``forward``: the step's forward pass alone, where it has a backward (its device time is
+    recorded beside the whole step's)."""
 
-    def __init__(self, compute: Callable[[], None], clear: Callable[[], None] = lambda: None):
-        self.compute, self.clear = compute, clear
+    def __init__(
+        self,
+        compute: Callable[[], None],
+        clear: Callable[[], None] = lambda: None,
+        forward: Optional["Step"] = None,
+    ):
+        self.compute, self.clear, self.forward = compute, clear, forward
 
     def __call__(self) -> None:
         self.clear()
@@ -51,12 +58,20 @@ def time_step(
 ) -> None:
     """Time ``step`` over pytest-benchmark's rounds, or exactly ``rounds`` (for steps so slow
     that the usual minimum would take minutes); ``info`` goes into ``extra_info``, with the
-    CUDA-event device time (``device_seconds``) on a GPU."""
+    CUDA-event device time (``device_seconds``, and ``forward_device_seconds`` of the step's
+    forward alone) on a GPU. With pytest-benchmark disabled (``--benchmark-disable``, or under
+    pytest-xdist) the step runs once: what a warm-up run (JIT compiles) needs."""
     step()  # warm-up: oneDNN primitives, lazy inits, optimizer state
+    if getattr(benchmark, "disabled", False):
+        return
     benchmark.extra_info.update(info, metric="time")
-    seconds = device_seconds(step, device, DEVICE_ROUNDS if rounds is None else rounds)
+    device_rounds = DEVICE_ROUNDS if rounds is None else rounds
+    seconds = device_seconds(step, device, device_rounds)
     if seconds is not None:
         benchmark.extra_info["device_seconds"] = seconds
+        if step.forward is not None:
+            forward = device_seconds(step.forward, device, device_rounds)
+            benchmark.extra_info["forward_device_seconds"] = forward
     if rounds is None:
         benchmark(timed(step, device))
     else:

@@ -18,6 +18,10 @@ MEASURED = "cpu_measured"
 MEASURED_TRAIN = "eks_measured"
 MEASURING_TRAIN = "eks_measuring"
 
+#: the model-level training step captured once in a CUDA graph and replayed (GPU only): the
+#: step without host work, next to the same step run eagerly ("plain", "eks")
+GRAPHED_TRAIN = {"plain_graph": "plain", "eks_graph": "eks"}
+
 #: the triton backend's conv forms side by side (GPU only): "triton" is forced to the fused
 #: kernels, TRITON_SPLIT to the split form (cuDNN base + Triton branch), TRITON_MEASURED is the
 #: default strategy auto with measuring on (each conv shape runs the faster form)

@@ -5,9 +5,12 @@ inputs x batch 64, 256 x rank 4, 16 x the four task mixes x forward, forward+bac
 ``standard`` measures the main setting (64 px, batch 64, rank 4, T = 10, uniform mix,
 forward+backward) on every distinct shape, and sweeps one dimension at a time away from it
 (each other mix, rank 16, batch 256, forward only) on a few representative layers. ``quick``
-is the main setting on the representative layers. ``--bench-tiny`` keeps the structure of the
-scope but on the representative layers at 8 px with batches of 2 and 8, and the sweep on one
-layer, so every benchmark function, provider, mix and pass runs once in seconds.
+is the main setting on the representative layers. ``paper`` is the paper's scale, what the GPU
+targets are judged on: the representative layers at 224 px input, batch 256, forward+backward
+(each case also records its forward's device time on a GPU) in float32 and bfloat16; the model
+suite then steps the students at the same size and in both dtypes. ``--bench-tiny`` keeps the
+structure of the scope but on the representative layers at 8 px with batches of 2 and 8, and the
+sweep on one layer, so every benchmark function, provider, mix and pass runs once in seconds.
 """
 
 from __future__ import annotations
@@ -51,16 +54,22 @@ class LayerCase:
     mix: str
     pass_: str
     num_tasks: int = NUM_TASKS
-    #: "main" for the main setting (what the speed targets are judged on), else what changed
+    #: "main" for the main setting (what the CPU speed targets are judged on), "paper" for the
+    #: paper's scale (the GPU targets), each followed by what changed from it
     setting: str = "main"
+    dtype: str = "float32"
 
     @property
     def id(self) -> str:
         """Test id and pytest-benchmark group: everything but the provider."""
-        return f"{self.shape.name}-{self.pass_}-{self.mix}-r{self.rank}-b{self.batch}"
+        dtype = "" if self.dtype == "float32" else f"-{self.dtype}"
+        return f"{self.shape.name}-{self.pass_}-{self.mix}-r{self.rank}-b{self.batch}{dtype}"
 
 
-MAIN = dict(image_size=64, batch=64, rank=RANK, mix="uniform", pass_="fwd+bwd")
+MAIN = dict(image_size=64, batch=64, rank=RANK, mix="uniform", pass_="fwd+bwd", dtype="float32")
+#: the paper's scale (224 px ImageNet-size input, batch 256) in both dtypes a GPU trains in
+PAPER = {**MAIN, "image_size": 224, "batch": 256}
+PAPER_DTYPES = ("float32", "bfloat16")
 #: one dimension at a time away from MAIN
 SWEEP = (
     dict(mix="skewed"),
@@ -72,18 +81,25 @@ SWEEP = (
 )
 
 
-def _case(shape: LayerShape, tiny: bool, **setting) -> LayerCase:
+def _case(shape: LayerShape, tiny: bool, base: str = "main", **setting) -> LayerCase:
+    """The case of ``shape`` under ``setting``, labelled by its base setting (``main`` or
+    ``paper``) and what differs from it (the main setting's changes alone name a sweep case)."""
+    reference = PAPER if base == "paper" else MAIN
     changed = [
         f"{key.rstrip('_')}={value}"
         for key, value in setting.items()
-        if key != "image_size" and MAIN[key] != value
+        if key != "image_size" and reference[key] != value
     ]
-    if setting["image_size"] != MAIN["image_size"] and not tiny:
+    if setting["image_size"] != reference["image_size"] and not tiny:
         changed.insert(0, f"image_size={setting['image_size']}")
     if tiny:  # 64 -> 2, 256 -> 8: sweeps stay distinct
         setting["batch"] = max(2, setting["batch"] // 32)
     setting["num_tasks"] = num_tasks_for(setting["mix"], setting["batch"], NUM_TASKS)
-    return LayerCase(shape, setting=",".join(changed) or "main", **setting)
+    if base == "paper":
+        label = ",".join(["paper", *changed])
+    else:
+        label = ",".join(changed) or "main"
+    return LayerCase(shape, setting=label, **setting)
 
 
 def layer_cases(
@@ -117,6 +133,14 @@ def layer_cases(
         return list({case.id: case for case in cases}.values())  # a shape seen at two sizes
     if scope == "quick":
         return [_case(shape, tiny, **main) for shape in representative]
+    if scope == "paper":
+        size = image_size if tiny else PAPER["image_size"]
+        at_scale = shapes_of_layers(size, REPRESENTATIVE[kind])
+        return [
+            _case(shape, tiny, base="paper", **{**PAPER, "image_size": size, "dtype": dtype})
+            for dtype in PAPER_DTYPES
+            for shape in at_scale
+        ]
     shapes = representative if tiny else distinct_shapes([image_size], kind)
     swept = representative[:1] if tiny else representative
     cases = [_case(shape, tiny, **main) for shape in shapes]

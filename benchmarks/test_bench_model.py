@@ -8,18 +8,12 @@ from __future__ import annotations
 
 import pytest
 
-from benchmarks.model_bench import (
-    INFERENCE_PROVIDERS,
-    TRAIN_MODELS,
-    TRAIN_PROVIDERS,
-    run_model_benchmark,
-)
+from benchmarks.model_bench import INFERENCE_PROVIDERS, run_model_benchmark, train_cases
 
 
-@pytest.mark.parametrize("provider", TRAIN_PROVIDERS)
-@pytest.mark.parametrize("arch", TRAIN_MODELS)
-def test_model_train_step(benchmark, arch, provider):
-    run_model_benchmark(benchmark, "train", provider, arch)
+@pytest.mark.parametrize("arch, dtype, provider", train_cases())
+def test_model_train_step(benchmark, arch, dtype, provider):
+    run_model_benchmark(benchmark, "train", provider, arch, dtype)
 
 
 @pytest.mark.parametrize("provider", INFERENCE_PROVIDERS)

@@ -14,12 +14,15 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 ONE_ROUND = ["--benchmark-min-rounds=1", "--benchmark-max-time=0", "--benchmark-warmup=off"]
 
 
-# every suite collected and run in a subprocess (about 40 s): the slow tier
-@pytest.mark.slow
-def test_benchmarks_run_once_at_tiny_size_and_report(tmp_path):
-    # one thread: tiny problems gain nothing from more, and a busy machine hurts spinning threads
-    env = dict(os.environ, OMP_NUM_THREADS="1")
-    result_json = tmp_path / "bench.json"
+def _run_tiny(tmp_path, name, *args):
+    """``args`` benchmarked once at tiny size into ``tmp_path/<name>.json``, then its report and
+    plot; the report's text."""
+    # one thread: tiny problems gain nothing from more, and a busy machine hurts spinning threads;
+    # without pytest-xdist's variables, which would make the inner run's pytest-benchmark think
+    # it is a worker and write no JSON
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PYTEST_XDIST")}
+    env["OMP_NUM_THREADS"] = "1"
+    result_json = tmp_path / f"{name}.json"
     result = subprocess.run(
         [
             sys.executable,
@@ -31,7 +34,7 @@ def test_benchmarks_run_once_at_tiny_size_and_report(tmp_path):
             "--bench-tiny",
             *ONE_ROUND,
             f"--benchmark-json={result_json}",
-            os.path.join(ROOT, "benchmarks"),
+            *args,
         ],
         cwd=ROOT,
         env=env,
@@ -49,9 +52,9 @@ def test_benchmarks_run_once_at_tiny_size_and_report(tmp_path):
             "benchmarks.report",
             str(result_json),
             "--markdown",
-            str(tmp_path / "report.md"),
+            str(tmp_path / f"{name}.md"),
             "--plot",
-            str(tmp_path / "report.png"),
+            str(tmp_path / f"{name}.png"),
         ],
         cwd=ROOT,
         env=env,
@@ -60,7 +63,14 @@ def test_benchmarks_run_once_at_tiny_size_and_report(tmp_path):
         timeout=300,
     )
     assert report.returncode == 0, report.stdout[-3000:] + report.stderr[-3000:]
-    text = (tmp_path / "report.md").read_text()
+    assert (tmp_path / f"{name}.png").stat().st_size > 0
+    return (tmp_path / f"{name}.md").read_text()
+
+
+# every suite collected and run in a subprocess (about 40 s): the slow tier
+@pytest.mark.slow
+def test_benchmarks_run_once_at_tiny_size_and_report(tmp_path):
+    text = _run_tiny(tmp_path, "bench", os.path.join(ROOT, "benchmarks"))
     for section in (
         "### Summary",
         "### Conv layers",
@@ -72,4 +82,19 @@ def test_benchmarks_run_once_at_tiny_size_and_report(tmp_path):
         "per_task_loop",
     ):
         assert section in text, section
-    assert (tmp_path / "report.png").stat().st_size > 0
+
+
+# the GPU acceptance run's suites and scope, on the CPU (about 30 s): the slow tier
+@pytest.mark.slow
+def test_the_paper_scale_runs_once_at_tiny_size_and_reports(tmp_path):
+    from benchmarks.gpu_acceptance import BENCH_SUITES
+
+    text = _run_tiny(tmp_path, "paper", "--bench-scope", "paper", *BENCH_SUITES)
+    for section in (
+        "### Paper scale",
+        "paper scale, float32:",
+        "paper scale, bfloat16:",
+        "at the paper's scale, bfloat16, training step",
+        "| student | what | dtype |",
+    ):
+        assert section in text, section

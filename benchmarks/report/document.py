@@ -5,9 +5,14 @@ from __future__ import annotations
 
 from typing import List, Optional
 
-from .results import Record, Run, eks_provider, records_of
-from .tables import layer_time_table, memory_table, model_table
-from .targets import layer_summary, memory_summary, model_summary
+from .results import Record, Run, eks_provider, is_paper_scale, records_of
+from .tables import device_time_table, layer_time_table, memory_table, model_table
+from .targets import (
+    layer_summary,
+    memory_summary,
+    model_summary,
+    paper_scale_summary,
+)
 
 MEMORY_TITLE = "### Peak memory, forward+backward (ratio to plain)"
 
@@ -36,9 +41,10 @@ def header(run: Run, command: Optional[str]) -> List[str]:
 
 
 def _layer_sections(layer: List[Record], eks: Optional[str]) -> List[str]:
-    """The conv and linear tables of the main setting, then the sweep's."""
+    """The conv and linear tables of the main setting, the paper's scale, then the sweep's."""
     main = [r for r in layer if r["setting"] == "main"]
-    sweep = [r for r in layer if r["setting"] != "main"]
+    paper = [r for r in layer if is_paper_scale(r)]
+    sweep = [r for r in layer if r["setting"] != "main" and not is_paper_scale(r)]
     out: List[str] = []
     for kind, title in (("conv", "Conv layers"), ("linear", "Linear layers")):
         rows = [r for r in main if r["kind"] == kind]
@@ -52,6 +58,20 @@ def _layer_sections(layer: List[Record], eks: Optional[str]) -> List[str]:
                 "",
             ]
             out += layer_time_table(rows, eks)
+    if paper:
+        s = paper[0]
+        dtypes = " and ".join(dict.fromkeys(r["dtype"] for r in paper))
+        out += [
+            "",
+            f"### Paper scale ({s['image_size']} px input, batch {s['batch']}, T = "
+            f"{s['num_tasks']}, rank {s['rank']}, {s['mix']} mix, {s['pass']}; {dtypes})",
+            "",
+        ]
+        out += layer_time_table(paper, eks)
+        device = device_time_table(paper)
+        if device:
+            out += ["", "Device time (CUDA events, median of rounds), ratio to plain:", ""]
+            out += device
     if sweep:
         out += ["", "### Sweep: one setting changed at a time, representative layers", ""]
         out += layer_time_table(sweep, eks)
@@ -66,7 +86,8 @@ def render(run: Run, command: Optional[str] = None, note: Optional[str] = None) 
     model_targets, memory_targets = model_summary(run), memory_summary(run, eks)
     out = header(run, command) + (["", note] if note else [])
     if layer:
-        out += ["", "### Summary", ""] + layer_summary(layer, eks) + model_targets
+        summary = layer_summary(layer, eks) + paper_scale_summary(layer, eks)
+        out += ["", "### Summary", ""] + summary + model_targets
         out += memory_targets + _layer_sections(layer, eks)
     model = model_table(run)
     if model:

@@ -1,9 +1,10 @@
-"""The PNG: provider / plain per main-setting layer case, and the training step / plain."""
+"""The PNG: provider / plain per main-setting layer case (a paper-scale run: per paper-scale
+forward+backward case), and the training step / plain."""
 
 from __future__ import annotations
 
 from ..names import BASELINE
-from .results import Run, by_case, eks_provider, providers_in, ratio, records_of
+from .results import Run, by_case, eks_provider, is_paper_scale, providers_in, ratio, records_of
 
 
 def plot(run: Run, path: str) -> None:
@@ -15,9 +16,15 @@ def plot(run: Run, path: str) -> None:
     import matplotlib.pyplot as plt
     import numpy as np
 
-    layer = [r for r in records_of(run, "layer", "time") if r["setting"] == "main"]
+    timed = records_of(run, "layer", "time")
+    layer = [r for r in timed if r["setting"] == "main"]
+    title = "layers, main setting"
+    if not layer:
+        layer = [r for r in timed if is_paper_scale(r) and r["pass"] == "fwd+bwd"]
+        title = "layers, paper scale"
+    # keyed by (student, dtype) and provider: each bar against the plain step in its own dtype
     model = {
-        (r["model"], r["provider"]): r.median
+        ((r["model"], r["dtype"] or "float32"), r["provider"]): r.median
         for r in records_of(run, "model", "time")
         if r["what"] == "train"
     }
@@ -50,13 +57,20 @@ def plot(run: Run, path: str) -> None:
         )
     ax.axhline(1.0, color="black", linewidth=0.8)
     ax.set_yscale("log")
-    ax.set_xticks(x, [c.split("-fwd")[0] for c in cases], rotation=75, fontsize=7)
+    dtypes = {r["case"]: r["dtype"] or "float32" for r in layer}
+    labels = [
+        c.split("-fwd")[0] + ("" if dtypes[c] == "float32" else f" {dtypes[c]}") for c in cases
+    ]
+    ax.set_xticks(x, labels, rotation=75, fontsize=7)
     ax.set_ylabel("time / plain (median, log scale)")
-    ax.set_title("layers, main setting")
+    ax.set_title(title)
     ax.legend(fontsize=8)
     if bars:
         ax_model.bar(
-            [f"{arch.split('_')[0]} {p}" for arch, p in bars],
+            [
+                f"{arch.split('_')[0]} {p}" + ("" if dtype == "float32" else f" {dtype}")
+                for (arch, dtype), p in bars
+            ],
             [model[b] / model[(b[0], BASELINE)] for b in bars],
             color=[colors.get(p, "C9") for _, p in bars],
         )

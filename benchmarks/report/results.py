@@ -67,6 +67,15 @@ def load(paths: Sequence[str]) -> Run:
     return Run(list(by_name.values()), machine, sources)
 
 
+#: the setting (layer records) and scale (model records) of ``--bench-scope paper``'s cases
+PAPER_SCALE = "paper"
+
+
+def is_paper_scale(record: Record) -> bool:
+    """Whether a layer record belongs to the paper-scale cases (``--bench-scope paper``)."""
+    return (record["setting"] or "").split(",")[0] == PAPER_SCALE
+
+
 def records_of(run: Run, suite: str, metric: str) -> List[Record]:
     """The records of one suite ("layer" or "model") and metric ("time" or "peak_bytes")."""
     return [r for r in run.records if r["suite"] == suite and r["metric"] == metric]

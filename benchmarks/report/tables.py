@@ -49,12 +49,34 @@ def layer_time_table(records: Sequence[Record], eks: Optional[str]) -> List[str]
     return table(header, rows)
 
 
+def device_time_table(records: Sequence[Record]) -> List[str]:
+    """Where the records carry CUDA-event device times (a GPU run): one row per case, plain's
+    device ms forward+backward and forward, then each provider / plain for both."""
+    timed = [r for r in records if r["device_seconds"] is not None]
+    if not timed:
+        return []
+    whole = by_case(timed, "device_seconds")
+    forward = by_case(timed, "forward_device_seconds")
+    others = [p for p in providers_in(timed) if p != BASELINE]
+    header = ["case", "plain ms", "plain fwd ms"]
+    header += [f"{p} / plain{suffix}" for p in others for suffix in ("", " fwd")]
+    rows = []
+    for case in dict.fromkeys(r["case"] for r in timed):
+        row = [case, ms(whole.get((case, BASELINE))), ms(forward.get((case, BASELINE)))]
+        for p in others:
+            row.append(fmt(ratio(whole.get((case, p)), whole.get((case, BASELINE)))))
+            row.append(fmt(ratio(forward.get((case, p)), forward.get((case, BASELINE)))))
+        rows.append(row)
+    return table(header, rows)
+
+
 def model_table(run: Run) -> List[str]:
     """The model-level problem in one sentence, then median ms and / plain (the same student's
     plain) per student and provider of the training step and of inference; nothing when the run
     has no model timings."""
     times = {
-        (r["model"], r["what"], r["provider"]): r.median for r in records_of(run, "model", "time")
+        (r["model"], r["what"], r["provider"], r["dtype"] or "float32"): r.median
+        for r in records_of(run, "model", "time")
     }
     if not times:
         return []
@@ -67,20 +89,24 @@ def model_table(run: Run) -> List[str]:
         f"run on the `{backend}` backend.",
         "",
     ]
+    # the dtype column where a run computed in more than float32 (the paper-scale runs)
+    with_dtype = any(d != "float32" for *_, d in times)
     rows = []
     for what in ("train", "inference"):
-        for arch, provider in dict.fromkeys((m, p) for m, w, p in times if w == what):
-            seconds = times[(arch, what, provider)]
+        for arch, provider, dtype in dict.fromkeys((m, p, d) for m, w, p, d in times if w == what):
+            seconds = times[(arch, what, provider, dtype)]
             rows.append(
-                [
-                    arch,
-                    what,
+                [arch, what]
+                + ([dtype] if with_dtype else [])
+                + [
                     provider,
                     ms(seconds),
-                    fmt(ratio(seconds, times.get((arch, what, BASELINE)))),
+                    fmt(ratio(seconds, times.get((arch, what, BASELINE, dtype)))),
                 ]
             )
-    return lines + table(["student", "what", "provider", "median ms", "/ plain"], rows)
+    header = ["student", "what"] + (["dtype"] if with_dtype else [])
+    header += ["provider", "median ms", "/ plain"]
+    return lines + table(header, rows)
 
 
 def memory_table(records: Sequence[Record]) -> List[str]:

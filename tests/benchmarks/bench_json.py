@@ -27,8 +27,9 @@ def _entry(name: str, group: str, info: dict, median: float, peak=None) -> dict:
     }
 
 
-def layer(case, provider, median, setting="main", kind="conv", peak=None):
-    """A layer-suite benchmark; ``peak`` makes it a peak-memory one."""
+def layer(case, provider, median, setting="main", kind="conv", peak=None, dtype=None, device=None):
+    """A layer-suite benchmark; ``peak`` makes it a peak-memory one; ``device``: its
+    ``(device_seconds, forward_device_seconds)``, as a GPU run records them."""
     info = {
         "suite": "layer",
         "kind": kind,
@@ -44,11 +45,16 @@ def layer(case, provider, median, setting="main", kind="conv", peak=None):
         "setting": setting,
         "provider": provider,
     }
+    if dtype is not None:
+        info["dtype"] = dtype
+    if device is not None:
+        info["device_seconds"], info["forward_device_seconds"] = device
     return _entry(f"{'mem' if peak else 'time'}[{case}-{provider}]", case, info, median, peak)
 
 
-def model(what, provider, median, peak=None, arch="shufflenet_v2_x1_0"):
-    """A model-suite benchmark of student ``arch``; ``peak`` makes it a peak-memory one."""
+def model(what, provider, median, peak=None, arch="shufflenet_v2_x1_0", scale=None, dtype=None):
+    """A model-suite benchmark of student ``arch``; ``peak`` makes it a peak-memory one;
+    ``scale``/``dtype`` as a paper-scale run records them (older files have neither)."""
     info = {
         "suite": "model",
         "model": arch,
@@ -60,9 +66,10 @@ def model(what, provider, median, peak=None, arch="shufflenet_v2_x1_0"):
         "rank": 4,
         "backend": "cpu",
     }
-    return _entry(
-        f"{what}{'-mem' if peak else ''}[{arch}-{provider}]", f"{arch} {what}", info, median, peak
-    )
+    if scale is not None:
+        info["scale"], info["dtype"] = scale, dtype
+    name = f"{what}{'-mem' if peak else ''}[{arch}-{dtype or 'float32'}-{provider}]"
+    return _entry(name, f"{arch} {what}", info, median, peak)
 
 
 def write(

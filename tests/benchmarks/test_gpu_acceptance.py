@@ -20,6 +20,7 @@ STEP_NAMES = [
     "dependencies",
     "build",
     "kernels",
+    "warm-up",
     "benchmarks",
     "report",
     "triton-tests",
@@ -59,7 +60,7 @@ def _summary(out) -> dict:
 @pytest.fixture
 def counted(monkeypatch):
     """Fixed counts instead of collecting (``count`` is tested in test_gpu_estimate.py)."""
-    counts = gpu_estimate.Counts(1, 10, 100, 100, 50, 10, 2, 1, 30, 5, 20)
+    counts = gpu_estimate.Counts(1, 10, 100, 100, 50, 10, 2, 1, 30, 6, 2, 20, 5)
     monkeypatch.setattr(gpu_estimate, "count", lambda root, providers: counts)
     return counts
 
@@ -70,8 +71,11 @@ def test_plan_lists_every_step_with_command_and_estimate(counted, capsys):
     for i, name in enumerate(STEP_NAMES, 1):
         assert lines[i - 1].startswith(f"{i}. {name} (~"), lines[i - 1]
     assert "MAX_JOBS=16 python setup.py -q build_ext --inplace" in lines[2]
-    assert "--bench-device cuda --bench-scope quick" in lines[4]
-    assert "--bench-providers plain,triton,triton_split,cuda,torch,paper" in lines[4]
+    for step in (4, 5):  # the warm-up, then the timed run, of the same cases
+        assert "--bench-device cuda --bench-scope paper" in lines[step]
+        assert "--bench-providers plain,triton,triton_split,cuda,paper" in lines[step]
+    assert "-n 8 --benchmark-disable -k 'not paper and not graph'" in lines[4]
+    assert "--benchmark-json=" in lines[5] and "--benchmark-disable" not in lines[5]
     total = sum(
         gpu_estimate.estimate(
             counted, gpu_estimate.Costs(jobs=16, workers=acceptance.workers(16))
@@ -141,6 +145,7 @@ def test_a_failed_step_names_itself_and_the_run_goes_on(tmp_path, commands, monk
         "failed",
         "passed",
         "passed",
+        "passed",
         "failed",
         "passed",
     ]
@@ -187,7 +192,11 @@ def test_every_step_passing_exits_0(tmp_path, commands, monkeypatch, capsys):
     monkeypatch.setattr(acceptance, "gpu_visible", lambda: True)
     out = tmp_path / "acceptance"
     assert acceptance.main(["--out", str(out), "--skip-build"]) == 0
-    assert capsys.readouterr().out.splitlines()[-1].startswith("GPU acceptance passed: 8 steps")
+    assert (
+        capsys.readouterr()
+        .out.splitlines()[-1]
+        .startswith(f"GPU acceptance passed: {len(STEP_NAMES)} steps")
+    )
     assert _summary(out)["status"] == "passed"
 
 

@@ -3,7 +3,14 @@
 from __future__ import annotations
 
 from benchmarks.report.results import load, records_of
-from benchmarks.report.tables import layer_time_table, memory_table, model_table, ms, table
+from benchmarks.report.tables import (
+    device_time_table,
+    layer_time_table,
+    memory_table,
+    model_table,
+    ms,
+    table,
+)
 
 from .bench_json import layer, model, write
 
@@ -97,3 +104,34 @@ def test_memory_table_is_mib_of_plain_and_ratios(tmp_path):
     lines = memory_table(records_of(run, "layer", "peak_bytes"))
     assert lines == ["| case | plain MiB | cpu / plain |", "|---|---|---|", f"| {A} | 4.0 | 1.25 |"]
     assert memory_table([]) == []
+
+
+def test_device_time_table_from_a_gpu_run(tmp_path):
+    gpu = _run(
+        tmp_path,
+        [
+            layer("a", "plain", 1.0, device=(0.002, 0.001)),
+            layer("a", "triton", 1.0, device=(0.003, 0.0012)),
+        ],
+    )
+    assert device_time_table(records_of(gpu, "layer", "time")) == [
+        "| case | plain ms | plain fwd ms | triton / plain | triton / plain fwd |",
+        "|---|---|---|---|---|",
+        "| a | 2.0 | 1.0 | 1.50 | 1.20 |",
+    ]
+    cpu = _run(tmp_path, [layer("a", "plain", 1.0), layer("a", "cpu", 1.0)])
+    assert device_time_table(records_of(cpu, "layer", "time")) == []
+
+
+def test_model_table_names_the_dtype_where_a_run_has_two(tmp_path):
+    run = _run(
+        tmp_path,
+        [
+            model("train", "plain", 0.2, scale="paper", dtype="float32"),
+            model("train", "plain", 0.1, scale="paper", dtype="bfloat16"),
+            model("train", "eks", 0.11, scale="paper", dtype="bfloat16"),
+        ],
+    )
+    rows = model_table(run)[2:]
+    assert rows[0] == "| student | what | dtype | provider | median ms | / plain |"
+    assert rows[-1] == "| shufflenet_v2_x1_0 | train | bfloat16 | eks | 110 | 1.10 |"
