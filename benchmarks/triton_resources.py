@@ -18,7 +18,7 @@ import multiprocessing
 import os
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Dict, List, Optional, Sequence, Tuple
 
 from benchmarks import occupancy
@@ -47,7 +47,10 @@ CAPABILITIES = (80, 90)
 # 3x3 convs carry the im2col index math; 1x1 convs and the linear layers (linear.py runs them
 # as 1x1 convs of a channels-last view) are other binaries, where that math folds away
 KERNEL_SIZES = (3, 1)
-RANK_BLOCK = 16  # configs.rank_block(rank) for every rank <= 16 (the paper's ranks)
+RANK_BLOCK = 16  # configs.rank_block(rank) of a tl.dot for every rank <= 16 (the paper's ranks)
+# the rank blocks of the multiply-add arithmetic (costs.rank_arithmetic: ranks up to 8 where
+# the dots run on CUDA cores), compiled in fp32: the dtype whose dots run there (without TF32)
+FMA_RANK_BLOCKS = (4, 8)
 SPLIT_RANK = 8  # the rank of the split form's dB cases (its K = r), any r <= 16 alike
 SPLIT_TASKS = 4  # tasks in the batch of the split form's segment-reduction cases
 WGRAD_STAGES = 2  # what conv.fused_weight_grads launches with
@@ -72,11 +75,14 @@ class Case:
     tiles: Tuple[Tuple[str, int], ...]
     num_warps: int
     num_stages: int
+    rank_block: int = RANK_BLOCK
+    fma: bool = False  # the rank products as multiply-adds (FMA_RANK), not tl.dot
 
     def constants(self) -> dict:
         from lorkd_kernels.backends.triton.gpu_compile import dtype_constants
 
-        flags = dict(KH=self.kernel_size, KW=self.kernel_size, R=RANK_BLOCK, **dtype_constants())
+        flags = dict(KH=self.kernel_size, KW=self.kernel_size, **dtype_constants())
+        flags.update(R=self.rank_block, FMA_RANK=self.fma)
         if self.kernel == "forward":
             flags["HAS_BIAS"] = True
         if self.kernel == "wgrad":
@@ -85,7 +91,15 @@ class Case:
 
     def compile_key(self) -> tuple:
         """What the compiled binary depends on (two sources may share one)."""
-        return (self.kernel, self.kernel_size, self.tiles, self.num_warps, self.num_stages)
+        return (
+            self.kernel,
+            self.kernel_size,
+            self.tiles,
+            self.num_warps,
+            self.num_stages,
+            self.rank_block,
+            self.fma,
+        )
 
 
 def _block_rows() -> List[int]:
@@ -134,12 +148,14 @@ def _heuristic_cases(kernel: str) -> List[Case]:
     return cases
 
 
-def _split_cases() -> List[Case]:
+def _split_cases(rank_block: int = RANK_BLOCK, fma: bool = False) -> List[Case]:
     """The split form's kernels: shrink and expand with their one tile set (3x3: x's shrink and
     dx's transposed conv; 1x1: 1x1 convs, dy's shrink and y's expand), and the segment
-    reductions with the tiles ``segment_tiles`` gives HEURISTIC_SHAPES."""
+    reductions with the tiles ``segment_tiles`` gives HEURISTIC_SHAPES (with multiply-adds, the
+    rank's side of the tile is the rank block)."""
     from lorkd_kernels.backends.triton import configs
 
+    low = rank_block if fma else configs.MIN_DOT
     cases = []
     branch = configs.branch_tiles(1, 1)
     for kernel, inner in (("split shrink", "BLOCK_K"), ("split expand", "BLOCK_N")):
@@ -147,16 +163,24 @@ def _split_cases() -> List[Case]:
             tiles = (("BLOCK_M", branch.block_m), (inner, branch.block_cols))
             cases.append(
                 Case(
-                    kernel, kernel_size, "branch tiles", tiles, branch.num_warps, branch.num_stages
+                    kernel,
+                    kernel_size,
+                    "branch tiles",
+                    tiles,
+                    branch.num_warps,
+                    branch.num_stages,
+                    rank_block,
+                    fma,
                 )
             )
     for name, batch, c_in, c_out, groups, size, k in HEURISTIC_SHAPES:
         rows, segments = batch * size * size, SPLIT_TASKS * groups
+        rank = rank_block if fma else SPLIT_RANK
         for kernel, a, depth, kernel_size in (
-            ("split dA", SPLIT_RANK, c_in // groups * k * k, k),
-            ("split dB", c_out // groups, SPLIT_RANK, 1),
+            ("split dA", rank, c_in // groups * k * k, k),
+            ("split dB", c_out // groups, rank, 1),
         ):
-            t = configs.segment_tiles(a, depth, rows, segments)
+            t = configs.segment_tiles(a, depth, rows, segments, low)
             tiles = (
                 ("SPLIT", t.split),
                 ("BLOCK_A", t.block_co),
@@ -164,7 +188,16 @@ def _split_cases() -> List[Case]:
                 ("BLOCK_P", t.block_p),
             )
             cases.append(
-                Case(kernel, kernel_size, f"heuristic: {name}", tiles, t.num_warps, WGRAD_STAGES)
+                Case(
+                    kernel,
+                    kernel_size,
+                    f"heuristic: {name}",
+                    tiles,
+                    t.num_warps,
+                    WGRAD_STAGES,
+                    rank_block,
+                    fma,
+                )
             )
     return cases
 
@@ -172,11 +205,20 @@ def _split_cases() -> List[Case]:
 def shipped_cases(dtype: str) -> List[Case]:
     """The GEMM tile (with each BLOCK_M the launcher gives it) of forward and dgrad, the
     heuristic tiles of HEURISTIC_SHAPES for all three fused kernels, and the split form's
-    kernels (:func:`_split_cases`)."""
+    kernels (:func:`_split_cases`); in fp32 forward, dgrad and the split kernels again with the
+    rank products as multiply-adds on each of FMA_RANK_BLOCKS."""
     cases = []
     for kernel in ("forward", "dgrad"):
         cases += _gemm_cases(kernel) + _heuristic_cases(kernel)
-    return cases + _heuristic_cases("wgrad") + _split_cases()
+    cases += _heuristic_cases("wgrad") + _split_cases()
+    if dtype == "fp32":
+        for rank_block in FMA_RANK_BLOCKS:
+            # wgrad always uses tl.dot (conv.fused_weight_grads: its multiply-add variant
+            # spilled 4-28 bytes on 7 of its cases)
+            fused = [c for c in cases if c.kernel in ("forward", "dgrad")]
+            cases += [replace(c, rank_block=rank_block, fma=True) for c in fused]
+            cases += _split_cases(rank_block, fma=True)
+    return cases
 
 
 def _measure(
@@ -251,6 +293,8 @@ def _row_key(row: dict) -> tuple:
         json.dumps(row["tiles"], sort_keys=True),
         row["num_warps"],
         row["num_stages"],
+        row["rank_block"],
+        row["fma"],
         row["dtype"],
         row["arch"],
         row["kernel_key"],
@@ -284,6 +328,8 @@ def measure_all(
                     tiles=dict(case.tiles),
                     num_warps=case.num_warps,
                     num_stages=case.num_stages,
+                    rank_block=case.rank_block,
+                    fma=case.fma,
                     dtype=dtype,
                     arch=occupancy.ARCHS[capability].name,
                     kernel_key=keys[case.kernel],
@@ -336,6 +382,8 @@ def _fill(rows: List[dict], results: dict, partial: bool) -> List[dict]:
             tuple(row["tiles"].items()),
             row["num_warps"],
             row["num_stages"],
+            row["rank_block"],
+            row["fma"],
         )
         capability = next(c for c, a in occupancy.ARCHS.items() if a.name == row["arch"])
         result = results.get((case_key, row["dtype"], capability))
@@ -369,7 +417,9 @@ def markdown(table: dict) -> str:
         f"{'; '.join(s[0] for s in HEURISTIC_SHAPES)}. "
         "The GEMM tile for 3x3 and 1x1 kernels (column `k`): the linear layers run the 1x1 "
         "binaries (`linear.py` views them as 1x1 convs), where the im2col index math folds "
-        f"away. Rank block R={RANK_BLOCK} (ranks up to 16), bias on, wgrad computing dW0, dA/dB "
+        f"away. Rank block R={RANK_BLOCK} (ranks up to 16) for `tl.dot`, and in fp32 also the "
+        f"rank products as multiply-adds (`R` column `fma`; `costs.rank_arithmetic`) on rank "
+        f"blocks {', '.join(map(str, FMA_RANK_BLOCKS))}; bias on, wgrad computing dW0, dA/dB "
         "and dbias, fp32 without TF32. The split form's branch kernels (`split.py`): shrink and "
         "expand with `branch_tiles` (3x3: x's shrink, dx's transposed conv; 1x1: dy's shrink, "
         f"y's expand), and the dA/dB segment reductions with `segment_tiles` for the shapes "
@@ -379,15 +429,16 @@ def markdown(table: dict) -> str:
         "",
     ]
     header = (
-        "| source | k | tiles | warps | stages | dtype | arch | regs/thread "
+        "| source | k | tiles | R | warps | stages | dtype | arch | regs/thread "
         "| spill st/ld B | smem B | warps/SM | occupancy | limited by |"
     )
     for kernel in KERNELS:
-        lines += [f"## {kernel}", "", header, "|" + "---|" * 13]
+        lines += [f"## {kernel}", "", header, "|" + "---|" * 14]
         for row in (r for r in rows if r["kernel"] == kernel):
+            rank = f"{row['rank_block']}{' fma' if row['fma'] else ''}"
             lines.append(
                 f"| {row['source']} | {row['kernel_size']}x{row['kernel_size']} | "
-                f"{_tiles_text(row['tiles'])} | {row['warps']} | "
+                f"{_tiles_text(row['tiles'])} | {rank} | {row['warps']} | "
                 f"{row['num_stages']} | {row['dtype']} | {row['arch']} | {row['registers']} | "
                 f"{row['spill_store_bytes']}/{row['spill_load_bytes']} | {row['shared_bytes']} | "
                 f"{row['warps_per_sm']} | {row['occupancy']:.1%} | "
@@ -443,7 +494,8 @@ def cost_markdown() -> str:
         "",
         f"Forward + backward of one layer, batch 256 at the paper's 224 px input, rank "
         f"{COST_RANK}, {COST_TASKS} tasks, bf16, from `costs.py`: FLOPs as executed (the "
-        f"rank padded to {costs.configs.rank_block(COST_RANK)}), each kernel's compulsory "
+        f"rank padded to {costs.configs.rank_block(COST_RANK)} for bf16's tensor-core dots: "
+        "`costs.rank_arithmetic`), each kernel's compulsory "
         f"bytes, and the roofline estimate on an {costs.H100.name}: per kernel the larger of "
         "FLOPs / peak and bytes / bandwidth, plus the launch. An estimate, not a timing: "
         "the GPU acceptance run measures the same layers. `auto` marks the form the triton "

@@ -50,3 +50,36 @@ def test_the_estimate_is_a_roofline_plus_launches():
     kernel = costs.Kernel("k", flops=989e12 * 1e-6, bytes=3.35e12 * 2e-6)
     assert kernel.seconds(costs.H100) == pytest.approx(2e-6 + 5e-6)
     assert costs.FormCost((kernel, kernel)).seconds() == pytest.approx(14e-6)
+
+
+@pytest.mark.parametrize(
+    "precision, peak, fma_ranks",
+    [
+        ("strict fp32 or fp64 (CUDA cores)", None, range(1, 9)),
+        ("tf32", costs.H100.tf32_flops, (1, 2)),
+        ("bf16", costs.H100.peak_flops, (1,)),
+    ],
+)
+def test_small_ranks_multiply_and_add_where_padding_costs_more(precision, peak, fma_ranks):
+    """The rank's arithmetic is the one with fewer counted seconds: a dot pads the rank to 16
+    and runs at its peak; the multiply-adds pad to a power of two on the CUDA cores."""
+    from lorkd_kernels.backends.triton import configs
+
+    for rank in range(1, 33):
+        chosen = costs.rank_arithmetic(rank, peak)
+        seconds = {
+            kind: configs.rank_block(rank, kind) / (rate or costs.H100.fma_flops)
+            for kind, rate in (("dot", peak), ("fma", costs.H100.fma_flops))
+        }
+        assert (chosen == "fma") == (rank in fma_ranks), (precision, rank)
+        if rank < configs.MIN_DOT:
+            assert seconds[chosen] <= min(seconds.values()), (precision, rank)
+    assert configs.rank_block(4, "fma") == 4 and configs.rank_block(4, "dot") == 16
+
+
+def test_the_counted_flops_follow_the_chosen_arithmetic():
+    """bf16 and TF32 dots pad rank 4 to 16; rank 2 in fp32 (TF32) multiplies and adds at 2."""
+    assert _layer(rank=4, element=2).padded_rank == 16
+    assert _layer(rank=4, element=4).padded_rank == 16
+    assert _layer(rank=2, element=4).padded_rank == 2
+    assert _layer(rank=1, element=2).padded_rank == 1

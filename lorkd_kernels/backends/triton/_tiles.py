@@ -1,7 +1,7 @@
 """What the Triton kernels of ``conv.py`` and ``split.py`` share: the JIT helpers that read a
-tile's task plan, gather an im2col tile, scale and upcast operands, and the launch flags of a
-dtype. Private to the two modules (their names keep the underscore they had in ``conv.py``, so
-the kernels' text, which keys the resource table, is unchanged)."""
+tile's task plan, gather an im2col tile, scale and upcast operands, multiply by a rank-r factor,
+and the launch flags of a dtype and rank. Private to the two modules (their names keep the
+underscore they had in ``conv.py``)."""
 
 from __future__ import annotations
 
@@ -10,9 +10,24 @@ import triton
 import triton.language as tl
 
 from ...expert_weights import accumulate_dtype
-from . import configs
+from . import configs, costs
 
 _TL_DTYPES = {torch.float32: tl.float32, torch.float64: tl.float64}
+
+
+@triton.jit
+def _rank_dot(lhs, rhs, acc, FMA_RANK: tl.constexpr, PRECISION: tl.constexpr,
+              ACC: tl.constexpr):
+    """acc + lhs @ rhs where one side's dimension is the rank: a ``tl.dot`` (the rank padded to
+    16), or with ``FMA_RANK`` multiply-adds on the CUDA cores in the accumulation dtype (the rank
+    padded to a power of two only; ``costs.rank_arithmetic`` chooses)."""
+    # one return after both branches: the compiler would also emit what follows a return
+    # inside a compile-time if
+    if FMA_RANK:
+        out = acc + tl.sum(lhs.to(ACC)[:, :, None] * rhs.to(ACC)[None, :, :], axis=1)
+    else:
+        out = tl.dot(lhs, rhs, acc, input_precision=PRECISION)
+    return out
 
 
 @triton.jit
@@ -104,6 +119,19 @@ def _precision(dtype: torch.dtype, tf32: bool) -> str:
     if dtype == torch.float32 and not configs.INTERPRETING and tf32:
         return "tf32"
     return "ieee"
+
+
+def _rank_flags(dtype: torch.dtype, tf32: bool, rank: int, upcast: bool = False) -> dict:
+    """R and FMA_RANK of a launch whose dots take ``dtype`` operands (``upcast``: operands upcast
+    to the accumulation dtype, TF32 only for fp32 layers): the arithmetic
+    ``costs.rank_arithmetic`` finds cheaper on a GPU (the same choice under the interpreter, so
+    its tests run the arithmetic a GPU would)."""
+    if upcast:
+        peak = costs.dot_peak(4, tf32) if dtype == torch.float32 else None
+    else:
+        peak = costs.dot_peak(torch.empty((), dtype=dtype).element_size(), tf32)
+    arithmetic = costs.rank_arithmetic(rank, peak)
+    return dict(R=configs.rank_block(rank, arithmetic), FMA_RANK=arithmetic == "fma")
 
 
 def _dtype_flags(dtype: torch.dtype, tf32: bool) -> dict:

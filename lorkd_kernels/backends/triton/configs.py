@@ -31,8 +31,11 @@ def _pow2(n: int, low: int = MIN_DOT, high: int = MAX_BLOCK) -> int:
     return max(low, min(high, triton.next_power_of_2(max(n, 1))))
 
 
-def rank_block(rank: int) -> int:
-    """Padded rank: the shrink/expand dots run on (rows x R) and (R x cols) tiles."""
+def rank_block(rank: int, arithmetic: str = "dot") -> int:
+    """Padded rank R: the shrink/expand run on (rows x R) and (R x cols) tiles; ``tl.dot`` needs
+    R >= MIN_DOT, the multiply-adds (``costs.rank_arithmetic``) a power of two only."""
+    if arithmetic == "fma":
+        return triton.next_power_of_2(max(rank, 1))
     return _pow2(rank, high=max(MIN_DOT, triton.next_power_of_2(rank)))
 
 
@@ -117,14 +120,19 @@ def branch_tiles(rows: int, cols: int) -> BranchTiles:
     return BranchTiles(*BRANCH_TILES)
 
 
-def segment_tiles(rows_per_output: int, depth: int, rows: int, segments: int) -> WgradTiles:
+def segment_tiles(
+    rows_per_output: int, depth: int, rows: int, segments: int, low: int = MIN_DOT
+) -> WgradTiles:
     """Tiles of the segment reduction ``out[t] += left_t^T im2col(right)_t`` (dA: r x K, dB:
-    C_out/groups x r) over ``rows`` rows split into ``segments`` (task, group) runs."""
+    C_out/groups x r) over ``rows`` rows split into ``segments`` (task, group) runs; ``low``:
+    the smallest output tile side (below MIN_DOT where the kernel multiplies and adds instead of
+    ``tl.dot``)."""
     if INTERPRETING:
-        return WgradTiles(_pow2(rows_per_output), _pow2(depth), _pow2(rows), 1, 4)
+        return WgradTiles(_pow2(rows_per_output, low), _pow2(depth, low), _pow2(rows), 1, 4)
     # (32, 32, 32) with 4 warps took 212-221 registers, and 12 bytes of spills in dB (fp16,
     # sm_90); 16-row blocks bring it to about 160
-    block_a, block_k, block_p = _pow2(rows_per_output, high=32), _pow2(depth, high=32), MIN_DOT
+    block_a, block_k = _pow2(rows_per_output, low, 32), _pow2(depth, low, 32)
+    block_p = MIN_DOT
     tiles = triton.cdiv(rows_per_output, block_a) * triton.cdiv(depth, block_k) * segments
     # as wgrad_tiles: fill the SMs a few times over, each program reducing >= 4 row blocks of
     # an average segment

@@ -18,7 +18,7 @@ import triton.language as tl
 from ..._checks import conv2d_output_size
 from . import configs, limits, segments
 from ._tiles import (_acc_dtype, _bad_ids, _dtype_flags, _im2col_tile, _operand, _plan_tile,
-                     _scale, _tap_source)
+                     _rank_dot, _rank_flags, _scale, _tap_source)
 
 
 def empty_output(shape, like: torch.Tensor) -> torch.Tensor:
@@ -33,6 +33,7 @@ def conv_forward_kernel(
         stride_h, stride_w, pad_h, pad_w, dil_h, dil_w,
         sxn, sxc, sxh, sxw, syn, syc, syh, syw, rows,
         KH: tl.constexpr, KW: tl.constexpr, HAS_BIAS: tl.constexpr, R: tl.constexpr,
+        FMA_RANK: tl.constexpr,
         ACC: tl.constexpr, PRECISION: tl.constexpr, UPCAST: tl.constexpr, HAS_ORDER: tl.constexpr,
         BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr, BLOCK_K: tl.constexpr):
     """y tile = x_col @ W0^T + s * (x_col @ A_t^T) @ B_t^T (+ bias): one K loop loads each x
@@ -66,10 +67,12 @@ def conv_forward_kernel(
                          mask=k_ok[:, None] & r_ok[None, :], other=0.0)
         x_tile = _operand(x_tile, UPCAST)
         acc = tl.dot(x_tile, _operand(w_tile, UPCAST), acc, input_precision=PRECISION)
-        shrink = tl.dot(x_tile, _operand(a_tile, UPCAST), shrink, input_precision=PRECISION)
+        shrink = _rank_dot(x_tile, _operand(a_tile, UPCAST), shrink, FMA_RANK, PRECISION, ACC)
     b_tile = tl.load(b_ptr + (task * c_out + co_abs[None, :]) * rank + r[:, None],
                      mask=r_ok[:, None] & co_ok[None, :], other=0.0).to(ACC)
-    acc += _scale(scale_hi, scale_lo, ACC) * tl.dot(shrink, b_tile, input_precision=PRECISION)
+    expand = _rank_dot(shrink, b_tile, tl.zeros((BLOCK_M, BLOCK_N), dtype=ACC), FMA_RANK,
+                       PRECISION, ACC)
+    acc += _scale(scale_hi, scale_lo, ACC) * expand
     if HAS_BIAS:
         acc += tl.load(bias_ptr + co_abs, mask=co_ok, other=0.0).to(ACC)[None, :]
     acc = tl.where(bad_ids, float("nan"), acc)
@@ -84,7 +87,7 @@ def conv_dgrad_kernel(
         scale_hi, scale_lo, c_in_g, c_out_g, c_out, out_h, out_w, width, in_positions, depth, rank,
         stride_h, stride_w, pad_h, pad_w, dil_h, dil_w,
         sdn, sdc, sdh, sdw, sxn, sxc, sxh, sxw, rows,
-        KH: tl.constexpr, KW: tl.constexpr, R: tl.constexpr,
+        KH: tl.constexpr, KW: tl.constexpr, R: tl.constexpr, FMA_RANK: tl.constexpr,
         ACC: tl.constexpr, PRECISION: tl.constexpr, UPCAST: tl.constexpr, HAS_ORDER: tl.constexpr,
         BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr, BLOCK_K: tl.constexpr):
     """dx tile = sum over taps of dy_tap @ (W0 + s B_t A_t)[:, :, tap]: per tap the loop over
@@ -121,10 +124,12 @@ def conv_dgrad_kernel(
                              mask=co_ok[:, None] & r_ok[None, :], other=0.0)
             dy_tile = _operand(dy_tile, UPCAST)
             acc = tl.dot(dy_tile, _operand(w_tile, UPCAST), acc, input_precision=PRECISION)
-            shrink = tl.dot(dy_tile, _operand(b_tile, UPCAST), shrink, input_precision=PRECISION)
+            shrink = _rank_dot(dy_tile, _operand(b_tile, UPCAST), shrink, FMA_RANK, PRECISION,
+                               ACC)
         a_tile = tl.load(a_ptr + task * rank * depth + r[:, None] * depth + ci[None, :] * (KH * KW)
                          + tap, mask=r_ok[:, None] & ci_ok[None, :], other=0.0).to(ACC)
-        acc += scale * tl.dot(shrink, a_tile, input_precision=PRECISION)
+        acc += scale * _rank_dot(shrink, a_tile, tl.zeros((BLOCK_M, BLOCK_N), dtype=ACC),
+                                 FMA_RANK, PRECISION, ACC)
     acc = tl.where(bad_ids, float("nan"), acc)
     dx_ptrs = (dx_ptr + n[:, None] * sxn + (group * c_in_g + ci)[None, :].to(tl.int64) * sxc
                + (h * sxh + w * sxw)[:, None])
@@ -139,7 +144,8 @@ def conv_wgrad_kernel(
         total_rows, rows_per_split,
         stride_h, stride_w, pad_h, pad_w, dil_h, dil_w,
         sxn, sxc, sxh, sxw, sdn, sdc, sdh, sdw,
-        KH: tl.constexpr, KW: tl.constexpr, R: tl.constexpr, SPLIT: tl.constexpr,
+        KH: tl.constexpr, KW: tl.constexpr, R: tl.constexpr, FMA_RANK: tl.constexpr,
+        SPLIT: tl.constexpr,
         NEED_W: tl.constexpr, NEED_LORA: tl.constexpr, NEED_BIAS: tl.constexpr,
         ACC: tl.constexpr, PRECISION: tl.constexpr, UPCAST: tl.constexpr, HAS_ORDER: tl.constexpr,
         BLOCK_CO: tl.constexpr, BLOCK_K: tl.constexpr, BLOCK_P: tl.constexpr):
@@ -202,12 +208,16 @@ def conv_wgrad_kernel(
                 bt_tile = tl.load(b_ptr + (task * c_out + co_abs[None, :]) * rank + r[:, None],
                                   mask=r_ok[:, None] & co_ok[None, :], other=0.0).to(ACC)
                 tl.atomic_add(da_ptr + (task * rank + r[:, None]) * depth + k[None, :],
-                              scale * tl.dot(bt_tile, g_task, input_precision=PRECISION),
+                              scale * _rank_dot(bt_tile, g_task,
+                                                tl.zeros((R, BLOCK_K), dtype=ACC), FMA_RANK,
+                                                PRECISION, ACC),
                               mask=r_ok[:, None] & k_ok[None, :])
                 at_tile = tl.load(a_ptr + (task * rank + r[None, :]) * depth + k[:, None],
                                   mask=k_ok[:, None] & r_ok[None, :], other=0.0).to(ACC)
                 tl.atomic_add(db_ptr + (task * c_out + co_abs[:, None]) * rank + r[None, :],
-                              scale * tl.dot(g_task, at_tile, input_precision=PRECISION),
+                              scale * _rank_dot(g_task, at_tile,
+                                                tl.zeros((BLOCK_CO, R), dtype=ACC), FMA_RANK,
+                                                PRECISION, ACC),
                               mask=co_ok[:, None] & r_ok[None, :])
     if NEED_LORA and bad:
         # unchecked out-of-range ids: NaN into every dA/dB tile this program owns, all tasks
@@ -279,7 +289,7 @@ def fused_forward(x: torch.Tensor, weight2d: torch.Tensor, bias: Optional[torch.
         stride[0], stride[1], padding[0], padding[1], dilation[0], dilation[1],
         *_strides4(x), *_strides4(y), rows,
         KH=kernel_size[0], KW=kernel_size[1], HAS_BIAS=bias is not None,
-        R=configs.rank_block(rank), BLOCK_M=block_m, HAS_ORDER=plan.has_order,
+        **_rank_flags(x.dtype, plan.tf32, rank), BLOCK_M=block_m, HAS_ORDER=plan.has_order,
         **_dtype_flags(x.dtype, plan.tf32), **options)
     return y
 
@@ -306,8 +316,8 @@ def fused_input_grad(grad_out: torch.Tensor, weight2d: torch.Tensor, lora_A: tor
         *scale_args(scaling), c_in_g, c_out_g, c_out, out_h, out_w, width, positions, depth, rank,
         stride[0], stride[1], padding[0], padding[1], dilation[0], dilation[1],
         *_strides4(grad_out), *_strides4(dx), rows,
-        KH=kernel_size[0], KW=kernel_size[1], R=configs.rank_block(rank), BLOCK_M=block_m,
-        HAS_ORDER=plan.has_order, **_dtype_flags(dx.dtype, plan.tf32), **options)
+        KH=kernel_size[0], KW=kernel_size[1], **_rank_flags(dx.dtype, plan.tf32, rank),
+        BLOCK_M=block_m, HAS_ORDER=plan.has_order, **_dtype_flags(dx.dtype, plan.tf32), **options)
     return dx
 
 
@@ -344,7 +354,10 @@ def fused_weight_grads(grad_out: torch.Tensor, x: torch.Tensor, lora_A: torch.Te
             rank, rows, triton.cdiv(rows, tiles.split),
             stride[0], stride[1], padding[0], padding[1], dilation[0], dilation[1],
             *_strides4(x), *_strides4(grad_out),
-            KH=kernel_size[0], KW=kernel_size[1], R=configs.rank_block(rank), SPLIT=tiles.split,
+            KH=kernel_size[0], KW=kernel_size[1], SPLIT=tiles.split,
+            # tl.dot for its rank products: they are a small share of its work (the G_t GEMM
+            # is most of it), and its multiply-add variant spills (benchmarks/triton_resources)
+            R=configs.rank_block(rank), FMA_RANK=False,
             NEED_W=need_w, NEED_LORA=need_lora, NEED_BIAS=need_bias, BLOCK_CO=tiles.block_co,
             BLOCK_K=tiles.block_k, BLOCK_P=tiles.block_p, HAS_ORDER=plan.has_order,
             **_dtype_flags(x.dtype, plan.tf32), **options)

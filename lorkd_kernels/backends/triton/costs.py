@@ -20,7 +20,7 @@ from their roofline is unmeasured.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Dict, List, Sequence, Tuple, cast
+from typing import Dict, List, Optional, Sequence, Tuple, cast
 
 from . import configs
 
@@ -33,9 +33,43 @@ class Gpu:
     bandwidth: float  # bytes per second
     peak_flops: float  # dense fp16/bf16 tensor-core FLOPs per second
     launch_seconds: float  # fixed cost of one kernel launch
+    tf32_flops: float  # dense TF32 tensor-core FLOPs per second
+    fma_flops: float  # fp32 FLOPs per second of the CUDA cores (no tensor cores)
 
 
-H100 = Gpu("H100 SXM (3.35 TB/s, 989 TFLOP/s bf16, 5 us a launch)", 3.35e12, 989e12, 5e-6)
+H100 = Gpu(
+    "H100 SXM (3.35 TB/s, 989 TFLOP/s bf16, 5 us a launch)",
+    3.35e12,
+    989e12,
+    5e-6,
+    tf32_flops=494e12,
+    fma_flops=67e12,
+)
+
+
+def dot_peak(element: int, tf32: bool, gpu: Gpu = H100) -> Optional[float]:
+    """FLOPs per second of a ``tl.dot`` on operands of ``element`` bytes: tensor cores for
+    fp16/bf16, and for fp32 where the layer's TF32 switch allows it; None where the dot runs as
+    exact products on the CUDA cores (strict fp32, fp64)."""
+    if element == 2:
+        return gpu.peak_flops
+    if element == 4 and tf32:
+        return gpu.tf32_flops
+    return None
+
+
+def rank_arithmetic(rank: int, peak: Optional[float], gpu: Gpu = H100) -> str:
+    """How the kernels multiply by the rank-r factors, from the counted FLOPs: ``"dot"`` pads the
+    rank to ``configs.MIN_DOT`` for ``tl.dot`` (at ``peak``, the dot's FLOPs per second, or the
+    CUDA cores' where None); ``"fma"`` multiplies and adds on the CUDA cores with the rank padded
+    to a power of two only. The cheaper one wins: with tensor cores the padded dot from rank 3
+    (TF32) or 2 (bf16) on, without them the multiply-adds up to rank 8 (from 9 on both pad to
+    16, and the dot is kept). Ranks from ``MIN_DOT`` on always use the dot."""
+    if rank >= configs.MIN_DOT:
+        return "dot"
+    dot_seconds = configs.rank_block(rank, "dot") / (gpu.fma_flops if peak is None else peak)
+    fma_seconds = configs.rank_block(rank, "fma") / gpu.fma_flops
+    return "fma" if fma_seconds < dot_seconds else "dot"
 
 
 @dataclass(frozen=True)
@@ -149,7 +183,10 @@ class ConvLayer:
 
     @property
     def padded_rank(self) -> int:
-        return configs.rank_block(self.rank)
+        """The rank the kernels compute with (``rank_arithmetic``; fp32 with TF32 allowed, as
+        torch's convolutions default to)."""
+        peak = dot_peak(self.element, tf32=True)
+        return configs.rank_block(self.rank, rank_arithmetic(self.rank, peak))
 
     @property
     def base_flops(self) -> float:  # one of the plain layer's GEMMs

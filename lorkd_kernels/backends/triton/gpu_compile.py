@@ -23,12 +23,15 @@ _FLOAT_SCALARS = {"scale_hi", "scale_lo"}  # the scaling as two fp32 arguments
 
 
 def dtype_constants() -> dict:
-    """The constexprs ``_tiles._dtype_flags`` gives fp32/fp16/bf16 data on a GPU (tf32 off), and
+    """The constexprs ``_tiles._dtype_flags`` gives fp32/fp16/bf16 data on a GPU (tf32 off), the
+    rank products as ``tl.dot`` (the resource table's cases set ``FMA_RANK`` themselves), and
     the heavier choice of each plan flag (an unsorted batch's order; the split backward's
     zeroing shrink)."""
     import triton.language as tl
 
-    return dict(ACC=tl.float32, PRECISION="ieee", UPCAST=False, HAS_ORDER=True, ZERO=True)
+    return dict(
+        ACC=tl.float32, PRECISION="ieee", UPCAST=False, HAS_ORDER=True, ZERO=True, FMA_RANK=False
+    )
 
 
 def signature(kernel, dtype: str, constants: dict, fp32_pointers=()) -> dict:

@@ -34,6 +34,7 @@ import triton.language as tl
 from .. import aten_conv
 from . import configs, conv, limits, segments
 from ._tiles import (_acc_dtype, _bad_ids, _dtype_flags, _im2col_tile, _operand, _plan_tile,
+                     _rank_dot, _rank_flags,
                      _scale, _tap_source)
 
 
@@ -55,7 +56,7 @@ def branch_shrink_kernel(
         smt, smg, smj, smk,
         stride_h, stride_w, pad_h, pad_w, dil_h, dil_w,
         sxn, sxc, sxh, sxw, sun, suc, suh, suw,
-        KH: tl.constexpr, KW: tl.constexpr, R: tl.constexpr,
+        KH: tl.constexpr, KW: tl.constexpr, R: tl.constexpr, FMA_RANK: tl.constexpr,
         ACC: tl.constexpr, PRECISION: tl.constexpr, UPCAST: tl.constexpr, HAS_ORDER: tl.constexpr,
         ZERO: tl.constexpr, BLOCK_M: tl.constexpr, BLOCK_K: tl.constexpr):
     """u[n, g*rank + j, p] = scale * sum_k M_t[j, k] * im2col(x)[n, g, k, p]: each x tile is
@@ -83,8 +84,8 @@ def branch_shrink_kernel(
                               stride_h, stride_w, pad_h, pad_w, dil_h, dil_w, KH, KW)
         m_tile = tl.load(m_task + r[None, :] * smj + k[:, None] * smk,
                          mask=(k < depth)[:, None] & r_ok[None, :], other=0.0)
-        acc = tl.dot(_operand(x_tile, UPCAST), _operand(m_tile, UPCAST), acc,
-                     input_precision=PRECISION)
+        acc = _rank_dot(_operand(x_tile, UPCAST), _operand(m_tile, UPCAST), acc, FMA_RANK,
+                        PRECISION, ACC)
     acc = _scale(scale_hi, scale_lo, ACC) * acc
     acc = tl.where(bad_ids, float("nan"), acc)
     u_ptrs = (u_ptr + n[:, None] * sun + (group * rank + r[None, :]).to(tl.int64) * suc
@@ -99,7 +100,7 @@ def branch_expand_kernel(
         smt, smg, smj, smc,
         stride_h, stride_w, pad_h, pad_w, dil_h, dil_w,
         sun, suc, suh, suw, son, soc, soh, sow,
-        KH: tl.constexpr, KW: tl.constexpr, R: tl.constexpr,
+        KH: tl.constexpr, KW: tl.constexpr, R: tl.constexpr, FMA_RANK: tl.constexpr,
         ACC: tl.constexpr, PRECISION: tl.constexpr, HAS_ORDER: tl.constexpr,
         BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr):
     """out[n, g*cols_g + c, h, w] += scale * sum_tap sum_j u[n, g*rank + j, pixel(tap)] *
@@ -127,7 +128,7 @@ def branch_expand_kernel(
                          mask=pix_ok[:, None] & r_ok[None, :], other=0.0)
         m_tile = tl.load(m_task + r[:, None] * smj + c[None, :] * smc + tap,
                          mask=r_ok[:, None] & c_ok[None, :], other=0.0)
-        acc = tl.dot(u_tile.to(ACC), m_tile.to(ACC), acc, input_precision=PRECISION)
+        acc = _rank_dot(u_tile.to(ACC), m_tile.to(ACC), acc, FMA_RANK, PRECISION, ACC)
     out_ptrs = (out_ptr + n[:, None] * son + (group * cols_g + c[None, :]).to(tl.int64) * soc
                 + h[:, None] * soh + w[:, None] * sow)
     out_ok = row_ok[:, None] & c_ok[None, :]
@@ -142,7 +143,7 @@ def segment_outer_kernel(
         groups, left_g, right_cg, out_g, out_rows, height, width, out_w, positions, depth,
         stride_h, stride_w, pad_h, pad_w, dil_h, dil_w,
         sln, slc, slh, slw, srn, src, srh, srw,
-        KH: tl.constexpr, KW: tl.constexpr, SPLIT: tl.constexpr,
+        KH: tl.constexpr, KW: tl.constexpr, SPLIT: tl.constexpr, FMA_RANK: tl.constexpr,
         ACC: tl.constexpr, PRECISION: tl.constexpr, HAS_ORDER: tl.constexpr,
         BLOCK_A: tl.constexpr, BLOCK_K: tl.constexpr, BLOCK_P: tl.constexpr):
     """out[t, g*out_g + a, k] += scale * sum over task t's rows of left[n, g*left_g + a, p] *
@@ -179,7 +180,7 @@ def segment_outer_kernel(
         right_tile = _im2col_tile(right_group + n * srn, k, depth, oh, ow, q_ok, src, srh, srw,
                                   height, width, stride_h, stride_w, pad_h, pad_w, dil_h, dil_w,
                                   KH, KW)
-        acc = tl.dot(left_tile.to(ACC), right_tile.to(ACC), acc, input_precision=PRECISION)
+        acc = _rank_dot(left_tile.to(ACC), right_tile.to(ACC), acc, FMA_RANK, PRECISION, ACC)
     bad = _bad_ids(bounds_ptr, num_tasks)
     acc = tl.where(bad, float("nan"), _scale(scale_hi, scale_lo, ACC) * acc)
     tl.atomic_add(out_ptr + (task * out_rows + group * out_g + a[:, None]) * depth + k[None, :],
@@ -229,7 +230,7 @@ def shrink(x: torch.Tensor, m: torch.Tensor, m_strides: Sequence[int],
         *m_strides,
         stride[0], stride[1], padding[0], padding[1], dilation[0], dilation[1],
         *x.stride(), *u.stride(),
-        KH=kernel_size[0], KW=kernel_size[1], R=configs.rank_block(rank),
+        KH=kernel_size[0], KW=kernel_size[1], **_rank_flags(x.dtype, plan.tf32, rank),
         **_dtype_flags(x.dtype, plan.tf32), HAS_ORDER=plan.has_order, ZERO=bool(zero),
         BLOCK_M=tiles.block_m, BLOCK_K=tiles.block_cols, **_options(tiles))
     return u
@@ -260,7 +261,8 @@ def expand_into(out: torch.Tensor, u: torch.Tensor, m: torch.Tensor, m_strides: 
         cols_g, u.shape[2], u.shape[3], width, positions, rank, *m_strides,
         stride[0], stride[1], padding[0], padding[1], dilation[0], dilation[1],
         *u.stride(), *out.stride(),
-        KH=kernel_size[0], KW=kernel_size[1], R=configs.rank_block(rank),
+        KH=kernel_size[0], KW=kernel_size[1],
+        **_rank_flags(out.dtype, plan.tf32, rank, upcast=True),
         **_acc_flags(out.dtype, plan.tf32), HAS_ORDER=plan.has_order, BLOCK_M=tiles.block_m,
         BLOCK_N=tiles.block_cols, **_options(tiles))
     return out
@@ -275,17 +277,21 @@ def segment_grid(num_tasks: int, groups: int, left_g: int, depth: int, tiles) ->
 
 
 def segment_outer(out: torch.Tensor, left: torch.Tensor, left_g: int, right: torch.Tensor,
-                  right_cg: int, out_g: int, plan: segments.KernelPlan,
+                  right_cg: int, out_g: int, plan: segments.KernelPlan, rank: int,
                   kernel_size: Sequence[int], stride: Sequence[int], padding: Sequence[int],
                   dilation: Sequence[int], groups: int, scaling: float) -> torch.Tensor:
     """``out[t] += scaling * sum over task t's rows of left x im2col(right)^T`` (see
-    :func:`segment_outer_kernel`); ``out`` (T, rows, depth) in the accumulation dtype."""
+    :func:`segment_outer_kernel`); ``out`` (T, rows, depth) in the accumulation dtype; one of
+    ``left_g`` and ``depth`` is the ``rank``."""
     batch, _, out_h, out_w = left.shape
     num_tasks, out_rows, depth = out.shape
     positions = out_h * out_w
     if batch * positions == 0:
         return out
-    tiles = configs.segment_tiles(left_g, depth, batch * positions, num_tasks * groups)
+    rank_flags = _rank_flags(out.dtype, plan.tf32, rank, upcast=True)
+    # with multiply-adds the rank's side of the tile need not reach the dot's minimum
+    low = rank_flags["R"] if rank_flags["FMA_RANK"] else configs.MIN_DOT
+    tiles = configs.segment_tiles(left_g, depth, batch * positions, num_tasks * groups, low)
     grid = segment_grid(num_tasks, groups, left_g, depth, tiles)
     torch.library.wrap_triton(segment_outer_kernel)[grid](
         left, right, out, *conv.plan_args(plan, num_tasks), *conv.scale_args(scaling),
@@ -293,7 +299,7 @@ def segment_outer(out: torch.Tensor, left: torch.Tensor, left_g: int, right: tor
         positions, depth,
         stride[0], stride[1], padding[0], padding[1], dilation[0], dilation[1],
         *left.stride(), *right.stride(),
-        KH=kernel_size[0], KW=kernel_size[1], SPLIT=tiles.split,
+        KH=kernel_size[0], KW=kernel_size[1], SPLIT=tiles.split, FMA_RANK=rank_flags["FMA_RANK"],
         **_acc_flags(out.dtype, plan.tf32), HAS_ORDER=plan.has_order, BLOCK_A=tiles.block_co,
         BLOCK_K=tiles.block_k, BLOCK_P=tiles.block_p,
         **({} if configs.INTERPRETING else dict(num_warps=tiles.num_warps, num_stages=2)))
@@ -363,12 +369,12 @@ def conv2d_backward(grad_out, x, weight, lora_A, lora_B, task_ids, stride, paddi
         expand_into(dx, v, lora_A, (lora_A.stride(0), 0, lora_A.stride(1), taps), plan,
                     num_tasks, rank, weight.shape[2:], stride, padding, dilation, groups, 1.0)
     if need_A:
-        segment_outer(da, v, rank, x, x.shape[1] // groups, 0, plan, weight.shape[2:],
+        segment_outer(da, v, rank, x, x.shape[1] // groups, 0, plan, rank, weight.shape[2:],
                       stride, padding, dilation, groups, 1.0)
     if need_B:
         u = shrink(x, lora_A, _a_strides(lora_A), plan, num_tasks, rank, grad_out.shape[2:],
                    weight.shape[2:], stride, padding, dilation, groups, 1.0, to_zero)
-        segment_outer(db, grad_out, c_out_g, u, rank, c_out_g, plan, _ONE, _ONE, _ZERO,
+        segment_outer(db, grad_out, c_out_g, u, rank, c_out_g, plan, rank, _ONE, _ONE, _ZERO,
                       _ONE, groups, scaling)
     # dA and dB are NaN for a batch with out-of-range ids (the kernels add it); dW0 and dbias,
     # which cuDNN computed, are made so here, on the device, where the host did not check ids.

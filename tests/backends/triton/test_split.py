@@ -36,15 +36,19 @@ def split_form():
 
 @pytest.fixture
 def small_branch_tiles(monkeypatch):
-    """The smallest tiles tl.dot allows and a 3-way row split in the segment reductions, so
-    every mask and every cross-program sum of the branch kernels runs on small problems."""
+    """The smallest tiles tl.dot allows (the segment reductions' output tiles: the smallest the
+    launch allows, the rank's block where it multiplies and adds) and a 3-way row split in the
+    segment reductions, so every mask and every cross-program sum of the branch kernels runs on
+    small problems."""
     from lorkd_kernels.backends.triton import configs
 
     monkeypatch.setattr(
         configs, "branch_tiles", lambda rows, cols: configs.BranchTiles(16, 16, 4, 1)
     )
     monkeypatch.setattr(
-        configs, "segment_tiles", lambda a, depth, rows, segs: configs.WgradTiles(16, 16, 16, 3, 4)
+        configs,
+        "segment_tiles",
+        lambda a, depth, rows, segs, low=configs.MIN_DOT: configs.WgradTiles(low, low, 16, 3, 4),
     )
 
 
