@@ -5,9 +5,11 @@ With the triton strategy ``auto`` (``_settings.py``) and measuring on (the one s
 (``timing.fastest``) and later calls run the fastest. The key: direction (forward, or backward with
 its gradient mask, coded as the cpu backend codes it), dtype, device, the x and weight shapes, the
 conv configuration, the task mix (number of tasks present, whether the ids are sorted, as in
-``csrc/cpu/eks_conv2d.cpp``) and whether x is channels-last. Reading the task mix reads the ids on
-the host, so a call where the host may not read them (``host_checks.may_read``: CUDA-graph capture,
-``torch.compile`` tracing, host checks off) is not measured and runs ``split``.
+``csrc/cpu/eks_conv2d.cpp``) and whether x is channels-last. The task mix comes from the batch's
+task plan (``task_plan.py``: its host copy of the ids, so a planned batch is not read again; other
+ids are read once), so a call where the host may not read them (``host_checks.may_read``:
+CUDA-graph capture, ``torch.compile`` tracing, host checks off) is not measured and runs
+``split``.
 
 The table lives in this process; ``measured.save_choices`` / ``load_choices`` keep it in the same
 file as the cpu backend's choices. This module imports no triton.
@@ -21,6 +23,7 @@ from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 import torch
 
+from .. import task_plan
 from . import host_checks, timing
 
 #: what each column of a saved row holds (the key, then the chosen form)
@@ -68,11 +71,16 @@ def direction_code(output_mask: Optional[Sequence[bool]]) -> int:
 
 def _task_mix(task_ids: torch.Tensor) -> Tuple[int, int]:
     """(tasks present, sorted): a mixed batch's class, not its exact order, so the random
-    batches of training share a key instead of measuring again whenever the order changes."""
-    ids = task_ids.cpu()
+    batches of training share a key instead of measuring again whenever the order changes.
+    From the plan's host copy of the ids (no device read for a planned batch)."""
+    plan = task_plan.attached_plan(task_ids)
+    if plan is None or plan.host_ids is None:
+        plan = task_plan.plan_batch(task_ids, read_host=True)
+    ids = plan.host_ids
+    assert ids is not None and plan.is_sorted is not None  # a plan the host read
     if ids.numel() == 0:
         return 0, 1
-    return int(torch.unique(ids).numel()), int(bool((ids[1:] >= ids[:-1]).all()))
+    return int(torch.unique(ids).numel()), int(plan.is_sorted)
 
 
 def key_of(

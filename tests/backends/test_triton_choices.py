@@ -111,3 +111,21 @@ def test_malformed_rows_are_recognised(change, why):
     good = [*_key([0, 1]), "split"]
     assert not triton_choices.malformed(good)
     assert triton_choices.malformed(change(good)), why
+
+
+def test_the_task_mix_of_a_planned_batch_reads_no_ids():
+    """The key's task mix comes from the batch's plan: measuring adds no host read per call
+    (each would be a device sync on a GPU); unplanned ids are read once."""
+    from lorkd_kernels import task_ids_context
+    from tests.host_work import count_host_work
+
+    x, weight = torch.zeros(5, 6, 7, 5), torch.zeros(4, 3, 3, 1)
+    ids = torch.tensor([0, 0, 2, 1, 1])
+
+    def key(task_ids):
+        return triton_choices.key_of(None, x, weight, task_ids, [2, 1], [1, 0], [1, 1], 2)
+
+    with task_ids_context(ids) as planned:
+        assert count_host_work(lambda: key(planned)).syncs == 0
+        assert key(planned) == key(ids)
+    assert count_host_work(lambda: key(ids)).syncs == 1
