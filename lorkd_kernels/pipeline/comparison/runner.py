@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any, Callable, Dict, List, Optional
 
 from ..atomic_files import write_json
+from ..data.synthetic import GENERATOR_VERSION
 from ..evaluation import evaluate_run
 from ..training import artifacts
 from ..training.config import TrainConfig
@@ -135,6 +136,7 @@ class Comparison:
                 "command": command,
                 "commit": _commit(),
                 "machine": _machine(),
+                "synthetic_generator": GENERATOR_VERSION,
                 "budget": _budget_json(budget),
                 "runs": {},
                 "wall_seconds": 0.0,
@@ -244,6 +246,14 @@ class Comparison:
             raise ComparisonError(
                 f"--reproduce {key!r}: {self.json_path} holds no such run "
                 f"(keys look like {known}, ...)"
+            )
+        # a record without the field predates it: made on the first version of the benchmark
+        drawn_by = self.record.get("synthetic_generator", 1)
+        if drawn_by != GENERATOR_VERSION:
+            raise ComparisonError(
+                f"--reproduce {key!r}: {self.json_path} was measured on version {drawn_by} of "
+                f"the synthetic benchmark and this library draws version {GENERATOR_VERSION} "
+                "(other images): run the comparison again"
             )
         rows = {row.name: row for row in grid.ROWS}
         if entry["row"] not in rows:

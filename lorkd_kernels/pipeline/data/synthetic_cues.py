@@ -1,10 +1,16 @@
 """The six visual cues of the synthetic benchmark, each drawn from a class id per image.
 
 Every cue draws one intensity layer ``(N, S, S)`` in [0, 1] on a grid spanning [-1, 1]. Each
-class sets the cue's deciding property (orientation, size, shape, colour, severity, layer count)
+class sets the cue's deciding property (orientation, size, shape, border, place, layer count)
 and random jitter around it makes neighbouring classes overlap a little, so no task is solvable
 perfectly. Every synthetic image carries all six cues: one decides its task's label, the other
 five take random classes and only distract.
+
+No class shows in the image's global intensity statistics: what a class changes is spatial
+(orientation, size at an equal total area, shape at an equal area, place), and what would show
+in a histogram (the stained area, a lesion's colour, an opacity's strength) is drawn alike for
+every class. ``tests/pipeline/data/test_synthetic_shortcuts.py`` holds a probe on per-channel
+histograms, means and deviations near chance on every task.
 """
 
 from __future__ import annotations
@@ -22,8 +28,9 @@ def grid(size: int) -> tuple[np.ndarray, np.ndarray]:
     return axis[None, :, None], axis[None, None, :]
 
 
-def soft_inside(signed: np.ndarray, softness: float) -> np.ndarray:
-    """1 inside (``signed < 0``) to 0 outside with a smooth edge ``softness`` wide."""
+def soft_inside(signed: np.ndarray, softness: float | np.ndarray) -> np.ndarray:
+    """1 inside (``signed < 0``) to 0 outside with a smooth edge ``softness`` wide (per image,
+    or per pixel, when an array)."""
     return (0.5 - 0.5 * np.tanh(signed / softness)).astype(np.float32)
 
 
@@ -47,24 +54,33 @@ def stripes(rng: np.random.Generator, classes: np.ndarray, size: int) -> Layers:
     return {"stripes": (0.5 + 0.5 * np.cos(wave)).astype(np.float32)}
 
 
-def cells(rng: np.random.Generator, classes: np.ndarray, size: int, count: int = 3) -> Layers:
-    """``count`` round cells with a nucleus, all sized by the class (3 classes: small to large)."""
+def cells(rng: np.random.Generator, classes: np.ndarray, size: int, max_count: int = 12) -> Layers:
+    """Round cells with a nucleus, all sized by the class (3 classes: small to large). The number
+    of cells is drawn so that their total area follows one distribution for every class: many
+    small cells or a few large ones, so the stained area (an image histogram) does not tell the
+    class; their size does."""
     n = len(classes)
     y, x = grid(size)
-    radius = np.array([0.13, 0.20, 0.28])[classes][:, None] * np.exp(rng.normal(0, 0.1, (n, count)))
-    cy, cx = rng.uniform(-0.75, 0.75, (2, n, count))
-    nucleus_shift = rng.normal(0.0, 0.2, (2, n, count)) * radius
+    base = np.array([0.13, 0.20, 0.28])[classes]
+    area = rng.uniform(0.06, 0.2, n)  # the sum of squared radii
+    count = np.clip(np.rint(area / base**2), 1, max_count).astype(np.int64)
+    radius = base[:, None] * np.exp(rng.normal(0, 0.1, (n, max_count)))
+    cy, cx = rng.uniform(-0.75, 0.75, (2, n, max_count))
+    nucleus_shift = rng.normal(0.0, 0.2, (2, n, max_count)) * radius
     body = np.zeros((n, size, size), np.float32)
     nucleus = np.zeros((n, size, size), np.float32)
-    for k in range(count):
+    for k in range(max_count):
+        # edges soft in proportion to the radius: a fixed width would give many small cells
+        # more mid-tone edge pixels than a few large ones of the same area (a histogram cue)
+        present = per_image(k < count)
         r = per_image(radius[:, k])
         dist = np.sqrt((y - per_image(cy[:, k])) ** 2 + (x - per_image(cx[:, k])) ** 2)
-        body = np.maximum(body, soft_inside(dist - r, 0.03))
+        body = np.maximum(body, present * soft_inside(dist - r, 0.2 * r))
         ndist = np.sqrt(
             (y - per_image(cy[:, k] + nucleus_shift[0, :, k])) ** 2
             + (x - per_image(cx[:, k] + nucleus_shift[1, :, k])) ** 2
         )
-        nucleus = np.maximum(nucleus, soft_inside(ndist - 0.45 * r, 0.03))
+        nucleus = np.maximum(nucleus, present * soft_inside(ndist - 0.45 * r, 0.09 * r))
     return {"cells": body, "nuclei": nucleus}
 
 
@@ -111,38 +127,47 @@ LESION_COLOURS = np.array(
 )
 
 
+# Lesion borders by class: (aspect ratio, lobes, lobe depth): round, elongated, three deep
+# lobes, a jagged six-pointed border.
+LESION_SHAPES = np.array([[1.0, 0, 0.0], [2.2, 0, 0.0], [1.0, 3, 0.5], [1.0, 6, 0.35]], np.float32)
+
+
 def lesion(rng: np.random.Generator, classes: np.ndarray, size: int) -> Layers:
-    """One irregular spot whose colour is the class (4 classes); its colour is returned too."""
+    """One spot whose shape is the class (4 classes: round, elongated, three-lobed, jagged; turned
+    by about 20 degrees), of one area distribution for all, in one of the pigment colours at
+    random: neither its colour nor its size (histogram features) tells the class."""
     n = len(classes)
     y, x = grid(size)
-    cy, cx = rng.normal(0.0, 0.25, (2, n))
-    radius = 0.32 * np.exp(rng.normal(0.0, 0.15, n))
-    lobes = rng.uniform(0.0, 2 * np.pi, (2, n))
-    theta = np.arctan2(y - per_image(cy), x - per_image(cx))
-    edge = per_image(radius) * (
-        1
-        + 0.18 * np.sin(3 * theta + per_image(lobes[0]))
-        + 0.10 * np.sin(5 * theta + per_image(lobes[1]))
-    )
-    dist = np.sqrt((y - per_image(cy)) ** 2 + (x - per_image(cx)) ** 2)
-    colour = np.clip(LESION_COLOURS[classes] + rng.normal(0.0, 0.07, (n, 3)), 0.0, 1.0)
+    aspect, lobes, depth = (per_image(v) for v in LESION_SHAPES[classes].T)
+    cy, cx = rng.normal(0.0, 0.2, (2, n))
+    # the same area for every shape: a lobed border's is (1 + depth^2 / 2) times its disc's
+    radius = per_image(0.4 * np.exp(rng.normal(0.0, 0.12, n))) / np.sqrt(1 + depth**2 / 2)
+    turn = per_image(np.deg2rad(rng.normal(0.0, 20.0, n)))
+    dy, dx = y - per_image(cy), x - per_image(cx)
+    u = (dx * np.cos(turn) + dy * np.sin(turn)) / np.sqrt(aspect)
+    v = (-dx * np.sin(turn) + dy * np.cos(turn)) * np.sqrt(aspect)
+    theta = np.arctan2(v, u)
+    edge = radius * (1 + depth * np.sin(lobes * theta))
+    pigment = rng.integers(0, len(LESION_COLOURS), n)
+    colour = np.clip(LESION_COLOURS[pigment] + rng.normal(0.0, 0.07, (n, 3)), 0.0, 1.0)
     # The colour is a per-image vector, not a layer; it rides along with shape (N, 3, 1, 1).
     return {
-        "lesion": soft_inside(dist - edge, 0.06),
+        "lesion": soft_inside(np.sqrt(u**2 + v**2) - edge, 0.04),
         "lesion_colour": colour.astype(np.float32)[:, :, None, None],
     }
 
 
 def haze(rng: np.random.Generator, classes: np.ndarray, size: int, bumps: int = 3) -> Layers:
-    """Patchy opacity whose strength is the class (2 classes: faint or dense)."""
+    """Patchy opacity whose place is the class (2 classes: upper or lower zones), its strength
+    drawn alike for both, so the image's brightness does not tell the class."""
     n = len(classes)
     y, x = grid(size)
-    low, high = np.array([0.0, 0.3])[classes], np.array([0.35, 1.0])[classes]
-    strength = rng.uniform(low, high)
+    strength = rng.uniform(0.3, 1.0, n)
     side = rng.choice([-1.0, 1.0], (n, bumps))
     cx = side * rng.uniform(0.2, 0.65, (n, bumps))
-    cy = rng.uniform(-0.5, 0.5, (n, bumps))
-    width = rng.uniform(0.18, 0.35, (n, bumps))
+    upper = (classes == 0)[:, None]
+    cy = 0.05 + np.where(upper, -1.0, 1.0) * rng.uniform(0.1, 0.5, (n, bumps))
+    width = rng.uniform(0.15, 0.28, (n, bumps))
     total = np.zeros((n, size, size), np.float32)
     for k in range(bumps):
         d2 = (y - per_image(cy[:, k])) ** 2 + (x - per_image(cx[:, k])) ** 2

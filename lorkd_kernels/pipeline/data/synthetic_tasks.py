@@ -45,7 +45,7 @@ def _tissue(cues: Layers, rng: np.random.Generator) -> np.ndarray:
 
 
 def _blood(cues: Layers, rng: np.random.Generator) -> np.ndarray:
-    """Blood-smear-like cells on a pale field: cell size decides."""
+    """Blood-smear-like cells on a pale field: cell size decides (not the stained area)."""
     body = _mix(cues, cells=0.9, stripes=0.15, haze=0.25, silhouette=0.15)
     nucleus = _mix(cues, nuclei=1.4, lesion=0.45, bands=0.2)
     return _absorb((body, _CYTOPLASM), (nucleus, _HAEMATOXYLIN))
@@ -63,7 +63,7 @@ def _organ(cues: Layers, rng: np.random.Generator) -> np.ndarray:
 
 
 def _skin(cues: Layers, rng: np.random.Generator) -> np.ndarray:
-    """Dermoscopy-like skin patch: the lesion's colour decides."""
+    """Dermoscopy-like skin patch: the lesion's shape decides (its colour is random)."""
     n = len(cues["lesion"])
     y, x = grid(cues["lesion"].shape[-1])
     tone = np.array([0.90, 0.70, 0.60], np.float32) * rng.uniform(0.8, 1.05, (n, 1))
@@ -78,7 +78,8 @@ def _skin(cues: Layers, rng: np.random.Generator) -> np.ndarray:
 
 
 def _chest(cues: Layers, rng: np.random.Generator) -> np.ndarray:
-    """Chest-X-ray-like film: dark lungs in a bright body; opacity in the lungs decides."""
+    """Chest-X-ray-like film: dark lungs in a bright body; where the opacity lies (upper or lower
+    zones) decides."""
     y, x = grid(cues["haze"].shape[-1])
     lungs = sum(
         soft_inside(np.sqrt(((x - side) / 0.3) ** 2 + ((y - 0.05) / 0.62) ** 2) - 1, 0.1)

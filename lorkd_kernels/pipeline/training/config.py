@@ -403,4 +403,7 @@ def validate(config: TrainConfig) -> TrainConfig:
 
 
 def default_synthetic_root(config: TrainConfig) -> str:
-    return config.root or os.path.join(config.out, "synthetic")
+    """Where the built-in benchmark of this run lives: drawn from the run's seed (each seed its
+    own data), in a folder of that seed under ``--root`` or the run's ``synthetic`` folder, so
+    runs of different seeds sharing a root never read each other's files."""
+    return os.path.join(config.root or os.path.join(config.out, "synthetic"), f"seed{config.seed}")

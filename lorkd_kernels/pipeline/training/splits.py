@@ -9,8 +9,15 @@ from .config import TrainConfig, default_synthetic_root
 
 
 def synthetic_options(config: TrainConfig) -> dict:
+    """The built-in benchmark's parameters for this run: its sizes, and the run's seed as the
+    data seed (every seed draws its own images; the manifest next to them records it)."""
     n = config.synthetic_samples
-    return {"train_size": n, "val_size": max(n // 4, 1), "test_size": max(n // 2, 1)}
+    return {
+        "seed": config.seed,
+        "train_size": n,
+        "val_size": max(n // 4, 1),
+        "test_size": max(n // 2, 1),
+    }
 
 
 def load_split(config: TrainConfig, split: str) -> MultiTaskDataset:

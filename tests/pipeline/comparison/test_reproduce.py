@@ -24,6 +24,19 @@ def _comparison(tmp_path, trained, machine=None):
     return comparison
 
 
+@pytest.mark.parametrize("recorded", [1, None])  # None: a record that predates the field
+def test_a_run_of_another_benchmark_version_is_refused_before_training(tmp_path, recorded):
+    trained = []
+    comparison = _comparison(tmp_path, trained)
+    if recorded is None:
+        del comparison.record["synthetic_generator"]
+    else:
+        comparison.record["synthetic_generator"] = recorded
+    with pytest.raises(ComparisonError, match="version 1 of the synthetic benchmark"):
+        comparison.reproduce(KEY, _evaluate_with(RECORDED))
+    assert trained == []
+
+
 def _other_machine():
     return {**runner._machine(), "processor": "Another CPU", "cpu_capability": "AVX2"}
 
