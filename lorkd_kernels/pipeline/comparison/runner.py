@@ -247,14 +247,7 @@ class Comparison:
                 f"--reproduce {key!r}: {self.json_path} holds no such run "
                 f"(keys look like {known}, ...)"
             )
-        # a record without the field predates it: made on the first version of the benchmark
-        drawn_by = self.record.get("synthetic_generator", 1)
-        if drawn_by != GENERATOR_VERSION:
-            raise ComparisonError(
-                f"--reproduce {key!r}: {self.json_path} was measured on version {drawn_by} of "
-                f"the synthetic benchmark and this library draws version {GENERATOR_VERSION} "
-                "(other images): run the comparison again"
-            )
+        self._check_benchmark_version(f"--reproduce {key!r}")
         rows = {row.name: row for row in grid.ROWS}
         if entry["row"] not in rows:
             raise ComparisonError(
@@ -320,7 +313,20 @@ class Comparison:
         write_json(self.json_path, self.record)
         return chosen
 
+    def _check_benchmark_version(self, doing: str) -> None:
+        """ComparisonError unless the record was measured on this library's benchmark version
+        (a record without the field predates it: version 1)."""
+        drawn_by = self.record.get("synthetic_generator", 1)
+        if drawn_by != GENERATOR_VERSION:
+            raise ComparisonError(
+                f"{doing}: {self.json_path} was measured on version {drawn_by} of the synthetic "
+                f"benchmark and this library draws version {GENERATOR_VERSION} (other images): "
+                "run the comparison again into another --out"
+            )
+
     def run_all(self) -> Dict:
+        # the runs recorded so far would be mixed with runs on other images
+        self._check_benchmark_version("resuming the comparison")
         chosen = self.select_learning_rates()
         for run in grid.final_runs(self.budget, chosen):
             self.execute(run)

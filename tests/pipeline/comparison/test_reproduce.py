@@ -34,6 +34,9 @@ def test_a_run_of_another_benchmark_version_is_refused_before_training(tmp_path,
         comparison.record["synthetic_generator"] = recorded
     with pytest.raises(ComparisonError, match="version 1 of the synthetic benchmark"):
         comparison.reproduce(KEY, _evaluate_with(RECORDED))
+    # nor is the grid resumed on top of it: its runs would be mixed with other images'
+    with pytest.raises(ComparisonError, match="resuming the comparison: .* version 1"):
+        comparison.run_all()
     assert trained == []
 
 
