@@ -8,7 +8,7 @@
 * The ATen calls an EKS layer of the ``cpu`` backend adds beyond the plain layer stay within the
   counts below, so per-layer host work cannot creep back.
 * The triton backend's launch budget per layer (``tests/backends/triton/test_host_work.py``)
-  holds under the interpreter.
+  holds under the interpreter (slow tier; the interpreter step runs that file directly too).
 """
 
 from __future__ import annotations
@@ -186,6 +186,9 @@ def _plain_of(layer) -> torch.nn.Module:
     )
 
 
+# about 40 s of interpreted kernels: the slow tier; .ci/run's interpreter step runs the same file
+# directly, so the default run leaves it to those two
+@pytest.mark.slow
 def test_the_triton_launch_budget_holds_under_the_interpreter():
     pytest.importorskip("triton")
     env = dict(os.environ, TRITON_INTERPRET="1")
