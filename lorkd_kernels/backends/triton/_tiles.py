@@ -129,7 +129,7 @@ def _rank_flags(dtype: torch.dtype, tf32: bool, rank: int, upcast: bool = False)
     if upcast:
         peak = costs.dot_peak(4, tf32) if dtype == torch.float32 else None
     else:
-        peak = costs.dot_peak(torch.empty((), dtype=dtype).element_size(), tf32)
+        peak = costs.dot_peak(dtype.itemsize, tf32)
     arithmetic = costs.rank_arithmetic(rank, peak)
     return dict(R=configs.rank_block(rank, arithmetic), FMA_RANK=arithmetic == "fma")
 
